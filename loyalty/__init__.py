@@ -1,0 +1,4 @@
+"""The domain core: customers, accounts, the double-entry ledger, the outbox.
+
+Imports none of `api`, `wallet`, `notifications` or `geofence`.
+"""

@@ -1,0 +1,96 @@
+"""Configuration from environment variables, with safe defaults for a laptop."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used (for example a default secret in production)."""
+
+
+def _default_database_url() -> str:
+    return f"sqlite://{Path.cwd() / 'loyalty.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=_default_database_url)
+    secret_key: str = DEFAULT_SECRET_KEY
+    env: str = "dev"
+    # Points per major currency unit (1 point per euro by default), rounded down.
+    points_per_unit: Decimal = Decimal("1")
+    # Days before earned points become usable; 0 means at once.
+    pending_days: int = 0
+    # Months after earning before a lot of points expires.
+    expiry_months: int = 12
+    access_token_seconds: int = 900
+    refresh_token_days: int = 30
+    # scrypt cost: 2**14 (16 MiB) in production; tests may lower it to stay fast.
+    scrypt_log_n: int = 14
+    max_body_bytes: int = 64 * 1024
+    max_query_depth: int = 10
+    max_query_tokens: int = 2000
+    max_query_aliases: int = 30
+    firebase_credentials: str | None = None
+
+    @property
+    def is_prod(self) -> bool:
+        return self.env == "prod"
+
+    def check(self) -> None:
+        """Refuse settings that would be unsafe in production."""
+        if self.env not in ("dev", "prod", "test"):
+            raise ConfigError(f"LOYALTY_ENV must be dev, test or prod, not {self.env!r}")
+        if self.is_prod and (self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32):
+            raise ConfigError(
+                "LOYALTY_SECRET_KEY must be set to a random value of 32+ characters "
+                "when LOYALTY_ENV=prod"
+            )
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    kwargs: dict[str, object] = {}
+    if "DATABASE_URL" in env:
+        kwargs["database_url"] = env["DATABASE_URL"]
+    if "LOYALTY_SECRET_KEY" in env:
+        kwargs["secret_key"] = env["LOYALTY_SECRET_KEY"]
+    if "LOYALTY_ENV" in env:
+        kwargs["env"] = env["LOYALTY_ENV"]
+    if "LOYALTY_POINTS_PER_UNIT" in env:
+        kwargs["points_per_unit"] = Decimal(env["LOYALTY_POINTS_PER_UNIT"])
+    ints = {
+        "LOYALTY_PENDING_DAYS": "pending_days",
+        "LOYALTY_EXPIRY_MONTHS": "expiry_months",
+        "LOYALTY_ACCESS_TOKEN_SECONDS": "access_token_seconds",
+        "LOYALTY_REFRESH_TOKEN_DAYS": "refresh_token_days",
+        "LOYALTY_SCRYPT_LOG_N": "scrypt_log_n",
+        "LOYALTY_MAX_BODY_BYTES": "max_body_bytes",
+    }
+    for var, name in ints.items():
+        if var in env:
+            kwargs[name] = int(env[var])
+    if env.get("FIREBASE_CREDENTIALS"):
+        kwargs["firebase_credentials"] = env["FIREBASE_CREDENTIALS"]
+    return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def set_settings(settings: Settings) -> None:
+    global _settings
+    _settings = settings

@@ -1,0 +1,77 @@
+"""Who acts: customers, staff and the stores staff act in."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class StaffRole(StrEnum):
+    CASHIER = "CASHIER"
+    MANAGER = "MANAGER"
+    ADMIN = "ADMIN"
+
+
+class Store(Model):
+    id = fields.BigIntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    latitude = fields.FloatField()
+    longitude = fields.FloatField()
+    timezone = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "store"
+
+
+class Customer(Model):
+    id = fields.BigIntField(primary_key=True)
+    # Stored normalised (trimmed, lower-cased) so uniqueness is case-blind.
+    email = fields.CharField(max_length=254, unique=True)
+    password_hash = fields.CharField(max_length=255)
+    first_name = fields.CharField(max_length=100)
+    locale = fields.CharField(max_length=35, default="en")
+    timezone = fields.CharField(max_length=64, default="UTC")
+    marketing_opt_in = fields.BooleanField(default=False)
+    push_opt_in = fields.BooleanField(default=True)
+    location_opt_in = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "customer"
+
+
+class Staff(Model):
+    id = fields.BigIntField(primary_key=True)
+    email = fields.CharField(max_length=254, unique=True)
+    password_hash = fields.CharField(max_length=255)
+    role = fields.CharEnumField(StaffRole, max_length=16)
+    stores: fields.ManyToManyRelation[Store] = fields.ManyToManyField(
+        "models.Store", related_name="staff", through="staff_store"
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "staff"
+
+
+class RefreshToken(Model):
+    # An opaque refresh token, stored hashed; rotated on each use.
+    #
+    # Tokens descending from one log-in share a family: presenting a token that
+    # was already rotated means it leaked, so the whole family is revoked.
+
+    id = fields.BigIntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    family = fields.CharField(max_length=32, db_index=True)
+    subject_kind = fields.CharField(max_length=16)  # "customer" | "staff"
+    subject_id = fields.BigIntField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "refresh_token"

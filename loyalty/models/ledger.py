@@ -1,0 +1,159 @@
+"""The double-entry points ledger, its lots, purchases and the outbox."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class AccountKind(StrEnum):
+    CUSTOMER = "customer"
+    SYSTEM = "system"
+
+
+class Account(Model):
+    # A points account. Balances are kept here, changed in the same database
+    # transaction as the entries: available + pending == sum(entries.points).
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharEnumField(AccountKind, max_length=16)
+    # System accounts have a code: issued, redeemed, expired, adjustments.
+    code = fields.CharField(max_length=32, null=True, unique=True)
+    customer = fields.OneToOneField(
+        "models.Customer", related_name="account", null=True, on_delete=fields.RESTRICT
+    )
+    available = fields.BigIntField(default=0)
+    pending = fields.BigIntField(default=0)
+    lifetime_earned = fields.BigIntField(default=0)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "account"
+
+
+class LedgerTransaction(Model):
+    # One posting: two or more entries that sum to zero. Never updated.
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=16)  # EARN REDEEM REFUND EXPIRE ADJUST BONUS TRANSFER
+    channel = fields.CharField(max_length=16)
+    description = fields.CharField(max_length=500)
+    # Client-generated; a retry with the same key replays the original result.
+    idempotency_key = fields.CharField(max_length=128, unique=True)
+    request_hash = fields.CharField(max_length=64)
+    customer = fields.ForeignKeyField(
+        "models.Customer", related_name="transactions", null=True, on_delete=fields.RESTRICT
+    )
+    store = fields.ForeignKeyField(
+        "models.Store", related_name="transactions", null=True, on_delete=fields.RESTRICT
+    )
+    # Signed, from the customer's point of view.
+    points = fields.BigIntField()
+    reverses = fields.ForeignKeyField(
+        "models.LedgerTransaction", related_name="reversals", null=True, on_delete=fields.RESTRICT
+    )
+    occurred_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "ledger_transaction"
+
+
+class LedgerEntry(Model):
+    # One leg of a transaction on one account. Append-only.
+
+    id = fields.BigIntField(primary_key=True)
+    transaction = fields.ForeignKeyField(
+        "models.LedgerTransaction", related_name="entries", on_delete=fields.RESTRICT
+    )
+    account = fields.ForeignKeyField(
+        "models.Account", related_name="entries", on_delete=fields.RESTRICT
+    )
+    points = fields.BigIntField()
+    # available + pending of the account right after this entry.
+    balance_after = fields.BigIntField()
+
+    class Meta:
+        table = "ledger_entry"
+        indexes = (("account_id", "id"),)
+
+
+class Lot(Model):
+    # Points earned together: pending until `pending_until`, expiring at `expires_at`.
+    #
+    # Redemptions consume `remaining` first-expiring-first.
+
+    id = fields.BigIntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="lots", on_delete=fields.RESTRICT)
+    transaction = fields.ForeignKeyField(
+        "models.LedgerTransaction", related_name="lots", on_delete=fields.RESTRICT
+    )
+    points = fields.BigIntField()
+    remaining = fields.BigIntField()
+    pending_until = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "lot"
+        indexes = (("account_id", "expires_at"),)
+
+
+class Purchase(Model):
+    # A receipt that earned points; unique per (store, receipt).
+
+    id = fields.BigIntField(primary_key=True)
+    store = fields.ForeignKeyField("models.Store", related_name="purchases", on_delete=fields.RESTRICT)
+    receipt_id = fields.CharField(max_length=128)
+    customer = fields.ForeignKeyField(
+        "models.Customer", related_name="purchases", on_delete=fields.RESTRICT
+    )
+    transaction = fields.OneToOneField(
+        "models.LedgerTransaction", related_name="purchase", on_delete=fields.RESTRICT
+    )
+    lot = fields.ForeignKeyField("models.Lot", related_name="purchases", null=True, on_delete=fields.RESTRICT)
+    channel = fields.CharField(max_length=16)
+    total_minor = fields.BigIntField()
+    currency = fields.CharField(max_length=3)
+    refunded_minor = fields.BigIntField(default=0)
+    points_earned = fields.BigIntField()
+    points_refunded = fields.BigIntField(default=0)
+    occurred_at = fields.DatetimeField()
+
+    class Meta:
+        table = "purchase"
+        unique_together = (("store", "receipt_id"),)
+
+
+class SpentCode(Model):
+    # A single-use credential (a QR code) consumed by a write; the unique key
+    # makes a second spend fail even when two processes race.
+
+    key = fields.CharField(max_length=96, primary_key=True)
+    transaction = fields.ForeignKeyField(
+        "models.LedgerTransaction", related_name="spent_codes", on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "spent_code"
+
+
+class OutboxEvent(Model):
+    # A domain event written in the same transaction as the change it reports.
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=48)
+    customer = fields.ForeignKeyField(
+        "models.Customer", related_name="events", null=True, on_delete=fields.RESTRICT
+    )
+    payload = fields.JSONField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    processed_at = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+
+    class Meta:
+        table = "outbox_event"
+        indexes = (("processed_at", "id"),)

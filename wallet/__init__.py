@@ -1,0 +1,1 @@
+"""The digital card: card numbers, rotating QR codes, QR rendering."""
