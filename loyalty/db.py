@@ -7,7 +7,7 @@ from typing import Any
 from tortoise import Tortoise, connections
 from tortoise.migrations.api import migrate as _migrate
 
-MODEL_MODULES = ["loyalty.models", "wallet.models"]
+MODEL_MODULES = ["loyalty.models", "wallet.models", "geofence.models"]
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -46,7 +46,7 @@ async def init(database_url: str, *, run_migrations: bool = True) -> None:
     if run_migrations:
         await migrate(database_url)
         await Tortoise.close_connections()
-    await Tortoise.init(config=tortoise_config(database_url))
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
 
 
 async def close() -> None:

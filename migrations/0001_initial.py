@@ -1,12 +1,14 @@
-from tortoise import migrations
-from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
+
+from tortoise import fields, migrations
+from tortoise.fields.base import OnDelete
+from tortoise.indexes import Index
+from tortoise.migrations import operations as ops
+
 from loyalty.models.identity import StaffRole
 from loyalty.models.ledger import AccountKind
-from tortoise.fields.base import OnDelete
-from tortoise import fields
-from tortoise.indexes import Index
+
 
 class Migration(migrations.Migration):
     initial = True
@@ -125,7 +127,7 @@ class Migration(migrations.Migration):
                 ('transaction', fields.ForeignKeyField('models.LedgerTransaction', source_field='transaction_id', db_constraint=True, to_field='id', related_name='entries', on_delete=OnDelete.RESTRICT)),
                 ('account', fields.ForeignKeyField('models.Account', source_field='account_id', db_constraint=True, to_field='id', related_name='entries', on_delete=OnDelete.RESTRICT)),
                 ('points', fields.BigIntField()),
-                ('balance_after', fields.BigIntField()),
+                ('balance_after', fields.BigIntField(null=True)),
             ],
             options={'table': 'ledger_entry', 'app': 'models', 'indexes': [Index(fields=['account_id', 'id'])], 'pk_attr': 'id'},
             bases=['Model'],

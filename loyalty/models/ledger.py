@@ -72,8 +72,10 @@ class LedgerEntry(Model):
         "models.Account", related_name="entries", on_delete=fields.RESTRICT
     )
     points = fields.BigIntField()
-    # available + pending of the account right after this entry.
-    balance_after = fields.BigIntField()
+    # available + pending of a customer account right after this entry. System
+    # accounts keep no running balance (they would be one hot row every posting
+    # locks), so theirs is null and their balance is the sum of their entries.
+    balance_after = fields.BigIntField(null=True)
 
     class Meta:
         table = "ledger_entry"

@@ -1,0 +1,1 @@
+"""The GraphQL edge: the only package that imports strawberry or starlette."""

@@ -1,0 +1,148 @@
+"""The `loyalty` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from loyalty import db
+from loyalty.config import ConfigError, get_settings
+
+
+def _run(coro_fn: Callable[[], Awaitable[int]]) -> int:
+    return asyncio.run(coro_fn())
+
+
+async def _with_db(fn: Callable[[], Awaitable[int]]) -> int:
+    await db.init(get_settings().database_url)
+    try:
+        return await fn()
+    finally:
+        await db.close()
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    async def go() -> int:
+        await db.migrate(get_settings().database_url)
+        await db.close()
+        print("migrations applied")
+        return 0
+
+    return _run(go)
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from loyalty.errors import DomainError
+    from loyalty.identity import create_admin
+
+    async def go() -> int:
+        try:
+            staff = await create_admin(args.email, args.password)
+        except DomainError as e:
+            print(f"error: {e.code}: {e.message}", file=sys.stderr)
+            return 1
+        print(f"admin {staff.email} created (id {staff.id})")
+        return 0
+
+    return _run(lambda: _with_db(go))
+
+
+def cmd_seed_demo(_: argparse.Namespace) -> int:
+    from api.demo import seed_demo
+
+    async def go() -> int:
+        for line in await seed_demo():
+            print(line)
+        return 0
+
+    return _run(lambda: _with_db(go))
+
+
+def cmd_ledger_verify(_: argparse.Namespace) -> int:
+    from loyalty.balances import verify_ledger
+
+    async def go() -> int:
+        report = await verify_ledger()
+        if report.ok:
+            print(f"ledger ok: {report.accounts_checked} accounts checked")
+            return 0
+        print(f"ledger FAILED: {len(report.problems)} problem(s)")
+        for problem in report.problems:
+            print(f"  - {problem}")
+        return 1
+
+    return _run(lambda: _with_db(go))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    settings.check()
+
+    async def prepare() -> int:
+        await db.migrate(settings.database_url)
+        await db.close()
+        if args.demo:
+            from api.demo import seed_demo
+
+            async def seed() -> int:
+                for line in await seed_demo():
+                    print(line)
+                return 0
+
+            await _with_db(seed)
+        return 0
+
+    _run(prepare)
+    kwargs: dict[str, Any] = {"host": args.host, "port": args.port, "log_level": "warning",
+                              "access_log": False, "lifespan": "on"}
+    print(f"serving GraphQL on http://{args.host}:{args.port}/graphql "
+          f"({settings.database_url.split('://')[0]}, {args.workers} worker(s))", flush=True)
+    if args.workers > 1:
+        uvicorn.run("api.asgi:app", workers=args.workers, **kwargs)
+    else:
+        from api.app import create_app
+
+        uvicorn.run(create_app(settings, migrate=False), **kwargs)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loyalty", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="migrate if needed, then serve /graphql")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--demo", action="store_true",
+                       help="seed the demo store, cashier and customer and print their log-ins")
+    serve.set_defaults(fn=cmd_serve)
+    sub.add_parser("migrate", help="apply migrations").set_defaults(fn=cmd_migrate)
+    admin = sub.add_parser("create-admin", help="create an admin account")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.set_defaults(fn=cmd_create_admin)
+    sub.add_parser("seed-demo", help="a demo store, cashier and customer").set_defaults(
+        fn=cmd_seed_demo)
+    ledger = sub.add_parser("ledger", help="ledger tools")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
+    ledger_sub.add_parser("verify", help="check the ledger invariants").set_defaults(
+        fn=cmd_ledger_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except ConfigError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""The typed per-request context: who is asking, and the request's dataloaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from loyalty.balances import Balance, balances_for
+from loyalty.tokens import Principal
+
+
+async def _load_balances(ids: list[int]) -> list[Balance | None]:
+    found = await balances_for(list(ids))
+    return [found.get(i) for i in ids]
+
+
+@dataclass
+class Context:
+    request: Any
+    response: Any
+    principal: Principal | None = None
+    auth_error: str | None = None
+    connection_params: dict[str, Any] | None = None
+    balances: DataLoader[int, Balance | None] = field(
+        default_factory=lambda: DataLoader(load_fn=_load_balances)
+    )

@@ -1,0 +1,1 @@
+"""Mutations: convert input, call the use case, map domain errors to UserError."""

@@ -1,0 +1,100 @@
+"""Administration: stores and staff (admin token)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from api.mutations.pos import parse_id
+from api.permissions import IsAdmin
+from api.types.common import StaffRole, UserError, errors_of
+from loyalty import stores
+from loyalty.errors import DomainError
+from loyalty.models import StaffRole as DomainStaffRole
+
+
+@strawberry.input(description="A new store.")
+class CreateStoreInput:
+    name: str = strawberry.field(description="The store's name, shown to customers.")
+    latitude: float = strawberry.field(description="WGS 84 latitude.")
+    longitude: float = strawberry.field(description="WGS 84 longitude.")
+    timezone: str = strawberry.field(description="IANA timezone, e.g. Europe/Paris.")
+    radius_meters: float | None = strawberry.field(
+        default=150.0,
+        description="A circular geofence of this radius is created around the store.",
+    )
+
+
+@strawberry.type(description="A store.")
+class Store:
+    id: strawberry.ID = strawberry.field(description="The store's id.")
+    name: str = strawberry.field(description="Name.")
+    latitude: float = strawberry.field(description="WGS 84 latitude.")
+    longitude: float = strawberry.field(description="WGS 84 longitude.")
+    timezone: str = strawberry.field(description="IANA timezone.")
+
+
+@strawberry.type(description="The result of createStore.")
+class CreateStorePayload:
+    store: Store | None = strawberry.field(description="The new store.")
+    errors: list[UserError] = strawberry.field(description="Why it was not created.")
+
+
+@strawberry.input(description="A new staff member.")
+class CreateStaffInput:
+    email: str = strawberry.field(description="Email; unique among staff.")
+    password: str = strawberry.field(description="At least 8 characters.")
+    role: StaffRole = strawberry.field(description="What they may do.")
+    store_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Stores a cashier or manager may act in; admins act everywhere."
+    )
+
+
+@strawberry.type(description="A staff member.")
+class Staff:
+    id: strawberry.ID = strawberry.field(description="The staff member's id.")
+    email: str = strawberry.field(description="Email.")
+    role: StaffRole = strawberry.field(description="Role.")
+    store_ids: list[strawberry.ID] = strawberry.field(description="Stores in scope.")
+
+
+@strawberry.type(description="The result of createStaff.")
+class CreateStaffPayload:
+    staff: Staff | None = strawberry.field(description="The new staff member.")
+    errors: list[UserError] = strawberry.field(description="Why it was not created.")
+
+
+@strawberry.type
+class AdminMutations:
+    @strawberry.mutation(description="Admin: create a store and its geofence.",
+                         permission_classes=[IsAdmin])
+    async def create_store(self, input: CreateStoreInput) -> CreateStorePayload:
+        try:
+            store = await stores.create_store(
+                input.name, input.latitude, input.longitude, input.timezone,
+                150.0 if input.radius_meters is None else input.radius_meters,
+            )
+        except DomainError as e:
+            return CreateStorePayload(store=None, errors=errors_of(e))
+        return CreateStorePayload(
+            store=Store(id=strawberry.ID(str(store.id)), name=store.name,
+                        latitude=store.latitude, longitude=store.longitude,
+                        timezone=store.timezone),
+            errors=[],
+        )
+
+    @strawberry.mutation(description="Admin: create a staff member.",
+                         permission_classes=[IsAdmin])
+    async def create_staff(self, input: CreateStaffInput) -> CreateStaffPayload:
+        try:
+            store_ids = [parse_id(s, "storeIds") for s in input.store_ids or []]
+            staff, scoped = await stores.create_staff(
+                input.email, input.password, DomainStaffRole(input.role.value), store_ids,
+            )
+        except DomainError as e:
+            return CreateStaffPayload(staff=None, errors=errors_of(e))
+        return CreateStaffPayload(
+            staff=Staff(id=strawberry.ID(str(staff.id)), email=staff.email,
+                        role=StaffRole(staff.role.value),
+                        store_ids=[strawberry.ID(str(s)) for s in scoped]),
+            errors=[],
+        )

@@ -1,0 +1,100 @@
+"""Sign-up, log-in and sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from api.types.common import UserError, errors_of
+from loyalty import identity
+from loyalty.errors import DomainError
+from wallet.cards import issue_card
+
+
+@strawberry.input(description="A new customer.")
+class SignUpInput:
+    email: str = strawberry.field(description="Email; case-insensitive and unique.")
+    password: str = strawberry.field(description="At least 8 characters.")
+    first_name: str = strawberry.field(description="First name.")
+    locale: str | None = strawberry.field(default=None, description="BCP 47, e.g. fr-FR.")
+    timezone: str | None = strawberry.field(default=None, description="IANA, e.g. Europe/Paris.")
+    marketing_opt_in: bool | None = strawberry.field(default=None,
+                                                     description="Consent to marketing.")
+
+
+@strawberry.input(description="Email and password.")
+class LogInInput:
+    email: str = strawberry.field(description="Email.")
+    password: str = strawberry.field(description="Password.")
+
+
+@strawberry.input(description="A refresh token from a previous AuthPayload.")
+class RefreshSessionInput:
+    refresh_token: str = strawberry.field(description="The refresh token.")
+
+
+@strawberry.type(description="A session: send accessToken as a Bearer token.")
+class AuthPayload:
+    access_token: str | None = strawberry.field(description="Short-lived JWT.")
+    refresh_token: str | None = strawberry.field(
+        description="Opaque; single use: each refresh returns a new one."
+    )
+    expires_at: datetime | None = strawberry.field(description="When accessToken expires.")
+    errors: list[UserError] = strawberry.field(description="Why no session was opened.")
+
+
+@strawberry.type(description="The result of logOut.")
+class LogOutPayload:
+    errors: list[UserError] = strawberry.field(description="Always empty: log-out succeeds.")
+
+
+def _payload(session: identity.Session) -> AuthPayload:
+    return AuthPayload(access_token=session.access_token, refresh_token=session.refresh_token,
+                       expires_at=session.expires_at, errors=[])
+
+
+def _failed(error: DomainError) -> AuthPayload:
+    return AuthPayload(access_token=None, refresh_token=None, expires_at=None,
+                       errors=errors_of(error))
+
+
+@strawberry.type
+class IdentityMutations:
+    @strawberry.mutation(description="Create a customer account, its card, and a session.")
+    async def sign_up(self, input: SignUpInput) -> AuthPayload:
+        try:
+            return _payload(await identity.sign_up(
+                email=input.email, password=input.password, first_name=input.first_name,
+                locale=input.locale, timezone=input.timezone,
+                marketing_opt_in=input.marketing_opt_in, issue_card=issue_card,
+            ))
+        except DomainError as e:
+            return _failed(e)
+
+    @strawberry.mutation(description="Log a customer in.")
+    async def log_in(self, input: LogInInput) -> AuthPayload:
+        try:
+            return _payload(await identity.log_in(email=input.email, password=input.password))
+        except DomainError as e:
+            return _failed(e)
+
+    @strawberry.mutation(description="Swap a refresh token for a new session (rotation).")
+    async def refresh_session(self, input: RefreshSessionInput) -> AuthPayload:
+        try:
+            return _payload(await identity.refresh_session(refresh_token=input.refresh_token))
+        except DomainError as e:
+            return _failed(e)
+
+    @strawberry.mutation(description="End the session this refresh token belongs to.")
+    async def log_out(self, input: RefreshSessionInput) -> LogOutPayload:
+        await identity.log_out(refresh_token=input.refresh_token)
+        return LogOutPayload(errors=[])
+
+    @strawberry.mutation(description="Log a staff member (cashier, manager, admin) in.")
+    async def staff_log_in(self, input: LogInInput) -> AuthPayload:
+        try:
+            return _payload(await identity.staff_log_in(email=input.email,
+                                                        password=input.password))
+        except DomainError as e:
+            return _failed(e)

@@ -1,0 +1,130 @@
+"""The schema: the contract's Query, Mutation and Subscription, and its limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Annotated, Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.tools import merge_types
+from strawberry.types import Info
+
+from api.context import Context
+from api.mutations.admin import AdminMutations
+from api.mutations.identity import IdentityMutations
+from api.mutations.pos import PosMutations, PosQueries
+from api.permissions import IsCustomer
+from api.types.common import UserError
+from api.types.customer import Customer, LoyaltyCard, PointsBalance
+from geofence.nearby import nearest
+from loyalty.bus import bus
+from loyalty.config import Settings
+from loyalty.errors import DomainError
+from loyalty.models import Customer as CustomerModel
+from wallet.models import Card
+from wallet.qr import QR_PERIOD_SECONDS
+
+
+@strawberry.type(description="A circular region around a store, for the phone to monitor.")
+class Geofence:
+    id: strawberry.ID = strawberry.field(description="The geofence's id.")
+    store_id: strawberry.ID = strawberry.field(description="Its store.")
+    store_name: str = strawberry.field(description="Its store's name.")
+    latitude: float = strawberry.field(description="Centre latitude.")
+    longitude: float = strawberry.field(description="Centre longitude.")
+    radius_meters: float = strawberry.field(description="Radius in metres.")
+
+
+async def load_me(customer_id: int) -> Customer | None:
+    customer = await CustomerModel.get_or_none(id=customer_id)
+    card = await Card.get_or_none(customer_id=customer_id)
+    if customer is None or card is None:
+        return None
+    return Customer(
+        id=strawberry.ID(str(customer.id)), first_name=customer.first_name,
+        email=customer.email,
+        card=LoyaltyCard(number=card.number, qr_secret=card.qr_secret,
+                         qr_period_seconds=QR_PERIOD_SECONDS),
+    )
+
+
+@strawberry.type
+class CustomerQueries:
+    @strawberry.field(description="The signed-in customer (customer token).",
+                      permission_classes=[IsCustomer])
+    async def me(self, info: Info[Context, Any]) -> Customer | None:
+        assert info.context.principal is not None
+        return await load_me(info.context.principal.subject_id)
+
+    @strawberry.field(description="Geofences nearest to a point, for the phone to monitor "
+                      "(customer token).", permission_classes=[IsCustomer])
+    async def nearby_geofences(
+        self, latitude: float, longitude: float,
+        limit: Annotated[int | None, strawberry.argument(description="1 to 100.")] = 20,
+    ) -> list[Geofence]:
+        try:
+            fences = await nearest(latitude, longitude, 20 if limit is None else limit)
+        except DomainError as e:
+            raise GraphQLError(e.message, extensions={"code": e.code.value}) from None
+        return [
+            Geofence(id=strawberry.ID(str(f.id)), store_id=strawberry.ID(str(f.store_id)),
+                     store_name=f.store_name, latitude=f.latitude, longitude=f.longitude,
+                     radius_meters=f.radius_meters)
+            for f in fences
+        ]
+
+
+Query = merge_types("Query", (CustomerQueries, PosQueries))
+Mutation = merge_types("Mutation", (IdentityMutations, PosMutations, AdminMutations))
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="The signed-in customer's balance, pushed the moment any channel "
+        "changes it.", permission_classes=[IsCustomer],
+    )
+    async def points_changed(self, info: Info[Context, Any]) -> AsyncGenerator[PointsBalance]:
+        from loyalty.balances import balances_for
+
+        assert info.context.principal is not None
+        customer_id = info.context.principal.subject_id
+        async with bus.subscribe(customer_id) as queue:
+            while True:
+                await queue.get()
+                found = await balances_for([customer_id])
+                yield PointsBalance.of(found.get(customer_id))
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Mask bugs only: validation, permission and limit errors carry no
+    original exception, or a deliberate one, and stay visible."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    from strawberry.exceptions import StrawberryGraphQLError
+
+    return not isinstance(original, StrawberryGraphQLError | PermissionError | ValueError)
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[Any] = [
+        ParserCache(maxsize=512),
+        ValidationCache(maxsize=512),
+        QueryDepthLimiter(max_depth=settings.max_query_depth),
+        MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+        MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+    ]
+    if settings.is_prod:
+        extensions.append(MaskErrors(should_mask_error=_should_mask))
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription,
+                             extensions=extensions, types=[UserError])

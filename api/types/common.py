@@ -1,0 +1,102 @@
+"""Scalars, errors, money and pagination shared by every part of the schema."""
+
+from __future__ import annotations
+
+import base64
+from typing import NewType
+
+import strawberry
+
+from loyalty.errors import DomainError
+from loyalty.errors import ErrorCode as DomainErrorCode
+from loyalty.ledger import Channel as DomainChannel
+from loyalty.ledger import Kind as DomainKind
+from loyalty.models import StaffRole as DomainStaffRole
+
+JSON = strawberry.scalar(
+    NewType("JSON", object),
+    name="JSON",
+    description="Any JSON value.",
+    serialize=lambda v: v,
+    parse_value=lambda v: v,
+)
+
+ErrorCode = strawberry.enum(
+    DomainErrorCode,
+    name="ErrorCode",
+    description="Stable codes clients branch on. Extended over time; never renamed.",
+)
+Channel = strawberry.enum(
+    DomainChannel, name="Channel", description="Where a ledger transaction came from."
+)
+LedgerKind = strawberry.enum(
+    DomainKind, name="LedgerKind", description="What a ledger transaction did."
+)
+StaffRole = strawberry.enum(
+    DomainStaffRole, name="StaffRole", description="What a staff member may do."
+)
+
+
+@strawberry.type(description="A refusal the client can act on; branch on `code`.")
+class UserError:
+    code: ErrorCode = strawberry.field(description="Stable machine-readable code.")
+    field: str | None = strawberry.field(
+        description="The input field at fault, as a dotted path, when there is one."
+    )
+    message: str = strawberry.field(description="Human-readable explanation (English).")
+
+    @staticmethod
+    def of(error: DomainError) -> UserError:
+        return UserError(code=error.code, field=error.field, message=error.message)
+
+
+def errors_of(error: DomainError) -> list[UserError]:
+    return [UserError.of(error)]
+
+
+@strawberry.type(description="An amount of money in integer minor units (cents).")
+class Money:
+    amount_minor: int = strawberry.field(description="Amount in minor units, e.g. 1299.")
+    currency: str = strawberry.field(description="ISO 4217 code, e.g. EUR.")
+
+
+@strawberry.input(description="An amount of money in integer minor units (cents).")
+class MoneyInput:
+    amount_minor: int = strawberry.field(description="Amount in minor units, e.g. 1299.")
+    currency: str = strawberry.field(description="ISO 4217 code, e.g. EUR.")
+
+
+@strawberry.type(description="Where a page of a connection ends.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="Whether more items follow.")
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` to fetch the next page."
+    )
+
+
+MAX_PAGE = 100
+
+
+def encode_cursor(kind: str, value: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode()
+
+
+def decode_cursor(kind: str, cursor: str | None) -> int | None:
+    """The id a cursor points at; a cursor from elsewhere is a bad input."""
+    if cursor is None:
+        return None
+    try:
+        prefix, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if prefix != kind:
+            raise ValueError(prefix)
+        return int(value)
+    except (ValueError, UnicodeError) as exc:
+        raise ValueError("Invalid cursor.") from exc
+
+
+def clamp_first(first: int | None) -> int:
+    if first is None:
+        return 20
+    if first < 1 or first > MAX_PAGE:
+        raise ValueError(f"`first` must be between 1 and {MAX_PAGE}.")
+    return first

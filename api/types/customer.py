@@ -1,0 +1,203 @@
+"""The customer's side: the card, the balance, the history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+import wallet.qr as qr_module
+from api.context import Context
+from api.types.common import (
+    Channel,
+    LedgerKind,
+    PageInfo,
+    clamp_first,
+    decode_cursor,
+    encode_cursor,
+)
+from loyalty.balances import Balance, history
+from wallet.qr import make_qr
+from wallet.render import qr_svg
+
+
+@strawberry.type(description="One QR code to show at the till; single-use for redemptions.")
+class QrCode:
+    payload: str = strawberry.field(description="The text encoded in the QR code.")
+    expires_at: datetime = strawberry.field(
+        description="The first instant the server refuses this code (QR_EXPIRED)."
+    )
+
+    @strawberry.field(description="The code drawn as an SVG document (quiet zone included).")
+    def svg(self) -> str:
+        return qr_svg(self.payload)
+
+
+@strawberry.type(description="The customer's loyalty card.\n\n" + (qr_module.__doc__ or ""))
+class LoyaltyCard:
+    number: str = strawberry.field(
+        description="The printed card number: 12 digits, the last a Luhn check digit."
+    )
+    qr_secret: str = strawberry.field(
+        description="Lets the app compute rotating codes offline (see the type description)."
+    )
+    qr_period_seconds: int = strawberry.field(
+        description="How often the app should draw a new code, in seconds."
+    )
+
+    @strawberry.field(description="A fresh code: each fetch gives a new one.")
+    def qr(self) -> QrCode:
+        code = make_qr(self.number, self.qr_secret)
+        return QrCode(payload=code.payload, expires_at=code.expires_at)
+
+
+@strawberry.type(description="Points about to expire.")
+class PointsExpiry:
+    points: int = strawberry.field(description="Points that expire at `expiresAt`.")
+    expires_at: datetime = strawberry.field(description="When they expire.")
+
+
+@strawberry.type(description="A customer's points.")
+class PointsBalance:
+    available: int = strawberry.field(
+        description="Points usable now. Negative after a refund of points already spent; "
+        "later earnings repay it first."
+    )
+    pending: int = strawberry.field(description="Earned, not yet usable (return window).")
+    lifetime_earned: int = strawberry.field(description="All points ever earned, net of refunds.")
+    next_expiry: PointsExpiry | None = strawberry.field(
+        description="The next points to expire, if any."
+    )
+
+    @staticmethod
+    def of(balance: Balance | None) -> PointsBalance:
+        if balance is None:
+            return PointsBalance(available=0, pending=0, lifetime_earned=0, next_expiry=None)
+        expiry = None
+        if balance.next_expiry_at is not None and balance.next_expiry_points:
+            expiry = PointsExpiry(points=balance.next_expiry_points,
+                                  expires_at=balance.next_expiry_at)
+        return PointsBalance(available=balance.available, pending=balance.pending,
+                             lifetime_earned=balance.lifetime_earned, next_expiry=expiry)
+
+
+@strawberry.type(description="The customer's tier.")
+class TierStatus:
+    name: str = strawberry.field(description="The tier's name.")
+    points_to_next_tier: int | None = strawberry.field(
+        description="Points still to earn for the next tier; null at the top."
+    )
+    next_tier: str | None = strawberry.field(description="The next tier's name.")
+
+
+@strawberry.type(description="One line of the customer's points history.")
+class LedgerEntry:
+    id: strawberry.ID = strawberry.field(description="The entry's id.")
+    occurred_at: datetime = strawberry.field(description="When it happened.")
+    kind: LedgerKind = strawberry.field(description="What happened.")
+    points: int = strawberry.field(description="Signed, from this customer's point of view.")
+    balance_after: int = strawberry.field(description="Available + pending right after.")
+    channel: Channel = strawberry.field(description="Where it happened.")
+    store_name: str | None = strawberry.field(description="The store, when there is one.")
+    description: str = strawberry.field(description="Human-readable why.")
+
+
+@strawberry.type(description="An edge of the history.")
+class LedgerEntryEdge:
+    cursor: str = strawberry.field(description="Opaque position of this entry.")
+    node: LedgerEntry = strawberry.field(description="The entry.")
+
+
+@strawberry.type(description="A page of history, newest first.")
+class LedgerEntryConnection:
+    edges: list[LedgerEntryEdge] = strawberry.field(description="The entries of this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page ends.")
+
+
+@strawberry.type(description="An offer the customer may use.")
+class Offer:
+    id: strawberry.ID = strawberry.field(description="The offer's id.")
+    title: str = strawberry.field(description="Short title.")
+    description: str = strawberry.field(description="What the offer gives.")
+    activated: bool = strawberry.field(description="Whether it is clipped to the card.")
+    expires_at: datetime | None = strawberry.field(description="When it ends.")
+
+
+@strawberry.type(description="An in-app inbox message.")
+class Notification:
+    id: strawberry.ID = strawberry.field(description="The message's id.")
+    title: str = strawberry.field(description="Title.")
+    body: str = strawberry.field(description="Body.")
+    sent_at: datetime = strawberry.field(description="When it was sent.")
+    read_at: datetime | None = strawberry.field(description="When it was read.")
+
+
+@strawberry.type(description="An edge of the inbox.")
+class NotificationEdge:
+    cursor: str = strawberry.field(description="Opaque position.")
+    node: Notification = strawberry.field(description="The message.")
+
+
+@strawberry.type(description="A page of the inbox, newest first.")
+class NotificationConnection:
+    edges: list[NotificationEdge] = strawberry.field(description="The messages.")
+    page_info: PageInfo = strawberry.field(description="Where this page ends.")
+
+
+@strawberry.type(description="The signed-in customer.")
+class Customer:
+    id: strawberry.ID = strawberry.field(description="The customer's id.")
+    first_name: str = strawberry.field(description="First name.")
+    email: str = strawberry.field(description="Email, normalised to lower case.")
+    card: LoyaltyCard = strawberry.field(description="The loyalty card.")
+
+    @strawberry.field(description="The points balance.")
+    async def points(self, info: Info[Context, Any]) -> PointsBalance:
+        return PointsBalance.of(await info.context.balances.load(int(self.id)))
+
+    @strawberry.field(description="Tier status; null while the programme has no tiers.")
+    def tier(self) -> TierStatus | None:
+        return None
+
+    @strawberry.field(description="Points history, newest first, cursor-paginated.")
+    async def history(
+        self,
+        first: Annotated[int | None, strawberry.argument(description="Page size, 1-100.")] = 20,
+        after: Annotated[str | None, strawberry.argument(description="A cursor.")] = None,
+    ) -> LedgerEntryConnection:
+        size = clamp_first(first)
+        before_id = decode_cursor("entry", after)
+        items = await history(int(self.id), size + 1, before_id)
+        page = items[:size]
+        edges = [
+            LedgerEntryEdge(
+                cursor=encode_cursor("entry", i.id),
+                node=LedgerEntry(
+                    id=strawberry.ID(str(i.id)), occurred_at=i.occurred_at, kind=LedgerKind(i.kind),
+                    points=i.points, balance_after=i.balance_after, channel=Channel(i.channel),
+                    store_name=i.store_name, description=i.description,
+                ),
+            )
+            for i in page
+        ]
+        return LedgerEntryConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=len(items) > size,
+                               end_cursor=edges[-1].cursor if edges else None),
+        )
+
+    @strawberry.field(description="Offers the customer may use now.")
+    def offers(self) -> list[Offer]:
+        return []
+
+    @strawberry.field(description="The in-app inbox, newest first.")
+    def notifications(
+        self,
+        first: Annotated[int | None, strawberry.argument(description="Page size, 1-100.")] = 20,
+        after: Annotated[str | None, strawberry.argument(description="A cursor.")] = None,
+    ) -> NotificationConnection:
+        clamp_first(first)
+        return NotificationConnection(edges=[], page_info=PageInfo(has_next_page=False,
+                                                                   end_cursor=None))

@@ -1,0 +1,127 @@
+"""The cashier's side: cards, purchases, redemptions, refunds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from api.types.common import Channel, LedgerKind, MoneyInput, UserError
+from api.types.customer import Offer
+from loyalty.ledger import TransactionResult
+from wallet.cards import CardHolder
+
+
+@strawberry.input(description="A card presented at the till. Exactly one of the two.")
+class CardInput:
+    qr_payload: str | None = strawberry.field(
+        default=None, description="The scanned QR payload (see LoyaltyCard)."
+    )
+    card_number: str | None = strawberry.field(
+        default=None, description="The printed card number, typed in (spaces allowed)."
+    )
+
+
+@strawberry.type(description="What a cashier may see of a customer.")
+class CashierCustomerView:
+    first_name: str = strawberry.field(description="First name, to greet the customer.")
+    card_number: str = strawberry.field(description="The card number.")
+    tier: str | None = strawberry.field(description="The tier's name, if any.")
+    available_points: int = strawberry.field(description="Points usable now.")
+    offers: list[Offer] = strawberry.field(description="Offers usable in this store.")
+
+    @staticmethod
+    def of(holder: CardHolder, available: int | None = None) -> CashierCustomerView:
+        return CashierCustomerView(
+            first_name=holder.first_name, card_number=holder.card_number, tier=None,
+            available_points=holder.available if available is None else available, offers=[],
+        )
+
+
+@strawberry.type(description="The result of a card lookup.")
+class CardLookupPayload:
+    customer: CashierCustomerView | None = strawberry.field(description="The card's holder.")
+    errors: list[UserError] = strawberry.field(description="Why the lookup failed.")
+
+
+@strawberry.input(description="One line of a receipt.")
+class PurchaseLineInput:
+    sku: str = strawberry.field(description="The product's SKU.")
+    category: str | None = strawberry.field(default=None, description="Product category.")
+    quantity: int = strawberry.field(description="How many.")
+    unit_price: MoneyInput = strawberry.field(description="Price of one.")
+
+
+@strawberry.input(description="A purchase to earn points for.")
+class RecordPurchaseInput:
+    idempotency_key: str = strawberry.field(
+        description="Client-generated, unique per purchase; reuse it on retries."
+    )
+    card: CardInput = strawberry.field(description="The customer's card.")
+    store_id: strawberry.ID = strawberry.field(description="The store.")
+    receipt_id: str = strawberry.field(description="Unique per store.")
+    total: MoneyInput = strawberry.field(description="The amount paid.")
+    lines: list[PurchaseLineInput] | None = strawberry.field(
+        default=None, description="Receipt lines (used by earn rules)."
+    )
+    channel: Channel | None = strawberry.field(default=Channel.STORE,  # type: ignore[attr-defined]
+                                               description="Where it was bought.")
+    occurred_at: datetime | None = strawberry.field(
+        default=None, description="When it was bought; now when omitted (offline tills)."
+    )
+
+
+@strawberry.type(description="A posted ledger transaction.")
+class LedgerTransaction:
+    id: strawberry.ID = strawberry.field(description="The transaction's id.")
+    kind: LedgerKind = strawberry.field(description="What it did.")
+    points: int = strawberry.field(description="Signed, from the customer's point of view.")
+    description: str = strawberry.field(description="Human-readable why.")
+    created_at: datetime = strawberry.field(description="When it was posted.")
+
+    @staticmethod
+    def of(txn: TransactionResult) -> LedgerTransaction:
+        return LedgerTransaction(id=strawberry.ID(str(txn.id)), kind=LedgerKind(txn.kind),
+                                 points=txn.points, description=txn.description,
+                                 created_at=txn.created_at)
+
+
+@strawberry.type(description="The result of recordPurchase.")
+class RecordPurchasePayload:
+    transaction: LedgerTransaction | None = strawberry.field(description="The posting.")
+    customer: CashierCustomerView | None = strawberry.field(description="The customer after.")
+    errors: list[UserError] = strawberry.field(description="Why nothing was posted.")
+
+
+@strawberry.input(description="Points to spend.")
+class RedeemPointsInput:
+    idempotency_key: str = strawberry.field(description="Client-generated; reuse on retries.")
+    card: CardInput = strawberry.field(
+        description="The customer's card: a QR code not yet used for a redemption."
+    )
+    store_id: strawberry.ID = strawberry.field(description="The store.")
+    points: int = strawberry.field(description="Points to spend, > 0.")
+    receipt_id: str | None = strawberry.field(default=None, description="The till's receipt.")
+
+
+@strawberry.type(description="The result of redeemPoints.")
+class RedeemPointsPayload:
+    transaction: LedgerTransaction | None = strawberry.field(description="The posting.")
+    customer: CashierCustomerView | None = strawberry.field(description="The customer after.")
+    errors: list[UserError] = strawberry.field(description="Why nothing was posted.")
+
+
+@strawberry.input(description="Goods returned.")
+class RefundPurchaseInput:
+    idempotency_key: str = strawberry.field(description="Client-generated; reuse on retries.")
+    store_id: strawberry.ID = strawberry.field(description="The store of the purchase.")
+    receipt_id: str = strawberry.field(description="The purchase's receipt.")
+    amount: MoneyInput | None = strawberry.field(
+        default=None, description="Amount returned; the whole purchase when omitted."
+    )
+
+
+@strawberry.type(description="The result of refundPurchase.")
+class RefundPurchasePayload:
+    transaction: LedgerTransaction | None = strawberry.field(description="The posting.")
+    errors: list[UserError] = strawberry.field(description="Why nothing was posted.")

@@ -1,0 +1,1 @@
+"""Stores' geofences and beacons, check-ins, nearby-geofence sync."""

@@ -1,0 +1,40 @@
+"""Domain errors with stable codes that clients branch on."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    CARD_NOT_FOUND = "CARD_NOT_FOUND"
+    QR_EXPIRED = "QR_EXPIRED"
+    QR_ALREADY_USED = "QR_ALREADY_USED"
+    INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
+    DUPLICATE_RECEIPT = "DUPLICATE_RECEIPT"
+    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    REFUND_EXCEEDS_PURCHASE = "REFUND_EXCEEDS_PURCHASE"
+    STORE_NOT_ALLOWED = "STORE_NOT_ALLOWED"
+    OFFER_NOT_AVAILABLE = "OFFER_NOT_AVAILABLE"
+    CHECKIN_REJECTED = "CHECKIN_REJECTED"
+    RATE_LIMITED = "RATE_LIMITED"
+
+
+class DomainError(Exception):
+    """A refusal the caller can act on; `field` names the input at fault."""
+
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"DomainError({self.code}, {self.message!r}, field={self.field!r})"
+
+
+def invalid(message: str, field: str | None = None) -> DomainError:
+    return DomainError(ErrorCode.INVALID_INPUT, message, field)

@@ -1,0 +1,180 @@
+"""Sign-up, log-in and sessions for customers and staff."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from loyalty import passwords
+from loyalty.config import get_settings
+from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.models import Account, AccountKind, Customer, RefreshToken, Staff
+from loyalty.sql import execute
+from loyalty.tokens import Principal, hash_refresh_token, issue_access_token, new_refresh_token
+
+
+@dataclass(frozen=True)
+class Session:
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    principal: Principal
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip().lower() if isinstance(email, str) else ""
+    local, _, domain = email.partition("@")
+    if not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
+        raise invalid("This is not a valid email address.", "email")
+    return email
+
+
+def _check_locale(locale: str | None) -> str:
+    if locale is None:
+        return "en"
+    parts = locale.replace("_", "-").split("-")
+    if not (2 <= len(parts[0]) <= 3 and parts[0].isalpha()) or len(locale) > 35:
+        raise invalid("locale must be a BCP 47 tag such as fr-FR.", "locale")
+    return "-".join([parts[0].lower(), *parts[1:]])
+
+
+CardIssuer = Callable[[BaseDBAsyncClient, Customer], Awaitable[object]]
+
+
+async def sign_up(
+    *, email: str, password: str, first_name: str, locale: str | None = None,
+    timezone: str | None = None, marketing_opt_in: bool | None = None,
+    issue_card: CardIssuer | None = None,
+) -> Session:
+    """Create a customer, their points account and (through `issue_card`, which
+    the wallet supplies) their card, all in one transaction."""
+    from loyalty.stores import check_timezone
+
+    email = normalize_email(email)
+    passwords.check_strength(password)
+    first_name = first_name.strip() if isinstance(first_name, str) else ""
+    if not first_name or len(first_name) > 100:
+        raise invalid("firstName must be 1 to 100 characters.", "firstName")
+    locale = _check_locale(locale)
+    timezone = check_timezone(timezone) if timezone else "UTC"
+    password_hash = await passwords.hash_password_async(password)
+    try:
+        async with in_transaction() as conn:
+            customer = await Customer.create(
+                email=email, password_hash=password_hash, first_name=first_name,
+                locale=locale, timezone=timezone, marketing_opt_in=bool(marketing_opt_in),
+                using_db=conn,
+            )
+            await Account.create(kind=AccountKind.CUSTOMER, customer=customer, using_db=conn)
+            if issue_card is not None:
+                await issue_card(conn, customer)
+    except IntegrityError:
+        raise DomainError(ErrorCode.EMAIL_TAKEN, "This email is already registered.",
+                          "email") from None
+    return await _open_session(Principal("customer", customer.id))
+
+
+async def log_in(*, email: str, password: str) -> Session:
+    customer = await Customer.get_or_none(email=_email_or_blank(email))
+    if customer is None:
+        await passwords.verify_password_async(password, passwords.dummy_hash())
+        raise _bad_credentials()
+    if not await passwords.verify_password_async(password, customer.password_hash):
+        raise _bad_credentials()
+    return await _open_session(Principal("customer", customer.id))
+
+
+async def staff_log_in(*, email: str, password: str) -> Session:
+    staff = await Staff.get_or_none(email=_email_or_blank(email))
+    if staff is None:
+        await passwords.verify_password_async(password, passwords.dummy_hash())
+        raise _bad_credentials()
+    if not await passwords.verify_password_async(password, staff.password_hash):
+        raise _bad_credentials()
+    return await _open_session(await staff_principal(staff))
+
+
+async def staff_principal(staff: Staff) -> Principal:
+    from loyalty.stores import staff_store_ids
+
+    async with in_transaction() as conn:
+        store_ids = await staff_store_ids(conn, staff.id)
+    return Principal("staff", staff.id, staff.role.value, tuple(store_ids))
+
+
+async def refresh_session(*, refresh_token: str) -> Session:
+    """Rotate: the presented token is spent and a new one issued in its family.
+    A token presented twice has leaked: the whole family is revoked."""
+    now = datetime.now(UTC)
+    token_hash = hash_refresh_token(refresh_token or "")
+    row = await RefreshToken.get_or_none(token_hash=token_hash)
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        raise _bad_credentials("This session has ended; log in again.")
+    async with in_transaction() as conn:
+        # Conditional update: of two concurrent uses only one rotates.
+        claimed = await execute(
+            conn, "UPDATE refresh_token SET used_at = $1 WHERE id = $2 AND used_at IS NULL",
+            now, row.id,
+        )
+    if not claimed:
+        await _revoke_family(row.family, now)
+        raise _bad_credentials("This session has ended; log in again.")
+    if row.subject_kind == "staff":
+        staff = await Staff.get_or_none(id=row.subject_id)
+        if staff is None:
+            raise _bad_credentials()
+        principal = await staff_principal(staff)
+    else:
+        principal = Principal("customer", row.subject_id)
+    return await _open_session(principal, family=row.family)
+
+
+async def log_out(*, refresh_token: str) -> None:
+    """Revoke the session's whole family; unknown tokens are ignored (log-out
+    must always succeed from the app's point of view)."""
+    row = await RefreshToken.get_or_none(token_hash=hash_refresh_token(refresh_token or ""))
+    if row is not None:
+        await _revoke_family(row.family, datetime.now(UTC))
+
+
+async def _revoke_family(family: str, now: datetime) -> None:
+    async with in_transaction() as conn:
+        await execute(conn, "UPDATE refresh_token SET revoked_at = $1 WHERE family = $2 "
+                      "AND revoked_at IS NULL", now, family)
+
+
+async def _open_session(principal: Principal, family: str | None = None) -> Session:
+    settings = get_settings()
+    access, expires = issue_access_token(principal)
+    token, token_hash = new_refresh_token()
+    await RefreshToken.create(
+        token_hash=token_hash, family=family or secrets.token_hex(16),
+        subject_kind=principal.kind, subject_id=principal.subject_id,
+        expires_at=datetime.now(UTC) + timedelta(days=settings.refresh_token_days),
+    )
+    return Session(access, token, expires, principal)
+
+
+def _email_or_blank(email: str) -> str:
+    return email.strip().lower() if isinstance(email, str) else ""
+
+
+def _bad_credentials(message: str = "Wrong email or password.") -> DomainError:
+    return DomainError(ErrorCode.INVALID_CREDENTIALS, message)
+
+
+async def create_admin(email: str, password: str) -> Staff:
+    from loyalty.models import StaffRole
+    from loyalty.stores import create_staff
+
+    staff, _ = await create_staff(email, password, StaffRole.ADMIN, [])
+    return staff
+
+
+__all__ = ["Session", "log_in", "log_out", "refresh_session", "sign_up", "staff_log_in"]

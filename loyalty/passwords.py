@@ -1,0 +1,69 @@
+"""Password hashing with scrypt, a memory-hard KDF from the standard library."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+
+from loyalty.config import get_settings
+from loyalty.errors import invalid
+
+MIN_LENGTH = 8
+MAX_LENGTH = 256  # hashing cost must not be the attacker's to choose
+_R, _P, _DKLEN = 8, 1, 32
+
+
+def check_strength(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_LENGTH:
+        raise invalid(f"A password needs at least {MIN_LENGTH} characters.", "password")
+    if len(password) > MAX_LENGTH:
+        raise invalid(f"A password has at most {MAX_LENGTH} characters.", "password")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def hash_password(password: str, log_n: int | None = None) -> str:
+    log_n = get_settings().scrypt_log_n if log_n is None else log_n
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**log_n, r=_R, p=_P,
+                            maxmem=2**26, dklen=_DKLEN)
+    return f"scrypt${log_n}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    try:
+        scheme, log_n, r, p, salt, digest = encoded.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=2 ** int(log_n),
+                                r=int(r), p=int(p), maxmem=2**26, dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+# A hash to check against when the account does not exist, so that timing does
+# not tell which emails are registered.
+_DUMMY: str | None = None
+
+
+def dummy_hash() -> str:
+    global _DUMMY
+    if _DUMMY is None:
+        _DUMMY = hash_password(secrets.token_hex(8))
+    return _DUMMY
+
+
+async def hash_password_async(password: str) -> str:
+    # scrypt holds the GIL-free C code for tens of milliseconds: off the loop.
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_password_async(password: str, encoded: str) -> bool:
+    return await asyncio.to_thread(verify_password, password, encoded)

@@ -1,0 +1,56 @@
+"""Raw SQL on the hot paths, written once for both databases.
+
+Statements use PostgreSQL's `$n` placeholders, each number once and in order,
+so that they can be turned into SQLite's `?` by a cached rewrite.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+_PLACEHOLDER = re.compile(r"\$\d+")
+
+
+def is_pg(conn: BaseDBAsyncClient) -> bool:
+    return conn.capabilities.dialect == "postgres"
+
+
+@lru_cache(maxsize=512)
+def _for_sqlite(statement: str) -> str:
+    statement = statement.replace(" FOR UPDATE", "")
+    return _PLACEHOLDER.sub("?", statement)
+
+
+def _sql(conn: BaseDBAsyncClient, statement: str) -> str:
+    return statement if is_pg(conn) else _for_sqlite(statement)
+
+
+async def fetch(conn: BaseDBAsyncClient, statement: str, *args: Any) -> list[Any]:
+    # The leading comment keeps Tortoise's asyncpg client from running an
+    # INSERT/UPDATE ... RETURNING as a bare `execute`, which drops its rows.
+    _, rows = await conn.execute_query("/**/ " + _sql(conn, statement), list(args))
+    return list(rows)
+
+
+async def fetchrow(conn: BaseDBAsyncClient, statement: str, *args: Any) -> Any | None:
+    rows = await fetch(conn, statement, *args)
+    return rows[0] if rows else None
+
+
+async def execute(conn: BaseDBAsyncClient, statement: str, *args: Any) -> int:
+    count, _ = await conn.execute_query(_sql(conn, statement), list(args))
+    return count
+
+
+def as_datetime(value: Any) -> datetime:
+    """A timestamp column read raw: asyncpg gives datetimes, SQLite ISO text."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value

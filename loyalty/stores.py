@@ -1,0 +1,88 @@
+"""Stores and staff: who may act where."""
+
+from __future__ import annotations
+
+import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from loyalty import passwords
+from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.identity import normalize_email
+from loyalty.models import Staff, StaffRole, Store
+from loyalty.sql import execute, fetch
+
+_NAME_TTL_SECONDS = 60.0
+_names: dict[int, tuple[float, str]] = {}
+
+
+def check_timezone(name: str, field: str = "timezone") -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise invalid(f"Unknown IANA timezone {name!r}.", field) from None
+    return name
+
+
+async def create_store(name: str, latitude: float, longitude: float, timezone: str,
+                       radius_meters: float = 150.0) -> Store:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise invalid("A store name is 1 to 200 characters.", "name")
+    if not -90.0 <= latitude <= 90.0:
+        raise invalid("Latitude must be between -90 and 90.", "latitude")
+    if not -180.0 <= longitude <= 180.0:
+        raise invalid("Longitude must be between -180 and 180.", "longitude")
+    if not 10.0 <= radius_meters <= 10_000.0:
+        raise invalid("radiusMeters must be between 10 and 10000.", "radiusMeters")
+    check_timezone(timezone)
+    async with in_transaction() as conn:
+        store = await Store.create(name=name, latitude=latitude, longitude=longitude,
+                                   timezone=timezone, using_db=conn)
+        # The geofence table belongs to the geofence package, which the domain
+        # core does not import; the row is written here so that a store never
+        # exists without its fence.
+        await execute(conn, "INSERT INTO geofence (store_id, latitude, longitude, radius_meters, "
+                      "active, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                      store.id, latitude, longitude, radius_meters, True, store.created_at)
+    return store
+
+
+async def create_staff(email: str, password: str, role: StaffRole,
+                       store_ids: list[int]) -> tuple[Staff, list[int]]:
+    email = normalize_email(email)
+    passwords.check_strength(password)
+    if role != StaffRole.ADMIN and not store_ids:
+        raise invalid("A cashier or manager needs at least one store.", "storeIds")
+    stores = await Store.filter(id__in=store_ids) if store_ids else []
+    if len(stores) != len(set(store_ids)):
+        raise DomainError(ErrorCode.NOT_FOUND, "Unknown store.", "storeIds")
+    async with in_transaction():
+        if await Staff.filter(email=email).exists():
+            raise DomainError(ErrorCode.EMAIL_TAKEN, "This email is already in use.", "email")
+        staff = await Staff.create(email=email, password_hash=passwords.hash_password(password),
+                                   role=role)
+        if stores:
+            await staff.stores.add(*stores)
+    return staff, sorted(s.id for s in stores)
+
+
+async def staff_store_ids(conn: BaseDBAsyncClient, staff_id: int) -> list[int]:
+    rows = await fetch(conn, "SELECT store_id FROM staff_store WHERE staff_id = $1", staff_id)
+    return sorted(r[0] for r in rows)
+
+
+async def store_name(conn: BaseDBAsyncClient, store_id: int) -> str:
+    """A store's name, cached briefly: every purchase needs it and stores are
+    rarely renamed. Unknown store -> NOT_FOUND."""
+    hit = _names.get(store_id)
+    now = time.monotonic()
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    rows = await fetch(conn, "SELECT name FROM store WHERE id = $1", store_id)
+    if not rows:
+        raise DomainError(ErrorCode.NOT_FOUND, "Unknown store.", "storeId")
+    _names[store_id] = (now + _NAME_TTL_SECONDS, rows[0][0])
+    return rows[0][0]

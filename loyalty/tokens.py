@@ -1,0 +1,90 @@
+"""Access tokens (JWT, short-lived) and refresh tokens (opaque, rotated)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from loyalty.config import get_settings
+
+ALGORITHM = "HS256"  # pinned: the decoder accepts nothing else, never "none"
+AUDIENCE = "loyalty-api"
+ISSUER = "loyalty"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a valid access token speaks for."""
+
+    kind: str  # "customer" | "staff"
+    subject_id: int
+    role: str | None = None  # staff only
+    store_ids: tuple[int, ...] = ()  # staff only
+
+    @property
+    def is_customer(self) -> bool:
+        return self.kind == "customer"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == "staff"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == "staff" and self.role == "ADMIN"
+
+    def may_act_in(self, store_id: int) -> bool:
+        return self.is_admin or (self.is_staff and store_id in self.store_ids)
+
+
+class InvalidToken(Exception):
+    pass
+
+
+def issue_access_token(principal: Principal, now: datetime | None = None) -> tuple[str, datetime]:
+    settings = get_settings()
+    now = now or datetime.now(UTC)
+    expires = now + timedelta(seconds=settings.access_token_seconds)
+    claims: dict[str, object] = {
+        "sub": str(principal.subject_id),
+        "typ": principal.kind,
+        "aud": AUDIENCE,
+        "iss": ISSUER,
+        "iat": int(now.timestamp()),
+        "exp": int(expires.timestamp()),
+    }
+    if principal.is_staff:
+        claims["role"] = principal.role
+        claims["stores"] = list(principal.store_ids)
+    return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM), expires
+
+
+def decode_access_token(token: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token, get_settings().secret_key, algorithms=[ALGORITHM], audience=AUDIENCE,
+            issuer=ISSUER, options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+        )
+        kind = claims["typ"]
+        if kind not in ("customer", "staff"):
+            raise InvalidToken("unknown token type")
+        if kind == "staff":
+            return Principal("staff", int(claims["sub"]), str(claims["role"]),
+                             tuple(int(s) for s in claims.get("stores", [])))
+        return Principal("customer", int(claims["sub"]))
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
+        raise InvalidToken(str(exc)) from None
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """(token for the client, hash to store)."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

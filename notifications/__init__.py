@@ -1,0 +1,1 @@
+"""Devices, the outbox consumer, personalised push, the in-app inbox."""
