@@ -57,7 +57,11 @@ class Metrics:
         self.requests = 0
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, migrate: bool = True, manage_db: bool = True
+) -> Starlette:
+    """`manage_db=False` leaves the database to the caller (tests that also use it
+    directly); the PostgreSQL listener is started either way."""
     settings = settings or get_settings()
     settings.check()
     set_settings(settings)
@@ -72,8 +76,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        reset_caches()
-        await db.init(settings.database_url, run_migrations=migrate)
+        if manage_db:
+            reset_caches()
+            await db.init(settings.database_url, run_migrations=migrate)
         listener = None
         if db.is_postgres():
             listener = PgListener(settings.database_url)
@@ -83,7 +88,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         finally:
             if listener is not None:
                 await listener.stop()
-            await db.close()
+            if manage_db:
+                await db.close()
 
     async def healthz(request: Request) -> JSONResponse:
         from tortoise import connections

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -117,14 +118,19 @@ def _should_mask(error: GraphQLError) -> bool:
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
+    # The limit rules are built once and shared: ValidationCache keys on the
+    # rule classes, so rules made afresh per request would never hit it.
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+    ]
     extensions: list[Any] = [
-        ParserCache(maxsize=512),
-        ValidationCache(maxsize=512),
-        QueryDepthLimiter(max_depth=settings.max_query_depth),
-        MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-        MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        lambda: AddValidationRules(rules),
     ]
     if settings.is_prod:
-        extensions.append(MaskErrors(should_mask_error=_should_mask))
+        extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
     return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription,
                              extensions=extensions, types=[UserError])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from typing import NewType
 
 import strawberry
 
@@ -12,14 +11,6 @@ from loyalty.errors import ErrorCode as DomainErrorCode
 from loyalty.ledger import Channel as DomainChannel
 from loyalty.ledger import Kind as DomainKind
 from loyalty.models import StaffRole as DomainStaffRole
-
-JSON = strawberry.scalar(
-    NewType("JSON", object),
-    name="JSON",
-    description="Any JSON value.",
-    serialize=lambda v: v,
-    parse_value=lambda v: v,
-)
 
 ErrorCode = strawberry.enum(
     DomainErrorCode,
