@@ -35,8 +35,12 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
             return Context(request=request, response=response)
         user = request.scope.get("user")
         principal = getattr(user, "principal", None)
-        return Context(request=request, response=response, principal=principal,
-                       auth_error=request.scope.get("auth_error"))
+        return Context(
+            request=request,
+            response=response,
+            principal=principal,
+            auth_error=request.scope.get("auth_error"),
+        )
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}

@@ -98,10 +98,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
 
     _run(prepare)
-    kwargs: dict[str, Any] = {"host": args.host, "port": args.port, "log_level": "warning",
-                              "access_log": False, "lifespan": "on"}
-    print(f"serving GraphQL on http://{args.host}:{args.port}/graphql "
-          f"({settings.database_url.split('://')[0]}, {args.workers} worker(s))", flush=True)
+    kwargs: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "on",
+    }
+    print(
+        f"serving GraphQL on http://{args.host}:{args.port}/graphql "
+        f"({settings.database_url.split('://')[0]}, {args.workers} worker(s))",
+        flush=True,
+    )
     if args.workers > 1:
         uvicorn.run("api.asgi:app", workers=args.workers, **kwargs)
     else:
@@ -118,8 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--demo", action="store_true",
-                       help="seed the demo store, cashier and customer and print their log-ins")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed the demo store, cashier and customer and print their log-ins",
+    )
     serve.set_defaults(fn=cmd_serve)
     sub.add_parser("migrate", help="apply migrations").set_defaults(fn=cmd_migrate)
     admin = sub.add_parser("create-admin", help="create an admin account")
@@ -127,11 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--password", required=True)
     admin.set_defaults(fn=cmd_create_admin)
     sub.add_parser("seed-demo", help="a demo store, cashier and customer").set_defaults(
-        fn=cmd_seed_demo)
+        fn=cmd_seed_demo
+    )
     ledger = sub.add_parser("ledger", help="ledger tools")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
     ledger_sub.add_parser("verify", help="check the ledger invariants").set_defaults(
-        fn=cmd_ledger_verify)
+        fn=cmd_ledger_verify
+    )
     return parser
 
 

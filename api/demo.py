@@ -20,12 +20,16 @@ async def seed_demo() -> list[str]:
     if not await Staff.filter(email="admin@demo.test").exists():
         await stores.create_staff("admin@demo.test", DEMO_PASSWORD, StaffRole.ADMIN, [])
     if not await Staff.filter(email="cashier@demo.test").exists():
-        await stores.create_staff("cashier@demo.test", DEMO_PASSWORD, StaffRole.CASHIER,
-                                  [store.id])
+        await stores.create_staff("cashier@demo.test", DEMO_PASSWORD, StaffRole.CASHIER, [store.id])
     if not await Customer.filter(email="alice@demo.test").exists():
-        await identity.sign_up(email="alice@demo.test", password=DEMO_PASSWORD,
-                               first_name="Alice", locale="fr-FR", timezone="Europe/Paris",
-                               issue_card=issue_card)
+        await identity.sign_up(
+            email="alice@demo.test",
+            password=DEMO_PASSWORD,
+            first_name="Alice",
+            locale="fr-FR",
+            timezone="Europe/Paris",
+            issue_card=issue_card,
+        )
     alice = await Customer.get(email="alice@demo.test")
     card = await Card.get(customer_id=alice.id)
     return [

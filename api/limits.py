@@ -55,12 +55,23 @@ class BodySizeLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body: dict[str, Any] = {"errors": [{
-            "message": f"The request body is larger than {self.max_bytes} bytes.",
-            "extensions": {"code": "REQUEST_TOO_LARGE"},
-        }]}
+        body: dict[str, Any] = {
+            "errors": [
+                {
+                    "message": f"The request body is larger than {self.max_bytes} bytes.",
+                    "extensions": {"code": "REQUEST_TOO_LARGE"},
+                }
+            ]
+        }
         data = json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(data)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(data)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": data})

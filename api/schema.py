@@ -24,7 +24,7 @@ from api.mutations.admin import AdminMutations
 from api.mutations.identity import IdentityMutations
 from api.mutations.pos import PosMutations, PosQueries
 from api.permissions import IsCustomer
-from api.types.common import UserError
+from api.types.common import Money, UserError
 from api.types.customer import Customer, LoyaltyCard, PointsBalance
 from geofence.nearby import nearest
 from loyalty.bus import bus
@@ -51,25 +51,32 @@ async def load_me(customer_id: int) -> Customer | None:
     if customer is None or card is None:
         return None
     return Customer(
-        id=strawberry.ID(str(customer.id)), first_name=customer.first_name,
+        id=strawberry.ID(str(customer.id)),
+        first_name=customer.first_name,
         email=customer.email,
-        card=LoyaltyCard(number=card.number, qr_secret=card.qr_secret,
-                         qr_period_seconds=QR_PERIOD_SECONDS),
+        card=LoyaltyCard(
+            number=card.number, qr_secret=card.qr_secret, qr_period_seconds=QR_PERIOD_SECONDS
+        ),
     )
 
 
 @strawberry.type
 class CustomerQueries:
-    @strawberry.field(description="The signed-in customer (customer token).",
-                      permission_classes=[IsCustomer])
+    @strawberry.field(
+        description="The signed-in customer (customer token).", permission_classes=[IsCustomer]
+    )
     async def me(self, info: Info[Context, Any]) -> Customer | None:
         assert info.context.principal is not None
         return await load_me(info.context.principal.subject_id)
 
-    @strawberry.field(description="Geofences nearest to a point, for the phone to monitor "
-                      "(customer token).", permission_classes=[IsCustomer])
+    @strawberry.field(
+        description="Geofences nearest to a point, for the phone to monitor (customer token).",
+        permission_classes=[IsCustomer],
+    )
     async def nearby_geofences(
-        self, latitude: float, longitude: float,
+        self,
+        latitude: float,
+        longitude: float,
         limit: Annotated[int | None, strawberry.argument(description="1 to 100.")] = 20,
     ) -> list[Geofence]:
         try:
@@ -77,22 +84,31 @@ class CustomerQueries:
         except DomainError as e:
             raise GraphQLError(e.message, extensions={"code": e.code.value}) from None
         return [
-            Geofence(id=strawberry.ID(str(f.id)), store_id=strawberry.ID(str(f.store_id)),
-                     store_name=f.store_name, latitude=f.latitude, longitude=f.longitude,
-                     radius_meters=f.radius_meters)
+            Geofence(
+                id=strawberry.ID(str(f.id)),
+                store_id=strawberry.ID(str(f.store_id)),
+                store_name=f.store_name,
+                latitude=f.latitude,
+                longitude=f.longitude,
+                radius_meters=f.radius_meters,
+            )
             for f in fences
         ]
 
 
 Query = merge_types("Query", (CustomerQueries, PosQueries))
+Query.__strawberry_definition__.description = "What the app and the till can read."
 Mutation = merge_types("Mutation", (IdentityMutations, PosMutations, AdminMutations))
+Mutation.__strawberry_definition__.description = (
+    "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."
+)
 
 
-@strawberry.type
+@strawberry.type(description="Live updates over graphql-transport-ws.")
 class Subscription:
     @strawberry.subscription(
-        description="The signed-in customer's balance, pushed the moment any channel "
-        "changes it.", permission_classes=[IsCustomer],
+        description="The signed-in customer's balance, pushed the moment any channel changes it.",
+        permission_classes=[IsCustomer],
     )
     async def points_changed(self, info: Info[Context, Any]) -> AsyncGenerator[PointsBalance]:
         from loyalty.balances import balances_for
@@ -132,5 +148,10 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if settings.is_prod:
         extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
-    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription,
-                             extensions=extensions, types=[UserError])
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        types=[UserError, Money],
+    )

@@ -6,7 +6,7 @@ import strawberry
 
 from api.mutations.pos import parse_id
 from api.permissions import IsAdmin
-from api.types.common import StaffRole, UserError, errors_of
+from api.types.common import StaffRole, UserError, errors_of, given
 from loyalty import stores
 from loyalty.errors import DomainError
 from loyalty.models import StaffRole as DomainStaffRole
@@ -45,7 +45,8 @@ class CreateStaffInput:
     password: str = strawberry.field(description="At least 8 characters.")
     role: StaffRole = strawberry.field(description="What they may do.")
     store_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Stores a cashier or manager may act in; admins act everywhere."
+        default=strawberry.UNSET,
+        description="Stores a cashier or manager may act in; admins act everywhere.",
     )
 
 
@@ -65,36 +66,49 @@ class CreateStaffPayload:
 
 @strawberry.type
 class AdminMutations:
-    @strawberry.mutation(description="Admin: create a store and its geofence.",
-                         permission_classes=[IsAdmin])
+    @strawberry.mutation(
+        description="Admin: create a store and its geofence.", permission_classes=[IsAdmin]
+    )
     async def create_store(self, input: CreateStoreInput) -> CreateStorePayload:
         try:
             store = await stores.create_store(
-                input.name, input.latitude, input.longitude, input.timezone,
+                input.name,
+                input.latitude,
+                input.longitude,
+                input.timezone,
                 150.0 if input.radius_meters is None else input.radius_meters,
             )
         except DomainError as e:
             return CreateStorePayload(store=None, errors=errors_of(e))
         return CreateStorePayload(
-            store=Store(id=strawberry.ID(str(store.id)), name=store.name,
-                        latitude=store.latitude, longitude=store.longitude,
-                        timezone=store.timezone),
+            store=Store(
+                id=strawberry.ID(str(store.id)),
+                name=store.name,
+                latitude=store.latitude,
+                longitude=store.longitude,
+                timezone=store.timezone,
+            ),
             errors=[],
         )
 
-    @strawberry.mutation(description="Admin: create a staff member.",
-                         permission_classes=[IsAdmin])
+    @strawberry.mutation(description="Admin: create a staff member.", permission_classes=[IsAdmin])
     async def create_staff(self, input: CreateStaffInput) -> CreateStaffPayload:
         try:
-            store_ids = [parse_id(s, "storeIds") for s in input.store_ids or []]
+            store_ids = [parse_id(s, "storeIds") for s in given(input.store_ids) or []]
             staff, scoped = await stores.create_staff(
-                input.email, input.password, DomainStaffRole(input.role.value), store_ids,
+                input.email,
+                input.password,
+                DomainStaffRole(input.role.value),
+                store_ids,
             )
         except DomainError as e:
             return CreateStaffPayload(staff=None, errors=errors_of(e))
         return CreateStaffPayload(
-            staff=Staff(id=strawberry.ID(str(staff.id)), email=staff.email,
-                        role=StaffRole(staff.role.value),
-                        store_ids=[strawberry.ID(str(s)) for s in scoped]),
+            staff=Staff(
+                id=strawberry.ID(str(staff.id)),
+                email=staff.email,
+                role=StaffRole(staff.role.value),
+                store_ids=[strawberry.ID(str(s)) for s in scoped],
+            ),
             errors=[],
         )

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from api.types.common import UserError, errors_of
+from api.types.common import UserError, errors_of, given
 from loyalty import identity
 from loyalty.errors import DomainError
 from wallet.cards import issue_card
@@ -17,10 +17,15 @@ class SignUpInput:
     email: str = strawberry.field(description="Email; case-insensitive and unique.")
     password: str = strawberry.field(description="At least 8 characters.")
     first_name: str = strawberry.field(description="First name.")
-    locale: str | None = strawberry.field(default=None, description="BCP 47, e.g. fr-FR.")
-    timezone: str | None = strawberry.field(default=None, description="IANA, e.g. Europe/Paris.")
-    marketing_opt_in: bool | None = strawberry.field(default=None,
-                                                     description="Consent to marketing.")
+    locale: str | None = strawberry.field(
+        default=strawberry.UNSET, description="BCP 47, e.g. fr-FR."
+    )
+    timezone: str | None = strawberry.field(
+        default=strawberry.UNSET, description="IANA, e.g. Europe/Paris."
+    )
+    marketing_opt_in: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Consent to marketing."
+    )
 
 
 @strawberry.input(description="Email and password.")
@@ -50,13 +55,18 @@ class LogOutPayload:
 
 
 def _payload(session: identity.Session) -> AuthPayload:
-    return AuthPayload(access_token=session.access_token, refresh_token=session.refresh_token,
-                       expires_at=session.expires_at, errors=[])
+    return AuthPayload(
+        access_token=session.access_token,
+        refresh_token=session.refresh_token,
+        expires_at=session.expires_at,
+        errors=[],
+    )
 
 
 def _failed(error: DomainError) -> AuthPayload:
-    return AuthPayload(access_token=None, refresh_token=None, expires_at=None,
-                       errors=errors_of(error))
+    return AuthPayload(
+        access_token=None, refresh_token=None, expires_at=None, errors=errors_of(error)
+    )
 
 
 @strawberry.type
@@ -64,11 +74,17 @@ class IdentityMutations:
     @strawberry.mutation(description="Create a customer account, its card, and a session.")
     async def sign_up(self, input: SignUpInput) -> AuthPayload:
         try:
-            return _payload(await identity.sign_up(
-                email=input.email, password=input.password, first_name=input.first_name,
-                locale=input.locale, timezone=input.timezone,
-                marketing_opt_in=input.marketing_opt_in, issue_card=issue_card,
-            ))
+            return _payload(
+                await identity.sign_up(
+                    email=input.email,
+                    password=input.password,
+                    first_name=input.first_name,
+                    locale=given(input.locale),
+                    timezone=given(input.timezone),
+                    marketing_opt_in=given(input.marketing_opt_in),
+                    issue_card=issue_card,
+                )
+            )
         except DomainError as e:
             return _failed(e)
 
@@ -94,7 +110,6 @@ class IdentityMutations:
     @strawberry.mutation(description="Log a staff member (cashier, manager, admin) in.")
     async def staff_log_in(self, input: LogInInput) -> AuthPayload:
         try:
-            return _payload(await identity.staff_log_in(email=input.email,
-                                                        password=input.password))
+            return _payload(await identity.staff_log_in(email=input.email, password=input.password))
         except DomainError as e:
             return _failed(e)

@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.permissions import IsStaff
-from api.types.common import MoneyInput, errors_of
+from api.types.common import MoneyInput, errors_of, given
 from api.types.pos import (
     CardInput,
     CardLookupPayload,
@@ -43,8 +43,7 @@ def store_in_scope(info: Info[Context, Any], store_id: str) -> int:
     parsed = parse_id(store_id, "storeId")
     principal = info.context.principal
     if principal is None or not principal.may_act_in(parsed):
-        raise DomainError(ErrorCode.STORE_NOT_ALLOWED, "You may not act in this store.",
-                          "storeId")
+        raise DomainError(ErrorCode.STORE_NOT_ALLOWED, "You may not act in this store.", "storeId")
     return parsed
 
 
@@ -53,22 +52,29 @@ def money(value: MoneyInput, field: str) -> Money:
 
 
 def _check_lines(input: RecordPurchaseInput) -> None:
-    for i, line in enumerate(input.lines or []):
+    for i, line in enumerate(given(input.lines) or []):
         if line.quantity <= 0:
             raise invalid("quantity must be positive.", f"lines.{i}.quantity")
-        parse_money(line.unit_price.amount_minor, line.unit_price.currency,
-                    f"lines.{i}.unitPrice", allow_zero=True)
+        parse_money(
+            line.unit_price.amount_minor,
+            line.unit_price.currency,
+            f"lines.{i}.unitPrice",
+            allow_zero=True,
+        )
 
 
 @strawberry.type
 class PosQueries:
-    @strawberry.field(description="What a cashier sees after scanning a card (staff token, "
-                      "store in scope).", permission_classes=[IsStaff])
-    async def card_lookup(self, info: Info[Context, Any], card: CardInput,
-                          store_id: strawberry.ID) -> CardLookupPayload:
+    @strawberry.field(
+        description="What a cashier sees after scanning a card (staff token, store in scope).",
+        permission_classes=[IsStaff],
+    )
+    async def card_lookup(
+        self, info: Info[Context, Any], card: CardInput, store_id: strawberry.ID
+    ) -> CardLookupPayload:
         try:
             store_in_scope(info, store_id)
-            holder = await resolve_card(card.qr_payload, card.card_number)
+            holder = await resolve_card(given(card.qr_payload), given(card.card_number))
         except DomainError as e:
             return CardLookupPayload(customer=None, errors=errors_of(e))
         return CardLookupPayload(customer=CashierCustomerView.of(holder), errors=[])
@@ -76,77 +82,107 @@ class PosQueries:
 
 @strawberry.type
 class PosMutations:
-    @strawberry.mutation(description="POS: earn points for a purchase (staff token).",
-                         permission_classes=[IsStaff])
-    async def record_purchase(self, info: Info[Context, Any],
-                              input: RecordPurchaseInput) -> RecordPurchasePayload:
+    @strawberry.mutation(
+        description="POS: earn points for a purchase (staff token).", permission_classes=[IsStaff]
+    )
+    async def record_purchase(
+        self, info: Info[Context, Any], input: RecordPurchaseInput
+    ) -> RecordPurchasePayload:
         try:
             store_id = store_in_scope(info, input.store_id)
             total = money(input.total, "total")
             _check_lines(input)
             # Earning with a code already seen is harmless: a fresh, genuine
             # code is enough, it is not consumed.
-            holder = await resolve_card(input.card.qr_payload, input.card.card_number)
+            holder = await resolve_card(given(input.card.qr_payload), given(input.card.card_number))
             posted = await purchases.record_purchase(
-                idempotency_key=input.idempotency_key, customer_id=holder.customer_id,
-                account_id=holder.account_id, store_id=store_id, receipt_id=input.receipt_id,
-                total=total, channel=Channel(input.channel or Channel.STORE),
-                occurred_at=input.occurred_at,
+                idempotency_key=input.idempotency_key,
+                customer_id=holder.customer_id,
+                account_id=holder.account_id,
+                store_id=store_id,
+                receipt_id=input.receipt_id,
+                total=total,
+                channel=Channel(input.channel or Channel.STORE),
+                occurred_at=given(input.occurred_at),
             )
         except DomainError as e:
             return RecordPurchasePayload(transaction=None, customer=None, errors=errors_of(e))
         return RecordPurchasePayload(
             transaction=LedgerTransaction.of(posted.transaction),
-            customer=CashierCustomerView.of(holder, posted.available), errors=[],
+            customer=CashierCustomerView.of(holder, posted.available),
+            errors=[],
         )
 
-    @strawberry.mutation(description="POS: spend points (staff token; needs a QR code not "
-                         "yet used for a redemption).", permission_classes=[IsStaff])
-    async def redeem_points(self, info: Info[Context, Any],
-                            input: RedeemPointsInput) -> RedeemPointsPayload:
+    @strawberry.mutation(
+        description="POS: spend points (staff token; needs a QR code not "
+        "yet used for a redemption).",
+        permission_classes=[IsStaff],
+    )
+    async def redeem_points(
+        self, info: Info[Context, Any], input: RedeemPointsInput
+    ) -> RedeemPointsPayload:
         try:
             store_id = store_in_scope(info, input.store_id)
-            if input.card.qr_payload is None:
-                raise DomainError(ErrorCode.INVALID_INPUT,
-                                  "Spending points needs the customer's QR code.",
-                                  "card.qrPayload")
+            qr_payload = given(input.card.qr_payload)
+            if qr_payload is None:
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT,
+                    "Spending points needs the customer's QR code.",
+                    "card.qrPayload",
+                )
             # An expired code still names its card (its MAC is checked): a till
             # retrying after the code's window gets its original result back.
-            holder = await resolve_card(input.card.qr_payload, None, allow_expired_qr=True)
+            holder = await resolve_card(qr_payload, None, allow_expired_qr=True)
             if holder.qr_error is not None:
                 replay = await redemptions.replay(
-                    idempotency_key=input.idempotency_key, customer_id=holder.customer_id,
-                    account_id=holder.account_id, store_id=store_id, points=input.points,
-                    receipt_id=input.receipt_id,
+                    idempotency_key=input.idempotency_key,
+                    customer_id=holder.customer_id,
+                    account_id=holder.account_id,
+                    store_id=store_id,
+                    points=input.points,
+                    receipt_id=given(input.receipt_id),
                 )
                 if replay is None:
-                    raise DomainError(ErrorCode(holder.qr_error),
-                                      "This QR code has expired; ask for a fresh one.",
-                                      "card.qrPayload")
+                    raise DomainError(
+                        ErrorCode(holder.qr_error),
+                        "This QR code has expired; ask for a fresh one.",
+                        "card.qrPayload",
+                    )
                 posted = replay
             else:
                 posted = await redemptions.redeem_points(
-                    idempotency_key=input.idempotency_key, customer_id=holder.customer_id,
-                    account_id=holder.account_id, store_id=store_id, points=input.points,
-                    spend_key=holder.spend_key, receipt_id=input.receipt_id,
+                    idempotency_key=input.idempotency_key,
+                    customer_id=holder.customer_id,
+                    account_id=holder.account_id,
+                    store_id=store_id,
+                    points=input.points,
+                    spend_key=holder.spend_key,
+                    receipt_id=given(input.receipt_id),
                 )
         except DomainError as e:
             return RedeemPointsPayload(transaction=None, customer=None, errors=errors_of(e))
         return RedeemPointsPayload(
             transaction=LedgerTransaction.of(posted.transaction),
-            customer=CashierCustomerView.of(holder, posted.available), errors=[],
+            customer=CashierCustomerView.of(holder, posted.available),
+            errors=[],
         )
 
-    @strawberry.mutation(description="POS: return goods; the points they earned come back "
-                         "out of the account.", permission_classes=[IsStaff])
-    async def refund_purchase(self, info: Info[Context, Any],
-                              input: RefundPurchaseInput) -> RefundPurchasePayload:
+    @strawberry.mutation(
+        description="POS: return goods; the points they earned come back out of the account.",
+        permission_classes=[IsStaff],
+    )
+    async def refund_purchase(
+        self, info: Info[Context, Any], input: RefundPurchaseInput
+    ) -> RefundPurchasePayload:
         try:
             store_id = store_in_scope(info, input.store_id)
-            amount = None if input.amount is None else money(input.amount, "amount")
+            given_amount = given(input.amount)
+            amount = None if given_amount is None else money(given_amount, "amount")
             txn = await purchases.refund_purchase(
-                idempotency_key=input.idempotency_key, store_id=store_id,
-                receipt_id=input.receipt_id, amount=amount,
+                idempotency_key=input.idempotency_key,
+                store_id=store_id,
+                receipt_id=input.receipt_id,
+                amount=amount,
             )
         except DomainError as e:
             return RefundPurchasePayload(transaction=None, errors=errors_of(e))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+from typing import TypeVar
 
 import strawberry
+from strawberry.types.unset import UnsetType
 
 from loyalty.errors import DomainError
 from loyalty.errors import ErrorCode as DomainErrorCode
@@ -60,10 +62,10 @@ class MoneyInput:
 @strawberry.type(description="Where a page of a connection ends.")
 class PageInfo:
     has_next_page: bool = strawberry.field(description="Whether more items follow.")
-    end_cursor: str | None = strawberry.field(
-        description="Pass as `after` to fetch the next page."
-    )
+    end_cursor: str | None = strawberry.field(description="Pass as `after` to fetch the next page.")
 
+
+T = TypeVar("T")
 
 MAX_PAGE = 100
 
@@ -91,3 +93,9 @@ def clamp_first(first: int | None) -> int:
     if first < 1 or first > MAX_PAGE:
         raise ValueError(f"`first` must be between 1 and {MAX_PAGE}.")
     return first
+
+
+def given(value: T | UnsetType | None) -> T | None:
+    """An optional input field as a plain value: omitted (UNSET) becomes None.
+    Optional inputs default to UNSET so the schema shows no `= null` default."""
+    return None if isinstance(value, UnsetType) else value

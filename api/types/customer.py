@@ -15,6 +15,7 @@ from api.types.common import (
     LedgerKind,
     PageInfo,
     clamp_first,
+    given,
     decode_cursor,
     encode_cursor,
 )
@@ -77,10 +78,15 @@ class PointsBalance:
             return PointsBalance(available=0, pending=0, lifetime_earned=0, next_expiry=None)
         expiry = None
         if balance.next_expiry_at is not None and balance.next_expiry_points:
-            expiry = PointsExpiry(points=balance.next_expiry_points,
-                                  expires_at=balance.next_expiry_at)
-        return PointsBalance(available=balance.available, pending=balance.pending,
-                             lifetime_earned=balance.lifetime_earned, next_expiry=expiry)
+            expiry = PointsExpiry(
+                points=balance.next_expiry_points, expires_at=balance.next_expiry_at
+            )
+        return PointsBalance(
+            available=balance.available,
+            pending=balance.pending,
+            lifetime_earned=balance.lifetime_earned,
+            next_expiry=expiry,
+        )
 
 
 @strawberry.type(description="The customer's tier.")
@@ -165,27 +171,35 @@ class Customer:
     async def history(
         self,
         first: Annotated[int | None, strawberry.argument(description="Page size, 1-100.")] = 20,
-        after: Annotated[str | None, strawberry.argument(description="A cursor.")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="A cursor.")
+        ] = strawberry.UNSET,
     ) -> LedgerEntryConnection:
         size = clamp_first(first)
-        before_id = decode_cursor("entry", after)
+        before_id = decode_cursor("entry", given(after))
         items = await history(int(self.id), size + 1, before_id)
         page = items[:size]
         edges = [
             LedgerEntryEdge(
                 cursor=encode_cursor("entry", i.id),
                 node=LedgerEntry(
-                    id=strawberry.ID(str(i.id)), occurred_at=i.occurred_at, kind=LedgerKind(i.kind),
-                    points=i.points, balance_after=i.balance_after, channel=Channel(i.channel),
-                    store_name=i.store_name, description=i.description,
+                    id=strawberry.ID(str(i.id)),
+                    occurred_at=i.occurred_at,
+                    kind=LedgerKind(i.kind),
+                    points=i.points,
+                    balance_after=i.balance_after,
+                    channel=Channel(i.channel),
+                    store_name=i.store_name,
+                    description=i.description,
                 ),
             )
             for i in page
         ]
         return LedgerEntryConnection(
             edges=edges,
-            page_info=PageInfo(has_next_page=len(items) > size,
-                               end_cursor=edges[-1].cursor if edges else None),
+            page_info=PageInfo(
+                has_next_page=len(items) > size, end_cursor=edges[-1].cursor if edges else None
+            ),
         )
 
     @strawberry.field(description="Offers the customer may use now.")
@@ -196,8 +210,11 @@ class Customer:
     def notifications(
         self,
         first: Annotated[int | None, strawberry.argument(description="Page size, 1-100.")] = 20,
-        after: Annotated[str | None, strawberry.argument(description="A cursor.")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="A cursor.")
+        ] = strawberry.UNSET,
     ) -> NotificationConnection:
         clamp_first(first)
-        return NotificationConnection(edges=[], page_info=PageInfo(has_next_page=False,
-                                                                   end_cursor=None))
+        return NotificationConnection(
+            edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None)
+        )

@@ -15,10 +15,10 @@ from wallet.cards import CardHolder
 @strawberry.input(description="A card presented at the till. Exactly one of the two.")
 class CardInput:
     qr_payload: str | None = strawberry.field(
-        default=None, description="The scanned QR payload (see LoyaltyCard)."
+        default=strawberry.UNSET, description="The scanned QR payload (see LoyaltyCard)."
     )
     card_number: str | None = strawberry.field(
-        default=None, description="The printed card number, typed in (spaces allowed)."
+        default=strawberry.UNSET, description="The printed card number, typed in (spaces allowed)."
     )
 
 
@@ -33,8 +33,11 @@ class CashierCustomerView:
     @staticmethod
     def of(holder: CardHolder, available: int | None = None) -> CashierCustomerView:
         return CashierCustomerView(
-            first_name=holder.first_name, card_number=holder.card_number, tier=None,
-            available_points=holder.available if available is None else available, offers=[],
+            first_name=holder.first_name,
+            card_number=holder.card_number,
+            tier=None,
+            available_points=holder.available if available is None else available,
+            offers=[],
         )
 
 
@@ -47,7 +50,9 @@ class CardLookupPayload:
 @strawberry.input(description="One line of a receipt.")
 class PurchaseLineInput:
     sku: str = strawberry.field(description="The product's SKU.")
-    category: str | None = strawberry.field(default=None, description="Product category.")
+    category: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Product category."
+    )
     quantity: int = strawberry.field(description="How many.")
     unit_price: MoneyInput = strawberry.field(description="Price of one.")
 
@@ -62,12 +67,15 @@ class RecordPurchaseInput:
     receipt_id: str = strawberry.field(description="Unique per store.")
     total: MoneyInput = strawberry.field(description="The amount paid.")
     lines: list[PurchaseLineInput] | None = strawberry.field(
-        default=None, description="Receipt lines (used by earn rules)."
+        default=strawberry.UNSET, description="Receipt lines (used by earn rules)."
     )
-    channel: Channel | None = strawberry.field(default=Channel.STORE,  # type: ignore[attr-defined]
-                                               description="Where it was bought.")
+    channel: Channel | None = strawberry.field(
+        default=Channel.STORE,  # type: ignore[attr-defined]
+        description="Where it was bought.",
+    )
     occurred_at: datetime | None = strawberry.field(
-        default=None, description="When it was bought; now when omitted (offline tills)."
+        default=strawberry.UNSET,
+        description="When it was bought; now when omitted (offline tills).",
     )
 
 
@@ -81,9 +89,13 @@ class LedgerTransaction:
 
     @staticmethod
     def of(txn: TransactionResult) -> LedgerTransaction:
-        return LedgerTransaction(id=strawberry.ID(str(txn.id)), kind=LedgerKind(txn.kind),
-                                 points=txn.points, description=txn.description,
-                                 created_at=txn.created_at)
+        return LedgerTransaction(
+            id=strawberry.ID(str(txn.id)),
+            kind=LedgerKind(txn.kind),
+            points=txn.points,
+            description=txn.description,
+            created_at=txn.created_at,
+        )
 
 
 @strawberry.type(description="The result of recordPurchase.")
@@ -101,7 +113,9 @@ class RedeemPointsInput:
     )
     store_id: strawberry.ID = strawberry.field(description="The store.")
     points: int = strawberry.field(description="Points to spend, > 0.")
-    receipt_id: str | None = strawberry.field(default=None, description="The till's receipt.")
+    receipt_id: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The till's receipt."
+    )
 
 
 @strawberry.type(description="The result of redeemPoints.")
@@ -117,7 +131,7 @@ class RefundPurchaseInput:
     store_id: strawberry.ID = strawberry.field(description="The store of the purchase.")
     receipt_id: str = strawberry.field(description="The purchase's receipt.")
     amount: MoneyInput | None = strawberry.field(
-        default=None, description="Amount returned; the whole purchase when omitted."
+        default=strawberry.UNSET, description="Amount returned; the whole purchase when omitted."
     )
 
 
