@@ -355,8 +355,8 @@ class Server:
         )
         log.close()
 
-    async def wait_healthy(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_healthy(self, limit: float = 90) -> None:
+        deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             if self.proc is None or self.proc.poll() is not None:
                 raise BenchError(f"server exited early:\n{self.log_tail()}")
@@ -368,10 +368,10 @@ class Server:
                 w.close()
                 if data.startswith(b"HTTP/1.1 200"):
                     return
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 pass
             await asyncio.sleep(0.2)
-        raise BenchError(f"server not healthy after {timeout}s:\n{self.log_tail()}")
+        raise BenchError(f"server not healthy after {limit}s:\n{self.log_tail()}")
 
     def worker_pids(self) -> list[int]:
         if self.proc is None:
@@ -506,32 +506,32 @@ class Counter:
         return f"{self.prefix}-{self.n}"
 
 
-def purchase_op(gql: GraphQL, s: Seed, pick: Callable[[], CustomerInfo],
-                keys: Counter) -> Callable[[], Awaitable[str | None]]:
-    async def op() -> str | None:
-        customer = pick()
-        key = keys.next()
-        status, body = await gql.raw(RECORD_PURCHASE, {"input": {
-            "idempotencyKey": key, "receiptId": "r" + key,
-            "card": {"qrPayload": make_qr(customer.card_number, customer.qr_secret).payload},
-            "storeId": s.store_id, "total": {"amountMinor": TOTAL_MINOR, "currency": "EUR"},
-        }}, s.cashier_token)
-        payload = (body.get("data") or {}).get("recordPurchase") or {}
-        if (status != 200 or body.get("errors") or payload.get("errors") != []
-                or not payload.get("transaction")):
-            return f"HTTP {status}: {json.dumps(body)[:500]}"
-        return None
-
-    op.close = gql.http.close  # type: ignore[attr-defined]
-    return op
+async def post_purchase(gql: GraphQL, s: Seed, customer: CustomerInfo,
+                        key: str) -> str | None:
+    """One recordPurchase; None on success, else what went wrong."""
+    status, body = await gql.raw(RECORD_PURCHASE, {"input": {
+        "idempotencyKey": key, "receiptId": "r" + key,
+        "card": {"qrPayload": make_qr(customer.card_number, customer.qr_secret).payload},
+        "storeId": s.store_id, "total": {"amountMinor": TOTAL_MINOR, "currency": "EUR"},
+    }}, s.cashier_token)
+    payload = (body.get("data") or {}).get("recordPurchase") or {}
+    if (status != 200 or body.get("errors") or payload.get("errors") != []
+            or not payload.get("transaction")):
+        return f"HTTP {status}: {json.dumps(body)[:500]}"
+    return None
 
 
 async def phase_graphql(server: Server, s: Seed, args: argparse.Namespace) -> PhaseResult:
     keys = Counter("gql")
 
     async def make(i: int) -> Callable[[], Awaitable[str | None]]:
-        return purchase_op(GraphQL(make_http(args.client, "127.0.0.1", server.port)), s,
-                           lambda: random.choice(s.customers), keys)
+        gql = GraphQL(make_http(args.client, "127.0.0.1", server.port))
+
+        async def op() -> str | None:
+            return await post_purchase(gql, s, random.choice(s.customers), keys.next())
+
+        op.close = gql.http.close  # type: ignore[attr-defined]
+        return op
 
     return await run_closed_loop("GraphQL recordPurchase", args.clients, args.seconds, make,
                                  server.proc.pid if server.proc else None)
@@ -560,23 +560,17 @@ async def top_up_history(server: Server, s: Seed, dsn: str, home: list[CustomerI
     if not todo:
         return 0
     keys = Counter("topup")
-    it = iter(todo)
     failures: list[str] = []
 
     async def worker() -> None:
-        op = purchase_op(GraphQL(make_http(args.client, "127.0.0.1", server.port)), s,
-                         lambda: next(it), keys)
+        gql = GraphQL(make_http(args.client, "127.0.0.1", server.port))
         try:
-            while True:
-                try:
-                    problem = await op()
-                except StopIteration:
-                    return
+            while todo and not failures:
+                problem = await post_purchase(gql, s, todo.pop(), keys.next())
                 if problem:
                     failures.append(problem)
-                    return
         finally:
-            await op.close()  # type: ignore[attr-defined]
+            await gql.http.close()
 
     await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(min(args.clients, 16)))),
                            300)
@@ -892,11 +886,11 @@ def main() -> int:
     try:
         import uvloop
 
-        uvloop.install()
+        runner: Callable[[Any], int] = uvloop.run
     except ImportError:
-        pass
+        runner = asyncio.run
     try:
-        return asyncio.run(amain(args))
+        return runner(amain(args))
     except BenchError as e:
         print(f"\nBENCH FAILED: {e}", file=sys.stderr)
         return 1

@@ -35,8 +35,12 @@ def _database_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL", "")
     if url.startswith(("postgres://", "postgresql://")):
         return url
-    folder = tempfile.mkdtemp(prefix="loyalty-test-")
-    return f"sqlite://{folder}/test.sqlite3"
+    # Remembered in the environment: test modules import this file again as
+    # `tests.conftest`, and both imports must name the same database.
+    if "LOYALTY_TEST_SQLITE_URL" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="loyalty-test-")
+        os.environ["LOYALTY_TEST_SQLITE_URL"] = f"sqlite://{folder}/test.sqlite3"
+    return os.environ["LOYALTY_TEST_SQLITE_URL"]
 
 
 DATABASE_URL = _database_url()

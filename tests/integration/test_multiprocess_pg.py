@@ -150,7 +150,6 @@ async def _stop(server: ServerProcess) -> None:
                 process.kill()
                 await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
     finally:
-        print("SERVER OUTPUT", server.output())  # DEBUG
         server.log.close()
 
 

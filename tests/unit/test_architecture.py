@@ -1,0 +1,48 @@
+"""House rules a test can see: the domain never imports the edge."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EDGE = ("strawberry", "starlette", "api")
+DOMAIN = ["loyalty", "wallet", "notifications", "geofence"]
+# loyalty is the core: it imports none of the other three either.
+CORE_FORBIDDEN = ("wallet", "notifications", "geofence")
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", DOMAIN)
+def test_domain_packages_do_not_import_the_edge(package):
+    offenders = {str(p.relative_to(ROOT)): sorted(_imports(p) & set(EDGE))
+                 for p in (ROOT / package).rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_core_imports_no_other_domain_package():
+    offenders = {str(p.relative_to(ROOT)): sorted(_imports(p) & set(CORE_FORBIDDEN))
+                 for p in (ROOT / "loyalty").rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_production_refuses_the_default_secret():
+    from loyalty.config import ConfigError, Settings
+
+    with pytest.raises(ConfigError):
+        Settings(env="prod").check()
+    with pytest.raises(ConfigError):
+        Settings(env="prod", secret_key="short").check()
+    Settings(env="prod", secret_key="x" * 40).check()
+    Settings(env="dev").check()
