@@ -8,8 +8,9 @@ from tortoise.models import Model
 
 class Geofence(Model):
     id = fields.BigIntField(primary_key=True)
-    store = fields.ForeignKeyField("models.Store", related_name="geofences",
-                                   on_delete=fields.RESTRICT)
+    store = fields.ForeignKeyField(
+        "models.Store", related_name="geofences", on_delete=fields.RESTRICT
+    )
     latitude = fields.FloatField()
     longitude = fields.FloatField()
     radius_meters = fields.FloatField()

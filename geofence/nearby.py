@@ -49,8 +49,9 @@ async def nearest(latitude: float, longitude: float, limit: int = 20) -> list[Ne
         True,
     )
     fences = [
-        NearbyFence(r[0], r[1], r[2], r[3], r[4], r[5],
-                    haversine_m(latitude, longitude, r[3], r[4]))
+        NearbyFence(
+            r[0], r[1], r[2], r[3], r[4], r[5], haversine_m(latitude, longitude, r[3], r[4])
+        )
         for r in rows
     ]
     fences.sort(key=lambda f: (f.distance_m, f.id))

@@ -142,7 +142,8 @@ async def verify_ledger() -> VerifyReport:
         "HAVING COALESCE(SUM(l.remaining), 0) <> "
         "CASE WHEN a.available > 0 THEN a.available ELSE 0 END",
     ):
-        problems.append(f"account {account_id}: available {available} but usable lots "
-                        f"hold {in_lots}")
+        problems.append(
+            f"account {account_id}: available {available} but usable lots hold {in_lots}"
+        )
     checked = await fetchrow(conn, "SELECT COUNT(*) FROM account")
     return VerifyReport(int(checked[0]) if checked else 0, problems)

@@ -36,8 +36,13 @@ def pending_until(earned_at: datetime, settings: Settings) -> datetime | None:
     return earned_at + timedelta(days=settings.pending_days)
 
 
-def refund_points(points_earned: int, total_minor: int, refunded_before: int,
-                  refunded_now: int, points_refunded_before: int) -> int:
+def refund_points(
+    points_earned: int,
+    total_minor: int,
+    refunded_before: int,
+    refunded_now: int,
+    points_refunded_before: int,
+) -> int:
     """Pro rata on the cumulative amount, so that partial refunds that add up
     to the whole purchase take back exactly the points it earned."""
     cumulative = points_earned * (refunded_before + refunded_now) // total_minor

@@ -48,8 +48,13 @@ CardIssuer = Callable[[BaseDBAsyncClient, Customer], Awaitable[object]]
 
 
 async def sign_up(
-    *, email: str, password: str, first_name: str, locale: str | None = None,
-    timezone: str | None = None, marketing_opt_in: bool | None = None,
+    *,
+    email: str,
+    password: str,
+    first_name: str,
+    locale: str | None = None,
+    timezone: str | None = None,
+    marketing_opt_in: bool | None = None,
     issue_card: CardIssuer | None = None,
 ) -> Session:
     """Create a customer, their points account and (through `issue_card`, which
@@ -67,16 +72,21 @@ async def sign_up(
     try:
         async with in_transaction() as conn:
             customer = await Customer.create(
-                email=email, password_hash=password_hash, first_name=first_name,
-                locale=locale, timezone=timezone, marketing_opt_in=bool(marketing_opt_in),
+                email=email,
+                password_hash=password_hash,
+                first_name=first_name,
+                locale=locale,
+                timezone=timezone,
+                marketing_opt_in=bool(marketing_opt_in),
                 using_db=conn,
             )
             await Account.create(kind=AccountKind.CUSTOMER, customer=customer, using_db=conn)
             if issue_card is not None:
                 await issue_card(conn, customer)
     except IntegrityError:
-        raise DomainError(ErrorCode.EMAIL_TAKEN, "This email is already registered.",
-                          "email") from None
+        raise DomainError(
+            ErrorCode.EMAIL_TAKEN, "This email is already registered.", "email"
+        ) from None
     return await _open_session(Principal("customer", customer.id))
 
 
@@ -119,8 +129,10 @@ async def refresh_session(*, refresh_token: str) -> Session:
     async with in_transaction() as conn:
         # Conditional update: of two concurrent uses only one rotates.
         claimed = await execute(
-            conn, "UPDATE refresh_token SET used_at = $1 WHERE id = $2 AND used_at IS NULL",
-            now, row.id,
+            conn,
+            "UPDATE refresh_token SET used_at = $1 WHERE id = $2 AND used_at IS NULL",
+            now,
+            row.id,
         )
     if not claimed:
         await _revoke_family(row.family, now)
@@ -145,8 +157,12 @@ async def log_out(*, refresh_token: str) -> None:
 
 async def _revoke_family(family: str, now: datetime) -> None:
     async with in_transaction() as conn:
-        await execute(conn, "UPDATE refresh_token SET revoked_at = $1 WHERE family = $2 "
-                      "AND revoked_at IS NULL", now, family)
+        await execute(
+            conn,
+            "UPDATE refresh_token SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL",
+            now,
+            family,
+        )
 
 
 async def _open_session(principal: Principal, family: str | None = None) -> Session:
@@ -154,8 +170,10 @@ async def _open_session(principal: Principal, family: str | None = None) -> Sess
     access, expires = issue_access_token(principal)
     token, token_hash = new_refresh_token()
     await RefreshToken.create(
-        token_hash=token_hash, family=family or secrets.token_hex(16),
-        subject_kind=principal.kind, subject_id=principal.subject_id,
+        token_hash=token_hash,
+        family=family or secrets.token_hex(16),
+        subject_kind=principal.kind,
+        subject_id=principal.subject_id,
         expires_at=datetime.now(UTC) + timedelta(days=settings.refresh_token_days),
     )
     return Session(access, token, expires, principal)

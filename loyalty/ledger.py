@@ -115,8 +115,13 @@ async def find_by_key(
             "idempotencyKey",
         )
     return TransactionResult(
-        id=row[0], kind=row[1], points=row[2], description=row[3],
-        created_at=as_datetime(row[4]), customer_id=row[5], replayed=True,
+        id=row[0],
+        kind=row[1],
+        points=row[2],
+        description=row[3],
+        created_at=as_datetime(row[4]),
+        customer_id=row[5],
+        replayed=True,
     )
 
 
@@ -142,8 +147,17 @@ async def insert_transaction(
         "INSERT INTO ledger_transaction (kind, channel, description, idempotency_key, "
         "request_hash, customer_id, store_id, points, reverses_id, occurred_at, created_at) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        kind.value, channel.value, description, key, fingerprint, customer_id, store_id,
-        points, reverses_id, occurred_at, now,
+        kind.value,
+        channel.value,
+        description,
+        key,
+        fingerprint,
+        customer_id,
+        store_id,
+        points,
+        reverses_id,
+        occurred_at,
+        now,
     )
     assert row is not None
     return TransactionResult(row[0], kind.value, points, description, now, customer_id)
@@ -163,8 +177,13 @@ async def add_entries(
         conn,
         "INSERT INTO ledger_entry (transaction_id, account_id, points, balance_after) "
         "VALUES ($1, $2, $3, $4), ($5, $6, $7, NULL)",
-        txn_id, customer_account_id, customer_points, customer_balance_after,
-        txn_id, system_id, -customer_points,
+        txn_id,
+        customer_account_id,
+        customer_points,
+        customer_balance_after,
+        txn_id,
+        system_id,
+        -customer_points,
     )
 
 
@@ -175,7 +194,10 @@ async def add_outbox(
         conn,
         "INSERT INTO outbox_event (kind, customer_id, payload, created_at, attempts) "
         "VALUES ($1, $2, $3, $4, 0)",
-        kind, customer_id, json.dumps(payload), datetime.now(UTC),
+        kind,
+        customer_id,
+        json.dumps(payload),
+        datetime.now(UTC),
     )
     if is_pg(conn):
         # Delivered to every listening process at commit, never on rollback.
@@ -189,8 +211,12 @@ def published_after_commit(conn_was_pg: bool, customer_id: int | None) -> None:
 
 
 async def consume_lots(
-    conn: BaseDBAsyncClient, account_id: int, points: int, now: datetime,
-    *, first_lot_id: int | None = None,
+    conn: BaseDBAsyncClient,
+    account_id: int,
+    points: int,
+    now: datetime,
+    *,
+    first_lot_id: int | None = None,
 ) -> int:
     """Take `points` from the account's usable lots, first-expiring-first
     (after `first_lot_id`, when given). Returns how many were found in lots;
@@ -200,8 +226,9 @@ async def consume_lots(
         row = await fetchrow(conn, "SELECT remaining FROM lot WHERE id = $1", first_lot_id)
         if row is not None and row[0] > 0:
             take = min(row[0], left)
-            await execute(conn, "UPDATE lot SET remaining = remaining - $1 WHERE id = $2",
-                          take, first_lot_id)
+            await execute(
+                conn, "UPDATE lot SET remaining = remaining - $1 WHERE id = $2", take, first_lot_id
+            )
             left -= take
     if left <= 0:
         return points
@@ -209,14 +236,14 @@ async def consume_lots(
         conn,
         "SELECT id, remaining FROM lot WHERE account_id = $1 AND remaining > 0 "
         "AND (pending_until IS NULL OR pending_until <= $2) ORDER BY expires_at, id",
-        account_id, now,
+        account_id,
+        now,
     )
     for lot_id, remaining in lots:
         if left <= 0:
             break
         take = min(remaining, left)
-        await execute(conn, "UPDATE lot SET remaining = remaining - $1 WHERE id = $2",
-                      take, lot_id)
+        await execute(conn, "UPDATE lot SET remaining = remaining - $1 WHERE id = $2", take, lot_id)
         left -= take
     return points - left
 
@@ -230,7 +257,8 @@ async def mature_lots(conn: BaseDBAsyncClient, account_id: int, now: datetime) -
         conn,
         "SELECT id, remaining FROM lot WHERE account_id = $1 AND pending_until IS NOT NULL "
         "AND pending_until <= $2 FOR UPDATE",
-        account_id, now,
+        account_id,
+        now,
     )
     if not lots:
         return 0
@@ -239,7 +267,9 @@ async def mature_lots(conn: BaseDBAsyncClient, account_id: int, now: datetime) -
         conn,
         "UPDATE account SET pending = pending - $1, available = available + $2 "
         "WHERE id = $3 RETURNING available",
-        total, total, account_id,
+        total,
+        total,
+        account_id,
     )
     assert row is not None
     debt = max(0, -(row[0] - total))
@@ -249,6 +279,7 @@ async def mature_lots(conn: BaseDBAsyncClient, account_id: int, now: datetime) -
         await execute(
             conn,
             "UPDATE lot SET pending_until = NULL, remaining = remaining - $1 WHERE id = $2",
-            repay, lot_id,
+            repay,
+            lot_id,
         )
     return total

@@ -30,8 +30,9 @@ def _b64(data: bytes) -> str:
 def hash_password(password: str, log_n: int | None = None) -> str:
     log_n = get_settings().scrypt_log_n if log_n is None else log_n
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**log_n, r=_R, p=_P,
-                            maxmem=2**26, dklen=_DKLEN)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=2**log_n, r=_R, p=_P, maxmem=2**26, dklen=_DKLEN
+    )
     return f"scrypt${log_n}${_R}${_P}${_b64(salt)}${_b64(digest)}"
 
 
@@ -41,8 +42,15 @@ def verify_password(password: str, encoded: str) -> bool:
         if scheme != "scrypt":
             return False
         expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=2 ** int(log_n),
-                                r=int(r), p=int(p), maxmem=2**26, dklen=len(expected))
+        actual = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=2 ** int(log_n),
+            r=int(r),
+            p=int(p),
+            maxmem=2**26,
+            dklen=len(expected),
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)

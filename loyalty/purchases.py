@@ -81,8 +81,13 @@ async def record_purchase(
     when = check_occurred_at(occurred_at, now)
     points = base_points(total, settings)
     fingerprint = request_hash(
-        "recordPurchase", customer=customer_id, store=store_id, receipt=receipt_id,
-        amount=total.amount_minor, currency=total.currency, channel=channel.value,
+        "recordPurchase",
+        customer=customer_id,
+        store=store_id,
+        receipt=receipt_id,
+        amount=total.amount_minor,
+        currency=total.currency,
+        channel=channel.value,
     )
     try:
         async with in_transaction() as conn:
@@ -90,9 +95,16 @@ async def record_purchase(
             name = await store_name(conn, store_id)
             description = f"Purchase at {name}"
             txn = await insert_transaction(
-                conn, kind=Kind.EARN, channel=channel, description=description, key=key,
-                fingerprint=fingerprint, customer_id=customer_id, store_id=store_id,
-                points=points, occurred_at=when,
+                conn,
+                kind=Kind.EARN,
+                channel=channel,
+                description=description,
+                key=key,
+                fingerprint=fingerprint,
+                customer_id=customer_id,
+                store_id=store_id,
+                points=points,
+                occurred_at=when,
             )
             if settings.pending_days > 0:
                 await mature_lots(conn, account_id, now)
@@ -103,7 +115,10 @@ async def record_purchase(
                 f"UPDATE account SET {column} = {column} + $1, "
                 "lifetime_earned = lifetime_earned + $2, updated_at = $3 "
                 "WHERE id = $4 RETURNING available, pending",
-                points, points, now, account_id,
+                points,
+                points,
+                now,
+                account_id,
             )
             assert row is not None
             available, pending = row[0], row[1]
@@ -114,7 +129,12 @@ async def record_purchase(
                 conn,
                 "INSERT INTO lot (account_id, transaction_id, points, remaining, pending_until, "
                 "expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                account_id, txn.id, points, points - repaid, mature, expiry_for(when, settings),
+                account_id,
+                txn.id,
+                points,
+                points - repaid,
+                mature,
+                expiry_for(when, settings),
                 now,
             )
             assert lot is not None
@@ -123,32 +143,54 @@ async def record_purchase(
                 "INSERT INTO purchase (store_id, receipt_id, customer_id, transaction_id, lot_id, "
                 "channel, total_minor, currency, refunded_minor, points_earned, points_refunded, "
                 "occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 0, $10)",
-                store_id, receipt_id, customer_id, txn.id, lot[0], channel.value,
-                total.amount_minor, total.currency, points, when,
+                store_id,
+                receipt_id,
+                customer_id,
+                txn.id,
+                lot[0],
+                channel.value,
+                total.amount_minor,
+                total.currency,
+                points,
+                when,
             )
-            await add_entries(conn, txn.id, account_id, points, available + pending,
-                              SYSTEM_ISSUED)
-            await add_outbox(conn, "points.earned", customer_id, {
-                "transaction_id": txn.id, "points": points, "balance": available,
-                "store_id": store_id, "store_name": name, "channel": channel.value,
-            })
+            await add_entries(conn, txn.id, account_id, points, available + pending, SYSTEM_ISSUED)
+            await add_outbox(
+                conn,
+                "points.earned",
+                customer_id,
+                {
+                    "transaction_id": txn.id,
+                    "points": points,
+                    "balance": available,
+                    "store_id": store_id,
+                    "store_name": name,
+                    "channel": channel.value,
+                },
+            )
     except IntegrityError:
         return await _after_conflict(key, fingerprint, store_id, receipt_id, account_id)
     published_after_commit(pg, customer_id)
     return Posted(txn, available)
 
 
-async def _after_conflict(key: str, fingerprint: str, store_id: int, receipt_id: str,
-                          account_id: int) -> Posted:
+async def _after_conflict(
+    key: str, fingerprint: str, store_id: int, receipt_id: str, account_id: int
+) -> Posted:
     async with in_transaction() as conn:
         existing = await find_by_key(conn, key, fingerprint)
         if existing is None:
-            row = await fetchrow(conn, "SELECT id FROM purchase WHERE store_id = $1 "
-                                 "AND receipt_id = $2", store_id, receipt_id)
+            row = await fetchrow(
+                conn,
+                "SELECT id FROM purchase WHERE store_id = $1 AND receipt_id = $2",
+                store_id,
+                receipt_id,
+            )
             if row is None:  # pragma: no cover - some other constraint; a bug
                 raise
-            raise DomainError(ErrorCode.DUPLICATE_RECEIPT,
-                              "This receipt has already earned points.", "receiptId")
+            raise DomainError(
+                ErrorCode.DUPLICATE_RECEIPT, "This receipt has already earned points.", "receiptId"
+            )
         return Posted(existing, await available_points(conn, account_id))
 
 
@@ -173,7 +215,9 @@ async def refund_purchase(
     receipt_id = check_receipt(receipt_id)
     now = datetime.now(UTC)
     fingerprint = request_hash(
-        "refundPurchase", store=store_id, receipt=receipt_id,
+        "refundPurchase",
+        store=store_id,
+        receipt=receipt_id,
         amount=None if amount is None else amount.amount_minor,
         currency=None if amount is None else amount.currency,
     )
@@ -190,13 +234,24 @@ async def refund_purchase(
                 "SELECT id, customer_id, transaction_id, lot_id, total_minor, currency, "
                 "refunded_minor, points_earned, points_refunded FROM purchase "
                 "WHERE store_id = $1 AND receipt_id = $2 FOR UPDATE",
-                store_id, receipt_id,
+                store_id,
+                receipt_id,
             )
             if purchase is None:
-                raise DomainError(ErrorCode.NOT_FOUND, "No purchase with this receipt.",
-                                  "receiptId")
-            (purchase_id, customer_id, purchase_txn, lot_id, total_minor, currency,
-             refunded_minor, points_earned, points_refunded) = purchase
+                raise DomainError(
+                    ErrorCode.NOT_FOUND, "No purchase with this receipt.", "receiptId"
+                )
+            (
+                purchase_id,
+                customer_id,
+                purchase_txn,
+                lot_id,
+                total_minor,
+                currency,
+                refunded_minor,
+                points_earned,
+                points_refunded,
+            ) = purchase
             returned = total_minor - refunded_minor if amount is None else amount.amount_minor
             if amount is not None and amount.currency != currency:
                 raise invalid(f"The purchase was in {currency}.", "amount.currency")
@@ -204,51 +259,85 @@ async def refund_purchase(
                 raise DomainError(
                     ErrorCode.REFUND_EXCEEDS_PURCHASE,
                     f"Only {total_minor - refunded_minor} of {total_minor} minor units "
-                    "remain to refund on this receipt.", "amount",
+                    "remain to refund on this receipt.",
+                    "amount",
                 )
-            points = refund_points(points_earned, total_minor, refunded_minor, returned,
-                                   points_refunded)
+            points = refund_points(
+                points_earned, total_minor, refunded_minor, returned, points_refunded
+            )
             txn = await insert_transaction(
-                conn, kind=Kind.REFUND, channel=Channel.STORE,
-                description=f"Refund at {name}", key=key, fingerprint=fingerprint,
-                customer_id=customer_id, store_id=store_id, points=-points, occurred_at=now,
+                conn,
+                kind=Kind.REFUND,
+                channel=Channel.STORE,
+                description=f"Refund at {name}",
+                key=key,
+                fingerprint=fingerprint,
+                customer_id=customer_id,
+                store_id=store_id,
+                points=-points,
+                occurred_at=now,
                 reverses_id=purchase_txn,
             )
             await execute(
                 conn,
                 "UPDATE purchase SET refunded_minor = refunded_minor + $1, "
                 "points_refunded = points_refunded + $2 WHERE id = $3",
-                returned, points, purchase_id,
+                returned,
+                points,
+                purchase_id,
             )
             account = await fetchrow(
-                conn, "SELECT id, pending FROM account WHERE customer_id = $1 FOR UPDATE",
+                conn,
+                "SELECT id, pending FROM account WHERE customer_id = $1 FOR UPDATE",
                 customer_id,
             )
             assert account is not None
             account_id = account[0]
             from_pending = 0
-            lot = await fetchrow(conn, "SELECT remaining, pending_until FROM lot WHERE id = $1",
-                                 lot_id)
+            lot = await fetchrow(
+                conn, "SELECT remaining, pending_until FROM lot WHERE id = $1", lot_id
+            )
             if lot is not None and lot[1] is not None:
                 # Still pending: take back from the pending lot, not available.
                 from_pending = min(lot[0], points)
-                await execute(conn, "UPDATE lot SET remaining = remaining - $1 WHERE id = $2",
-                              from_pending, lot_id)
-            await consume_lots(conn, account_id, points - from_pending, now,
-                               first_lot_id=None if from_pending else lot_id)
+                await execute(
+                    conn,
+                    "UPDATE lot SET remaining = remaining - $1 WHERE id = $2",
+                    from_pending,
+                    lot_id,
+                )
+            await consume_lots(
+                conn,
+                account_id,
+                points - from_pending,
+                now,
+                first_lot_id=None if from_pending else lot_id,
+            )
             row = await fetchrow(
                 conn,
                 "UPDATE account SET available = available - $1, pending = pending - $2, "
                 "lifetime_earned = lifetime_earned - $3, updated_at = $4 "
                 "WHERE id = $5 RETURNING available, pending",
-                points - from_pending, from_pending, points, now, account_id,
+                points - from_pending,
+                from_pending,
+                points,
+                now,
+                account_id,
             )
             assert row is not None
             await add_entries(conn, txn.id, account_id, -points, row[0] + row[1], SYSTEM_ISSUED)
-            await add_outbox(conn, "points.refunded", customer_id, {
-                "transaction_id": txn.id, "points": points, "balance": row[0],
-                "store_id": store_id, "store_name": name,
-            })
+            await add_outbox(
+                conn,
+                "points.refunded",
+                customer_id,
+                {
+                    "transaction_id": txn.id,
+                    "points": points,
+                    "balance": row[0],
+                    "store_id": store_id,
+                    "store_name": name,
+                },
+            )
     except IntegrityError:
         async with in_transaction() as conn:
             existing = await find_by_key(conn, key, fingerprint)

@@ -30,7 +30,6 @@ from loyalty.stores import store_name
 MAX_REDEEM_POINTS = 10**9
 
 
-
 async def redeem_points(
     *,
     idempotency_key: str,
@@ -62,15 +61,24 @@ async def redeem_points(
             pg = is_pg(conn)
             name = await store_name(conn, store_id)
             txn = await insert_transaction(
-                conn, kind=Kind.REDEEM, channel=channel,
-                description=f"Points spent at {name}", key=key, fingerprint=fingerprint,
-                customer_id=customer_id, store_id=store_id, points=-points, occurred_at=now,
+                conn,
+                kind=Kind.REDEEM,
+                channel=channel,
+                description=f"Points spent at {name}",
+                key=key,
+                fingerprint=fingerprint,
+                customer_id=customer_id,
+                store_id=store_id,
+                points=-points,
+                occurred_at=now,
             )
             if spend_key is not None:
                 await execute(
                     conn,
                     "INSERT INTO spent_code (key, transaction_id, created_at) VALUES ($1, $2, $3)",
-                    spend_key, txn.id, now,
+                    spend_key,
+                    txn.id,
+                    now,
                 )
             if get_settings().pending_days > 0:
                 await mature_lots(conn, account_id, now)
@@ -78,19 +86,30 @@ async def redeem_points(
                 conn,
                 "UPDATE account SET available = available - $1, updated_at = $2 "
                 "WHERE id = $3 AND available >= $4 RETURNING available, pending",
-                points, now, account_id, points,
+                points,
+                now,
+                account_id,
+                points,
             )
             if row is None:
-                raise DomainError(ErrorCode.INSUFFICIENT_POINTS,
-                                  "Not enough points available.", "points")
+                raise DomainError(
+                    ErrorCode.INSUFFICIENT_POINTS, "Not enough points available.", "points"
+                )
             taken = await consume_lots(conn, account_id, points, now)
             assert taken == points, "lots out of step with the available balance"
-            await add_entries(conn, txn.id, account_id, -points, row[0] + row[1],
-                              SYSTEM_REDEEMED)
-            await add_outbox(conn, "points.redeemed", customer_id, {
-                "transaction_id": txn.id, "points": points, "balance": row[0],
-                "store_id": store_id, "store_name": name,
-            })
+            await add_entries(conn, txn.id, account_id, -points, row[0] + row[1], SYSTEM_REDEEMED)
+            await add_outbox(
+                conn,
+                "points.redeemed",
+                customer_id,
+                {
+                    "transaction_id": txn.id,
+                    "points": points,
+                    "balance": row[0],
+                    "store_id": store_id,
+                    "store_name": name,
+                },
+            )
     except IntegrityError:
         async with in_transaction() as conn:
             existing = await find_by_key(conn, key, fingerprint)
@@ -99,23 +118,38 @@ async def redeem_points(
             if spend_key is not None and await fetch(
                 conn, "SELECT 1 FROM spent_code WHERE key = $1", spend_key
             ):
-                raise DomainError(ErrorCode.QR_ALREADY_USED,
-                                  "This QR code was already used to spend points.",
-                                  "card.qrPayload") from None
+                raise DomainError(
+                    ErrorCode.QR_ALREADY_USED,
+                    "This QR code was already used to spend points.",
+                    "card.qrPayload",
+                ) from None
         raise  # pragma: no cover - another constraint: a bug
     published_after_commit(pg, customer_id)
     return Posted(txn, row[0])
 
 
-def _fingerprint(customer_id: int, store_id: int, points: int, receipt_id: str | None,
-                 channel: Channel) -> str:
-    return request_hash("redeemPoints", customer=customer_id, store=store_id, points=points,
-                        receipt=receipt_id, channel=channel.value)
+def _fingerprint(
+    customer_id: int, store_id: int, points: int, receipt_id: str | None, channel: Channel
+) -> str:
+    return request_hash(
+        "redeemPoints",
+        customer=customer_id,
+        store=store_id,
+        points=points,
+        receipt=receipt_id,
+        channel=channel.value,
+    )
 
 
 async def replay(
-    *, idempotency_key: str, customer_id: int, account_id: int, store_id: int, points: int,
-    receipt_id: str | None = None, channel: Channel = Channel.STORE,
+    *,
+    idempotency_key: str,
+    customer_id: int,
+    account_id: int,
+    store_id: int,
+    points: int,
+    receipt_id: str | None = None,
+    channel: Channel = Channel.STORE,
 ) -> Posted | None:
     """The redemption already posted under this key, if any (for a till that
     retries with a code that has since expired)."""

@@ -26,8 +26,9 @@ def check_timezone(name: str, field: str = "timezone") -> str:
     return name
 
 
-async def create_store(name: str, latitude: float, longitude: float, timezone: str,
-                       radius_meters: float = 150.0) -> Store:
+async def create_store(
+    name: str, latitude: float, longitude: float, timezone: str, radius_meters: float = 150.0
+) -> Store:
     name = name.strip()
     if not name or len(name) > 200:
         raise invalid("A store name is 1 to 200 characters.", "name")
@@ -39,19 +40,29 @@ async def create_store(name: str, latitude: float, longitude: float, timezone: s
         raise invalid("radiusMeters must be between 10 and 10000.", "radiusMeters")
     check_timezone(timezone)
     async with in_transaction() as conn:
-        store = await Store.create(name=name, latitude=latitude, longitude=longitude,
-                                   timezone=timezone, using_db=conn)
+        store = await Store.create(
+            name=name, latitude=latitude, longitude=longitude, timezone=timezone, using_db=conn
+        )
         # The geofence table belongs to the geofence package, which the domain
         # core does not import; the row is written here so that a store never
         # exists without its fence.
-        await execute(conn, "INSERT INTO geofence (store_id, latitude, longitude, radius_meters, "
-                      "active, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                      store.id, latitude, longitude, radius_meters, True, store.created_at)
+        await execute(
+            conn,
+            "INSERT INTO geofence (store_id, latitude, longitude, radius_meters, "
+            "active, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            store.id,
+            latitude,
+            longitude,
+            radius_meters,
+            True,
+            store.created_at,
+        )
     return store
 
 
-async def create_staff(email: str, password: str, role: StaffRole,
-                       store_ids: list[int]) -> tuple[Staff, list[int]]:
+async def create_staff(
+    email: str, password: str, role: StaffRole, store_ids: list[int]
+) -> tuple[Staff, list[int]]:
     email = normalize_email(email)
     passwords.check_strength(password)
     if role != StaffRole.ADMIN and not store_ids:
@@ -62,8 +73,9 @@ async def create_staff(email: str, password: str, role: StaffRole,
     async with in_transaction():
         if await Staff.filter(email=email).exists():
             raise DomainError(ErrorCode.EMAIL_TAKEN, "This email is already in use.", "email")
-        staff = await Staff.create(email=email, password_hash=passwords.hash_password(password),
-                                   role=role)
+        staff = await Staff.create(
+            email=email, password_hash=passwords.hash_password(password), role=role
+        )
         if stores:
             await staff.stores.add(*stores)
     return staff, sorted(s.id for s in stores)

@@ -66,15 +66,23 @@ def issue_access_token(principal: Principal, now: datetime | None = None) -> tup
 def decode_access_token(token: str) -> Principal:
     try:
         claims = jwt.decode(
-            token, get_settings().secret_key, algorithms=[ALGORITHM], audience=AUDIENCE,
-            issuer=ISSUER, options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            token,
+            get_settings().secret_key,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
         )
         kind = claims["typ"]
         if kind not in ("customer", "staff"):
             raise InvalidToken("unknown token type")
         if kind == "staff":
-            return Principal("staff", int(claims["sub"]), str(claims["role"]),
-                             tuple(int(s) for s in claims.get("stores", [])))
+            return Principal(
+                "staff",
+                int(claims["sub"]),
+                str(claims["role"]),
+                tuple(int(s) for s in claims.get("stores", [])),
+            )
         return Principal("customer", int(claims["sub"]))
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from None

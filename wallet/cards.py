@@ -34,8 +34,9 @@ async def issue_card(conn: BaseDBAsyncClient, customer: Customer) -> Card:
     for _ in range(5):
         number = new_card_number()
         if await fetchrow(conn, "SELECT 1 FROM card WHERE number = $1", number) is None:
-            return await Card.create(customer=customer, number=number,
-                                     qr_secret=new_qr_secret(), using_db=conn)
+            return await Card.create(
+                customer=customer, number=number, qr_secret=new_qr_secret(), using_db=conn
+            )
     raise RuntimeError("could not allocate a unique card number")
 
 
@@ -46,43 +47,54 @@ _HOLDER_SQL = (
 )
 
 
-async def resolve_card(qr_payload: str | None, card_number: str | None, *,
-                       allow_expired_qr: bool = False) -> CardHolder:
+async def resolve_card(
+    qr_payload: str | None, card_number: str | None, *, allow_expired_qr: bool = False
+) -> CardHolder:
     """The holder of a card given exactly one of a QR payload or a typed number.
 
     A mistyped number fails its check digit before any database lookup. A QR
     code must carry a valid MAC and be inside its time window (QR_EXPIRED
     otherwise, unless `allow_expired_qr`, then `qr_error` says so)."""
     if (qr_payload is None) == (card_number is None):
-        raise DomainError(ErrorCode.INVALID_INPUT,
-                          "Give exactly one of qrPayload or cardNumber.", "card")
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "Give exactly one of qrPayload or cardNumber.", "card"
+        )
     parsed: ParsedQr | None = None
     if qr_payload is not None:
         try:
             parsed = parse_qr(qr_payload)
         except QrError as exc:
-            raise DomainError(ErrorCode(exc.code), "This QR code is not valid.",
-                              "card.qrPayload") from None
+            raise DomainError(
+                ErrorCode(exc.code), "This QR code is not valid.", "card.qrPayload"
+            ) from None
         number = parsed.card_number
     else:
         normalized = normalize_card_number(card_number or "")
         if normalized is None:
-            raise DomainError(ErrorCode.CARD_NOT_FOUND, "This card number is not valid.",
-                              "card.cardNumber")
+            raise DomainError(
+                ErrorCode.CARD_NOT_FOUND, "This card number is not valid.", "card.cardNumber"
+            )
         number = normalized
     row = await fetchrow(connections.get("default"), _HOLDER_SQL, number)
     if row is None:
-        raise DomainError(ErrorCode.CARD_NOT_FOUND, "No such card.",
-                          "card.qrPayload" if parsed else "card.cardNumber")
+        raise DomainError(
+            ErrorCode.CARD_NOT_FOUND,
+            "No such card.",
+            "card.qrPayload" if parsed else "card.cardNumber",
+        )
     qr_error = None
     if parsed is not None:
         try:
             verify_qr(parsed, row[5])
         except QrError as exc:
             if exc.code != "QR_EXPIRED" or not allow_expired_qr:
-                message = ("This QR code has expired; ask for a fresh one."
-                           if exc.code == "QR_EXPIRED" else "This QR code is not valid.")
+                message = (
+                    "This QR code has expired; ask for a fresh one."
+                    if exc.code == "QR_EXPIRED"
+                    else "This QR code is not valid."
+                )
                 raise DomainError(ErrorCode(exc.code), message, "card.qrPayload") from None
             qr_error = exc.code
-    return CardHolder(row[0], row[1], row[2], row[3], int(row[4]),
-                      parsed.spend_key if parsed else None, qr_error)
+    return CardHolder(
+        row[0], row[1], row[2], row[3], int(row[4]), parsed.spend_key if parsed else None, qr_error
+    )

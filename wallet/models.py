@@ -8,7 +8,9 @@ from tortoise.models import Model
 
 class Card(Model):
     id = fields.BigIntField(primary_key=True)
-    customer = fields.OneToOneField("models.Customer", related_name="card", on_delete=fields.RESTRICT)
+    customer = fields.OneToOneField(
+        "models.Customer", related_name="card", on_delete=fields.RESTRICT
+    )
     number = fields.CharField(max_length=12, unique=True)
     # Base32 HMAC key; handed to the app after log-in so it can make codes offline.
     qr_secret = fields.CharField(max_length=64)

@@ -15,9 +15,9 @@ from api.types.common import (
     LedgerKind,
     PageInfo,
     clamp_first,
-    given,
     decode_cursor,
     encode_cursor,
+    given,
 )
 from loyalty.balances import Balance, history
 from wallet.qr import make_qr

@@ -88,7 +88,9 @@ class Lot(Model):
     # Redemptions consume `remaining` first-expiring-first.
 
     id = fields.BigIntField(primary_key=True)
-    account = fields.ForeignKeyField("models.Account", related_name="lots", on_delete=fields.RESTRICT)
+    account = fields.ForeignKeyField(
+        "models.Account", related_name="lots", on_delete=fields.RESTRICT
+    )
     transaction = fields.ForeignKeyField(
         "models.LedgerTransaction", related_name="lots", on_delete=fields.RESTRICT
     )
@@ -107,7 +109,9 @@ class Purchase(Model):
     # A receipt that earned points; unique per (store, receipt).
 
     id = fields.BigIntField(primary_key=True)
-    store = fields.ForeignKeyField("models.Store", related_name="purchases", on_delete=fields.RESTRICT)
+    store = fields.ForeignKeyField(
+        "models.Store", related_name="purchases", on_delete=fields.RESTRICT
+    )
     receipt_id = fields.CharField(max_length=128)
     customer = fields.ForeignKeyField(
         "models.Customer", related_name="purchases", on_delete=fields.RESTRICT
@@ -115,7 +119,9 @@ class Purchase(Model):
     transaction = fields.OneToOneField(
         "models.LedgerTransaction", related_name="purchase", on_delete=fields.RESTRICT
     )
-    lot = fields.ForeignKeyField("models.Lot", related_name="purchases", null=True, on_delete=fields.RESTRICT)
+    lot = fields.ForeignKeyField(
+        "models.Lot", related_name="purchases", null=True, on_delete=fields.RESTRICT
+    )
     channel = fields.CharField(max_length=16)
     total_minor = fields.BigIntField()
     currency = fields.CharField(max_length=3)
