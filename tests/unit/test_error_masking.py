@@ -1,0 +1,38 @@
+"""In production, bugs are masked; validation and permission errors are not."""
+
+from __future__ import annotations
+
+import pytest
+
+import api.schema
+from api.context import Context
+from api.schema import build_schema
+from loyalty.config import Settings
+from loyalty.tokens import Principal
+
+PROD = Settings(env="prod", secret_key="s" * 40)
+
+
+def _context(principal: Principal | None) -> Context:
+    return Context(request=None, response=None, principal=principal)
+
+
+async def test_a_bug_is_masked_in_production(monkeypatch: pytest.MonkeyPatch):
+    async def broken(customer_id: int):
+        raise RuntimeError("connection string postgres://secret@db")
+
+    monkeypatch.setattr(api.schema, "load_me", broken)
+    result = await build_schema(PROD).execute(
+        "{ me { id } }", context_value=_context(Principal("customer", 1)))
+    assert [e.message for e in result.errors or []] == ["Unexpected error."]
+    dev = await build_schema(Settings(env="dev")).execute(
+        "{ me { id } }", context_value=_context(Principal("customer", 1)))
+    assert "postgres://secret@db" in (dev.errors or [])[0].message
+
+
+async def test_permission_and_validation_errors_stay_visible_in_production():
+    schema = build_schema(PROD)
+    denied = await schema.execute("{ me { id } }", context_value=_context(None))
+    assert [e.message for e in denied.errors or []] == ["A customer access token is required."]
+    invalid = await schema.execute("{ me { nope } }", context_value=_context(None))
+    assert "Cannot query field 'nope'" in (invalid.errors or [])[0].message
