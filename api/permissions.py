@@ -8,40 +8,39 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from api.context import Context
+from loyalty.tokens import Principal
 
 
-def _principal(info: Info[Context, Any]):  # type: ignore[no-untyped-def]
-    ctx = info.context
-    if ctx.auth_error:
-        return None
-    return ctx.principal
+class _TokenPermission(BasePermission):
+    """Instances are shared by every request: they keep no per-request state."""
+
+    def allows(self, principal: Principal) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
+        if info.context.auth_error:
+            # A bad token is its own error, never a silent anonymous request.
+            raise PermissionError(info.context.auth_error)
+        principal = info.context.principal
+        return principal is not None and self.allows(principal)
 
 
-class IsCustomer(BasePermission):
+class IsCustomer(_TokenPermission):
     message = "A customer access token is required."
 
-    def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
-        p = _principal(info)
-        if info.context.auth_error:
-            self.message = info.context.auth_error
-        return p is not None and p.is_customer
+    def allows(self, principal: Principal) -> bool:
+        return principal.is_customer
 
 
-class IsStaff(BasePermission):
+class IsStaff(_TokenPermission):
     message = "A staff access token is required."
 
-    def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
-        p = _principal(info)
-        if info.context.auth_error:
-            self.message = info.context.auth_error
-        return p is not None and p.is_staff
+    def allows(self, principal: Principal) -> bool:
+        return principal.is_staff
 
 
-class IsAdmin(BasePermission):
+class IsAdmin(_TokenPermission):
     message = "An admin access token is required."
 
-    def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
-        p = _principal(info)
-        if info.context.auth_error:
-            self.message = info.context.auth_error
-        return p is not None and p.is_admin
+    def allows(self, principal: Principal) -> bool:
+        return principal.is_admin

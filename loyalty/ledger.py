@@ -204,6 +204,37 @@ async def add_outbox(
         await fetch(conn, "SELECT pg_notify($1, $2)", CHANNEL, str(customer_id))
 
 
+async def finish_posting(
+    conn: BaseDBAsyncClient,
+    txn: TransactionResult,
+    *,
+    account_id: int,
+    available: int,
+    pending: int,
+    system_account: str,
+    event: str,
+    store_id: int | None,
+    store_name: str | None,
+    **event_fields: Any,
+) -> None:
+    """The legs of a customer posting and its outbox event, which every use
+    case writes last, once the balance it returns is known."""
+    await add_entries(conn, txn.id, account_id, txn.points, available + pending, system_account)
+    await add_outbox(
+        conn,
+        event,
+        txn.customer_id,
+        {
+            "transaction_id": txn.id,
+            "points": abs(txn.points),
+            "balance": available,
+            "store_id": store_id,
+            "store_name": store_name,
+            **event_fields,
+        },
+    )
+
+
 def published_after_commit(conn_was_pg: bool, customer_id: int | None) -> None:
     """SQLite has no NOTIFY: tell this process's subscribers once committed."""
     if not conn_was_pg and customer_id is not None:

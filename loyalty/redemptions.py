@@ -13,11 +13,10 @@ from loyalty.ledger import (
     SYSTEM_REDEEMED,
     Channel,
     Kind,
-    add_entries,
-    add_outbox,
     check_idempotency_key,
     consume_lots,
     find_by_key,
+    finish_posting,
     insert_transaction,
     mature_lots,
     published_after_commit,
@@ -97,18 +96,16 @@ async def redeem_points(
                 )
             taken = await consume_lots(conn, account_id, points, now)
             assert taken == points, "lots out of step with the available balance"
-            await add_entries(conn, txn.id, account_id, -points, row[0] + row[1], SYSTEM_REDEEMED)
-            await add_outbox(
+            await finish_posting(
                 conn,
-                "points.redeemed",
-                customer_id,
-                {
-                    "transaction_id": txn.id,
-                    "points": points,
-                    "balance": row[0],
-                    "store_id": store_id,
-                    "store_name": name,
-                },
+                txn,
+                account_id=account_id,
+                available=row[0],
+                pending=row[1],
+                system_account=SYSTEM_REDEEMED,
+                event="points.redeemed",
+                store_id=store_id,
+                store_name=name,
             )
     except IntegrityError:
         async with in_transaction() as conn:

@@ -22,7 +22,7 @@ from api.types.pos import (
     RefundPurchaseInput,
     RefundPurchasePayload,
 )
-from loyalty import purchases, redemptions
+from loyalty import purchases, redemptions, refunds
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import Channel
 from loyalty.money import Money, parse_money
@@ -178,7 +178,7 @@ class PosMutations:
             store_id = store_in_scope(info, input.store_id)
             given_amount = given(input.amount)
             amount = None if given_amount is None else money(given_amount, "amount")
-            txn = await purchases.refund_purchase(
+            txn = await refunds.refund_purchase(
                 idempotency_key=input.idempotency_key,
                 store_id=store_id,
                 receipt_id=input.receipt_id,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise import connections
 
-from loyalty import identity, purchases, redemptions, stores
+from loyalty import identity, purchases, redemptions, refunds, stores
 from loyalty.balances import balances_for, verify_ledger
 from loyalty.config import set_settings
 from loyalty.errors import DomainError, ErrorCode
@@ -108,7 +108,7 @@ async def test_refund_of_a_still_pending_purchase_comes_out_of_pending():
     set_settings(settings_for(DATABASE_URL, pending_days=14))
     holder, store_id = await _customer(), await _store()
     await _buy(holder, store_id, 40_00, key="p")
-    await purchases.refund_purchase(idempotency_key="f", store_id=store_id, receipt_id="p")
+    await refunds.refund_purchase(idempotency_key="f", store_id=store_id, receipt_id="p")
     balance = (await balances_for([holder.customer_id]))[holder.customer_id]
     assert (balance.available, balance.pending, balance.lifetime_earned) == (0, 0, 0)
     assert (await verify_ledger()).problems == []
@@ -117,13 +117,13 @@ async def test_refund_of_a_still_pending_purchase_comes_out_of_pending():
 async def test_refund_retry_after_completion_replays_instead_of_failing():
     holder, store_id = await _customer(), await _store()
     await _buy(holder, store_id, 40_00, key="p")
-    first = await purchases.refund_purchase(idempotency_key="f", store_id=store_id,
+    first = await refunds.refund_purchase(idempotency_key="f", store_id=store_id,
                                             receipt_id="p")
-    again = await purchases.refund_purchase(idempotency_key="f", store_id=store_id,
+    again = await refunds.refund_purchase(idempotency_key="f", store_id=store_id,
                                             receipt_id="p")
     assert again.id == first.id and again.replayed
     with pytest.raises(DomainError) as exceeded:
-        await purchases.refund_purchase(idempotency_key="f2", store_id=store_id,
+        await refunds.refund_purchase(idempotency_key="f2", store_id=store_id,
                                         receipt_id="p")
     assert exceeded.value.code == ErrorCode.REFUND_EXCEEDS_PURCHASE
 
@@ -132,11 +132,11 @@ async def test_unknown_receipt_and_currency_mismatch_on_refund():
     holder, store_id = await _customer(), await _store()
     await _buy(holder, store_id, 40_00, key="p")
     with pytest.raises(DomainError) as missing:
-        await purchases.refund_purchase(idempotency_key="f", store_id=store_id,
+        await refunds.refund_purchase(idempotency_key="f", store_id=store_id,
                                         receipt_id="nope")
     assert missing.value.code == ErrorCode.NOT_FOUND
     with pytest.raises(DomainError) as currency:
-        await purchases.refund_purchase(idempotency_key="g", store_id=store_id,
+        await refunds.refund_purchase(idempotency_key="g", store_id=store_id,
                                         receipt_id="p", amount=Money(100, "USD"))
     assert (currency.value.code, currency.value.field) == (ErrorCode.INVALID_INPUT,
                                                             "amount.currency")
