@@ -18,6 +18,7 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 from strawberry.types import Info
+from tortoise import connections
 
 from api.context import Context
 from api.mutations.admin import AdminMutations
@@ -30,8 +31,7 @@ from geofence.nearby import nearest
 from loyalty.bus import bus
 from loyalty.config import Settings
 from loyalty.errors import DomainError
-from loyalty.models import Customer as CustomerModel
-from wallet.models import Card
+from loyalty.sql import fetchrow
 from wallet.qr import QR_PERIOD_SECONDS
 
 
@@ -46,17 +46,19 @@ class Geofence:
 
 
 async def load_me(customer_id: int) -> Customer | None:
-    customer = await CustomerModel.get_or_none(id=customer_id)
-    card = await Card.get_or_none(customer_id=customer_id)
-    if customer is None or card is None:
+    row = await fetchrow(
+        connections.get("default"),
+        "SELECT u.id, u.first_name, u.email, c.number, c.qr_secret FROM customer u "
+        "JOIN card c ON c.customer_id = u.id WHERE u.id = $1",
+        customer_id,
+    )
+    if row is None:
         return None
     return Customer(
-        id=strawberry.ID(str(customer.id)),
-        first_name=customer.first_name,
-        email=customer.email,
-        card=LoyaltyCard(
-            number=card.number, qr_secret=card.qr_secret, qr_period_seconds=QR_PERIOD_SECONDS
-        ),
+        id=strawberry.ID(str(row[0])),
+        first_name=row[1],
+        email=row[2],
+        card=LoyaltyCard(number=row[3], qr_secret=row[4], qr_period_seconds=QR_PERIOD_SECONDS),
     )
 
 

@@ -82,10 +82,12 @@ async def history(customer_id: int, first: int, before_id: int | None) -> list[H
         conn,
         "SELECT e.id, t.occurred_at, t.kind, e.points, e.balance_after, t.channel, s.name, "
         "t.description FROM ledger_entry e "
-        "JOIN account a ON a.id = e.account_id "
         "JOIN ledger_transaction t ON t.id = e.transaction_id "
         "LEFT JOIN store s ON s.id = t.store_id "
-        f"WHERE a.customer_id = $1 {cursor_clause}ORDER BY e.id DESC LIMIT ${len(args)}",
+        # A scalar subquery, not a join: the planner then walks the (account_id, id)
+        # index backwards instead of the whole entries table.
+        "WHERE e.account_id = (SELECT id FROM account WHERE customer_id = $1) "
+        f"{cursor_clause}ORDER BY e.id DESC LIMIT ${len(args)}",
         *args,
     )
     return [

@@ -4,15 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.migrations.api import migrate as _migrate
 
 MODEL_MODULES = ["loyalty.models", "wallet.models", "geofence.models"]
 
 
+class NoResetConnection(asyncpg.Connection):  # type: ignore[misc]
+    """Pool connections carry no session state here (no SET, LISTEN, advisory
+    locks, cursors): skip asyncpg's reset query on every release. asyncpg
+    still rolls back a transaction left open."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+def _connection(database_url: str) -> Any:
+    url = _connection_url(database_url)
+    if not url.startswith("postgres://"):
+        return url
+    from tortoise.backends.base.config_generator import expand_db_url
+
+    config = expand_db_url(url)
+    config["credentials"]["connection_class"] = NoResetConnection
+    return config
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": _connection_url(database_url)},
+        "connections": {"default": _connection(database_url)},
         "apps": {
             "models": {
                 "models": MODEL_MODULES,
