@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -63,7 +64,24 @@ def issue_access_token(principal: Principal, now: datetime | None = None) -> tup
     return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM), expires
 
 
+# Verified tokens, so that a client's every request does not redo the HMAC and
+# claim checks; an entry is used only until the token's own expiry.
+_verified: dict[str, tuple[float, Principal]] = {}
+_VERIFIED_MAX = 100_000
+
+
 def decode_access_token(token: str) -> Principal:
+    hit = _verified.get(token)
+    if hit is not None and hit[0] > time.time():
+        return hit[1]
+    principal, expires = _decode(token)
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[token] = (expires, principal)
+    return principal
+
+
+def _decode(token: str) -> tuple[Principal, float]:
     try:
         claims = jwt.decode(
             token,
@@ -76,14 +94,16 @@ def decode_access_token(token: str) -> Principal:
         kind = claims["typ"]
         if kind not in ("customer", "staff"):
             raise InvalidToken("unknown token type")
+        expires = float(claims["exp"])
         if kind == "staff":
-            return Principal(
+            staff = Principal(
                 "staff",
                 int(claims["sub"]),
                 str(claims["role"]),
                 tuple(int(s) for s in claims.get("stores", [])),
             )
-        return Principal("customer", int(claims["sub"]))
+            return staff, expires
+        return Principal("customer", int(claims["sub"])), expires
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from None
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -21,7 +23,8 @@ class CardHolder:
     account_id: int
     first_name: str
     card_number: str
-    available: int
+    # Fresh from the database, or None when the holder came from the cache.
+    available: int | None
     # Set when the card came from a QR code: the key a redemption consumes.
     spend_key: str | None = None
     qr_error: str | None = None
@@ -47,14 +50,43 @@ _HOLDER_SQL = (
 )
 
 
+# Card number -> (customer_id, account_id, first_name, number, qr_secret): none
+# of these change once a card is issued, so the till's hot path may skip the
+# lookup for a minute. Bounded so that scanning many cards cannot grow it.
+_CACHE_TTL_SECONDS = 60.0
+_CACHE_MAX = 50_000
+_cache: dict[str, tuple[float, tuple[Any, ...]]] = {}
+
+
+async def _holder_row(number: str, cached: bool) -> tuple[Any, ...] | None:
+    now = time.monotonic()
+    if cached:
+        hit = _cache.get(number)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+    row = await fetchrow(connections.get("default"), _HOLDER_SQL, number)
+    if row is None:
+        return None
+    values = tuple(row)
+    if len(_cache) >= _CACHE_MAX:
+        _cache.clear()
+    _cache[number] = (now + _CACHE_TTL_SECONDS, values)
+    return values
+
+
 async def resolve_card(
-    qr_payload: str | None, card_number: str | None, *, allow_expired_qr: bool = False
+    qr_payload: str | None,
+    card_number: str | None,
+    *,
+    allow_expired_qr: bool = False,
+    cached: bool = False,
 ) -> CardHolder:
     """The holder of a card given exactly one of a QR payload or a typed number.
 
     A mistyped number fails its check digit before any database lookup. A QR
     code must carry a valid MAC and be inside its time window (QR_EXPIRED
-    otherwise, unless `allow_expired_qr`, then `qr_error` says so)."""
+    otherwise, unless `allow_expired_qr`, then `qr_error` says so). With
+    `cached`, the holder may come from a short cache and `available` is None."""
     if (qr_payload is None) == (card_number is None):
         raise DomainError(
             ErrorCode.INVALID_INPUT, "Give exactly one of qrPayload or cardNumber.", "card"
@@ -75,7 +107,7 @@ async def resolve_card(
                 ErrorCode.CARD_NOT_FOUND, "This card number is not valid.", "card.cardNumber"
             )
         number = normalized
-    row = await fetchrow(connections.get("default"), _HOLDER_SQL, number)
+    row = await _holder_row(number, cached)
     if row is None:
         raise DomainError(
             ErrorCode.CARD_NOT_FOUND,
@@ -96,5 +128,11 @@ async def resolve_card(
                 raise DomainError(ErrorCode(exc.code), message, "card.qrPayload") from None
             qr_error = exc.code
     return CardHolder(
-        row[0], row[1], row[2], row[3], int(row[4]), parsed.spend_key if parsed else None, qr_error
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        None if cached else int(row[4]),
+        parsed.spend_key if parsed else None,
+        qr_error,
     )

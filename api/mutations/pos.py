@@ -94,7 +94,9 @@ class PosMutations:
             _check_lines(input)
             # Earning with a code already seen is harmless: a fresh, genuine
             # code is enough, it is not consumed.
-            holder = await resolve_card(given(input.card.qr_payload), given(input.card.card_number))
+            holder = await resolve_card(
+                given(input.card.qr_payload), given(input.card.card_number), cached=True
+            )
             posted = await purchases.record_purchase(
                 idempotency_key=input.idempotency_key,
                 customer_id=holder.customer_id,
@@ -132,7 +134,7 @@ class PosMutations:
                 )
             # An expired code still names its card (its MAC is checked): a till
             # retrying after the code's window gets its original result back.
-            holder = await resolve_card(qr_payload, None, allow_expired_qr=True)
+            holder = await resolve_card(qr_payload, None, allow_expired_qr=True, cached=True)
             if holder.qr_error is not None:
                 replay = await redemptions.replay(
                     idempotency_key=input.idempotency_key,

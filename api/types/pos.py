@@ -32,11 +32,13 @@ class CashierCustomerView:
 
     @staticmethod
     def of(holder: CardHolder, available: int | None = None) -> CashierCustomerView:
+        points = holder.available if available is None else available
+        assert points is not None, "a cached holder needs the balance from the posting"
         return CashierCustomerView(
             first_name=holder.first_name,
             card_number=holder.card_number,
             tier=None,
-            available_points=holder.available if available is None else available,
+            available_points=points,
             offers=[],
         )
 
