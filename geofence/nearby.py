@@ -1,15 +1,20 @@
 """The geofences nearest to a point, for the phone's region-monitoring limit.
 
-A straight scan by great-circle distance: right for a few thousand fences.
-The spatial index arrives with the check-ins work (issue 4)."""
+Answered from an in-memory spatial index (geofence.index) of the active
+fences, rebuilt when this process changes a fence and at most every
+`REFRESH_SECONDS` otherwise, so fences made through another process show up
+within that delay."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from dataclasses import dataclass
 
 from tortoise import connections
 
+from geofence.index import SphereIndex
 from loyalty.errors import invalid
 from loyalty.sql import fetch
 
@@ -35,6 +40,47 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
+REFRESH_SECONDS = 30.0
+
+
+@dataclass
+class _Snapshot:
+    index: SphereIndex
+    fences: dict[int, tuple[int, str, float, float, float]]
+    built_at: float
+
+
+_snapshot: _Snapshot | None = None
+_lock = asyncio.Lock()
+
+
+def invalidate() -> None:
+    """Call after creating, moving or retiring a fence in this process."""
+    global _snapshot
+    _snapshot = None
+
+
+async def _current() -> _Snapshot:
+    global _snapshot
+    snap = _snapshot
+    if snap is not None and time.monotonic() - snap.built_at < REFRESH_SECONDS:
+        return snap
+    async with _lock:
+        snap = _snapshot
+        if snap is not None and time.monotonic() - snap.built_at < REFRESH_SECONDS:
+            return snap
+        rows = await fetch(
+            connections.get("default"),
+            "SELECT g.id, g.store_id, s.name, g.latitude, g.longitude, g.radius_meters "
+            "FROM geofence g JOIN store s ON s.id = g.store_id WHERE g.active = $1",
+            True,
+        )
+        fences = {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows}
+        index = await asyncio.to_thread(SphereIndex, [(k, v[2], v[3]) for k, v in fences.items()])
+        _snapshot = _Snapshot(index, fences, time.monotonic())
+        return _snapshot
+
+
 async def nearest(latitude: float, longitude: float, limit: int = 20) -> list[NearbyFence]:
     if not -90.0 <= latitude <= 90.0:
         raise invalid("Latitude must be between -90 and 90.", "latitude")
@@ -42,17 +88,9 @@ async def nearest(latitude: float, longitude: float, limit: int = 20) -> list[Ne
         raise invalid("Longitude must be between -180 and 180.", "longitude")
     if not 1 <= limit <= MAX_LIMIT:
         raise invalid(f"limit must be between 1 and {MAX_LIMIT}.", "limit")
-    rows = await fetch(
-        connections.get("default"),
-        "SELECT g.id, g.store_id, s.name, g.latitude, g.longitude, g.radius_meters "
-        "FROM geofence g JOIN store s ON s.id = g.store_id WHERE g.active = $1",
-        True,
-    )
-    fences = [
-        NearbyFence(
-            r[0], r[1], r[2], r[3], r[4], r[5], haversine_m(latitude, longitude, r[3], r[4])
-        )
-        for r in rows
-    ]
-    fences.sort(key=lambda f: (f.distance_m, f.id))
-    return fences[:limit]
+    snap = await _current()
+    result = []
+    for hit in snap.index.nearest(latitude, longitude, limit):
+        store_id, name, lat, lon, radius = snap.fences[hit.key]
+        result.append(NearbyFence(hit.key, store_id, name, lat, lon, radius, hit.distance_m))
+    return result

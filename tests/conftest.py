@@ -22,6 +22,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from geofence import nearby
 from loyalty import db
 from loyalty import stores as stores_module
 from loyalty.config import Settings, set_settings
@@ -107,6 +108,7 @@ async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         for table in [*_TABLES, "account WHERE kind = 'customer'", "customer", "store"]:
             await conn.execute_script(f"DELETE FROM {table}")
     stores_module._names.clear()
+    nearby.invalidate()
     set_settings(settings_for(DATABASE_URL))
     yield
 

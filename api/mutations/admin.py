@@ -7,6 +7,7 @@ import strawberry
 from api.mutations.pos import parse_id
 from api.permissions import IsAdmin
 from api.types.common import StaffRole, UserError, errors_of, given
+from geofence import nearby
 from loyalty import stores
 from loyalty.errors import DomainError
 from loyalty.models import StaffRole as DomainStaffRole
@@ -80,6 +81,7 @@ class AdminMutations:
             )
         except DomainError as e:
             return CreateStorePayload(store=None, errors=errors_of(e))
+        nearby.invalidate()
         return CreateStorePayload(
             store=Store(
                 id=strawberry.ID(str(store.id)),
