@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
@@ -25,7 +27,7 @@ from api.mutations.admin import AdminMutations
 from api.mutations.identity import IdentityMutations
 from api.mutations.pos import PosMutations, PosQueries
 from api.permissions import IsCustomer
-from api.types.common import Money, UserError
+from api.types.common import BadArgument, Money, UserError
 from api.types.customer import Customer, LoyaltyCard, PointsBalance
 from geofence.nearby import nearest
 from loyalty.bus import bus
@@ -117,9 +119,18 @@ class Subscription:
 
         assert info.context.principal is not None
         customer_id = info.context.principal.subject_id
+        expires_at = info.context.principal.expires_at
         async with bus.subscribe(customer_id) as queue:
             while True:
-                await queue.get()
+                # The subscription ends with its token: the app reconnects
+                # with a fresh one, so a logged-out device stops hearing.
+                remaining = expires_at - time.time()
+                if remaining <= 0:
+                    return
+                try:
+                    await asyncio.wait_for(queue.get(), timeout=remaining)
+                except TimeoutError:
+                    return
                 found = await balances_for([customer_id])
                 yield PointsBalance.of(found.get(customer_id))
 
@@ -132,7 +143,7 @@ def _should_mask(error: GraphQLError) -> bool:
         return False
     from strawberry.exceptions import StrawberryGraphQLError
 
-    return not isinstance(original, StrawberryGraphQLError | PermissionError | ValueError)
+    return not isinstance(original, StrawberryGraphQLError | PermissionError | BadArgument)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

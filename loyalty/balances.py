@@ -109,7 +109,8 @@ class VerifyReport:
 async def verify_ledger() -> VerifyReport:
     """Every customer account's balance equals the sum of its entries; every
     transaction's entries, and so all entries, sum to zero; usable lots hold
-    exactly the available points of a non-negative account."""
+    exactly the available points of a non-negative account, and pending lots
+    exactly its pending points."""
     conn = _conn()
     problems: list[str] = []
     rows = await fetch(
@@ -147,5 +148,14 @@ async def verify_ledger() -> VerifyReport:
         problems.append(
             f"account {account_id}: available {available} but usable lots hold {in_lots}"
         )
+    for account_id, pending, in_lots in await fetch(
+        conn,
+        "SELECT a.id, a.pending, COALESCE(SUM(l.remaining), 0) FROM account a "
+        "LEFT JOIN lot l ON l.account_id = a.id AND l.pending_until IS NOT NULL "
+        "WHERE a.kind = 'customer' GROUP BY a.id, a.pending "
+        "HAVING COALESCE(SUM(l.remaining), 0) <> a.pending",
+    ):
+        problems.append(f"account {account_id}: pending {pending} but pending lots "
+                        f"hold {in_lots}")
     checked = await fetchrow(conn, "SELECT COUNT(*) FROM account")
     return VerifyReport(int(checked[0]) if checked else 0, problems)

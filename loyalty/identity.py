@@ -126,17 +126,6 @@ async def refresh_session(*, refresh_token: str) -> Session:
     row = await RefreshToken.get_or_none(token_hash=token_hash)
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise _bad_credentials("This session has ended; log in again.")
-    async with in_transaction() as conn:
-        # Conditional update: of two concurrent uses only one rotates.
-        claimed = await execute(
-            conn,
-            "UPDATE refresh_token SET used_at = $1 WHERE id = $2 AND used_at IS NULL",
-            now,
-            row.id,
-        )
-    if not claimed:
-        await _revoke_family(row.family, now)
-        raise _bad_credentials("This session has ended; log in again.")
     if row.subject_kind == "staff":
         staff = await Staff.get_or_none(id=row.subject_id)
         if staff is None:
@@ -144,7 +133,21 @@ async def refresh_session(*, refresh_token: str) -> Session:
         principal = await staff_principal(staff)
     else:
         principal = Principal("customer", row.subject_id)
-    return await _open_session(principal, family=row.family)
+    async with in_transaction() as conn:
+        # Of two concurrent uses only one rotates, and never in a family that
+        # was revoked meanwhile; its successor is written in the same
+        # transaction, so a revocation that follows the claim also covers it.
+        claimed = await execute(
+            conn,
+            "UPDATE refresh_token SET used_at = $1 WHERE id = $2 AND used_at IS NULL "
+            "AND revoked_at IS NULL",
+            now,
+            row.id,
+        )
+        if claimed:
+            return await _open_session(principal, family=row.family, conn=conn)
+    await _revoke_family(row.family, now)
+    raise _bad_credentials("This session has ended; log in again.")
 
 
 async def log_out(*, refresh_token: str) -> None:
@@ -165,7 +168,9 @@ async def _revoke_family(family: str, now: datetime) -> None:
         )
 
 
-async def _open_session(principal: Principal, family: str | None = None) -> Session:
+async def _open_session(
+    principal: Principal, family: str | None = None, conn: BaseDBAsyncClient | None = None
+) -> Session:
     settings = get_settings()
     access, expires = issue_access_token(principal)
     token, token_hash = new_refresh_token()
@@ -175,6 +180,7 @@ async def _open_session(principal: Principal, family: str | None = None) -> Sess
         subject_kind=principal.kind,
         subject_id=principal.subject_id,
         expires_at=datetime.now(UTC) + timedelta(days=settings.refresh_token_days),
+        using_db=conn,
     )
     return Session(access, token, expires, principal)
 

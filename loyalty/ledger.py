@@ -245,7 +245,6 @@ async def consume_lots(
     conn: BaseDBAsyncClient,
     account_id: int,
     points: int,
-    now: datetime,
     *,
     first_lot_id: int | None = None,
 ) -> int:
@@ -266,9 +265,8 @@ async def consume_lots(
     lots = await fetch(
         conn,
         "SELECT id, remaining FROM lot WHERE account_id = $1 AND remaining > 0 "
-        "AND (pending_until IS NULL OR pending_until <= $2) ORDER BY expires_at, id",
+        "AND pending_until IS NULL ORDER BY expires_at, id",
         account_id,
-        now,
     )
     for lot_id, remaining in lots:
         if left <= 0:
@@ -282,12 +280,19 @@ async def consume_lots(
 async def mature_lots(conn: BaseDBAsyncClient, account_id: int, now: datetime) -> int:
     """Move lots whose pending window has passed from pending to available.
 
-    Points that mature while the account is negative repay that debt first:
-    they are taken out of the lot, not left in it to be spent twice."""
+    Locks the account row first, as every posting does before touching lots,
+    so that two postings never wait on each other in opposite orders. Points
+    that mature while the account is negative repay that debt first: they are
+    taken out of the lot, not left in it to be spent twice."""
+    account = await fetchrow(
+        conn, "SELECT pending FROM account WHERE id = $1 FOR UPDATE", account_id
+    )
+    if account is None or account[0] == 0:
+        return 0
     lots = await fetch(
         conn,
         "SELECT id, remaining FROM lot WHERE account_id = $1 AND pending_until IS NOT NULL "
-        "AND pending_until <= $2 FOR UPDATE",
+        "AND pending_until <= $2 ORDER BY id",
         account_id,
         now,
     )

@@ -79,17 +79,17 @@ async def record_purchase(
     key = check_idempotency_key(idempotency_key)
     receipt_id = check_receipt(receipt_id)
     now = datetime.now(UTC)
-    when = check_occurred_at(occurred_at, now)
+    fingerprint = _fingerprint(customer_id, store_id, receipt_id, total, channel, occurred_at)
+    try:
+        when = check_occurred_at(occurred_at, now)
+    except DomainError:
+        # A till retrying an offline receipt that has since aged past the
+        # window gets its original posting back, not a refusal.
+        posted = await _replay(key, fingerprint, account_id)
+        if posted is None:
+            raise
+        return posted
     points = base_points(total, settings)
-    fingerprint = request_hash(
-        "recordPurchase",
-        customer=customer_id,
-        store=store_id,
-        receipt=receipt_id,
-        amount=total.amount_minor,
-        currency=total.currency,
-        channel=channel.value,
-    )
     default = connections.get("default")
     if is_pg(default) and settings.pending_days <= 0:
         return await _earn_in_one_statement(
@@ -124,8 +124,7 @@ async def record_purchase(
                 points=points,
                 occurred_at=when,
             )
-            if settings.pending_days > 0:
-                await mature_lots(conn, account_id, now)
+            await mature_lots(conn, account_id, now)
             mature = pending_until(when, settings)
             column = "pending" if mature else "available"
             row = await fetchrow(
@@ -191,15 +190,17 @@ async def record_purchase(
 
 
 # PostgreSQL, nothing pending: the same rows as the general path below, written
-# by one statement in one round trip (its own transaction). The lot keeps only
+# by one statement in one round trip (its own transaction; with no account row
+# nothing at all is written). The lot keeps only
 # what is left after repaying a negative balance (docs/adr/0002); NOTIFY is
 # delivered at commit like everywhere else.
-_EARN_SQL = """WITH t AS (
+_EARN_SQL = """WITH a AS (
+  UPDATE account SET available = available + $6, lifetime_earned = lifetime_earned + $6,
+    updated_at = $8 WHERE id = $9 RETURNING available, pending),
+t AS (
   INSERT INTO ledger_transaction (kind, channel, description, idempotency_key, request_hash,
     customer_id, store_id, points, reverses_id, occurred_at, created_at)
-  VALUES ('EARN', $16, $1, $2, $3, $4, $5, $6, NULL, $7, $8) RETURNING id),
-a AS (UPDATE account SET available = available + $6, lifetime_earned = lifetime_earned + $6,
-    updated_at = $8 WHERE id = $9 RETURNING available, pending),
+  SELECT 'EARN', $16, $1, $2, $3, $4, $5, $6, NULL, $7, $8 FROM a RETURNING id),
 l AS (INSERT INTO lot (account_id, transaction_id, points, remaining, pending_until, expires_at,
     created_at)
   SELECT $9, t.id, $6, $6 - LEAST($6, GREATEST(0, $6 - a.available)), NULL, $10, $8 FROM t, a
@@ -265,6 +266,40 @@ async def _earn_in_one_statement(
     assert row is not None, "the customer's account is missing"
     txn = TransactionResult(row[0], Kind.EARN.value, points, description, now, customer_id)
     return Posted(txn, row[1])
+
+
+def _fingerprint(customer_id: int, store_id: int, receipt_id: str, total: Money,
+                 channel: Channel, occurred_at: datetime | None) -> str:
+    return request_hash(
+        "recordPurchase",
+        customer=customer_id,
+        store=store_id,
+        receipt=receipt_id,
+        amount=total.amount_minor,
+        currency=total.currency,
+        channel=channel.value,
+        occurred_at=None if occurred_at is None else occurred_at.isoformat(),
+    )
+
+
+async def _replay(key: str, fingerprint: str, account_id: int) -> Posted | None:
+    async with in_transaction() as conn:
+        existing = await find_by_key(conn, key, fingerprint)
+        if existing is None:
+            return None
+        return Posted(existing, await available_points(conn, account_id))
+
+
+async def replay(
+    *, idempotency_key: str, customer_id: int, account_id: int, store_id: int, receipt_id: str,
+    total: Money, channel: Channel = Channel.STORE, occurred_at: datetime | None = None,
+) -> Posted | None:
+    """The purchase already posted under this key, if any (for a till that
+    retries with a QR code that has since expired)."""
+    key = check_idempotency_key(idempotency_key)
+    fingerprint = _fingerprint(customer_id, store_id, check_receipt(receipt_id), total,
+                               channel, occurred_at)
+    return await _replay(key, fingerprint, account_id)
 
 
 async def _after_conflict(

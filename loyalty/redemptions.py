@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from loyalty.config import get_settings
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import (
     SYSTEM_REDEEMED,
@@ -79,8 +78,8 @@ async def redeem_points(
                     txn.id,
                     now,
                 )
-            if get_settings().pending_days > 0:
-                await mature_lots(conn, account_id, now)
+            # Also locks the account row before any lot is touched.
+            await mature_lots(conn, account_id, now)
             row = await fetchrow(
                 conn,
                 "UPDATE account SET available = available - $1, updated_at = $2 "
@@ -94,7 +93,7 @@ async def redeem_points(
                 raise DomainError(
                     ErrorCode.INSUFFICIENT_POINTS, "Not enough points available.", "points"
                 )
-            taken = await consume_lots(conn, account_id, points, now)
+            taken = await consume_lots(conn, account_id, points)
             assert taken == points, "lots out of step with the available balance"
             await finish_posting(
                 conn,

@@ -19,6 +19,7 @@ from loyalty.ledger import (
     find_by_key,
     finish_posting,
     insert_transaction,
+    mature_lots,
     published_after_commit,
     request_hash,
 )
@@ -70,6 +71,11 @@ async def refund_purchase(
                 raise DomainError(
                     ErrorCode.NOT_FOUND, "No purchase with this receipt.", "receiptId"
                 )
+            # Checked again under the lock: a retry that waited for the first
+            # attempt to commit must replay it, not refund twice or fail.
+            existing = await find_by_key(conn, key, fingerprint)
+            if existing is not None:
+                return existing
             (
                 purchase_id,
                 customer_id,
@@ -122,6 +128,7 @@ async def refund_purchase(
             )
             assert account is not None
             account_id = account[0]
+            await mature_lots(conn, account_id, now)
             from_pending = 0
             lot = await fetchrow(
                 conn, "SELECT remaining, pending_until FROM lot WHERE id = $1", lot_id
@@ -139,7 +146,6 @@ async def refund_purchase(
                 conn,
                 account_id,
                 points - from_pending,
-                now,
                 first_lot_id=None if from_pending else lot_id,
             )
             row = await fetchrow(

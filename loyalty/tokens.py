@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -25,6 +25,8 @@ class Principal:
     subject_id: int
     role: str | None = None  # staff only
     store_ids: tuple[int, ...] = ()  # staff only
+    # When the access token this principal came from expires (unix seconds).
+    expires_at: float = field(default=0.0, compare=False)
 
     @property
     def is_customer(self) -> bool:
@@ -101,9 +103,10 @@ def _decode(token: str) -> tuple[Principal, float]:
                 int(claims["sub"]),
                 str(claims["role"]),
                 tuple(int(s) for s in claims.get("stores", [])),
+                expires,
             )
             return staff, expires
-        return Principal("customer", int(claims["sub"])), expires
+        return Principal("customer", int(claims["sub"]), expires_at=expires), expires
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from None
 

@@ -95,9 +95,12 @@ class PosMutations:
             # Earning with a code already seen is harmless: a fresh, genuine
             # code is enough, it is not consumed.
             holder = await resolve_card(
-                given(input.card.qr_payload), given(input.card.card_number), cached=True
+                given(input.card.qr_payload),
+                given(input.card.card_number),
+                allow_expired_qr=True,
+                cached=True,
             )
-            posted = await purchases.record_purchase(
+            purchase = dict(
                 idempotency_key=input.idempotency_key,
                 customer_id=holder.customer_id,
                 account_id=holder.account_id,
@@ -107,6 +110,18 @@ class PosMutations:
                 channel=Channel(input.channel or Channel.STORE),
                 occurred_at=given(input.occurred_at),
             )
+            if holder.qr_error is not None:
+                # An expired but genuine code: only a retry of what it already
+                # paid for may go through (same rule as redeemPoints).
+                posted = await purchases.replay(**purchase)  # type: ignore[arg-type]
+                if posted is None:
+                    raise DomainError(
+                        ErrorCode(holder.qr_error),
+                        "This QR code has expired; ask for a fresh one.",
+                        "card.qrPayload",
+                    )
+            else:
+                posted = await purchases.record_purchase(**purchase)  # type: ignore[arg-type]
         except DomainError as e:
             return RecordPurchasePayload(transaction=None, customer=None, errors=errors_of(e))
         return RecordPurchasePayload(

@@ -70,6 +70,11 @@ T = TypeVar("T")
 MAX_PAGE = 100
 
 
+class BadArgument(Exception):
+    """A field argument the client got wrong (a cursor, a page size): shown to
+    the client even in production, unlike unexpected exceptions."""
+
+
 def encode_cursor(kind: str, value: int) -> str:
     return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode()
 
@@ -84,14 +89,14 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
             raise ValueError(prefix)
         return int(value)
     except (ValueError, UnicodeError) as exc:
-        raise ValueError("Invalid cursor.") from exc
+        raise BadArgument("Invalid cursor.") from exc
 
 
 def clamp_first(first: int | None) -> int:
     if first is None:
         return 20
     if first < 1 or first > MAX_PAGE:
-        raise ValueError(f"`first` must be between 1 and {MAX_PAGE}.")
+        raise BadArgument(f"`first` must be between 1 and {MAX_PAGE}.")
     return first
 
 

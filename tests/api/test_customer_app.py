@@ -133,3 +133,23 @@ async def test_websocket_without_or_with_a_bad_token_is_refused(server):
             raise AssertionError("the server acknowledged a connection without a valid token")
         except websockets.ConnectionClosed as closed:
             assert closed.rcvd is not None and closed.rcvd.code == 4403
+
+
+async def test_a_subscription_ends_when_its_token_expires(server, alice):
+    import jwt
+
+    from tests.conftest import TEST_SECRET
+
+    now = int(time.time())
+    short = jwt.encode({"sub": str(alice.id), "typ": "customer", "aud": "loyalty-api",
+                        "iss": "loyalty", "iat": now, "exp": now + 2}, TEST_SECRET,
+                       algorithm="HS256")
+    ws, ack = await _subscribe(server, short)
+    try:
+        assert ack["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe",
+                                  "payload": {"query": SUBSCRIBE}}))
+        message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert message == {"id": "1", "type": "complete"}
+    finally:
+        await ws.close()

@@ -243,3 +243,25 @@ async def test_cashier_cannot_act_in_another_store(gql, shop, alice):
                         token=shop.cashier_token))["cardLookup"]
     assert [e["code"] for e in lookup["errors"]] == ["STORE_NOT_ALLOWED"]
     assert await available(gql, alice) == 0
+
+
+async def test_purchase_retried_after_its_qr_expired_replays_the_original(gql, shop, alice):
+    from datetime import UTC, datetime, timedelta
+
+    from wallet.qr import make_qr
+
+    args = purchase_input(shop, alice, 30_00, key="till-1", receipt="R-1")
+    first = (await gql(PURCHASE, args, token=shop.cashier_token))["recordPurchase"]
+    # The till retries later; its code has expired meanwhile.
+    expired = make_qr(alice.card_number, alice.qr_secret,
+                      now=datetime.now(UTC) - timedelta(minutes=5)).payload
+    args["input"]["card"] = {"qrPayload": expired}  # type: ignore[index]
+    again = (await gql(PURCHASE, args, token=shop.cashier_token))["recordPurchase"]
+    assert again["errors"] == []
+    assert again["transaction"]["id"] == first["transaction"]["id"]
+    # A new purchase with an expired code is still refused.
+    fresh = purchase_input(shop, alice, 10_00)
+    fresh["input"]["card"] = {"qrPayload": expired}  # type: ignore[index]
+    refused = (await gql(PURCHASE, fresh, token=shop.cashier_token))["recordPurchase"]
+    assert [e["code"] for e in refused["errors"]] == ["QR_EXPIRED"]
+    assert await available(gql, alice) == 30

@@ -163,3 +163,42 @@ async def test_ledger_verify_passes_then_reports_a_tampered_balance():
     assert any("entries sum to" in p and "not 0" in p for p in report.problems)
     bad = await asyncio.to_thread(_verify_cli)
     assert bad.returncode == 1 and "ledger FAILED" in bad.stdout
+
+
+async def test_refund_after_spending_matures_due_lots_before_taking_points_back():
+    set_settings(settings_for(DATABASE_URL, pending_days=14))
+    holder, store_id = await _customer(), await _store()
+    now = datetime.now(UTC)
+    await _buy(holder, store_id, 100_00, key="b", when=now - timedelta(days=25))
+    await _redeem(holder, store_id, 50, key="r")
+    await _buy(holder, store_id, 100_00, key="a", when=now - timedelta(days=20))
+    await refunds.refund_purchase(idempotency_key="f", store_id=store_id, receipt_id="b")
+    balance = (await balances_for([holder.customer_id]))[holder.customer_id]
+    assert (balance.available, balance.pending) == (50, 0)
+    assert (await verify_ledger()).problems == []
+    await _redeem(holder, store_id, 50, key="r2")
+    assert (await verify_ledger()).problems == []
+
+
+async def test_identical_refunds_sent_at_once_post_once():
+    holder, store_id = await _customer(), await _store()
+    await _buy(holder, store_id, 40_00, key="p")
+    results = await asyncio.gather(*[
+        refunds.refund_purchase(idempotency_key="f", store_id=store_id, receipt_id="p",
+                                amount=Money(30_00, "EUR"))
+        for _ in range(6)
+    ], return_exceptions=True)
+    assert all(not isinstance(r, BaseException) for r in results), results
+    assert len({r.id for r in results}) == 1  # type: ignore[union-attr]
+    assert (await balances_for([holder.customer_id]))[holder.customer_id].available == 10
+    assert (await verify_ledger()).problems == []
+
+
+async def test_verify_reports_pending_out_of_step_with_pending_lots():
+    set_settings(settings_for(DATABASE_URL, pending_days=14))
+    holder, store_id = await _customer(), await _store()
+    await _buy(holder, store_id, 40_00, key="p")
+    await connections.get("default").execute_query(
+        f"UPDATE lot SET remaining = remaining - 1 WHERE account_id = {holder.account_id}")
+    report = await verify_ledger()
+    assert any("pending 40 but pending lots hold 39" in p for p in report.problems)
