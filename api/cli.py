@@ -77,6 +77,35 @@ def cmd_ledger_verify(_: argparse.Namespace) -> int:
     return _run(lambda: _with_db(go))
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+
+    from notifications.push import sender_from_settings
+    from notifications.worker import run_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def go() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        sender = sender_from_settings(get_settings().firebase_credentials)
+        if sender is None:
+            print("no FIREBASE_CREDENTIALS: notifications go to the inbox and the log only")
+        print("worker running; stop with SIGTERM or Ctrl-C", flush=True)
+        try:
+            await run_forever(stop, batch_size=args.batch_size, sender=sender)
+        finally:
+            if sender is not None:
+                await sender.close()
+        print("worker stopped")
+        return 0
+
+    return _run(lambda: _with_db(go))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -133,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(fn=cmd_serve)
     sub.add_parser("migrate", help="apply migrations").set_defaults(fn=cmd_migrate)
+    worker = sub.add_parser("worker", help="run the outbox consumers (push, inbox) until stopped")
+    worker.add_argument("--batch-size", type=int, default=100)
+    worker.set_defaults(fn=cmd_worker)
     admin = sub.add_parser("create-admin", help="create an admin account")
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)

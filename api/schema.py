@@ -25,6 +25,7 @@ from tortoise import connections
 from api.context import Context
 from api.mutations.admin import AdminMutations
 from api.mutations.identity import IdentityMutations
+from api.mutations.notifications import NotificationMutations, NotificationQueries
 from api.mutations.pos import PosMutations, PosQueries
 from api.permissions import IsCustomer
 from api.types.common import BadArgument, Money, UserError
@@ -100,9 +101,11 @@ class CustomerQueries:
         ]
 
 
-Query = merge_types("Query", (CustomerQueries, PosQueries))
+Query = merge_types("Query", (CustomerQueries, PosQueries, NotificationQueries))
 Query.__strawberry_definition__.description = "What the app and the till can read."
-Mutation = merge_types("Mutation", (IdentityMutations, PosMutations, AdminMutations))
+Mutation = merge_types(
+    "Mutation", (IdentityMutations, PosMutations, AdminMutations, NotificationMutations)
+)
 Mutation.__strawberry_definition__.description = (
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."
 )

@@ -38,6 +38,12 @@ class Settings:
     max_query_tokens: int = 2000
     max_query_aliases: int = 30
     firebase_credentials: str | None = None
+    # Push delivery: attempts before a notification ends `failed`, the first
+    # back-off (doubled each attempt, with jitter, capped), and the worker's idle sleep.
+    push_max_attempts: int = 5
+    push_backoff_seconds: int = 30
+    push_backoff_max_seconds: int = 3600
+    worker_poll_seconds: float = 1.0
 
     @property
     def is_prod(self) -> bool:
@@ -72,10 +78,15 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "LOYALTY_REFRESH_TOKEN_DAYS": "refresh_token_days",
         "LOYALTY_SCRYPT_LOG_N": "scrypt_log_n",
         "LOYALTY_MAX_BODY_BYTES": "max_body_bytes",
+        "LOYALTY_PUSH_MAX_ATTEMPTS": "push_max_attempts",
+        "LOYALTY_PUSH_BACKOFF_SECONDS": "push_backoff_seconds",
+        "LOYALTY_PUSH_BACKOFF_MAX_SECONDS": "push_backoff_max_seconds",
     }
     for var, name in ints.items():
         if var in env:
             kwargs[name] = int(env[var])
+    if "LOYALTY_WORKER_POLL_SECONDS" in env:
+        kwargs["worker_poll_seconds"] = float(env["LOYALTY_WORKER_POLL_SECONDS"])
     if env.get("FIREBASE_CREDENTIALS"):
         kwargs["firebase_credentials"] = env["FIREBASE_CREDENTIALS"]
     return Settings(**kwargs)  # type: ignore[arg-type]

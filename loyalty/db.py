@@ -8,7 +8,7 @@ import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.migrations.api import migrate as _migrate
 
-MODEL_MODULES = ["loyalty.models", "wallet.models", "geofence.models"]
+MODEL_MODULES = ["loyalty.models", "wallet.models", "geofence.models", "notifications.models"]
 
 
 class NoResetConnection(asyncpg.Connection):  # type: ignore[misc]

@@ -20,6 +20,7 @@ from api.types.common import (
     given,
 )
 from loyalty.balances import Balance, history
+from notifications.inbox import list_inbox
 from wallet.qr import make_qr
 from wallet.render import qr_svg
 
@@ -206,15 +207,33 @@ class Customer:
     def offers(self) -> list[Offer]:
         return []
 
-    @strawberry.field(description="The in-app inbox, newest first.")
-    def notifications(
+    @strawberry.field(description="The in-app inbox, newest first, cursor-paginated.")
+    async def notifications(
         self,
         first: Annotated[int | None, strawberry.argument(description="Page size, 1-100.")] = 20,
         after: Annotated[
             str | None, strawberry.argument(description="A cursor.")
         ] = strawberry.UNSET,
     ) -> NotificationConnection:
-        clamp_first(first)
+        size = clamp_first(first)
+        before_id = decode_cursor("notification", given(after))
+        items = await list_inbox(int(self.id), size + 1, before_id)
+        edges = [
+            NotificationEdge(
+                cursor=encode_cursor("notification", i.id),
+                node=Notification(
+                    id=strawberry.ID(str(i.id)),
+                    title=i.title,
+                    body=i.body,
+                    sent_at=i.sent_at or i.created_at,
+                    read_at=i.read_at,
+                ),
+            )
+            for i in items[:size]
+        ]
         return NotificationConnection(
-            edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None)
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(items) > size, end_cursor=edges[-1].cursor if edges else None
+            ),
         )

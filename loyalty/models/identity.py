@@ -37,6 +37,9 @@ class Customer(Model):
     marketing_opt_in = fields.BooleanField(default=False)
     push_opt_in = fields.BooleanField(default=True)
     location_opt_in = fields.BooleanField(default=False)
+    # "HH:MM" in the customer's timezone; pushes wait for the window's end.
+    quiet_hours_start = fields.CharField(max_length=5, null=True)
+    quiet_hours_end = fields.CharField(max_length=5, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

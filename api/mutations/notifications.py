@@ -1,0 +1,125 @@
+"""Devices, preferences and the inbox (customer token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+from strawberry.types.unset import UnsetType
+
+from api.context import Context
+from api.permissions import IsCustomer
+from api.types.common import errors_of, given
+from api.types.notifications import (
+    Device,
+    MarkNotificationsReadInput,
+    MarkNotificationsReadPayload,
+    Preferences,
+    PreferencesInput,
+    PreferencesPayload,
+    RegisterDeviceInput,
+    RegisterDevicePayload,
+    UnregisterDeviceInput,
+    UnregisterDevicePayload,
+)
+from loyalty.errors import DomainError, invalid
+from notifications import devices, inbox, preferences
+from notifications.models import Platform
+
+
+def _customer_id(info: Info[Context, Any]) -> int:
+    assert info.context.principal is not None
+    return info.context.principal.subject_id
+
+
+def _ids(values: list[strawberry.ID]) -> list[int]:
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise invalid("ids must be notification ids.", "ids") from None
+
+
+def _kept(value: Any) -> Any:
+    """An omitted quiet-hours field is left unchanged; an explicit null clears it."""
+    return preferences.UNCHANGED if isinstance(value, UnsetType) else value
+
+
+@strawberry.type
+class NotificationQueries:
+    @strawberry.field(
+        description="The signed-in customer's consent and quiet hours (customer token).",
+        permission_classes=[IsCustomer],
+    )
+    async def preferences(self, info: Info[Context, Any]) -> Preferences:
+        return Preferences.of(await preferences.get_preferences(_customer_id(info)))
+
+
+@strawberry.type
+class NotificationMutations:
+    @strawberry.mutation(
+        description="App: receive pushes on this device; the token moves to this customer "
+        "if someone else registered it before (customer token).",
+        permission_classes=[IsCustomer],
+    )
+    async def register_device(
+        self, info: Info[Context, Any], input: RegisterDeviceInput
+    ) -> RegisterDevicePayload:
+        try:
+            device = await devices.register_device(
+                _customer_id(info),
+                token=input.token,
+                platform=Platform(input.platform.value),
+                app_version=given(input.app_version),
+                locale=given(input.locale),
+                timezone=given(input.timezone),
+            )
+        except DomainError as e:
+            return RegisterDevicePayload(device=None, errors=errors_of(e))
+        return RegisterDevicePayload(device=Device.of(device), errors=[])
+
+    @strawberry.mutation(
+        description="App: log-out of a device; its pushes stop (customer token).",
+        permission_classes=[IsCustomer],
+    )
+    async def unregister_device(
+        self, info: Info[Context, Any], input: UnregisterDeviceInput
+    ) -> UnregisterDevicePayload:
+        try:
+            await devices.unregister_device(_customer_id(info), token=input.token)
+        except DomainError as e:
+            return UnregisterDevicePayload(errors=errors_of(e))
+        return UnregisterDevicePayload(errors=[])
+
+    @strawberry.mutation(
+        description="App: consent and quiet hours (customer token).",
+        permission_classes=[IsCustomer],
+    )
+    async def update_preferences(
+        self, info: Info[Context, Any], input: PreferencesInput
+    ) -> PreferencesPayload:
+        try:
+            prefs = await preferences.update_preferences(
+                _customer_id(info),
+                push_opt_in=given(input.push_opt_in),
+                location_opt_in=given(input.location_opt_in),
+                marketing_opt_in=given(input.marketing_opt_in),
+                quiet_hours_start=_kept(input.quiet_hours_start),
+                quiet_hours_end=_kept(input.quiet_hours_end),
+            )
+        except DomainError as e:
+            return PreferencesPayload(preferences=None, errors=errors_of(e))
+        return PreferencesPayload(preferences=Preferences.of(prefs), errors=[])
+
+    @strawberry.mutation(
+        description="App: mark inbox messages read (customer token).",
+        permission_classes=[IsCustomer],
+    )
+    async def mark_notifications_read(
+        self, info: Info[Context, Any], input: MarkNotificationsReadInput
+    ) -> MarkNotificationsReadPayload:
+        try:
+            marked = await inbox.mark_read(_customer_id(info), _ids(input.ids))
+        except DomainError as e:
+            return MarkNotificationsReadPayload(marked=0, errors=errors_of(e))
+        return MarkNotificationsReadPayload(marked=marked, errors=[])

@@ -1,0 +1,121 @@
+"""Devices, preferences and the inbox's inputs and payloads."""
+
+from __future__ import annotations
+
+import strawberry
+
+from api.types.common import UserError
+from notifications.devices import DeviceResult
+from notifications.models import Platform as DomainPlatform
+from notifications.preferences import Preferences as DomainPreferences
+
+Platform = strawberry.enum(
+    DomainPlatform, name="Platform", description="The operating system a device runs."
+)
+
+
+@strawberry.input(description="A phone or browser that receives pushes.")
+class RegisterDeviceInput:
+    token: str = strawberry.field(description="FCM registration token.")
+    platform: Platform = strawberry.field(description="IOS, ANDROID or WEB.")
+    app_version: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The app's version, e.g. 4.2.0."
+    )
+    locale: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The device's language, BCP 47, e.g. fr-FR."
+    )
+    timezone: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The device's IANA timezone, e.g. Europe/Paris."
+    )
+
+
+@strawberry.type(description="A device registered for pushes.")
+class Device:
+    id: strawberry.ID = strawberry.field(description="The device's id.")
+    platform: Platform = strawberry.field(description="Its platform.")
+    push_enabled: bool = strawberry.field(
+        description="False once FCM reported the token dead; registering again re-enables it."
+    )
+
+    @staticmethod
+    def of(device: DeviceResult) -> Device:
+        return Device(
+            id=strawberry.ID(str(device.id)),
+            platform=Platform(device.platform),
+            push_enabled=device.push_enabled,
+        )
+
+
+@strawberry.type(description="The result of registerDevice.")
+class RegisterDevicePayload:
+    device: Device | None = strawberry.field(description="The device, when registered.")
+    errors: list[UserError] = strawberry.field(description="Why it was not registered.")
+
+
+@strawberry.input(description="A device to stop pushing to (log-out).")
+class UnregisterDeviceInput:
+    token: str = strawberry.field(description="The FCM registration token.")
+
+
+@strawberry.type(description="The result of unregisterDevice.")
+class UnregisterDevicePayload:
+    errors: list[UserError] = strawberry.field(description="Why it was refused.")
+
+
+@strawberry.input(description="Consent and quiet hours; omitted fields stay as they are.")
+class PreferencesInput:
+    push_opt_in: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Consent to push notifications."
+    )
+    location_opt_in: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Consent to location-based features."
+    )
+    marketing_opt_in: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Consent to marketing messages."
+    )
+    quiet_hours_start: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description='Start of quiet hours, "HH:MM" in the customer\'s timezone; null clears.',
+    )
+    quiet_hours_end: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description='End of quiet hours, "HH:MM"; pushes held during the window go then.',
+    )
+
+
+@strawberry.type(description="The customer's consent and quiet hours.")
+class Preferences:
+    push_opt_in: bool = strawberry.field(description="Pushes allowed.")
+    location_opt_in: bool = strawberry.field(description="Location features allowed.")
+    marketing_opt_in: bool = strawberry.field(description="Marketing messages allowed.")
+    quiet_hours_start: str | None = strawberry.field(description='Quiet from "HH:MM".')
+    quiet_hours_end: str | None = strawberry.field(description='Quiet until "HH:MM".')
+
+    @staticmethod
+    def of(p: DomainPreferences) -> Preferences:
+        return Preferences(
+            push_opt_in=p.push_opt_in,
+            location_opt_in=p.location_opt_in,
+            marketing_opt_in=p.marketing_opt_in,
+            quiet_hours_start=p.quiet_hours_start,
+            quiet_hours_end=p.quiet_hours_end,
+        )
+
+
+@strawberry.type(description="The result of updatePreferences.")
+class PreferencesPayload:
+    preferences: Preferences | None = strawberry.field(description="The preferences now.")
+    errors: list[UserError] = strawberry.field(description="Why nothing was changed.")
+
+
+@strawberry.input(description="Inbox messages to mark read.")
+class MarkNotificationsReadInput:
+    ids: list[strawberry.ID] = strawberry.field(
+        description="Notification ids (up to 100); others' ids are ignored."
+    )
+
+
+@strawberry.type(description="The result of markNotificationsRead.")
+class MarkNotificationsReadPayload:
+    marked: int = strawberry.field(description="How many messages were newly marked read.")
+    errors: list[UserError] = strawberry.field(description="Why nothing was marked.")

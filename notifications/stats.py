@@ -1,0 +1,28 @@
+"""What one pass of the worker did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class RunStats:
+    events: int = 0
+    created: int = 0
+    pushed: int = 0
+    inbox_only: int = 0
+    deferred: int = 0
+    retried: int = 0
+    failed: int = 0
+    devices_disabled: int = 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(
+            self.events
+            or self.pushed
+            or self.inbox_only
+            or self.deferred
+            or self.retried
+            or self.failed
+        )
