@@ -14,6 +14,10 @@ run_pytest() {
   return "$rc"
 }
 
+echo "== lint and types"
+.venv/bin/ruff check .
+.venv/bin/mypy loyalty wallet
+
 echo "== tests on SQLite"
 env -u TEST_DATABASE_URL bash -c "$(declare -f run_pytest); run_pytest -q $*"
 

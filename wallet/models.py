@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from loyalty.models import Customer
 
 
 class Card(Model):
     id = fields.BigIntField(primary_key=True)
-    customer = fields.OneToOneField(
+    customer: fields.OneToOneRelation[Customer] = fields.OneToOneField(
         "models.Customer", related_name="card", on_delete=fields.RESTRICT
     )
     number = fields.CharField(max_length=12, unique=True)

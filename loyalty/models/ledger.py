@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from loyalty.models.identity import Customer, Store
 
 
 class AccountKind(StrEnum):
@@ -21,7 +25,7 @@ class Account(Model):
     kind = fields.CharEnumField(AccountKind, max_length=16)
     # System accounts have a code: issued, redeemed, expired, adjustments.
     code = fields.CharField(max_length=32, null=True, unique=True)
-    customer = fields.OneToOneField(
+    customer: fields.OneToOneNullableRelation[Customer] = fields.OneToOneField(
         "models.Customer", related_name="account", null=True, on_delete=fields.RESTRICT
     )
     available = fields.BigIntField(default=0)
@@ -43,15 +47,15 @@ class LedgerTransaction(Model):
     # Client-generated; a retry with the same key replays the original result.
     idempotency_key = fields.CharField(max_length=128, unique=True)
     request_hash = fields.CharField(max_length=64)
-    customer = fields.ForeignKeyField(
+    customer: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="transactions", null=True, on_delete=fields.RESTRICT
     )
-    store = fields.ForeignKeyField(
+    store: fields.ForeignKeyNullableRelation[Store] = fields.ForeignKeyField(
         "models.Store", related_name="transactions", null=True, on_delete=fields.RESTRICT
     )
     # Signed, from the customer's point of view.
     points = fields.BigIntField()
-    reverses = fields.ForeignKeyField(
+    reverses: fields.ForeignKeyNullableRelation[LedgerTransaction] = fields.ForeignKeyField(
         "models.LedgerTransaction", related_name="reversals", null=True, on_delete=fields.RESTRICT
     )
     occurred_at = fields.DatetimeField()
@@ -65,10 +69,10 @@ class LedgerEntry(Model):
     # One leg of a transaction on one account. Append-only.
 
     id = fields.BigIntField(primary_key=True)
-    transaction = fields.ForeignKeyField(
+    transaction: fields.ForeignKeyRelation[LedgerTransaction] = fields.ForeignKeyField(
         "models.LedgerTransaction", related_name="entries", on_delete=fields.RESTRICT
     )
-    account = fields.ForeignKeyField(
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="entries", on_delete=fields.RESTRICT
     )
     points = fields.BigIntField()
@@ -88,10 +92,10 @@ class Lot(Model):
     # Redemptions consume `remaining` first-expiring-first.
 
     id = fields.BigIntField(primary_key=True)
-    account = fields.ForeignKeyField(
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="lots", on_delete=fields.RESTRICT
     )
-    transaction = fields.ForeignKeyField(
+    transaction: fields.ForeignKeyRelation[LedgerTransaction] = fields.ForeignKeyField(
         "models.LedgerTransaction", related_name="lots", on_delete=fields.RESTRICT
     )
     points = fields.BigIntField()
@@ -109,17 +113,17 @@ class Purchase(Model):
     # A receipt that earned points; unique per (store, receipt).
 
     id = fields.BigIntField(primary_key=True)
-    store = fields.ForeignKeyField(
+    store: fields.ForeignKeyRelation[Store] = fields.ForeignKeyField(
         "models.Store", related_name="purchases", on_delete=fields.RESTRICT
     )
     receipt_id = fields.CharField(max_length=128)
-    customer = fields.ForeignKeyField(
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="purchases", on_delete=fields.RESTRICT
     )
-    transaction = fields.OneToOneField(
+    transaction: fields.OneToOneRelation[LedgerTransaction] = fields.OneToOneField(
         "models.LedgerTransaction", related_name="purchase", on_delete=fields.RESTRICT
     )
-    lot = fields.ForeignKeyField(
+    lot: fields.ForeignKeyNullableRelation[Lot] = fields.ForeignKeyField(
         "models.Lot", related_name="purchases", null=True, on_delete=fields.RESTRICT
     )
     channel = fields.CharField(max_length=16)
@@ -140,7 +144,7 @@ class SpentCode(Model):
     # makes a second spend fail even when two processes race.
 
     key = fields.CharField(max_length=96, primary_key=True)
-    transaction = fields.ForeignKeyField(
+    transaction: fields.ForeignKeyRelation[LedgerTransaction] = fields.ForeignKeyField(
         "models.LedgerTransaction", related_name="spent_codes", on_delete=fields.RESTRICT
     )
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -154,10 +158,10 @@ class OutboxEvent(Model):
 
     id = fields.BigIntField(primary_key=True)
     kind = fields.CharField(max_length=48)
-    customer = fields.ForeignKeyField(
+    customer: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="events", null=True, on_delete=fields.RESTRICT
     )
-    payload = fields.JSONField()
+    payload: dict = fields.JSONField()  # type: ignore[assignment]
     created_at = fields.DatetimeField(auto_now_add=True)
     processed_at = fields.DatetimeField(null=True)
     attempts = fields.IntField(default=0)
