@@ -11,7 +11,7 @@ from tortoise.migrations.api import migrate as _migrate
 MODEL_MODULES = ["loyalty.models", "wallet.models", "geofence.models", "notifications.models"]
 
 
-class NoResetConnection(asyncpg.Connection):  # type: ignore[misc]
+class NoResetConnection(asyncpg.Connection):
     """Pool connections carry no session state here (no SET, LISTEN, advisory
     locks, cursors): skip asyncpg's reset query on every release. asyncpg
     still rolls back a transaction left open."""

@@ -322,6 +322,6 @@ async def _after_conflict(
         return Posted(existing, await available_points(conn, account_id))
 
 
-async def available_points(conn, account_id: int) -> int:  # type: ignore[no-untyped-def]
+async def available_points(conn: BaseDBAsyncClient, account_id: int) -> int:
     row = await fetchrow(conn, "SELECT available FROM account WHERE id = $1", account_id)
     return int(row[0]) if row else 0

@@ -161,7 +161,7 @@ class OutboxEvent(Model):
     customer: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="events", null=True, on_delete=fields.RESTRICT
     )
-    payload: dict = fields.JSONField()  # type: ignore[assignment]
+    payload: dict = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
     processed_at = fields.DatetimeField(null=True)
     attempts = fields.IntField(default=0)
