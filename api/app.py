@@ -55,12 +55,6 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
         return None
 
 
-class Metrics:
-    def __init__(self) -> None:
-        self.started = time.time()
-        self.requests = 0
-
-
 def create_app(
     settings: Settings | None = None, *, migrate: bool = True, manage_db: bool = True
 ) -> Starlette:
@@ -69,7 +63,7 @@ def create_app(
     settings = settings or get_settings()
     settings.check()
     set_settings(settings)
-    metrics = Metrics()
+    started = time.time()
     schema = build_schema(settings)
     view = GraphQLView(
         schema,
@@ -104,7 +98,7 @@ def create_app(
     async def metrics_endpoint(request: Request) -> PlainTextResponse:
         lines = [
             "# TYPE loyalty_uptime_seconds gauge",
-            f"loyalty_uptime_seconds {time.time() - metrics.started:.0f}",
+            f"loyalty_uptime_seconds {time.time() - started:.0f}",
             "# TYPE loyalty_subscribers gauge",
             f"loyalty_subscribers {bus.subscriber_count()}",
         ]
