@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"
+# Long enough for HS256 (RFC 7518), and refused by name in production.
+DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me-0123456789"
 
 
 class ConfigError(Exception):
