@@ -24,6 +24,8 @@ from tortoise import connections
 
 from api.context import Context
 from api.mutations.admin import AdminMutations
+from api.mutations.checkins import CheckInMutations
+from api.mutations.geofences import GeofenceAdminMutations
 from api.mutations.identity import IdentityMutations
 from api.mutations.notifications import NotificationMutations, NotificationQueries
 from api.mutations.pos import PosMutations, PosQueries
@@ -104,7 +106,9 @@ class CustomerQueries:
 Query = merge_types("Query", (CustomerQueries, PosQueries, NotificationQueries))
 Query.__strawberry_definition__.description = "What the app and the till can read."
 Mutation = merge_types(
-    "Mutation", (IdentityMutations, PosMutations, AdminMutations, NotificationMutations)
+    "Mutation",
+    (IdentityMutations, PosMutations, AdminMutations, NotificationMutations, CheckInMutations,
+     GeofenceAdminMutations),
 )
 Mutation.__strawberry_definition__.description = (
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

@@ -45,6 +45,17 @@ class Settings:
     push_backoff_seconds: int = 30
     push_backoff_max_seconds: int = 3600
     worker_poll_seconds: float = 1.0
+    # Check-ins: a fix worse than this is refused, as are events older than
+    # the window (the phone sends them as they happen), moves faster than a
+    # plane between two accepted check-ins, and bursts over the rate.
+    checkin_max_accuracy_meters: float = 200.0
+    checkin_max_age_minutes: int = 10
+    checkin_max_speed_kmh: float = 300.0
+    checkin_rate_per_minute: int = 10
+    # A confirmed visit earns this once per store per customer per local day,
+    # and no visit earns within the cool-down after another one did.
+    visit_reward_points: int = 10
+    visit_cooldown_minutes: int = 60
 
     @property
     def is_prod(self) -> bool:
@@ -82,12 +93,22 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "LOYALTY_PUSH_MAX_ATTEMPTS": "push_max_attempts",
         "LOYALTY_PUSH_BACKOFF_SECONDS": "push_backoff_seconds",
         "LOYALTY_PUSH_BACKOFF_MAX_SECONDS": "push_backoff_max_seconds",
+        "LOYALTY_CHECKIN_MAX_AGE_MINUTES": "checkin_max_age_minutes",
+        "LOYALTY_CHECKIN_RATE_PER_MINUTE": "checkin_rate_per_minute",
+        "LOYALTY_VISIT_REWARD_POINTS": "visit_reward_points",
+        "LOYALTY_VISIT_COOLDOWN_MINUTES": "visit_cooldown_minutes",
     }
     for var, name in ints.items():
         if var in env:
             kwargs[name] = int(env[var])
-    if "LOYALTY_WORKER_POLL_SECONDS" in env:
-        kwargs["worker_poll_seconds"] = float(env["LOYALTY_WORKER_POLL_SECONDS"])
+    floats = {
+        "LOYALTY_WORKER_POLL_SECONDS": "worker_poll_seconds",
+        "LOYALTY_CHECKIN_MAX_ACCURACY_METERS": "checkin_max_accuracy_meters",
+        "LOYALTY_CHECKIN_MAX_SPEED_KMH": "checkin_max_speed_kmh",
+    }
+    for var, name in floats.items():
+        if var in env:
+            kwargs[name] = float(env[var])
     if env.get("FIREBASE_CREDENTIALS"):
         kwargs["firebase_credentials"] = env["FIREBASE_CREDENTIALS"]
     return Settings(**kwargs)  # type: ignore[arg-type]

@@ -84,7 +84,8 @@ async def database(database_url: str) -> AsyncIterator[str]:
     await db.close()
 
 
-_TABLES = ["delivery", "notification", "device", "spent_code", "purchase", "lot",
+_TABLES = ["check_in", "visit", "beacon",
+           "delivery", "notification", "device", "spent_code", "purchase", "lot",
            "ledger_entry", "outbox_event", "ledger_transaction WHERE reverses_id IS NOT NULL",
            "ledger_transaction", "card", "refresh_token", "staff_store", "staff", "geofence"]
 

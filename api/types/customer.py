@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 import wallet.qr as qr_module
 from api.context import Context
+from api.types.checkins import Visit, VisitConnection, VisitEdge
 from api.types.common import (
     Channel,
     LedgerKind,
@@ -19,6 +20,7 @@ from api.types.common import (
     encode_cursor,
     given,
 )
+from geofence.visits import list_visits
 from loyalty.balances import Balance, history
 from notifications.inbox import list_inbox
 from wallet.qr import make_qr
@@ -232,6 +234,26 @@ class Customer:
             for i in items[:size]
         ]
         return NotificationConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(items) > size, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+    @strawberry.field(description="Store visits from check-ins, newest first, cursor-paginated.")
+    async def visits(
+        self,
+        first: Annotated[int | None, strawberry.argument(description="Page size, 1-100.")] = 20,
+        after: Annotated[
+            str | None, strawberry.argument(description="A cursor.")
+        ] = strawberry.UNSET,
+    ) -> VisitConnection:
+        size = clamp_first(first)
+        before_id = decode_cursor("visit", given(after))
+        items = await list_visits(int(self.id), size + 1, before_id)
+        edges = [VisitEdge(cursor=encode_cursor("visit", v.id), node=Visit.of(v))
+                 for v in items[:size]]
+        return VisitConnection(
             edges=edges,
             page_info=PageInfo(
                 has_next_page=len(items) > size, end_cursor=edges[-1].cursor if edges else None

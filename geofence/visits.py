@@ -1,0 +1,252 @@
+"""Visits: opened by ENTER, closed by EXIT, confirmed by DWELL or a beacon,
+and rewarded on the ledger once per store per customer per local day."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from geofence.models import CheckInKind
+from loyalty.config import Settings
+from loyalty.earning import expiry_for
+from loyalty.ledger import (
+    SYSTEM_ISSUED,
+    Channel,
+    Kind,
+    finish_posting,
+    insert_transaction,
+    mature_lots,
+    request_hash,
+)
+from loyalty.sql import as_datetime, execute, fetch, fetchrow
+
+# An ENTER whose EXIT never came (phone off, app killed) stops holding the
+# visit open after this: the next ENTER starts a new visit.
+OPEN_VISIT_MAX = timedelta(hours=4)
+EVENT = "visit.accepted"
+
+
+@dataclass(frozen=True)
+class VisitResult:
+    id: int
+    store_id: int
+    store_name: str
+    points_earned: int
+    opened_at: datetime
+    closed_at: datetime | None
+    confirmed: bool
+
+
+@dataclass(frozen=True)
+class Place:
+    """What a check-in was at: a store, through one of its fences or beacons."""
+
+    store_id: int
+    store_name: str
+    geofence_id: int | None
+
+
+_VISIT_SQL = (
+    "SELECT v.id, v.store_id, s.name, v.points_earned, v.opened_at, v.closed_at, v.confirmed "
+    "FROM visit v JOIN store s ON s.id = v.store_id "
+)
+
+
+def _result(row: Any) -> VisitResult:
+    return VisitResult(row[0], row[1], row[2], row[3], as_datetime(row[4]),
+                       None if row[5] is None else as_datetime(row[5]), bool(row[6]))
+
+
+async def load_visit(conn: BaseDBAsyncClient, visit_id: int) -> VisitResult | None:
+    row = await fetchrow(conn, _VISIT_SQL + "WHERE v.id = $1", visit_id)
+    return None if row is None else _result(row)
+
+
+async def list_visits(customer_id: int, limit: int, before_id: int | None) -> list[VisitResult]:
+    """The customer's visits, newest first, in one statement."""
+    conn = connections.get("default")
+    if before_id is None:
+        rows = await fetch(conn, _VISIT_SQL + "WHERE v.customer_id = $1 ORDER BY v.id DESC "
+                           "LIMIT $2", customer_id, limit)
+    else:
+        rows = await fetch(conn, _VISIT_SQL + "WHERE v.customer_id = $1 AND v.id < $2 "
+                           "ORDER BY v.id DESC LIMIT $3", customer_id, before_id, limit)
+    return [_result(r) for r in rows]
+
+
+async def apply(
+    conn: BaseDBAsyncClient,
+    *,
+    customer_id: int,
+    account_id: int,
+    timezone: str,
+    kind: CheckInKind,
+    place: Place,
+    when: datetime,
+    now: datetime,
+    settings: Settings,
+) -> tuple[VisitResult | None, bool]:
+    """Move the customer's visit to `place` on by one check-in. Returns the
+    visit (None for an EXIT with no open visit) and whether points were
+    posted. The caller holds the customer's account lock."""
+    row = await fetchrow(
+        conn,
+        "SELECT id, confirmed, opened_at, points_earned FROM visit WHERE customer_id = $1 "
+        "AND store_id = $2 AND closed_at IS NULL AND opened_at > $3 ORDER BY id DESC LIMIT 1",
+        customer_id,
+        place.store_id,
+        when - OPEN_VISIT_MAX,
+    )
+    if row is None and kind == CheckInKind.EXIT:
+        return None, False
+    if row is None:
+        created = await fetchrow(
+            conn,
+            "INSERT INTO visit (customer_id, store_id, geofence_id, opened_at, closed_at, "
+            "confirmed, points_earned, reward_transaction_id) "
+            "VALUES ($1, $2, $3, $4, NULL, $5, 0, NULL) RETURNING id",
+            customer_id,
+            place.store_id,
+            place.geofence_id,
+            when,
+            False,
+        )
+        assert created is not None
+        visit = VisitResult(created[0], place.store_id, place.store_name, 0, when, None, False)
+    else:
+        visit = VisitResult(row[0], place.store_id, place.store_name, row[3],
+                            as_datetime(row[2]), None, bool(row[1]))
+    if kind == CheckInKind.EXIT:
+        closed = max(when, visit.opened_at)
+        await execute(conn, "UPDATE visit SET closed_at = $1 WHERE id = $2", closed, visit.id)
+        return replace(visit, closed_at=closed), False
+    if kind == CheckInKind.ENTER or visit.confirmed:
+        return visit, False
+    # DWELL or BEACON: presence is confirmed now, once per visit.
+    await execute(conn, "UPDATE visit SET confirmed = $1 WHERE id = $2", True, visit.id)
+    points = await _reward(conn, customer_id=customer_id, account_id=account_id,
+                           timezone=timezone, visit_id=visit.id, place=place, when=when,
+                           now=now, settings=settings)
+    return replace(visit, confirmed=True, points_earned=points), points > 0
+
+
+def local_day(when: datetime, timezone: str) -> str:
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return when.astimezone(zone).date().isoformat()
+
+
+async def _reward(
+    conn: BaseDBAsyncClient,
+    *,
+    customer_id: int,
+    account_id: int,
+    timezone: str,
+    visit_id: int,
+    place: Place,
+    when: datetime,
+    now: datetime,
+    settings: Settings,
+) -> int:
+    """The points this newly confirmed visit earns, posted; 0 if none."""
+    points = settings.visit_reward_points
+    # The ledger's unique idempotency key is what makes "once a day" hold even
+    # if two processes got past the checks below at once.
+    key = f"visit:{customer_id}:{place.store_id}:{local_day(when, timezone)}"
+    eligible = points > 0
+    if eligible:
+        done = await fetchrow(
+            conn, "SELECT id FROM ledger_transaction WHERE idempotency_key = $1", key
+        )
+        eligible = done is None
+    if eligible and settings.visit_cooldown_minutes > 0:
+        last = await fetchrow(
+            conn,
+            "SELECT t.occurred_at FROM visit v JOIN ledger_transaction t "
+            "ON t.id = v.reward_transaction_id WHERE v.customer_id = $1 "
+            "ORDER BY v.reward_transaction_id DESC LIMIT 1",
+            customer_id,
+        )
+        cooldown = timedelta(minutes=settings.visit_cooldown_minutes)
+        eligible = last is None or abs(when - as_datetime(last[0])) >= cooldown
+    if not eligible:
+        # Written directly, not through add_outbox: no points changed, so no
+        # points_changed NOTIFY for the subscription listeners.
+        await execute(
+            conn,
+            "INSERT INTO outbox_event (kind, customer_id, payload, created_at, attempts) "
+            "VALUES ($1, $2, $3, $4, 0)",
+            EVENT,
+            customer_id,
+            json.dumps({"visit_id": visit_id, "points": 0, "store_id": place.store_id,
+                        "store_name": place.store_name}),
+            now,
+        )
+        return 0
+    txn = await insert_transaction(
+        conn,
+        kind=Kind.BONUS,
+        channel=Channel.CHECKIN,
+        description=f"Visit to {place.store_name}",
+        key=key,
+        fingerprint=request_hash("visitReward", customer=customer_id, store=place.store_id,
+                                 key=key),
+        customer_id=customer_id,
+        store_id=place.store_id,
+        points=points,
+        occurred_at=when,
+    )
+    await mature_lots(conn, account_id, now)
+    row = await fetchrow(
+        conn,
+        "UPDATE account SET available = available + $1, lifetime_earned = lifetime_earned + $2, "
+        "updated_at = $3 WHERE id = $4 RETURNING available, pending",
+        points,
+        points,
+        now,
+        account_id,
+    )
+    assert row is not None
+    available, pending = row[0], row[1]
+    # Points landing on a negative balance repay that debt first (docs/adr/0002).
+    repaid = min(points, max(0, -(available - points)))
+    await execute(
+        conn,
+        "INSERT INTO lot (account_id, transaction_id, points, remaining, pending_until, "
+        "expires_at, created_at) VALUES ($1, $2, $3, $4, NULL, $5, $6)",
+        account_id,
+        txn.id,
+        points,
+        points - repaid,
+        expiry_for(when, settings),
+        now.astimezone(UTC),
+    )
+    await execute(
+        conn,
+        "UPDATE visit SET points_earned = $1, reward_transaction_id = $2 WHERE id = $3",
+        points,
+        txn.id,
+        visit_id,
+    )
+    await finish_posting(
+        conn,
+        txn,
+        account_id=account_id,
+        available=available,
+        pending=pending,
+        system_account=SYSTEM_ISSUED,
+        event=EVENT,
+        store_id=place.store_id,
+        store_name=place.store_name,
+        visit_id=visit_id,
+        channel=Channel.CHECKIN.value,
+    )
+    return points
