@@ -23,8 +23,7 @@ from notifications.stats import RunStats
 
 log = logging.getLogger(__name__)
 
-# How long a worker holds the notifications it is sending; a worker that dies
-# mid-send lets them become due again after this.
+# The default lease (notifications.policy.Policy.lease_seconds).
 LEASE = timedelta(minutes=5)
 
 
@@ -60,7 +59,7 @@ class _Due:
     outcomes: list[PushOutcome] = field(default_factory=list)
 
 
-async def _lease_due(batch_size: int, now: datetime) -> list[_Due]:
+async def _lease_due(batch_size: int, now: datetime, lease: timedelta) -> list[_Due]:
     async with in_transaction() as conn:
         rows = await fetch(
             conn,
@@ -82,7 +81,7 @@ async def _lease_due(batch_size: int, now: datetime) -> list[_Due]:
                 conn,
                 "UPDATE notification SET next_attempt_at = $1 "
                 f"WHERE id IN ({placeholders(2, len(rows))})",
-                now + LEASE,
+                now + lease,
                 *[r[0] for r in rows],
             )
     return [
@@ -140,20 +139,29 @@ async def _set(
 
 
 async def send_due(
-    batch_size: int, now: datetime, sender: PushSender | None, stats: RunStats, settings: Settings
+    batch_size: int,
+    now: datetime,
+    sender: PushSender | None,
+    stats: RunStats,
+    settings: Settings,
+    lease: timedelta = LEASE,
 ) -> None:
-    due = await _lease_due(batch_size, now)
+    due = await _lease_due(batch_size, now, lease)
     if not due:
         return
     conn = connections.get("default")
     to_push: list[_Due] = []
     async with in_transaction() as tx:
         for n in due:
+            if n.marketing and not n.marketing_opt_in:
+                # Consent withdrawn after the message was queued: it leaves the
+                # inbox too, as if it had never been written.
+                await execute(tx, "DELETE FROM notification WHERE id = $1", n.id)
+                stats.skipped += 1
+                continue
             reason = None
             if not n.push_opt_in:
                 reason = "push opt-out"
-            elif n.marketing and not n.marketing_opt_in:
-                reason = "marketing opt-out"
             elif sender is None:
                 reason = "no push credentials"
                 log.info(
@@ -213,6 +221,7 @@ async def send_due(
                             title=n.title,
                             body=n.body,
                             data={"kind": n.kind, "notificationId": str(n.id)},
+                            collapse_id=f"n{n.id}",
                         ),
                     )
                 )

@@ -15,6 +15,9 @@ class RunStats:
     retried: int = 0
     failed: int = 0
     devices_disabled: int = 0
+    # Marketing messages not pushed: over the daily cap, or without consent.
+    capped: int = 0
+    skipped: int = 0
 
     @property
     def busy(self) -> bool:
@@ -25,4 +28,5 @@ class RunStats:
             or self.deferred
             or self.retried
             or self.failed
+            or self.skipped
         )

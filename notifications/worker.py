@@ -5,6 +5,8 @@ Two steps, each safe with several workers on PostgreSQL:
 1. claim: unprocessed outbox events are locked (FOR UPDATE SKIP LOCKED), turned
    into one inbox row per (event, customer) and marked processed in the same
    transaction, so an event is never lost and a replay never doubles a row;
+   campaign messages are checked here against marketing consent (none: no
+   row at all) and the daily cap (over it: an inbox-only row, "marketing cap");
 2. send: due notifications are leased (their next_attempt_at pushed forward
    under the same kind of lock), pushed outside any transaction, and their
    outcome written per device.
@@ -21,15 +23,23 @@ from tortoise.transactions import in_transaction
 from loyalty.config import Settings, get_settings
 from loyalty.sql import execute, fetch
 from notifications import templates
+from notifications.caps import marketing_today
 from notifications.delivery import payload_of, placeholders, send_due, skip_locked
 from notifications.models import Status
+from notifications.policy import Policy, load_policy
 from notifications.push import PushSender
 from notifications.stats import RunStats
 
 log = logging.getLogger(__name__)
 
 
-async def claim_events(batch_size: int, now: datetime, stats: RunStats) -> None:
+CAMPAIGN = "campaign.message"
+
+
+async def claim_events(
+    batch_size: int, now: datetime, stats: RunStats, policy: Policy | None = None
+) -> None:
+    policy = policy or Policy()
     async with in_transaction() as conn:
         events = await fetch(
             conn,
@@ -47,43 +57,69 @@ async def claim_events(batch_size: int, now: datetime, stats: RunStats) -> None:
         if customer_ids:
             rows = await fetch(
                 conn,
-                f"SELECT id, first_name, locale FROM customer WHERE id IN "
-                f"({placeholders(1, len(customer_ids))})",
+                f"SELECT id, first_name, locale, marketing_opt_in, timezone FROM customer "
+                f"WHERE id IN ({placeholders(1, len(customer_ids))})",
                 *customer_ids,
             )
-            customers = {r[0]: (r[1], r[2]) for r in rows}
+            customers = {r[0]: (r[1], r[2], bool(r[3]), r[4]) for r in rows}
+        # Without marketing consent a campaign message is not written at all:
+        # no push and no inbox row (the customer said no to marketing).
+        marketing = {
+            e[2]: customers[e[2]][3]
+            for e in events
+            if e[1] == CAMPAIGN and e[2] in customers and customers[e[2]][2]
+        }
+        today = await marketing_today(conn, now, marketing)
         for event_id, kind, customer_id, raw in events:
-            if customer_id not in customers or not templates.has_template(kind):
-                continue  # not a customer-facing event (yet)
-            first_name, locale = customers[customer_id]
+            if customer_id not in customers:
+                continue  # not a customer-facing event
+            first_name, locale, marketing_opt_in, _ = customers[customer_id]
             payload = payload_of(raw)
-            message = templates.render(
-                kind,
-                locale,
-                {
-                    "first_name": first_name,
-                    "points": payload.get("points"),
-                    "balance": payload.get("balance"),
-                    "store": payload.get("store_name"),
-                },
-            )
+            status, reason = Status.QUEUED, None
+            if kind == CAMPAIGN:
+                if not marketing_opt_in:
+                    stats.skipped += 1
+                    continue
+                title, body = str(payload["title"]), str(payload["body"])
+                if today[customer_id] >= policy.marketing_daily_cap:
+                    status, reason = Status.INBOX, "marketing cap"
+            elif templates.has_template(kind):
+                message = templates.render(
+                    kind,
+                    locale,
+                    {
+                        "first_name": first_name,
+                        "points": payload.get("points"),
+                        "balance": payload.get("balance"),
+                        "store": payload.get("store_name"),
+                    },
+                )
+                title, body = message.title, message.body
+            else:
+                continue  # no message for this kind (yet)
             inserted = await fetch(
                 conn,
                 "INSERT INTO notification (customer_id, event_id, kind, marketing, title, body, "
-                "status, attempts, next_attempt_at, created_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9) "
+                "status, reason, attempts, next_attempt_at, created_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10) "
                 "ON CONFLICT (event_id, customer_id) DO NOTHING RETURNING id",
                 customer_id,
                 event_id,
                 kind,
-                False,
-                message.title,
-                message.body,
-                Status.QUEUED.value,
-                now,
+                kind == CAMPAIGN,
+                title,
+                body,
+                status.value,
+                reason,
+                now if status == Status.QUEUED else None,
                 now,
             )
             stats.created += len(inserted)
+            if inserted and kind == CAMPAIGN:
+                if status == Status.QUEUED:
+                    today[customer_id] += 1
+                else:
+                    stats.capped += 1
         await execute(
             conn,
             f"UPDATE outbox_event SET processed_at = $1, attempts = attempts + 1 "
@@ -100,14 +136,16 @@ async def run_once(
     now: datetime | None = None,
     sender: PushSender | None = None,
     settings: Settings | None = None,
+    policy: Policy | None = None,
 ) -> RunStats:
     """One pass: claim up to `batch_size` events, then send up to `batch_size`
     due notifications. Without a sender, messages reach the inbox and the log."""
     now = now or datetime.now(UTC)
     settings = settings or get_settings()
+    policy = policy or load_policy()
     stats = RunStats()
-    await claim_events(batch_size, now, stats)
-    await send_due(batch_size, now, sender, stats, settings)
+    await claim_events(batch_size, now, stats, policy)
+    await send_due(batch_size, now, sender, stats, settings, policy.lease)
     return stats
 
 
@@ -116,9 +154,10 @@ async def run_forever(
 ) -> None:
     """Loop run_once until `stop` is set, sleeping while there is nothing to do."""
     settings = get_settings()
+    policy = load_policy()
     while not stop.is_set():
         try:
-            stats = await run_once(batch_size, sender=sender, settings=settings)
+            stats = await run_once(batch_size, sender=sender, settings=settings, policy=policy)
         except Exception:  # a database blip must not kill the worker
             log.exception("worker pass failed")
             stats = RunStats()

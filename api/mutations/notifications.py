@@ -1,4 +1,4 @@
-"""Devices, preferences and the inbox (customer token)."""
+"""Devices, preferences and the inbox (customer token); campaigns (admin token)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from strawberry.types import Info
 from strawberry.types.unset import UnsetType
 
 from api.context import Context
-from api.permissions import IsCustomer
+from api.permissions import IsAdmin, IsCustomer
 from api.types.common import errors_of, given
 from api.types.notifications import (
+    Campaign,
+    CampaignTargetInput,
     Device,
     MarkNotificationsReadInput,
     MarkNotificationsReadPayload,
@@ -20,11 +22,13 @@ from api.types.notifications import (
     PreferencesPayload,
     RegisterDeviceInput,
     RegisterDevicePayload,
+    SendCampaignInput,
+    SendCampaignPayload,
     UnregisterDeviceInput,
     UnregisterDevicePayload,
 )
 from loyalty.errors import DomainError, invalid
-from notifications import devices, inbox, preferences
+from notifications import campaigns, devices, inbox, preferences
 from notifications.models import Platform
 
 
@@ -38,6 +42,17 @@ def _ids(values: list[strawberry.ID]) -> list[int]:
         return [int(v) for v in values]
     except ValueError:
         raise invalid("ids must be notification ids.", "ids") from None
+
+
+def _target(value: CampaignTargetInput) -> campaigns.Target:
+    ids = given(value.customer_ids)
+    try:
+        customer_ids = None if ids is None else [int(v) for v in ids]
+    except ValueError:
+        raise invalid("customerIds must be customer ids.", "target.customerIds") from None
+    return campaigns.Target(
+        everyone=bool(given(value.everyone)), tier=given(value.tier), customer_ids=customer_ids
+    )
 
 
 def _kept(value: Any) -> Any:
@@ -123,3 +138,23 @@ class NotificationMutations:
         except DomainError as e:
             return MarkNotificationsReadPayload(marked=0, errors=errors_of(e))
         return MarkNotificationsReadPayload(marked=marked, errors=[])
+
+    @strawberry.mutation(
+        description="Admin: push a marketing message to every customer who consented to "
+        "marketing, or to a list of customers (admin token).",
+        permission_classes=[IsAdmin],
+    )
+    async def send_campaign(self, input: SendCampaignInput) -> SendCampaignPayload:
+        try:
+            result = await campaigns.send_campaign(
+                title=input.title,
+                body=input.body,
+                target=_target(input.target),
+                idempotency_key=input.idempotency_key,
+            )
+        except DomainError as e:
+            return SendCampaignPayload(campaign=None, errors=errors_of(e))
+        return SendCampaignPayload(
+            campaign=Campaign(id=strawberry.ID(str(result.id)), targeted=result.targeted),
+            errors=[],
+        )

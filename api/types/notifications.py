@@ -119,3 +119,42 @@ class MarkNotificationsReadInput:
 class MarkNotificationsReadPayload:
     marked: int = strawberry.field(description="How many messages were newly marked read.")
     errors: list[UserError] = strawberry.field(description="Why nothing was marked.")
+
+
+@strawberry.input(description="Who a campaign is for: give exactly one field.")
+class CampaignTargetInput:
+    everyone: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Every customer who consented to marketing."
+    )
+    tier: str | None = strawberry.field(
+        default=strawberry.UNSET, description="A loyalty tier (not available yet)."
+    )
+    customer_ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Up to 10,000 customers; those without marketing consent are left out.",
+    )
+
+
+@strawberry.input(description="A marketing message pushed to many customers.")
+class SendCampaignInput:
+    title: str = strawberry.field(description="The push's title, 1 to 200 characters.")
+    body: str = strawberry.field(description="The push's text, 1 to 1000 characters.")
+    target: CampaignTargetInput = strawberry.field(description="Who receives it.")
+    idempotency_key: str = strawberry.field(
+        description="Client-generated; a retry with the same key sends nothing more."
+    )
+
+
+@strawberry.type(description="A campaign, queued for the push worker.")
+class Campaign:
+    id: strawberry.ID = strawberry.field(description="The campaign's id.")
+    targeted: int = strawberry.field(
+        description="Customers it was queued for (consented to marketing). Quiet hours, "
+        "push opt-out and the daily marketing cap still apply per customer."
+    )
+
+
+@strawberry.type(description="The result of sendCampaign.")
+class SendCampaignPayload:
+    campaign: Campaign | None = strawberry.field(description="The campaign, when queued.")
+    errors: list[UserError] = strawberry.field(description="Why it was not queued.")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 import urllib.parse
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +43,10 @@ class Sent:
     body: str | None
     data: dict[str, str]
     answer: str
+    # What the phone replaces a shown notification by (apns-collapse-id).
+    collapse: str | None = None
+    # The service account (client_email's user part) whose token sent it.
+    client: str = ""
 
 
 @dataclass
@@ -55,7 +61,13 @@ class FakeFcm:
     oauth_fails: int = 0
     token_requests: int = 0
     tokens_issued: list[str] = field(default_factory=list)
+    clients: dict[str, str] = field(default_factory=dict)  # access token -> client
     sent: list[Sent] = field(default_factory=list)
+    # Seconds each message is held after it is received (and counted as
+    # delivered, as FCM would) before the answer: a slow FCM, to kill a
+    # worker while its batch is in flight.
+    delay: float = 0.0
+    in_flight: Counter[str] = field(default_factory=Counter)  # client -> requests held
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
@@ -65,6 +77,8 @@ class FakeFcm:
             self.oauth_fails = 0
             self.token_requests = 0
             self.retry_after = 120
+            self.delay = 0.0
+            self.in_flight.clear()
 
     def script(self, token: str, *answers: str) -> None:
         with self.lock:
@@ -73,13 +87,21 @@ class FakeFcm:
     def delivered(self, token: str | None = None) -> list[Sent]:
         return [s for s in self.sent if s.answer == "ok" and token in (None, s.token)]
 
-    def service_account(self, folder: Path) -> Path:
+    def per_token(self) -> Counter[str]:
+        """Messages FCM accepted, per device token (duplicates included)."""
+        return Counter(s.token for s in self.delivered())
+
+    def shown(self) -> Counter[tuple[str, str | None]]:
+        """What the phones show: one notification per (token, collapse id)."""
+        return Counter((s.token, s.collapse or f"#{i}") for i, s in enumerate(self.delivered()))
+
+    def service_account(self, folder: Path, client: str = "push") -> Path:
         pem = self.private_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         ).decode()
-        path = folder / "service-account.json"
+        path = folder / f"service-account-{client}.json"
         path.write_text(
             json.dumps(
                 {
@@ -87,7 +109,7 @@ class FakeFcm:
                     "project_id": PROJECT,
                     "private_key_id": "test-key",
                     "private_key": pem,
-                    "client_email": f"push@{PROJECT}.iam.gserviceaccount.com",
+                    "client_email": f"{client}@{PROJECT}.iam.gserviceaccount.com",
                     "client_id": "1",
                     "token_uri": f"{self.url}/token",
                 }
@@ -117,6 +139,7 @@ class FakeFcm:
         token = "ya29." + secrets.token_urlsafe(16)
         with self.lock:
             self.tokens_issued.append(token)
+            self.clients[token] = claims["iss"].split("@")[0]
         return 200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"}
 
     def send(
@@ -132,6 +155,8 @@ class FakeFcm:
         assert path == f"/v1/projects/{PROJECT}/messages:send", path
         message = body["message"]
         token = message["token"]
+        client = self.clients.get(bearer, "")
+        collapse = ((message.get("apns") or {}).get("headers") or {}).get("apns-collapse-id")
         with self.lock:
             script = self.scripts.get(token, [])
             answer = script.pop(0) if script else "ok"
@@ -143,9 +168,19 @@ class FakeFcm:
                     notification.get("body"),
                     message.get("data") or {},
                     answer,
+                    collapse,
+                    client,
                 )
             )
             number = len(self.sent)
+            delay = self.delay
+            self.in_flight[client] += 1
+        try:
+            if delay:
+                time.sleep(delay)
+        finally:
+            with self.lock:
+                self.in_flight[client] -= 1
         if answer == "ok":
             return 200, {"name": f"projects/{PROJECT}/messages/{number}"}, {}
         status, code, fcm_code = _ERRORS[answer]
@@ -159,6 +194,9 @@ class FakeFcm:
 def _handler(fake: FakeFcm) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle on, the body waits
+        # for the client's delayed ACK (40 ms a request).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -170,12 +208,31 @@ def _handler(fake: FakeFcm) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(raw)))
             for name, value in headers.items():
                 self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(raw)
+            try:
+                self.end_headers()
+                self.wfile.write(raw)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client died waiting (a killed worker)
+
+        def do_GET(self) -> None:
+            if self.path != "/stats":
+                self._answer(404, {}, {})
+                return
+            with fake.lock:
+                delivered = fake.delivered()
+                stats = {
+                    "sent": len(fake.sent),
+                    "delivered": len(delivered),
+                    "tokens": len({s.token for s in delivered}),
+                }
+            self._answer(200, stats, {})
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode()
+            if len(raw.encode()) < length:
+                self.close_connection = True  # the client died mid-request
+                return
             if self.path == "/token":
                 status, body = fake.issue_token(urllib.parse.parse_qs(raw))
                 self._answer(status, body, {})
@@ -188,10 +245,16 @@ def _handler(fake: FakeFcm) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    # A batch opens hundreds of connections at once: the default backlog (5)
+    # overflows and the kernel resets some of them.
+    request_queue_size = 1024
+
+
 class FakeServer:
     def __init__(self) -> None:
         self.fake = FakeFcm()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.fake))
+        self.httpd = _Server(("127.0.0.1", 0), _handler(self.fake))
         self.httpd.daemon_threads = True
         self.fake.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -204,3 +267,14 @@ class FakeServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join()
+
+
+if __name__ == "__main__":
+    # A fake in a process of its own (benches: no GIL shared with the client):
+    # prints its FCM URL template and service-account path, serves until killed.
+    import sys
+
+    with FakeServer() as served:
+        account = served.service_account(Path(sys.argv[1]))
+        print(served.fcm_url(), account, flush=True)
+        threading.Event().wait()

@@ -1,0 +1,37 @@
+"""The worker's delivery policy: the send lease and the marketing frequency cap.
+
+These live here rather than in loyalty.config because they are the
+notification package's own knobs, read from the environment like the rest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class Policy:
+    # How long a worker holds the notifications it is sending; a worker that
+    # dies mid-send lets them become due again after this. Longer than the
+    # slowest FCM batch, or a slow worker's batch is sent twice.
+    lease_seconds: float = 300.0
+    # Marketing messages pushed (or queued to be) per customer per local day;
+    # the rest reach the inbox only, with reason "marketing cap".
+    marketing_daily_cap: int = 3
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_seconds)
+
+
+def load_policy(environ: Mapping[str, str] | None = None) -> Policy:
+    env = os.environ if environ is None else environ
+    kwargs: dict[str, float | int] = {}
+    if env.get("LOYALTY_PUSH_LEASE_SECONDS"):
+        kwargs["lease_seconds"] = float(env["LOYALTY_PUSH_LEASE_SECONDS"])
+    if env.get("LOYALTY_MARKETING_DAILY_CAP"):
+        kwargs["marketing_daily_cap"] = int(env["LOYALTY_MARKETING_DAILY_CAP"])
+    return Policy(**kwargs)  # type: ignore[arg-type]
