@@ -58,6 +58,20 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{first_name}, vous avez utilisé {points} points à {store}. Il vous en reste {balance}",
         ),
     },
+    "visit.accepted": {
+        "en": (
+            "Welcome to {store}, {first_name}",
+            "Thanks for coming in: +{points} points for your visit, {balance} in all",
+        ),
+        "fr": (
+            "Bienvenue à {store}, {first_name}",
+            "Merci de votre visite : +{points} points, {balance} au total",
+        ),
+    },
+    "visit.welcome": {
+        "en": ("Welcome to {store}, {first_name}", "You have {balance} points."),
+        "fr": ("Bienvenue à {store}, {first_name}", "Vous avez {balance} points."),
+    },
     "points.refunded": {
         "en": (
             "{points} points returned",

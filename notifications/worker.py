@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -34,6 +35,18 @@ log = logging.getLogger(__name__)
 
 
 CAMPAIGN = "campaign.message"
+VISIT = "visit.accepted"
+# Messages the customer did not cause by spending or earning: they need
+# marketing consent and count under the daily marketing cap.
+MARKETING = frozenset({CAMPAIGN, VISIT})
+
+
+def _template_for(kind: str, payload: dict[str, Any]) -> str:
+    # A visit on a day its reward was already given still gets a welcome,
+    # without "+0 points".
+    if kind == VISIT and not payload.get("points"):
+        return "visit.welcome"
+    return kind
 
 
 async def claim_events(
@@ -62,12 +75,26 @@ async def claim_events(
                 *customer_ids,
             )
             customers = {r[0]: (r[1], r[2], bool(r[3]), r[4]) for r in rows}
+        # Events that carry no balance (a visit without a reward) take it from
+        # the ledger now, so the message says what the account holds.
+        needing = sorted(
+            {e[2] for e in events if e[2] in customers and "balance" not in payload_of(e[3])}
+        )
+        balances: dict[int, int] = {}
+        if needing:
+            rows = await fetch(
+                conn,
+                f"SELECT customer_id, available FROM account "
+                f"WHERE customer_id IN ({placeholders(1, len(needing))})",
+                *needing,
+            )
+            balances = {r[0]: int(r[1]) for r in rows}
         # Without marketing consent a campaign message is not written at all:
         # no push and no inbox row (the customer said no to marketing).
         marketing = {
             e[2]: customers[e[2]][3]
             for e in events
-            if e[1] == CAMPAIGN and e[2] in customers and customers[e[2]][2]
+            if e[1] in MARKETING and e[2] in customers and customers[e[2]][2]
         }
         today = await marketing_today(conn, now, marketing)
         for event_id, kind, customer_id, raw in events:
@@ -76,27 +103,27 @@ async def claim_events(
             first_name, locale, marketing_opt_in, _ = customers[customer_id]
             payload = payload_of(raw)
             status, reason = Status.QUEUED, None
+            if kind in MARKETING and not marketing_opt_in:
+                stats.skipped += 1
+                continue
             if kind == CAMPAIGN:
-                if not marketing_opt_in:
-                    stats.skipped += 1
-                    continue
                 title, body = str(payload["title"]), str(payload["body"])
-                if today[customer_id] >= policy.marketing_daily_cap:
-                    status, reason = Status.INBOX, "marketing cap"
             elif templates.has_template(kind):
                 message = templates.render(
-                    kind,
+                    _template_for(kind, payload),
                     locale,
                     {
                         "first_name": first_name,
                         "points": payload.get("points"),
-                        "balance": payload.get("balance"),
+                        "balance": payload.get("balance", balances.get(customer_id)),
                         "store": payload.get("store_name"),
                     },
                 )
                 title, body = message.title, message.body
             else:
                 continue  # no message for this kind (yet)
+            if kind in MARKETING and today[customer_id] >= policy.marketing_daily_cap:
+                status, reason = Status.INBOX, "marketing cap"
             inserted = await fetch(
                 conn,
                 "INSERT INTO notification (customer_id, event_id, kind, marketing, title, body, "
@@ -106,7 +133,7 @@ async def claim_events(
                 customer_id,
                 event_id,
                 kind,
-                kind == CAMPAIGN,
+                kind in MARKETING,
                 title,
                 body,
                 status.value,
@@ -115,7 +142,7 @@ async def claim_events(
                 now,
             )
             stats.created += len(inserted)
-            if inserted and kind == CAMPAIGN:
+            if inserted and kind in MARKETING:
                 if status == Status.QUEUED:
                     today[customer_id] += 1
                 else:
