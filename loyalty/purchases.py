@@ -85,7 +85,7 @@ async def record_purchase(
     except DomainError:
         # A till retrying an offline receipt that has since aged past the
         # window gets its original posting back, not a refusal.
-        posted = await _replay(key, fingerprint, account_id)
+        posted = await replay_by_key(key, fingerprint, account_id)
         if posted is None:
             raise
         return posted
@@ -282,7 +282,8 @@ def _fingerprint(customer_id: int, store_id: int, receipt_id: str, total: Money,
     )
 
 
-async def _replay(key: str, fingerprint: str, account_id: int) -> Posted | None:
+async def replay_by_key(key: str, fingerprint: str, account_id: int) -> Posted | None:
+    """The posting made under `key` with this fingerprint, and the balance now."""
     async with in_transaction() as conn:
         existing = await find_by_key(conn, key, fingerprint)
         if existing is None:
@@ -299,7 +300,7 @@ async def replay(
     key = check_idempotency_key(idempotency_key)
     fingerprint = _fingerprint(customer_id, store_id, check_receipt(receipt_id), total,
                                channel, occurred_at)
-    return await _replay(key, fingerprint, account_id)
+    return await replay_by_key(key, fingerprint, account_id)
 
 
 async def _after_conflict(

@@ -21,7 +21,7 @@ from loyalty.ledger import (
     published_after_commit,
     request_hash,
 )
-from loyalty.purchases import Posted, available_points
+from loyalty.purchases import Posted, available_points, replay_by_key
 from loyalty.sql import execute, fetch, fetchrow, is_pg
 from loyalty.stores import store_name
 
@@ -151,8 +151,4 @@ async def replay(
     retries with a code that has since expired)."""
     key = check_idempotency_key(idempotency_key)
     fingerprint = _fingerprint(customer_id, store_id, points, receipt_id, channel)
-    async with in_transaction() as conn:
-        existing = await find_by_key(conn, key, fingerprint)
-        if existing is None:
-            return None
-        return Posted(existing, await available_points(conn, account_id))
+    return await replay_by_key(key, fingerprint, account_id)
