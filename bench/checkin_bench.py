@@ -28,12 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pos_bench import (  # noqa: E402
-    ADMIN_EMAIL,
-    CREATE_STORE,
-    PASSWORD,
-    SIGN_UP,
-    STAFF_LOG_IN,
+from harness import (  # noqa: E402
     BenchError,
     GraphQL,
     PhaseResult,
@@ -42,6 +37,7 @@ from pos_bench import (  # noqa: E402
     fresh_database,
     run_closed_loop,
 )
+from pos_bench import ADMIN_EMAIL, CREATE_STORE, PASSWORD, SIGN_UP, STAFF_LOG_IN  # noqa: E402
 
 DEFAULT_DSN = "postgres://postgres@127.0.0.1:5432/loyalty_checkin_bench"
 TARGET_RATE = 500.0

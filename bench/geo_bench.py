@@ -26,7 +26,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pos_bench import (  # noqa: E402
+from harness import (  # noqa: E402
     GraphQL,
     RawHttp,
     Server,
