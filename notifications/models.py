@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from loyalty.models import Customer
 
 
 class Platform(StrEnum):
@@ -27,7 +31,7 @@ class Device(Model):
     # it last: a shared or resold phone must not receive the previous owner's pushes.
 
     id = fields.BigIntField(primary_key=True)
-    customer = fields.ForeignKeyField(
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="devices", on_delete=fields.CASCADE
     )
     token = fields.CharField(max_length=512, unique=True)
@@ -51,7 +55,7 @@ class Notification(Model):
     # (event_id, customer) is unique so a replayed outbox event never doubles.
 
     id = fields.BigIntField(primary_key=True)
-    customer = fields.ForeignKeyField(
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="notifications", on_delete=fields.CASCADE
     )
     event_id = fields.BigIntField(null=True)
@@ -77,10 +81,10 @@ class Delivery(Model):
     # The outcome of pushing one notification to one device.
 
     id = fields.BigIntField(primary_key=True)
-    notification = fields.ForeignKeyField(
+    notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
         "models.Notification", related_name="deliveries", on_delete=fields.CASCADE
     )
-    device = fields.ForeignKeyField(
+    device: fields.ForeignKeyRelation[Device] = fields.ForeignKeyField(
         "models.Device", related_name="deliveries", on_delete=fields.CASCADE
     )
     status = fields.CharField(max_length=16)  # sent | retry | failed
