@@ -17,6 +17,7 @@ from loyalty.config import Settings
 from loyalty.earning import expiry_for
 from loyalty.ledger import (
     SYSTEM_ISSUED,
+    SYSTEM_KEY_PREFIX,
     Channel,
     Kind,
     finish_posting,
@@ -59,8 +60,15 @@ _VISIT_SQL = (
 
 
 def _result(row: Any) -> VisitResult:
-    return VisitResult(row[0], row[1], row[2], row[3], as_datetime(row[4]),
-                       None if row[5] is None else as_datetime(row[5]), bool(row[6]))
+    return VisitResult(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        as_datetime(row[4]),
+        None if row[5] is None else as_datetime(row[5]),
+        bool(row[6]),
+    )
 
 
 async def load_visit(conn: BaseDBAsyncClient, visit_id: int) -> VisitResult | None:
@@ -72,11 +80,20 @@ async def list_visits(customer_id: int, limit: int, before_id: int | None) -> li
     """The customer's visits, newest first, in one statement."""
     conn = connections.get("default")
     if before_id is None:
-        rows = await fetch(conn, _VISIT_SQL + "WHERE v.customer_id = $1 ORDER BY v.id DESC "
-                           "LIMIT $2", customer_id, limit)
+        rows = await fetch(
+            conn,
+            _VISIT_SQL + "WHERE v.customer_id = $1 ORDER BY v.id DESC LIMIT $2",
+            customer_id,
+            limit,
+        )
     else:
-        rows = await fetch(conn, _VISIT_SQL + "WHERE v.customer_id = $1 AND v.id < $2 "
-                           "ORDER BY v.id DESC LIMIT $3", customer_id, before_id, limit)
+        rows = await fetch(
+            conn,
+            _VISIT_SQL + "WHERE v.customer_id = $1 AND v.id < $2 ORDER BY v.id DESC LIMIT $3",
+            customer_id,
+            before_id,
+            limit,
+        )
     return [_result(r) for r in rows]
 
 
@@ -120,8 +137,15 @@ async def apply(
         assert created is not None
         visit = VisitResult(created[0], place.store_id, place.store_name, 0, when, None, False)
     else:
-        visit = VisitResult(row[0], place.store_id, place.store_name, row[3],
-                            as_datetime(row[2]), None, bool(row[1]))
+        visit = VisitResult(
+            row[0],
+            place.store_id,
+            place.store_name,
+            row[3],
+            as_datetime(row[2]),
+            None,
+            bool(row[1]),
+        )
     if kind == CheckInKind.EXIT:
         closed = max(when, visit.opened_at)
         await execute(conn, "UPDATE visit SET closed_at = $1 WHERE id = $2", closed, visit.id)
@@ -130,9 +154,17 @@ async def apply(
         return visit, False
     # DWELL or BEACON: presence is confirmed now, once per visit.
     await execute(conn, "UPDATE visit SET confirmed = $1 WHERE id = $2", True, visit.id)
-    points = await _reward(conn, customer_id=customer_id, account_id=account_id,
-                           timezone=timezone, visit_id=visit.id, place=place, when=when,
-                           now=now, settings=settings)
+    points = await _reward(
+        conn,
+        customer_id=customer_id,
+        account_id=account_id,
+        timezone=timezone,
+        visit_id=visit.id,
+        place=place,
+        when=when,
+        now=now,
+        settings=settings,
+    )
     return replace(visit, confirmed=True, points_earned=points), points > 0
 
 
@@ -160,7 +192,7 @@ async def _reward(
     points = settings.visit_reward_points
     # The ledger's unique idempotency key is what makes "once a day" hold even
     # if two processes got past the checks below at once.
-    key = f"visit:{customer_id}:{place.store_id}:{local_day(when, timezone)}"
+    key = f"{SYSTEM_KEY_PREFIX}visit:{customer_id}:{place.store_id}:{local_day(when, timezone)}"
     eligible = points > 0
     if eligible:
         done = await fetchrow(
@@ -186,8 +218,14 @@ async def _reward(
             "VALUES ($1, $2, $3, $4, 0)",
             EVENT,
             customer_id,
-            json.dumps({"visit_id": visit_id, "points": 0, "store_id": place.store_id,
-                        "store_name": place.store_name}),
+            json.dumps(
+                {
+                    "visit_id": visit_id,
+                    "points": 0,
+                    "store_id": place.store_id,
+                    "store_name": place.store_name,
+                }
+            ),
             now,
         )
         return 0
@@ -197,8 +235,9 @@ async def _reward(
         channel=Channel.CHECKIN,
         description=f"Visit to {place.store_name}",
         key=key,
-        fingerprint=request_hash("visitReward", customer=customer_id, store=place.store_id,
-                                 key=key),
+        fingerprint=request_hash(
+            "visitReward", customer=customer_id, store=place.store_id, key=key
+        ),
         customer_id=customer_id,
         store_id=place.store_id,
         points=points,

@@ -48,6 +48,9 @@ SYSTEM_EXPIRED = "expired"
 SYSTEM_ADJUSTMENTS = "adjustments"
 
 MAX_KEY_LENGTH = 128
+# Keys the programme itself posts under (a visit's daily reward); a client may
+# not use them, or it could take another customer's reward.
+SYSTEM_KEY_PREFIX = "sys:"
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,12 @@ def check_idempotency_key(key: str) -> str:
         raise DomainError(
             ErrorCode.INVALID_INPUT,
             f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} characters.",
+            "idempotencyKey",
+        )
+    if key.startswith(SYSTEM_KEY_PREFIX):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"idempotencyKey may not start with {SYSTEM_KEY_PREFIX!r}.",
             "idempotencyKey",
         )
     return key

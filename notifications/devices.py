@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from loyalty.errors import invalid
@@ -65,15 +66,23 @@ async def register_device(
         disabled_reason=None,
         last_seen=now,
     )
-    async with in_transaction() as conn:
-        # select_for_update serialises two registrations of one token; the
-        # unique index settles the race when neither row exists yet.
-        device = await Device.filter(token=token).using_db(conn).select_for_update().first()
-        if device is None:
-            device = await Device.create(using_db=conn, token=token, **fields)
-        else:
-            device.update_from_dict(fields)
-            await device.save(using_db=conn)
+    for attempt in range(2):
+        try:
+            async with in_transaction() as conn:
+                # select_for_update serialises two registrations of one token;
+                # the unique index settles the race when neither row exists
+                # yet, and the loser takes the update path on its second try.
+                device = await Device.filter(token=token).using_db(conn).select_for_update().first()
+                if device is None:
+                    device = await Device.create(using_db=conn, token=token, **fields)
+                else:
+                    device.update_from_dict(fields)
+                    await device.save(using_db=conn)
+            break
+        except IntegrityError:
+            if attempt:
+                raise
+    assert device is not None
     return DeviceResult(device.id, Platform(device.platform), device.push_enabled)
 
 

@@ -41,6 +41,13 @@ VISIT = "visit.accepted"
 MARKETING = frozenset({CAMPAIGN, VISIT})
 
 
+TITLE_MAX, BODY_MAX = 200, 1000  # notification.title / body column sizes
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _template_for(kind: str, payload: dict[str, Any]) -> str:
     # A visit on a day its reward was already given still gets a welcome,
     # without "+0 points".
@@ -134,8 +141,10 @@ async def claim_events(
                 event_id,
                 kind,
                 kind in MARKETING,
-                title,
-                body,
+                # Store and first names are long enough to overflow the
+                # columns; one oversized message must not stall the outbox.
+                _clip(title, TITLE_MAX),
+                _clip(body, BODY_MAX),
                 status.value,
                 reason,
                 now if status == Status.QUEUED else None,

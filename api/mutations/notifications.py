@@ -9,6 +9,7 @@ from strawberry.types import Info
 from strawberry.types.unset import UnsetType
 
 from api.context import Context
+from api.mutations.pos import parse_id
 from api.permissions import IsAdmin, IsCustomer
 from api.types.common import errors_of, given
 from api.types.notifications import (
@@ -27,7 +28,7 @@ from api.types.notifications import (
     UnregisterDeviceInput,
     UnregisterDevicePayload,
 )
-from loyalty.errors import DomainError, invalid
+from loyalty.errors import DomainError
 from notifications import campaigns, devices, inbox, preferences
 from notifications.models import Platform
 
@@ -38,18 +39,12 @@ def _customer_id(info: Info[Context, Any]) -> int:
 
 
 def _ids(values: list[strawberry.ID]) -> list[int]:
-    try:
-        return [int(v) for v in values]
-    except ValueError:
-        raise invalid("ids must be notification ids.", "ids") from None
+    return [parse_id(v, "ids") for v in values]
 
 
 def _target(value: CampaignTargetInput) -> campaigns.Target:
     ids = given(value.customer_ids)
-    try:
-        customer_ids = None if ids is None else [int(v) for v in ids]
-    except ValueError:
-        raise invalid("customerIds must be customer ids.", "target.customerIds") from None
+    customer_ids = None if ids is None else [parse_id(v, "target.customerIds") for v in ids]
     return campaigns.Target(
         everyone=bool(given(value.everyone)), tier=given(value.tier), customer_ids=customer_ids
     )

@@ -265,3 +265,10 @@ async def test_purchase_retried_after_its_qr_expired_replays_the_original(gql, s
     refused = (await gql(PURCHASE, fresh, token=shop.cashier_token))["recordPurchase"]
     assert [e["code"] for e in refused["errors"]] == ["QR_EXPIRED"]
     assert await available(gql, alice) == 30
+
+
+async def test_system_idempotency_keys_are_refused(gql, shop, alice):
+    result = await buy(gql, shop, alice, 10_00, key="sys:visit:1:1:2026-11-23")
+    assert [(e["code"], e["field"]) for e in result["errors"]] == [
+        ("INVALID_INPUT", "idempotencyKey")]
+    assert await available(gql, alice) == 0

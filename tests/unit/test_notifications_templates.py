@@ -73,3 +73,12 @@ PARIS = "Europe/Paris"
 ])
 def test_quiet_hours_hold_a_push_until_the_end_of_the_local_window(now, start, end, expected):
     assert quiet_until(now, PARIS, start, end) == expected
+
+
+def test_long_titles_are_clipped_to_the_column_size():
+    from notifications.worker import TITLE_MAX, _clip
+
+    title = "Welcome to " + "S" * 200 + ", " + "A" * 100
+    clipped = _clip(title, TITLE_MAX)
+    assert len(clipped) == TITLE_MAX and clipped.endswith("…")
+    assert _clip("short", TITLE_MAX) == "short"
