@@ -37,7 +37,7 @@ from harness import (  # noqa: E402
     fresh_database,
     run_closed_loop,
 )
-from pos_bench import ADMIN_EMAIL, CREATE_STORE, PASSWORD, SIGN_UP, STAFF_LOG_IN  # noqa: E402
+from pos_seed import ADMIN_EMAIL, CREATE_STORE, PASSWORD, SIGN_UP, STAFF_LOG_IN  # noqa: E402
 
 DEFAULT_DSN = "postgres://postgres@127.0.0.1:5432/loyalty_checkin_bench"
 TARGET_RATE = 500.0

@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
-import logging
 import os
 import random
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,42 +27,33 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from cpu import Profiler  # noqa: E402
 from harness import (  # noqa: E402
-    SECRET_KEY,
     BenchError,
     GraphQL,
     PhaseResult,
-    Profiler,
     Server,
     fresh_database,
     make_http,
     plain_dsn,
     run_closed_loop,
 )
+from pos_replay import (  # noqa: E402
+    TOTAL_MINOR,
+    Counter,
+    capture_statements,
+    phase_raw,
+)
+from pos_seed import CustomerInfo, Seed, seed  # noqa: E402
 
 from wallet.qr import make_qr  # noqa: E402
 
 DEFAULT_DSN = "postgres://postgres@127.0.0.1:5432/loyalty_bench"
-PASSWORD = "correct horse battery staple"
-ADMIN_EMAIL = "admin@bench.test"
-CASHIER_EMAIL = "cashier@bench.test"
-TOTAL_MINOR = 1234  # 12.34 EUR -> 12 points at the default 1 point per euro
-SERVER_POOL_PER_WORKER = 20  # loyalty/db.py: minsize=1&maxsize=20
-
 TARGET_RATIO = 0.5
 TARGET_PURCHASES = 800.0
 TARGET_P99_MS = 100.0
 TARGET_HOME = 1500.0
 
-STAFF_LOG_IN = """mutation($input: LogInInput!) {
-  staffLogIn(input: $input) { accessToken errors { code field message } } }"""
-CREATE_STORE = """mutation($input: CreateStoreInput!) {
-  createStore(input: $input) { store { id name } errors { code field message } } }"""
-CREATE_STAFF = """mutation($input: CreateStaffInput!) {
-  createStaff(input: $input) { staff { id } errors { code field message } } }"""
-SIGN_UP = """mutation($input: SignUpInput!) {
-  signUp(input: $input) { accessToken errors { code field message } } }"""
-ME_CARD = "query { me { id card { number qrSecret } } }"
 RECORD_PURCHASE = """mutation($input: RecordPurchaseInput!) {
   recordPurchase(input: $input) {
     transaction { id points }
@@ -86,91 +72,7 @@ HOME = (
 )
 
 
-# --------------------------------------------------------------------------- seeding
-
-
-@dataclass
-class CustomerInfo:
-    id: int
-    token: str
-    card_number: str
-    qr_secret: str
-
-
-@dataclass
-class Seed:
-    store_id: str
-    cashier_token: str
-    customers: list[CustomerInfo]
-
-
-async def seed(server: Server, n_customers: int, http_kind: str) -> Seed:
-    done = await asyncio.to_thread(server.cli, "create-admin", "--email", ADMIN_EMAIL,
-                                   "--password", PASSWORD)
-    if done.returncode != 0:
-        raise BenchError(f"create-admin failed: {done.stdout}{done.stderr}")
-    gql = GraphQL(make_http(http_kind, "127.0.0.1", server.port))
-    try:
-        admin = (await gql.data(STAFF_LOG_IN, {"input": {"email": ADMIN_EMAIL,
-                                                         "password": PASSWORD}}))["staffLogIn"]
-        store = (await gql.data(CREATE_STORE, {"input": {
-            "name": "Bench Opéra", "latitude": 48.87, "longitude": 2.33,
-            "timezone": "Europe/Paris"}}, admin["accessToken"]))["createStore"]
-        if store["errors"]:
-            raise BenchError(f"createStore: {store['errors']}")
-        store_id = store["store"]["id"]
-        staff = (await gql.data(CREATE_STAFF, {"input": {
-            "email": CASHIER_EMAIL, "password": PASSWORD, "role": "CASHIER",
-            "storeIds": [store_id]}}, admin["accessToken"]))["createStaff"]
-        if staff["errors"]:
-            raise BenchError(f"createStaff: {staff['errors']}")
-        cashier = (await gql.data(STAFF_LOG_IN, {"input": {"email": CASHIER_EMAIL,
-                                                           "password": PASSWORD}}))["staffLogIn"]
-        if cashier["errors"] or not cashier["accessToken"]:
-            raise BenchError(f"cashier staffLogIn: {cashier['errors']}")
-    finally:
-        await gql.http.close()
-
-    # signUp hashes the password with scrypt (2**14 in prod): a few at a time.
-    run = uuid.uuid4().hex[:8]
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(n_customers):
-        queue.put_nowait(i)
-    customers: list[CustomerInfo] = []
-
-    async def signer() -> None:
-        c = GraphQL(make_http(http_kind, "127.0.0.1", server.port))
-        try:
-            while not queue.empty():
-                i = queue.get_nowait()
-                auth = (await c.data(SIGN_UP, {"input": {
-                    "email": f"c{i}-{run}@bench.test", "password": PASSWORD,
-                    "firstName": f"Client{i}", "locale": "fr-FR",
-                    "timezone": "Europe/Paris"}}))["signUp"]
-                if auth["errors"]:
-                    raise BenchError(f"signUp: {auth['errors']}")
-                me = (await c.data(ME_CARD, token=auth["accessToken"]))["me"]
-                customers.append(CustomerInfo(int(me["id"]), auth["accessToken"],
-                                              me["card"]["number"], me["card"]["qrSecret"]))
-        finally:
-            await c.http.close()
-
-    await asyncio.wait_for(asyncio.gather(*(signer() for _ in range(8))), 600)
-    customers.sort(key=lambda c: c.id)
-    return Seed(store_id, cashier["accessToken"], customers)
-
-
 # --------------------------------------------------------------------------- phase A / C
-
-
-class Counter:
-    def __init__(self, prefix: str) -> None:
-        self.prefix = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        self.n = 0
-
-    def next(self) -> str:
-        self.n += 1
-        return f"{self.prefix}-{self.n}"
 
 
 async def post_purchase(gql: GraphQL, s: Seed, customer: CustomerInfo,
@@ -289,172 +191,6 @@ async def phase_floor(server: Server, s: Seed, args: argparse.Namespace) -> Phas
 
     return await run_closed_loop("GraphQL floor (no SQL)", args.clients, args.floor_seconds,
                                  make, server.proc.pid if server.proc else None)
-
-
-# --------------------------------------------------------------------------- phase B
-
-
-@dataclass
-class Captured:
-    """One statement the service issued for a recordPurchase, as Tortoise logged it."""
-
-    role: str
-    sql: str
-    nargs: int
-    fetch: bool  # run with conn.fetch (rows wanted) rather than conn.execute
-
-
-# Which captured statement is which, by a fragment of its text. The replay fills
-# each one's parameters the way loyalty/purchases.py and loyalty/ledger.py do.
-ROLES = [
-    ("card", "FROM card c JOIN customer"),
-    ("store_name", "SELECT name FROM store"),
-    ("txn", "INSERT INTO ledger_transaction"),
-    ("account", "UPDATE account SET"),
-    ("lot", "INSERT INTO lot"),
-    ("purchase", "INSERT INTO purchase"),
-    ("system_account", "SELECT id FROM account WHERE code"),
-    ("entries", "INSERT INTO ledger_entry"),
-    ("outbox", "INSERT INTO outbox_event"),
-    ("notify", "pg_notify"),
-]
-CACHED_ROLES = {"store_name", "system_account"}  # per-process caches in the service
-
-
-def _role_of(sql: str) -> str:
-    for role, fragment in ROLES:
-        if fragment in sql:
-            return role
-    raise BenchError(f"recordPurchase issued a statement the replay does not know; "
-                     f"update bench/pos_bench.py ROLES:\n  {sql}")
-
-
-async def capture_statements(dsn: str, s: Seed) -> list[Captured]:
-    """Run one real purchase in this process through the service's own code path
-    (wallet.cards.resolve_card + loyalty.purchases.record_purchase, as the
-    recordPurchase resolver calls them) with Tortoise's SQL logger on."""
-    from loyalty import db
-    from loyalty.config import Settings, set_settings
-    from loyalty.ledger import Channel, reset_caches
-    from loyalty.money import parse_money
-    from loyalty.purchases import record_purchase
-    from wallet.cards import resolve_card
-
-    set_settings(Settings(database_url=dsn, secret_key=SECRET_KEY, env="prod"))
-    reset_caches()
-    records: list[logging.LogRecord] = []
-
-    class Grab(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    logger = logging.getLogger("tortoise.db_client")
-    handler = Grab(level=logging.DEBUG)
-    old_level = logger.level
-    await db.init(dsn, run_migrations=False)
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        c = s.customers[0]
-        # cached=True as the recordPurchase resolver calls it (the first call
-        # of a process still reads the card, which is what we capture).
-        holder = await resolve_card(make_qr(c.card_number, c.qr_secret).payload, None,
-                                    cached=True)
-        key = f"capture-{uuid.uuid4().hex}"
-        await record_purchase(idempotency_key=key, customer_id=holder.customer_id,
-                              account_id=holder.account_id, store_id=int(s.store_id),
-                              receipt_id="r" + key, total=parse_money(TOTAL_MINOR, "EUR", "t"),
-                              channel=Channel.STORE, occurred_at=None)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-        await db.close()
-    out: list[Captured] = []
-    for r in records:
-        if not (isinstance(r.args, tuple) and len(r.args) == 2 and isinstance(r.args[0], str)):
-            continue
-        sql, values = r.args
-        role = _role_of(sql)
-        upper = sql.lstrip().upper()
-        # tortoise's asyncpg client: INSERT/UPDATE/DELETE text -> execute, else fetch
-        out.append(Captured(role, sql, len(values or []),
-                            not upper.startswith(("UPDATE", "DELETE", "INSERT"))))
-    roles = [c.role for c in out]
-    # The service writes a purchase with nothing pending in one statement
-    # (loyalty/purchases.py _EARN_SQL); the store name and the system account are
-    # looked up once per process and cached.
-    expected = ["card", "store_name", "system_account", "txn"]
-    if roles != expected:
-        raise BenchError(f"captured statement sequence changed: {roles}; update the replay")
-    return out
-
-
-def fingerprint(customer_id: int, store_id: int, receipt: str) -> str:
-    body = json.dumps({"op": "recordPurchase", "customer": customer_id, "store": store_id,
-                       "receipt": receipt, "amount": TOTAL_MINOR, "currency": "EUR",
-                       "channel": "STORE"}, sort_keys=True, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
-async def phase_raw(dsn: str, s: Seed, statements: list[Captured],
-                    args: argparse.Namespace, server_pid: int | None) -> PhaseResult:
-    from loyalty.config import Settings
-    from loyalty.earning import expiry_for
-
-    by_role = {c.role: c for c in statements}
-    settings = Settings()
-    store_id = int(s.store_id)
-    pool_size = min(SERVER_POOL_PER_WORKER * args.workers, args.clients)
-    pool = await asyncpg.create_pool(plain_dsn(dsn), min_size=pool_size, max_size=pool_size)
-    assert pool is not None
-    try:
-        # The service caches these per process: issue them once, as it does.
-        async with pool.acquire() as conn:
-            name = (await conn.fetch(by_role["store_name"].sql, store_id))[0][0]
-            system_id = (await conn.fetch(by_role["system_account"].sql, "issued"))[0][0]
-        description = f"Purchase at {name}"
-        points = TOTAL_MINOR // 100
-        keys = Counter("raw")
-
-        def run(c: Captured, conn: Any, *values: Any) -> Awaitable[Any]:
-            assert len(values) == c.nargs, (c.role, len(values), c.nargs)
-            return conn.fetch(c.sql, *values) if c.fetch else conn.execute(c.sql, *values)
-
-        card, earn = by_role["card"], by_role["txn"]
-        holders: dict[str, tuple[float, int, int]] = {}
-
-        async def make(i: int) -> Callable[[], Awaitable[str | None]]:
-            async def op() -> str | None:
-                customer = random.choice(s.customers)
-                key = keys.next()
-                receipt = "r" + key
-                # resolve_card: its own pool acquisition, outside the posting, and
-                # like the service only for a card not seen in the last minute
-                row = holders.get(customer.card_number)
-                if row is None or row[0] < time.monotonic():
-                    async with pool.acquire() as conn:
-                        fetched = (await run(card, conn, customer.card_number))[0]
-                    row = (time.monotonic() + 60.0, fetched[0], fetched[1])
-                    holders[customer.card_number] = row
-                customer_id, account_id = row[1], row[2]
-                now = datetime.now(UTC)
-                # the posting: one statement, its own transaction, as in the service
-                async with pool.acquire() as conn:
-                    await run(earn, conn, description, key,
-                              fingerprint(customer_id, store_id, receipt), customer_id,
-                              store_id, points, now, now, account_id,
-                              expiry_for(now, settings), receipt, TOTAL_MINOR, "EUR",
-                              system_id, name, "STORE", "points_changed")
-                return None
-
-            return op
-
-        result = await run_closed_loop("raw SQL replay", args.clients, args.seconds, make,
-                                       server_pid)
-    finally:
-        await asyncio.wait_for(pool.close(), 30)
-    result.name = f"raw SQL replay ({args.clients} tasks, asyncpg pool of {pool_size})"
-    return result
 
 
 # --------------------------------------------------------------------------- report
