@@ -84,7 +84,9 @@ async def database(database_url: str) -> AsyncIterator[str]:
     await db.close()
 
 
-_TABLES = ["check_in", "visit", "beacon",
+_TABLES = ["applied_benefit", "coupon", "offer_activation", "offer_target", "offer",
+           "reward", "customer_tier", "tier", "survey_response", "earn_rule_change",
+           "earn_rule", "programme_settings", "check_in", "visit", "beacon",
            "delivery", "notification", "device", "spent_code", "purchase", "lot",
            "ledger_entry", "outbox_event", "ledger_transaction WHERE reverses_id IS NOT NULL",
            "ledger_transaction", "card", "refresh_token", "staff_store", "staff", "geofence"]

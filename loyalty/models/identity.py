@@ -40,6 +40,8 @@ class Customer(Model):
     # "HH:MM" in the customer's timezone; pushes wait for the window's end.
     quiet_hours_start = fields.CharField(max_length=5, null=True)
     quiet_hours_end = fields.CharField(max_length=5, null=True)
+    # For the birthday bonus; only month and day matter.
+    birth_date = fields.DateField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

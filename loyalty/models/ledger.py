@@ -102,6 +102,8 @@ class Lot(Model):
     remaining = fields.BigIntField()
     pending_until = fields.DatetimeField(null=True)
     expires_at = fields.DatetimeField()
+    # When the "points expiring soon" event was written for this lot.
+    reminded_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
