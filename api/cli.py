@@ -106,6 +106,24 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return _run(lambda: _with_db(go))
 
 
+def cmd_jobs(_: argparse.Namespace) -> int:
+    import logging
+    from datetime import UTC, datetime
+
+    from loyalty.jobs import JOBS, run_due_jobs
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def go() -> int:
+        counts = await run_due_jobs(datetime.now(UTC))
+        for name in JOBS:
+            print(f"{name}: {counts.get(name, 'FAILED')}")
+        # Non-zero for cron to report, once every job has had its turn.
+        return 0 if len(counts) == len(JOBS) else 1
+
+    return _run(lambda: _with_db(go))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -165,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run the outbox consumers (push, inbox) until stopped")
     worker.add_argument("--batch-size", type=int, default=100)
     worker.set_defaults(fn=cmd_worker)
+    sub.add_parser(
+        "jobs", help="run the scheduled jobs (expiry, reminders, tier reviews) once, for cron"
+    ).set_defaults(fn=cmd_jobs)
     admin = sub.add_parser("create-admin", help="create an admin account")
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)

@@ -25,10 +25,15 @@ from tortoise import connections
 from api.context import Context
 from api.mutations.admin import AdminMutations
 from api.mutations.checkins import CheckInMutations
+from api.mutations.earn_rules import EarnRuleMutations, EarnRuleQueries
 from api.mutations.geofences import GeofenceAdminMutations
 from api.mutations.identity import IdentityMutations
 from api.mutations.notifications import NotificationMutations, NotificationQueries
+from api.mutations.offers import OfferMutations
 from api.mutations.pos import PosMutations, PosQueries
+from api.mutations.rewards import RewardMutations, RewardQueries
+from api.mutations.surveys import SurveyMutations
+from api.mutations.tiers import TierMutations, TierQueries
 from api.permissions import IsCustomer
 from api.types.common import BadArgument, Money, UserError
 from api.types.customer import Customer, LoyaltyCard, PointsBalance
@@ -103,12 +108,16 @@ class CustomerQueries:
         ]
 
 
-Query = merge_types("Query", (CustomerQueries, PosQueries, NotificationQueries))
+Query = merge_types(
+    "Query", (CustomerQueries, PosQueries, NotificationQueries, TierQueries, RewardQueries,
+              EarnRuleQueries)
+)
 Query.__strawberry_definition__.description = "What the app and the till can read."
 Mutation = merge_types(
     "Mutation",
     (IdentityMutations, PosMutations, AdminMutations, NotificationMutations, CheckInMutations,
-     GeofenceAdminMutations),
+     GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
+     EarnRuleMutations, SurveyMutations),
 )
 Mutation.__strawberry_definition__.description = (
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

@@ -45,6 +45,9 @@ class Settings:
     push_backoff_seconds: int = 30
     push_backoff_max_seconds: int = 3600
     worker_poll_seconds: float = 1.0
+    # How often each worker runs the scheduled jobs (expiry, reminders, tier
+    # reviews); they are idempotent, so several workers may overlap.
+    jobs_interval_seconds: float = 60.0
     # Check-ins: a fix worse than this is refused, as are events older than
     # the window (the phone sends them as they happen), moves faster than a
     # plane between two accepted check-ins, and bursts over the rate.
@@ -103,6 +106,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             kwargs[name] = int(env[var])
     floats = {
         "LOYALTY_WORKER_POLL_SECONDS": "worker_poll_seconds",
+        "LOYALTY_JOBS_INTERVAL_SECONDS": "jobs_interval_seconds",
         "LOYALTY_CHECKIN_MAX_ACCURACY_METERS": "checkin_max_accuracy_meters",
         "LOYALTY_CHECKIN_MAX_SPEED_KMH": "checkin_max_speed_kmh",
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
@@ -15,6 +15,7 @@ from loyalty import passwords
 from loyalty.config import get_settings
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.models import Account, AccountKind, Customer, RefreshToken, Staff
+from loyalty.profile import check_birth_date
 from loyalty.sql import execute
 from loyalty.tokens import Principal, hash_refresh_token, issue_access_token, new_refresh_token
 
@@ -56,6 +57,7 @@ async def sign_up(
     timezone: str | None = None,
     marketing_opt_in: bool | None = None,
     issue_card: CardIssuer | None = None,
+    birth_date: date | None = None,
 ) -> Session:
     """Create a customer, their points account and (through `issue_card`, which
     the wallet supplies) their card, all in one transaction."""
@@ -68,6 +70,7 @@ async def sign_up(
         raise invalid("firstName must be 1 to 100 characters.", "firstName")
     locale = _check_locale(locale)
     timezone = check_timezone(timezone) if timezone else "UTC"
+    birth_date = check_birth_date(birth_date)
     password_hash = await passwords.hash_password_async(password)
     try:
         async with in_transaction() as conn:
@@ -78,6 +81,7 @@ async def sign_up(
                 locale=locale,
                 timezone=timezone,
                 marketing_opt_in=bool(marketing_opt_in),
+                birth_date=birth_date,
                 using_db=conn,
             )
             await Account.create(kind=AccountKind.CUSTOMER, customer=customer, using_db=conn)

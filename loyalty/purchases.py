@@ -10,8 +10,12 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from loyalty import coupons, offers, tiers
+from loyalty import purchase_context as pc
+from loyalty import rules as engine
+from loyalty.benefits import Applied, applied_to, apply_benefits, discount_of, record_applied
 from loyalty.config import get_settings
-from loyalty.earning import base_points, expiry_for, pending_until
+from loyalty.earning import expiry_for, pending_until
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import (
     SYSTEM_ISSUED,
@@ -25,21 +29,28 @@ from loyalty.ledger import (
     mature_lots,
     published_after_commit,
     request_hash,
-    system_account_id,
 )
 from loyalty.money import Money
+from loyalty.purchase_fast import earn_in_one_statement
 from loyalty.sql import execute, fetchrow, is_pg
-from loyalty.stores import store_name
+from loyalty.stores import store_info
 
 # Tills that were offline may post late; beyond this a receipt is refused.
 MAX_BACKDATE = timedelta(days=30)
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+MAX_LINES = 500
 
 
 @dataclass(frozen=True)
 class Posted:
     transaction: TransactionResult
     available: int
+    # The offers and coupon this purchase applied (read back on a retry).
+    applied: tuple[Applied, ...] = ()
+
+    @property
+    def discount_minor(self) -> int:
+        return discount_of(self.applied)
 
 
 def check_occurred_at(occurred_at: datetime | None, now: datetime) -> datetime:
@@ -61,6 +72,30 @@ def check_receipt(receipt_id: str) -> str:
     return receipt_id
 
 
+def check_lines(lines: tuple[engine.Line, ...]) -> tuple[engine.Line, ...]:
+    if len(lines) > MAX_LINES:
+        raise invalid(f"At most {MAX_LINES} lines.", "lines")
+    for i, line in enumerate(lines):
+        if not line.sku or len(line.sku) > 64:
+            raise invalid("sku must be 1 to 64 characters.", f"lines.{i}.sku")
+        if line.category is not None and len(line.category) > 64:
+            raise invalid("category must be at most 64 characters.", f"lines.{i}.category")
+        if line.quantity <= 0 or line.quantity > 1_000_000:
+            raise invalid("quantity must be 1 to 1000000.", f"lines.{i}.quantity")
+        if line.unit_price_minor < 0:
+            raise invalid("unitPrice must not be negative.", f"lines.{i}.unitPrice")
+    return lines
+
+
+def check_coupon_code(code: str | None) -> str | None:
+    if code is None:
+        return None
+    code = coupons.normalise_code(code)
+    if not code or len(code) > 32:
+        raise invalid("couponCode must be 1 to 32 characters.", "couponCode")
+    return code
+
+
 async def record_purchase(
     *,
     idempotency_key: str,
@@ -71,15 +106,21 @@ async def record_purchase(
     total: Money,
     channel: Channel = Channel.STORE,
     occurred_at: datetime | None = None,
+    lines: tuple[engine.Line, ...] = (),
+    coupon_code: str | None = None,
 ) -> Posted:
-    """Post the points a purchase earns. A retry with the same key returns the
-    original posting; another purchase with the same (store, receipt) is
-    DUPLICATE_RECEIPT."""
+    """Post the points a purchase earns under the programme's rules, applying
+    the customer's clipped offers and a presented coupon once. A retry with
+    the same key returns the original posting; another purchase with the same
+    (store, receipt) is DUPLICATE_RECEIPT."""
     settings = get_settings()
     key = check_idempotency_key(idempotency_key)
     receipt_id = check_receipt(receipt_id)
+    lines = check_lines(tuple(lines))
+    coupon = check_coupon_code(coupon_code)
     now = datetime.now(UTC)
-    fingerprint = _fingerprint(customer_id, store_id, receipt_id, total, channel, occurred_at)
+    fingerprint = _fingerprint(customer_id, store_id, receipt_id, total, channel, occurred_at,
+                               lines, coupon)
     try:
         when = check_occurred_at(occurred_at, now)
     except DomainError:
@@ -89,187 +130,196 @@ async def record_purchase(
         if posted is None:
             raise
         return posted
-    points = base_points(total, settings)
     default = connections.get("default")
-    if is_pg(default) and settings.pending_days <= 0:
-        return await _earn_in_one_statement(
-            default,
-            key=key,
-            fingerprint=fingerprint,
-            customer_id=customer_id,
-            account_id=account_id,
-            store_id=store_id,
-            receipt_id=receipt_id,
-            total=total,
-            points=points,
-            channel=channel,
-            when=when,
-            now=now,
-            expires_at=expiry_for(when, settings),
+    if is_pg(default) and settings.pending_days <= 0 and coupon is None:
+        fast = await _try_fast(
+            key=key, fingerprint=fingerprint, customer_id=customer_id, account_id=account_id,
+            store_id=store_id, receipt_id=receipt_id, total=total, channel=channel, when=when,
+            now=now, lines=lines,
         )
+        if fast is not None:
+            return fast
     try:
-        async with in_transaction() as conn:
-            pg = is_pg(conn)
-            name = await store_name(conn, store_id)
-            description = f"Purchase at {name}"
-            txn = await insert_transaction(
-                conn,
-                kind=Kind.EARN,
-                channel=channel,
-                description=description,
-                key=key,
-                fingerprint=fingerprint,
-                customer_id=customer_id,
-                store_id=store_id,
-                points=points,
-                occurred_at=when,
-            )
-            await mature_lots(conn, account_id, now)
-            mature = pending_until(when, settings)
-            column = "pending" if mature else "available"
-            row = await fetchrow(
-                conn,
-                f"UPDATE account SET {column} = {column} + $1, "
-                "lifetime_earned = lifetime_earned + $2, updated_at = $3 "
-                "WHERE id = $4 RETURNING available, pending",
-                points,
-                points,
-                now,
-                account_id,
-            )
-            assert row is not None
-            available, pending = row[0], row[1]
-            # Points that land while the account is negative repay that debt
-            # first (docs/adr/0002): they never enter a lot.
-            repaid = 0 if mature else min(points, max(0, -(available - points)))
-            lot = await fetchrow(
-                conn,
-                "INSERT INTO lot (account_id, transaction_id, points, remaining, pending_until, "
-                "expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                account_id,
-                txn.id,
-                points,
-                points - repaid,
-                mature,
-                expiry_for(when, settings),
-                now,
-            )
-            assert lot is not None
-            await execute(
-                conn,
-                "INSERT INTO purchase (store_id, receipt_id, customer_id, transaction_id, lot_id, "
-                "channel, total_minor, currency, refunded_minor, points_earned, points_refunded, "
-                "occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 0, $10)",
-                store_id,
-                receipt_id,
-                customer_id,
-                txn.id,
-                lot[0],
-                channel.value,
-                total.amount_minor,
-                total.currency,
-                points,
-                when,
-            )
-            await finish_posting(
-                conn,
-                txn,
-                account_id=account_id,
-                available=available,
-                pending=pending,
-                system_account=SYSTEM_ISSUED,
-                event="points.earned",
-                store_id=store_id,
-                store_name=name,
-                channel=channel.value,
-            )
+        posted, pg = await _post(
+            key=key, fingerprint=fingerprint, customer_id=customer_id, account_id=account_id,
+            store_id=store_id, receipt_id=receipt_id, total=total, channel=channel, when=when,
+            now=now, lines=lines, coupon=coupon,
+        )
     except IntegrityError:
         return await _after_conflict(key, fingerprint, store_id, receipt_id, account_id)
     published_after_commit(pg, customer_id)
-    return Posted(txn, available)
+    return posted
 
 
-# PostgreSQL, nothing pending: the same rows as the general path below, written
-# by one statement in one round trip (its own transaction; with no account row
-# nothing at all is written). The lot keeps only
-# what is left after repaying a negative balance (docs/adr/0002); NOTIFY is
-# delivered at commit like everywhere else.
-_EARN_SQL = """WITH a AS (
-  UPDATE account SET available = available + $6, lifetime_earned = lifetime_earned + $6,
-    updated_at = $8 WHERE id = $9 RETURNING available, pending),
-t AS (
-  INSERT INTO ledger_transaction (kind, channel, description, idempotency_key, request_hash,
-    customer_id, store_id, points, reverses_id, occurred_at, created_at)
-  SELECT 'EARN', $16, $1, $2, $3, $4, $5, $6, NULL, $7, $8 FROM a RETURNING id),
-l AS (INSERT INTO lot (account_id, transaction_id, points, remaining, pending_until, expires_at,
-    created_at)
-  SELECT $9, t.id, $6, $6 - LEAST($6, GREATEST(0, $6 - a.available)), NULL, $10, $8 FROM t, a
-  RETURNING id, transaction_id),
-p AS (INSERT INTO purchase (store_id, receipt_id, customer_id, transaction_id, lot_id, channel,
-    total_minor, currency, refunded_minor, points_earned, points_refunded, occurred_at)
-  SELECT $5, $11, $4, l.transaction_id, l.id, $16, $12, $13, 0, $6, 0, $7 FROM l),
-e AS (INSERT INTO ledger_entry (transaction_id, account_id, points, balance_after)
-  SELECT t.id, $9, $6, a.available + a.pending FROM t, a
-  UNION ALL SELECT t.id, $14, -$6, NULL FROM t),
-o AS (INSERT INTO outbox_event (kind, customer_id, payload, created_at, attempts)
-  SELECT 'points.earned', $4, json_build_object('transaction_id', t.id, 'points', $6,
-    'balance', a.available, 'store_id', $5, 'store_name', $15::text, 'channel', $16::text),
-    $8, 0 FROM t, a)
-SELECT t.id, a.available, pg_notify($17, $4::text) FROM t, a"""
-
-
-async def _earn_in_one_statement(
-    conn: BaseDBAsyncClient,
-    *,
-    key: str,
-    fingerprint: str,
-    customer_id: int,
-    account_id: int,
-    store_id: int,
-    receipt_id: str,
-    total: Money,
-    points: int,
-    channel: Channel,
-    when: datetime,
-    now: datetime,
-    expires_at: datetime,
-) -> Posted:
-    from loyalty.bus import CHANNEL
-
-    name = await store_name(conn, store_id)
-    description = f"Purchase at {name}"
-    system_id = await system_account_id(conn, SYSTEM_ISSUED)
+async def _try_fast(
+    *, key: str, fingerprint: str, customer_id: int, account_id: int, store_id: int,
+    receipt_id: str, total: Money, channel: Channel, when: datetime, now: datetime,
+    lines: tuple[engine.Line, ...],
+) -> Posted | None:
+    """The one-statement path (loyalty/purchase_fast.py), or None when this
+    purchase needs the general one."""
+    conn = connections.get("default")
+    name, timezone = await store_info(conn, store_id)
+    day = pc.local_date(when, timezone)
+    prog = await pc.programme(conn)
+    context = None
+    if prog.uses_context:
+        context = pc.cached_context(customer_id) or await pc.read_context(conn, customer_id, now)
+        if context.has_offers:
+            return None
+    facts = pc.facts_for(context, prog, day)
+    if facts.first_purchase or facts.birthday_today:
+        return None  # once-only bonuses are decided under the account's lock
+    evaluation = pc.run_rules(pc.purchase_facts(total, lines, channel, store_id, day), facts, prog)
     try:
-        row = await fetchrow(
-            conn,
-            _EARN_SQL,
-            description,
-            key,
-            fingerprint,
-            customer_id,
-            store_id,
-            points,
-            when,
-            now,
-            account_id,
-            expires_at,
-            receipt_id,
-            total.amount_minor,
-            total.currency,
-            system_id,
-            name,
-            channel.value,
-            CHANNEL,
+        fast = await earn_in_one_statement(
+            conn, key=key, fingerprint=fingerprint, customer_id=customer_id,
+            account_id=account_id, store_id=store_id, store_name=name, receipt_id=receipt_id,
+            total=total, points=evaluation.points,
+            description=evaluation.description(f"Purchase at {name}"), channel=channel,
+            when=when, now=now, expires_at=expiry_for(when, get_settings()),
+            expected_tier_id=context.tier_id if context else None, with_tiers=bool(prog.tiers),
         )
     except IntegrityError:
         return await _after_conflict(key, fingerprint, store_id, receipt_id, account_id)
-    assert row is not None, "the customer's account is missing"
-    txn = TransactionResult(row[0], Kind.EARN.value, points, description, now, customer_id)
-    return Posted(txn, row[1])
+    if fast is None:
+        pc.forget(customer_id)
+        return None
+    if prog.tiers:
+        async with in_transaction() as tx:
+            await fetchrow(tx, "SELECT id FROM account WHERE id = $1 FOR UPDATE", account_id)
+            await tiers.after_earning(tx, customer_id, now)
+    return Posted(fast.transaction, fast.available)
+
+
+async def _post(
+    *, key: str, fingerprint: str, customer_id: int, account_id: int, store_id: int,
+    receipt_id: str, total: Money, channel: Channel, when: datetime, now: datetime,
+    lines: tuple[engine.Line, ...], coupon: str | None,
+) -> tuple[Posted, bool]:
+    settings = get_settings()
+    async with in_transaction() as conn:
+        pg = is_pg(conn)
+        name, timezone = await store_info(conn, store_id)
+        # Locks the account row first, as every posting does: the context read
+        # below (first purchase, birthday given, offer uses) cannot change
+        # under us until commit.
+        await mature_lots(conn, account_id, now)
+        context = await pc.read_context(conn, customer_id, now)
+        benefits: list[coupons.Benefit] = []
+        if context.has_offers:
+            benefits += await offers.clipped_benefits(conn, customer_id, store_id, now)
+        if coupon is not None:
+            benefits.append(await coupons.peek_coupon(conn, coupon, customer_id, now))
+        applied = apply_benefits(total.amount_minor, benefits)
+        day = pc.local_date(when, timezone)
+        prog = await pc.programme(conn)
+        # Points are earned on what the customer paid, after discounts.
+        net = Money(total.amount_minor - discount_of(applied), total.currency)
+        evaluation = pc.run_rules(
+            pc.purchase_facts(net, lines, channel, store_id, day),
+            pc.facts_for(context, prog, day),
+            prog,
+        )
+        fired = evaluation.lines + tuple(
+            engine.Fired(None, f"+{a.bonus_points} {a.title}", a.bonus_points)
+            for a in applied if a.bonus_points
+        )
+        points = sum(f.points for f in fired)
+        description = engine.Evaluation(points, fired).description(f"Purchase at {name}")
+        txn = await insert_transaction(
+            conn, kind=Kind.EARN, channel=channel, description=description, key=key,
+            fingerprint=fingerprint, customer_id=customer_id, store_id=store_id, points=points,
+            occurred_at=when,
+        )
+        for a in applied:
+            if a.coupon_id is not None:
+                await coupons.spend_coupon(conn, coupon or "", customer_id, txn.id, now)
+            elif a.activation_id is not None and not await offers.use_offer(
+                conn, a.activation_id
+            ):
+                raise DomainError(
+                    ErrorCode.OFFER_NOT_AVAILABLE, f"{a.title!r} is used up.", "card"
+                )
+        await record_applied(conn, txn.id, applied)
+        if any(f.rule_id in prog.birthday_rule_ids for f in fired):
+            await execute(
+                conn, "UPDATE customer SET birthday_bonus_year = $1 WHERE id = $2",
+                day.year, customer_id,
+            )
+        mature = pending_until(when, settings)
+        column = "pending" if mature else "available"
+        row = await fetchrow(
+            conn,
+            f"UPDATE account SET {column} = {column} + $1, "
+            "lifetime_earned = lifetime_earned + $2, updated_at = $3 "
+            "WHERE id = $4 RETURNING available, pending",
+            points,
+            points,
+            now,
+            account_id,
+        )
+        assert row is not None
+        available, pending = row[0], row[1]
+        # Points that land while the account is negative repay that debt
+        # first (docs/adr/0002): they never enter a lot.
+        repaid = 0 if mature else min(points, max(0, -(available - points)))
+        lot = await fetchrow(
+            conn,
+            "INSERT INTO lot (account_id, transaction_id, points, remaining, pending_until, "
+            "expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            account_id,
+            txn.id,
+            points,
+            points - repaid,
+            mature,
+            expiry_for(when, settings),
+            now,
+        )
+        assert lot is not None
+        await execute(
+            conn,
+            "INSERT INTO purchase (store_id, receipt_id, customer_id, transaction_id, lot_id, "
+            "channel, total_minor, currency, refunded_minor, points_earned, points_refunded, "
+            "occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 0, $10)",
+            store_id,
+            receipt_id,
+            customer_id,
+            txn.id,
+            lot[0],
+            channel.value,
+            total.amount_minor,
+            total.currency,
+            points,
+            when,
+        )
+        await finish_posting(
+            conn,
+            txn,
+            account_id=account_id,
+            available=available,
+            pending=pending,
+            system_account=SYSTEM_ISSUED,
+            event="points.earned",
+            store_id=store_id,
+            store_name=name,
+            channel=channel.value,
+        )
+        await tiers.after_earning(conn, customer_id, now)
+    pc.forget(customer_id)
+    return Posted(txn, available, applied), pg
 
 
 def _fingerprint(customer_id: int, store_id: int, receipt_id: str, total: Money,
-                 channel: Channel, occurred_at: datetime | None) -> str:
+                 channel: Channel, occurred_at: datetime | None,
+                 lines: tuple[engine.Line, ...] = (), coupon: str | None = None) -> str:
+    extra: dict[str, object] = {}
+    # Only when given, so that keys of purchases posted before lines counted
+    # keep their fingerprint.
+    if lines:
+        extra["lines"] = [[x.sku, x.category, x.quantity, x.unit_price_minor] for x in lines]
+    if coupon is not None:
+        extra["coupon"] = coupon
     return request_hash(
         "recordPurchase",
         customer=customer_id,
@@ -279,6 +329,7 @@ def _fingerprint(customer_id: int, store_id: int, receipt_id: str, total: Money,
         currency=total.currency,
         channel=channel.value,
         occurred_at=None if occurred_at is None else occurred_at.isoformat(),
+        **extra,
     )
 
 
@@ -288,18 +339,24 @@ async def replay_by_key(key: str, fingerprint: str, account_id: int) -> Posted |
         existing = await find_by_key(conn, key, fingerprint)
         if existing is None:
             return None
-        return Posted(existing, await available_points(conn, account_id))
+        return Posted(
+            existing,
+            await available_points(conn, account_id),
+            await applied_to(conn, existing.id),
+        )
 
 
 async def replay(
     *, idempotency_key: str, customer_id: int, account_id: int, store_id: int, receipt_id: str,
     total: Money, channel: Channel = Channel.STORE, occurred_at: datetime | None = None,
+    lines: tuple[engine.Line, ...] = (), coupon_code: str | None = None,
 ) -> Posted | None:
     """The purchase already posted under this key, if any (for a till that
     retries with a QR code that has since expired)."""
     key = check_idempotency_key(idempotency_key)
     fingerprint = _fingerprint(customer_id, store_id, check_receipt(receipt_id), total,
-                               channel, occurred_at)
+                               channel, occurred_at, check_lines(tuple(lines)),
+                               check_coupon_code(coupon_code))
     return await replay_by_key(key, fingerprint, account_id)
 
 
@@ -320,7 +377,11 @@ async def _after_conflict(
             raise DomainError(
                 ErrorCode.DUPLICATE_RECEIPT, "This receipt has already earned points.", "receiptId"
             )
-        return Posted(existing, await available_points(conn, account_id))
+        return Posted(
+            existing,
+            await available_points(conn, account_id),
+            await applied_to(conn, existing.id),
+        )
 
 
 async def available_points(conn: BaseDBAsyncClient, account_id: int) -> int:

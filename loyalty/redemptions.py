@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -78,23 +79,7 @@ async def redeem_points(
                     txn.id,
                     now,
                 )
-            # Also locks the account row before any lot is touched.
-            await mature_lots(conn, account_id, now)
-            row = await fetchrow(
-                conn,
-                "UPDATE account SET available = available - $1, updated_at = $2 "
-                "WHERE id = $3 AND available >= $4 RETURNING available, pending",
-                points,
-                now,
-                account_id,
-                points,
-            )
-            if row is None:
-                raise DomainError(
-                    ErrorCode.INSUFFICIENT_POINTS, "Not enough points available.", "points"
-                )
-            taken = await consume_lots(conn, account_id, points)
-            assert taken == points, "lots out of step with the available balance"
+            row = await take_points(conn, account_id, points, now)
             await finish_posting(
                 conn,
                 txn,
@@ -122,6 +107,29 @@ async def redeem_points(
         raise  # pragma: no cover - another constraint: a bug
     published_after_commit(pg, customer_id)
     return Posted(txn, row[0])
+
+
+async def take_points(
+    conn: BaseDBAsyncClient, account_id: int, points: int, now: datetime, field: str = "points"
+) -> tuple[int, int]:
+    """Take `points` out of the available balance and its lots, first-expiring
+    first; returns (available, pending) after. The caller's transaction."""
+    # Also locks the account row before any lot is touched.
+    await mature_lots(conn, account_id, now)
+    row = await fetchrow(
+        conn,
+        "UPDATE account SET available = available - $1, updated_at = $2 "
+        "WHERE id = $3 AND available >= $4 RETURNING available, pending",
+        points,
+        now,
+        account_id,
+        points,
+    )
+    if row is None:
+        raise DomainError(ErrorCode.INSUFFICIENT_POINTS, "Not enough points available.", field)
+    taken = await consume_lots(conn, account_id, points)
+    assert taken == points, "lots out of step with the available balance"
+    return row[0], row[1]
 
 
 def _fingerprint(

@@ -47,6 +47,15 @@ async def execute(conn: BaseDBAsyncClient, statement: str, *args: Any) -> int:
     return count
 
 
+def skip_locked(conn: BaseDBAsyncClient, statement: str, of: str | None = None) -> str:
+    """`statement` claiming its rows for a batch job: rows another worker holds
+    are skipped, not waited for. SQLite has a single writer: its transaction is
+    the lock."""
+    if not is_pg(conn):
+        return statement
+    return statement + (f" FOR UPDATE OF {of} SKIP LOCKED" if of else " FOR UPDATE SKIP LOCKED")
+
+
 def as_datetime(value: Any) -> datetime:
     """A timestamp column read raw: asyncpg gives datetimes, SQLite ISO text."""
     if isinstance(value, str):

@@ -15,7 +15,7 @@ from loyalty.models import Staff, StaffRole, Store
 from loyalty.sql import execute, fetch
 
 _NAME_TTL_SECONDS = 60.0
-_names: dict[int, tuple[float, str]] = {}
+_names: dict[int, tuple[float, str, str]] = {}
 
 
 def check_timezone(name: str, field: str = "timezone") -> str:
@@ -89,12 +89,17 @@ async def staff_store_ids(conn: BaseDBAsyncClient, staff_id: int) -> list[int]:
 async def store_name(conn: BaseDBAsyncClient, store_id: int) -> str:
     """A store's name, cached briefly: every purchase needs it and stores are
     rarely renamed. Unknown store -> NOT_FOUND."""
+    return (await store_info(conn, store_id))[0]
+
+
+async def store_info(conn: BaseDBAsyncClient, store_id: int) -> tuple[str, str]:
+    """(name, IANA timezone) of a store, cached like its name."""
     hit = _names.get(store_id)
     now = time.monotonic()
     if hit is not None and hit[0] > now:
-        return hit[1]
-    rows = await fetch(conn, "SELECT name FROM store WHERE id = $1", store_id)
+        return hit[1], hit[2]
+    rows = await fetch(conn, "SELECT name, timezone FROM store WHERE id = $1", store_id)
     if not rows:
         raise DomainError(ErrorCode.NOT_FOUND, "Unknown store.", "storeId")
-    _names[store_id] = (now + _NAME_TTL_SECONDS, rows[0][0])
-    return rows[0][0]
+    _names[store_id] = (now + _NAME_TTL_SECONDS, rows[0][0], rows[0][1])
+    return rows[0][0], rows[0][1]

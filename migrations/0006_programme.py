@@ -204,8 +204,25 @@ class Migration(migrations.Migration):
             field=fields.DateField(null=True),
         ),
         ops.AddField(
+            model_name='Customer',
+            name='birthday_bonus_year',
+            field=fields.IntField(null=True),
+        ),
+        ops.AddField(
             model_name='Lot',
             name='reminded_at',
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddIndex(
+            model_name='LedgerTransaction',
+            index=Index(fields=['customer_id', 'occurred_at']),
+        ),
+        ops.AddIndex(
+            model_name='Purchase',
+            index=Index(fields=['customer_id', 'occurred_at']),
+        ),
+        ops.AddIndex(
+            model_name='Lot',
+            index=Index(fields=['expires_at']),
         ),
     ]

@@ -24,7 +24,10 @@ import uvicorn
 from api.app import create_app
 from geofence import nearby
 from loyalty import db
+from loyalty import earn_rules as earn_rules_module
+from loyalty import programme as programme_module
 from loyalty import stores as stores_module
+from loyalty import tiers as tiers_module
 from loyalty.config import Settings, set_settings
 from loyalty.ledger import reset_caches
 
@@ -112,6 +115,9 @@ async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
             await conn.execute_script(f"DELETE FROM {table}")
     stores_module._names.clear()
     nearby.invalidate()
+    tiers_module.invalidate()
+    earn_rules_module.invalidate_rules()
+    programme_module.invalidate()
     set_settings(settings_for(DATABASE_URL))
     yield
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import strawberry
 
@@ -25,6 +25,10 @@ class SignUpInput:
     )
     marketing_opt_in: bool | None = strawberry.field(
         default=strawberry.UNSET, description="Consent to marketing."
+    )
+    birth_date: date | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Birth date, for the birthday bonus (only month and day matter).",
     )
 
 
@@ -83,6 +87,7 @@ class IdentityMutations:
                     timezone=given(input.timezone),
                     marketing_opt_in=given(input.marketing_opt_in),
                     issue_card=issue_card,
+                    birth_date=given(input.birth_date),
                 )
             )
         except DomainError as e:

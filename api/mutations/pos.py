@@ -9,8 +9,9 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.permissions import IsStaff
-from api.types.common import MoneyInput, errors_of, given
+from api.types.common import Money, MoneyInput, errors_of, given
 from api.types.pos import (
+    AppliedBenefit,
     CardInput,
     CardLookupPayload,
     CashierCustomerView,
@@ -25,7 +26,9 @@ from api.types.pos import (
 from loyalty import purchases, redemptions, refunds
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import Channel
-from loyalty.money import Money, parse_money
+from loyalty.money import Money as DomainMoney
+from loyalty.money import parse_money
+from loyalty.rules import Line
 from wallet.cards import resolve_card
 
 
@@ -47,20 +50,25 @@ def store_in_scope(info: Info[Context, Any], store_id: str) -> int:
     return parsed
 
 
-def money(value: MoneyInput, field: str) -> Money:
+def money(value: MoneyInput, field: str) -> DomainMoney:
     return parse_money(value.amount_minor, value.currency, field)
 
 
-def _check_lines(input: RecordPurchaseInput) -> None:
+def _lines(input: RecordPurchaseInput, currency: str) -> tuple[Line, ...]:
+    lines = []
     for i, line in enumerate(given(input.lines) or []):
         if line.quantity <= 0:
             raise invalid("quantity must be positive.", f"lines.{i}.quantity")
-        parse_money(
+        price = parse_money(
             line.unit_price.amount_minor,
             line.unit_price.currency,
             f"lines.{i}.unitPrice",
             allow_zero=True,
         )
+        if price.currency != currency:
+            raise invalid("A line's currency must be the total's.", f"lines.{i}.unitPrice")
+        lines.append(Line(line.sku, given(line.category), line.quantity, price.amount_minor))
+    return tuple(lines)
 
 
 @strawberry.type
@@ -72,12 +80,26 @@ class PosQueries:
     async def card_lookup(
         self, info: Info[Context, Any], card: CardInput, store_id: strawberry.ID
     ) -> CardLookupPayload:
+        from datetime import UTC, datetime
+
+        from tortoise import connections
+
+        from api.types.customer import Offer
+        from loyalty.offers import offers_for
+
         try:
-            store_in_scope(info, store_id)
+            store = store_in_scope(info, store_id)
             holder = await resolve_card(given(card.qr_payload), given(card.card_number))
         except DomainError as e:
             return CardLookupPayload(customer=None, errors=errors_of(e))
-        return CardLookupPayload(customer=CashierCustomerView.of(holder), errors=[])
+        view = CashierCustomerView.of(holder)
+        # The offers this store may apply, clipped or not (the cashier can
+        # suggest clipping one in the app).
+        found = await offers_for(
+            connections.get("default"), holder.customer_id, store, datetime.now(UTC)
+        )
+        view.offers = [Offer.of(o) for o in found]
+        return CardLookupPayload(customer=view, errors=[])
 
 
 @strawberry.type
@@ -91,7 +113,7 @@ class PosMutations:
         try:
             store_id = store_in_scope(info, input.store_id)
             total = money(input.total, "total")
-            _check_lines(input)
+            lines = _lines(input, total.currency)
             # Earning with a code already seen is harmless: a fresh, genuine
             # code is enough, it is not consumed.
             holder = await resolve_card(
@@ -109,6 +131,8 @@ class PosMutations:
                 total=total,
                 channel=Channel(input.channel or Channel.STORE),
                 occurred_at=given(input.occurred_at),
+                lines=lines,
+                coupon_code=given(input.coupon_code),
             )
             if holder.qr_error is not None:
                 # An expired but genuine code: only a retry of what it already
@@ -128,6 +152,8 @@ class PosMutations:
             transaction=LedgerTransaction.of(posted.transaction),
             customer=CashierCustomerView.of(holder, posted.available),
             errors=[],
+            applied=[AppliedBenefit.of(a, total.currency) for a in posted.applied],
+            discount=Money(amount_minor=posted.discount_minor, currency=total.currency),
         )
 
     @strawberry.mutation(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -20,8 +20,12 @@ from api.types.common import (
     encode_cursor,
     given,
 )
+from api.types.notifications import NotificationStatus
+from api.types.programme import Coupon
 from geofence.visits import list_visits
 from loyalty.balances import Balance, history
+from loyalty.coupons import list_coupons
+from loyalty.offers import OfferView, offers_for
 from notifications.inbox import list_inbox
 from wallet.qr import make_qr
 from wallet.render import qr_svg
@@ -96,7 +100,8 @@ class PointsBalance:
 class TierStatus:
     name: str = strawberry.field(description="The tier's name.")
     points_to_next_tier: int | None = strawberry.field(
-        description="Points still to earn for the next tier; null at the top."
+        description="Points still to earn in the current qualification period for the next "
+        "tier (minor units of spend when tiers qualify on spend), never below 0; null at the top."
     )
     next_tier: str | None = strawberry.field(description="The next tier's name.")
 
@@ -133,6 +138,16 @@ class Offer:
     activated: bool = strawberry.field(description="Whether it is clipped to the card.")
     expires_at: datetime | None = strawberry.field(description="When it ends.")
 
+    @staticmethod
+    def of(view: OfferView) -> Offer:
+        return Offer(
+            id=strawberry.ID(str(view.id)),
+            title=view.title,
+            description=view.description,
+            activated=view.activated,
+            expires_at=view.expires_at,
+        )
+
 
 @strawberry.type(description="An in-app inbox message.")
 class Notification:
@@ -141,6 +156,13 @@ class Notification:
     body: str = strawberry.field(description="Body.")
     sent_at: datetime = strawberry.field(description="When it was sent.")
     read_at: datetime | None = strawberry.field(description="When it was read.")
+    status: NotificationStatus = strawberry.field(
+        description="Where its push stands (pending, sent, inbox only, failed)."
+    )
+    status_reason: str | None = strawberry.field(
+        description="Why it is inbox only, failed or being retried (push opt-out, no device, "
+        "UNREGISTERED...); null when there is nothing to explain."
+    )
 
 
 @strawberry.type(description="An edge of the inbox.")
@@ -166,9 +188,26 @@ class Customer:
     async def points(self, info: Info[Context, Any]) -> PointsBalance:
         return PointsBalance.of(await info.context.balances.load(int(self.id)))
 
-    @strawberry.field(description="Tier status; null while the programme has no tiers.")
-    def tier(self) -> TierStatus | None:
-        return None
+    @strawberry.field(
+        description="Tier status; null while the programme has no tiers. A customer who has "
+        "not reached the first tier yet gets an empty `name`, with `nextTier` and "
+        "`pointsToNextTier` naming the first tier and what it still takes."
+    )
+    async def tier(self) -> TierStatus | None:
+        from datetime import UTC
+
+        from tortoise import connections
+
+        from loyalty.tiers import tier_status
+
+        status = await tier_status(connections.get("default"), int(self.id), datetime.now(UTC))
+        if status is None:
+            return None
+        return TierStatus(
+            name=status.name,
+            points_to_next_tier=status.points_to_next_tier,
+            next_tier=None if status.next_tier is None else status.next_tier.name,
+        )
 
     @strawberry.field(description="Points history, newest first, cursor-paginated.")
     async def history(
@@ -205,9 +244,27 @@ class Customer:
             ),
         )
 
-    @strawberry.field(description="Offers the customer may use now.")
-    def offers(self) -> list[Offer]:
-        return []
+    @strawberry.field(
+        description="Offers the customer may use now (those of every store included); "
+        "`activateOffer` clips one to the card."
+    )
+    async def offers(self) -> list[Offer]:
+        from tortoise import connections
+
+        now = datetime.now(UTC)
+        found = await offers_for(connections.get("default"), int(self.id), None, now)
+        return [Offer.of(v) for v in found]
+
+    @strawberry.field(
+        description="The customer's coupons: usable ones first (soonest to expire first), "
+        "then used or expired ones."
+    )
+    async def coupons(self) -> list[Coupon]:
+        from tortoise import connections
+
+        now = datetime.now(UTC)
+        return [Coupon.of(c) for c in await list_coupons(connections.get("default"),
+                                                         int(self.id), now)]
 
     @strawberry.field(description="The in-app inbox, newest first, cursor-paginated.")
     async def notifications(
@@ -229,6 +286,8 @@ class Customer:
                     body=i.body,
                     sent_at=i.sent_at or i.created_at,
                     read_at=i.read_at,
+                    status=NotificationStatus.of(i.status),
+                    status_reason=i.reason,
                 ),
             )
             for i in items[:size]

@@ -6,8 +6,9 @@ from datetime import datetime
 
 import strawberry
 
-from api.types.common import Channel, LedgerKind, MoneyInput, UserError
+from api.types.common import Channel, LedgerKind, Money, MoneyInput, UserError
 from api.types.customer import Offer
+from loyalty.benefits import Applied
 from loyalty.ledger import TransactionResult
 from wallet.cards import CardHolder
 
@@ -26,9 +27,18 @@ class CardInput:
 class CashierCustomerView:
     first_name: str = strawberry.field(description="First name, to greet the customer.")
     card_number: str = strawberry.field(description="The card number.")
-    tier: str | None = strawberry.field(description="The tier's name, if any.")
     available_points: int = strawberry.field(description="Points usable now.")
     offers: list[Offer] = strawberry.field(description="Offers usable in this store.")
+    customer_id: strawberry.Private[int] = 0
+
+    @strawberry.field(description="The tier's name, if any.")
+    async def tier(self) -> str | None:
+        from tortoise import connections
+
+        from loyalty.tiers import tier_of
+
+        found = await tier_of(connections.get("default"), self.customer_id)
+        return None if found is None else found.name
 
     @staticmethod
     def of(holder: CardHolder, available: int | None = None) -> CashierCustomerView:
@@ -37,7 +47,7 @@ class CashierCustomerView:
         return CashierCustomerView(
             first_name=holder.first_name,
             card_number=holder.card_number,
-            tier=None,
+            customer_id=holder.customer_id,
             available_points=points,
             offers=[],
         )
@@ -79,6 +89,12 @@ class RecordPurchaseInput:
         default=strawberry.UNSET,
         description="When it was bought; now when omitted (offline tills).",
     )
+    coupon_code: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A coupon the customer presents (single-use; case and spaces ignored). "
+        "If it cannot be applied nothing is posted and the error says why "
+        "(COUPON_NOT_FOUND, COUPON_EXPIRED, COUPON_ALREADY_USED).",
+    )
 
 
 @strawberry.type(description="A posted ledger transaction.")
@@ -100,11 +116,40 @@ class LedgerTransaction:
         )
 
 
+@strawberry.type(description="An offer or coupon a purchase applied.")
+class AppliedBenefit:
+    title: str = strawberry.field(description="The offer's or coupon's title.")
+    kind: str = strawberry.field(description="PERCENT_OFF, AMOUNT_OFF or BONUS_POINTS.")
+    source: str = strawberry.field(description="OFFER (clipped to the card) or COUPON.")
+    discount: Money = strawberry.field(
+        description="The amount to take off the bill (zero for bonus points)."
+    )
+    bonus_points: int = strawberry.field(description="Points added on top of the rules'.")
+
+    @staticmethod
+    def of(applied: Applied, currency: str) -> AppliedBenefit:
+        return AppliedBenefit(
+            title=applied.title,
+            kind=applied.kind,
+            source=applied.source.upper(),
+            discount=Money(amount_minor=applied.discount_minor, currency=currency),
+            bonus_points=applied.bonus_points,
+        )
+
+
 @strawberry.type(description="The result of recordPurchase.")
 class RecordPurchasePayload:
     transaction: LedgerTransaction | None = strawberry.field(description="The posting.")
     customer: CashierCustomerView | None = strawberry.field(description="The customer after.")
     errors: list[UserError] = strawberry.field(description="Why nothing was posted.")
+    applied: list[AppliedBenefit] = strawberry.field(
+        default_factory=list,
+        description="The clipped offers and the coupon applied, each once; the same list "
+        "on a retry. Points were earned on the total less these discounts.",
+    )
+    discount: Money | None = strawberry.field(
+        default=None, description="All discounts together: what the till takes off the bill."
+    )
 
 
 @strawberry.input(description="Points to spend.")

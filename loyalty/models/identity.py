@@ -42,6 +42,8 @@ class Customer(Model):
     quiet_hours_end = fields.CharField(max_length=5, null=True)
     # For the birthday bonus; only month and day matter.
     birth_date = fields.DateField(null=True)
+    # The store-local year whose birthday bonus was given (once a year).
+    birthday_bonus_year = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

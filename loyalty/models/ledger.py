@@ -63,6 +63,8 @@ class LedgerTransaction(Model):
 
     class Meta:
         table = "ledger_transaction"
+        # A customer's earnings over a period (tiers).
+        indexes = (("customer_id", "occurred_at"),)
 
 
 class LedgerEntry(Model):
@@ -108,7 +110,8 @@ class Lot(Model):
 
     class Meta:
         table = "lot"
-        indexes = (("account_id", "expires_at"),)
+        # ("expires_at",): the expiry and reminder jobs scan by date alone.
+        indexes = (("account_id", "expires_at"), ("expires_at",))
 
 
 class Purchase(Model):
@@ -139,6 +142,8 @@ class Purchase(Model):
     class Meta:
         table = "purchase"
         unique_together = (("store", "receipt_id"),)
+        # "Has this customer bought before?" (first-purchase bonus), spend per period.
+        indexes = (("customer_id", "occurred_at"),)
 
 
 class SpentCode(Model):
@@ -167,6 +172,9 @@ class OutboxEvent(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     processed_at = fields.DatetimeField(null=True)
     attempts = fields.IntField(default=0)
+    # Why the last claim of this event failed; with processed_at set, the
+    # event is dead (it failed every allowed attempt) and is skipped.
+    last_error = fields.CharField(max_length=200, null=True)
 
     class Meta:
         table = "outbox_event"

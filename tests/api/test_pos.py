@@ -88,7 +88,7 @@ async def test_purchase_earns_base_rate_rounded_down(gql, shop, alice):
     assert result["errors"] == []
     assert result["transaction"]["kind"] == "EARN"
     assert result["transaction"]["points"] == 12
-    assert result["transaction"]["description"] == "Purchase at Opéra"
+    assert result["transaction"]["description"] == "Purchase at Opéra: 12 base points"
     assert result["customer"]["availablePoints"] == 12
     assert await available(gql, alice) == 12
 

@@ -1,0 +1,212 @@
+"""Single-use coupon codes: issued by the rewards catalogue (or a marketer),
+spent once at the till.
+
+Spending is one conditional UPDATE, so two tills presenting the same code at
+the same instant apply it once: on PostgreSQL the second UPDATE waits for the
+first's row lock and then no longer matches `redeemed_at IS NULL`; SQLite
+serialises writers."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.sql import as_datetime, fetch, fetchrow
+
+# No 0/O, 1/I/L: a code read aloud or typed from a receipt stays unambiguous.
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 10  # 31**10 ~ 8e14 codes: a collision is rare and retried
+MAX_CODE_LENGTH = 32
+MAX_PERCENT = 100
+MAX_VALUE = 10**9
+
+
+class BenefitKind(StrEnum):
+    PERCENT_OFF = "PERCENT_OFF"
+    AMOUNT_OFF = "AMOUNT_OFF"
+    BONUS_POINTS = "BONUS_POINTS"
+
+
+@dataclass(frozen=True)
+class Benefit:
+    """What a clipped offer or a coupon gives one purchase."""
+
+    source: str  # "offer" | "coupon"
+    offer_id: int | None
+    coupon_id: int | None
+    activation_id: int | None
+    title: str
+    kind: str  # a BenefitKind value
+    value: int  # percent 1..100, minor units, or points
+    min_basket_minor: int | None
+
+
+@dataclass(frozen=True)
+class CouponView:
+    id: int
+    code: str
+    title: str
+    kind: str
+    value: int
+    expires_at: datetime
+    redeemed_at: datetime | None
+
+
+def check_benefit(kind: str, value: int, field: str = "benefit") -> BenefitKind:
+    """A benefit as an admin typed it: percent 1..100, amount or points > 0."""
+    try:
+        parsed = BenefitKind(kind)
+    except ValueError:
+        raise invalid("Unknown benefit kind.", f"{field}Kind") from None
+    if not isinstance(value, int) or value <= 0 or value > MAX_VALUE:
+        raise invalid("The benefit's value must be a positive whole number.", f"{field}Value")
+    if parsed is BenefitKind.PERCENT_OFF and value > MAX_PERCENT:
+        raise invalid("A percentage is 1 to 100.", f"{field}Value")
+    return parsed
+
+
+def normalise_code(code: str) -> str:
+    """Case, spaces and dashes are ignored: "abcd-efgh 23" is "ABCDEFGH23"."""
+    if not isinstance(code, str):
+        return ""
+    return "".join(c for c in code.upper() if c not in " -\t")
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+async def issue_coupon(
+    conn: BaseDBAsyncClient,
+    *,
+    customer_id: int | None,
+    title: str,
+    kind: str,
+    value: int,
+    expires_at: datetime,
+    reward_id: int | None = None,
+    bought_with_id: int | None = None,
+) -> str:
+    """Insert a coupon in the caller's transaction and return its code.
+
+    ON CONFLICT DO NOTHING turns a code collision into "no row" instead of an
+    error, which on PostgreSQL would abort the caller's whole transaction."""
+    check_benefit(kind, value)
+    while True:
+        code = new_code()
+        row = await fetchrow(
+            conn,
+            "INSERT INTO coupon (code, customer_id, reward_id, bought_with_id, title, "
+            "benefit_kind, benefit_value, expires_at, created_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "ON CONFLICT (code) DO NOTHING RETURNING id",
+            code,
+            customer_id,
+            reward_id,
+            bought_with_id,
+            title,
+            kind,
+            value,
+            expires_at,
+            datetime.now(UTC),
+        )
+        if row is not None:
+            return code
+
+
+_NOT_FOUND = "No such coupon."
+
+
+def _benefit(row: Any) -> Benefit:
+    return Benefit("coupon", None, row[0], None, row[1], row[2], row[3], None)
+
+
+async def peek_coupon(
+    conn: BaseDBAsyncClient, code: str, customer_id: int, now: datetime
+) -> Benefit:
+    """What the coupon would give, checked but not spent. A coupon issued to
+    someone else reads as unknown: a code is not a way to probe other cards."""
+    normal = normalise_code(code)
+    if not normal or len(normal) > MAX_CODE_LENGTH:
+        raise DomainError(ErrorCode.COUPON_NOT_FOUND, _NOT_FOUND, "couponCode")
+    row = await fetchrow(
+        conn,
+        "SELECT id, title, benefit_kind, benefit_value, customer_id, expires_at, redeemed_at "
+        "FROM coupon WHERE code = $1",
+        normal,
+    )
+    if row is None or (row[4] is not None and row[4] != customer_id):
+        raise DomainError(ErrorCode.COUPON_NOT_FOUND, _NOT_FOUND, "couponCode")
+    if row[6] is not None:
+        raise DomainError(
+            ErrorCode.COUPON_ALREADY_USED, "This coupon was already used.", "couponCode"
+        )
+    if as_datetime(row[5]) <= now:
+        raise DomainError(ErrorCode.COUPON_EXPIRED, "This coupon has expired.", "couponCode")
+    return _benefit(row)
+
+
+async def spend_coupon(
+    conn: BaseDBAsyncClient, code: str, customer_id: int, transaction_id: int, now: datetime
+) -> Benefit:
+    """Mark the coupon spent by `transaction_id`, in the caller's transaction."""
+    normal = normalise_code(code)
+    if not normal or len(normal) > MAX_CODE_LENGTH:
+        raise DomainError(ErrorCode.COUPON_NOT_FOUND, _NOT_FOUND, "couponCode")
+    row = await fetchrow(
+        conn,
+        "UPDATE coupon SET redeemed_at = $1, redeemed_in_id = $2 "
+        "WHERE code = $3 AND redeemed_at IS NULL AND expires_at > $4 "
+        "AND (customer_id IS NULL OR customer_id = $5) "
+        "RETURNING id, title, benefit_kind, benefit_value",
+        now,
+        transaction_id,
+        normal,
+        now,
+        customer_id,
+    )
+    if row is not None:
+        return _benefit(row)
+    # Nothing matched: the checks name the reason (they see the winner's
+    # committed row when another till got there first).
+    await peek_coupon(conn, normal, customer_id, now)
+    raise DomainError(  # pragma: no cover - peek found nothing wrong after all
+        ErrorCode.COUPON_ALREADY_USED, "This coupon was already used.", "couponCode"
+    )
+
+
+async def list_coupons(
+    conn: BaseDBAsyncClient, customer_id: int, now: datetime, limit: int = 100
+) -> list[CouponView]:
+    """The customer's coupons: usable ones first (soonest to expire first),
+    then spent or expired ones, newest first."""
+    rows = await fetch(
+        conn,
+        "SELECT id, code, title, benefit_kind, benefit_value, expires_at, redeemed_at, "
+        "CASE WHEN redeemed_at IS NULL AND expires_at > $1 THEN 0 ELSE 1 END AS spent "
+        "FROM coupon WHERE customer_id = $2 ORDER BY spent, "
+        "CASE WHEN redeemed_at IS NULL AND expires_at > $3 THEN expires_at END, id DESC "
+        "LIMIT $4",
+        now,
+        customer_id,
+        now,
+        limit,
+    )
+    return [
+        CouponView(
+            id=r[0],
+            code=r[1],
+            title=r[2],
+            kind=r[3],
+            value=r[4],
+            expires_at=as_datetime(r[5]),
+            redeemed_at=None if r[6] is None else as_datetime(r[6]),
+        )
+        for r in rows
+    ]

@@ -1,0 +1,60 @@
+"""What a customer may change about themselves in the app."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from tortoise import connections
+
+from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.sql import execute
+
+MAX_FIRST_NAME = 100
+
+
+def check_birth_date(birth: date | None, today: date | None = None) -> date | None:
+    """A plausible birth date: only month and day matter to the birthday
+    bonus, but a date in the future is surely a typing mistake."""
+    if birth is None:
+        return None
+    today = today or datetime.now(UTC).date()
+    if not isinstance(birth, date) or birth.year < 1900 or birth > today:
+        raise invalid("birthDate must be a past date after 1900.", "birthDate")
+    return birth
+
+
+def check_first_name(first_name: str) -> str:
+    first_name = first_name.strip() if isinstance(first_name, str) else ""
+    if not 1 <= len(first_name) <= MAX_FIRST_NAME:
+        raise invalid(f"firstName must be 1 to {MAX_FIRST_NAME} characters.", "firstName")
+    return first_name
+
+
+async def update_profile(
+    customer_id: int, *, first_name: str | None = None, birth_date: date | None = None
+) -> None:
+    """Change the fields given (None leaves one as it is). The birthday bonus
+    stays once a year however often the date changes (customer.birthday_bonus_year)."""
+    sets: list[str] = []
+    args: list[object] = []
+    if first_name is not None:
+        args.append(check_first_name(first_name))
+        sets.append(f"first_name = ${len(args)}")
+    if birth_date is not None:
+        args.append(check_birth_date(birth_date))
+        sets.append(f"birth_date = ${len(args)}")
+    if not sets:
+        return
+    args.append(customer_id)
+    count = await execute(
+        connections.get("default"),
+        f"UPDATE customer SET {', '.join(sets)} WHERE id = ${len(args)}",
+        *args,
+    )
+    if count == 0:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such customer.", None)
+    # The purchase path keeps a customer's context briefly; a new birth date
+    # must count from the next purchase on in this process.
+    from loyalty.purchase_context import forget
+
+    forget(customer_id)

@@ -1,0 +1,208 @@
+"""The satisfaction survey a customer answers in the app about one purchase,
+and the bonus the active SURVEY rule gives for it (once per purchase)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from loyalty import tiers
+from loyalty.config import get_settings
+from loyalty.earn_rules import active_rules, survey_rule
+from loyalty.earning import expiry_for
+from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.ledger import (
+    SYSTEM_ISSUED,
+    Channel,
+    Kind,
+    TransactionResult,
+    finish_posting,
+    insert_transaction,
+    mature_lots,
+    published_after_commit,
+    request_hash,
+)
+from loyalty.money import Money
+from loyalty.purchases import check_receipt
+from loyalty.rules import PurchaseFacts, Rule, RuleKind
+from loyalty.sql import as_datetime, execute, fetchrow, is_pg
+from loyalty.stores import store_info
+
+MAX_COMMENT = 2000
+
+
+@dataclass(frozen=True)
+class SurveyResult:
+    survey_id: int
+    points_awarded: int
+    transaction: TransactionResult | None  # None when no SURVEY rule is active
+
+
+def _check(rating: Any, comment: Any) -> tuple[int, str | None]:
+    if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+        raise invalid("rating must be 1 to 5.", "rating")
+    if comment is None:
+        return rating, None
+    if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+        raise invalid(f"comment must be at most {MAX_COMMENT} characters.", "comment")
+    return rating, comment.strip() or None
+
+
+async def _survey_rule(
+    conn: BaseDBAsyncClient, rules: tuple[Rule, ...], customer_id: int, store_id: int,
+    purchase: Any,
+) -> Rule | None:
+    """The rule whose conditions the purchase meets, on the purchase's own
+    day in its store (the survey is about that visit)."""
+    if not any(r.kind == RuleKind.SURVEY for r in rules):
+        return None
+    _, timezone = await store_info(conn, store_id)
+    facts = PurchaseFacts(
+        total_minor=purchase[3],
+        exponent=Money(purchase[3], purchase[4]).exponent,
+        channel=purchase[2],
+        store_id=store_id,
+        local_date=as_datetime(purchase[5]).astimezone(ZoneInfo(timezone)).date(),
+    )
+    tier = None
+    if any(r.kind == RuleKind.SURVEY and r.conditions.tiers for r in rules):
+        info = await tiers.tier_of(conn, customer_id)
+        tier = None if info is None else info.name
+    return survey_rule(rules, facts, tier)
+
+
+async def submit_survey(
+    *, customer_id: int, store_id: int, receipt_id: str, rating: int, comment: str | None = None
+) -> SurveyResult:
+    """Store the survey and post the SURVEY rule's bonus. Only the customer
+    who made the purchase may answer, once: a second answer, even at the same
+    instant, is SURVEY_ALREADY_ANSWERED."""
+    rating, comment = _check(rating, comment)
+    receipt_id = check_receipt(receipt_id)
+    rules = await active_rules()
+    now = datetime.now(UTC)
+    try:
+        async with in_transaction() as conn:
+            pg = is_pg(conn)
+            purchase = await fetchrow(
+                conn,
+                "SELECT id, customer_id, channel, total_minor, currency, occurred_at "
+                "FROM purchase WHERE store_id = $1 AND receipt_id = $2",
+                store_id,
+                receipt_id,
+            )
+            if purchase is None or purchase[1] != customer_id:
+                # Someone else's receipt looks exactly like no receipt.
+                raise DomainError(ErrorCode.NOT_FOUND, "No such purchase of yours.", "receiptId")
+            purchase_id = purchase[0]
+            # Claim the purchase first: a concurrent answer blocks on the
+            # unique purchase_id until this commits, then fails.
+            survey = await fetchrow(
+                conn,
+                "INSERT INTO survey_response (customer_id, purchase_id, rating, comment, "
+                "created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                customer_id,
+                purchase_id,
+                rating,
+                comment,
+                now,
+            )
+            assert survey is not None
+            rule = await _survey_rule(conn, rules, customer_id, store_id, purchase)
+            if rule is None or not rule.points:
+                return SurveyResult(survey[0], 0, None)
+            txn = await _post_bonus(conn, customer_id, store_id, purchase_id, rule, now)
+            await execute(conn, "UPDATE survey_response SET transaction_id = $1 WHERE id = $2",
+                          txn.id, survey[0])
+            await tiers.after_earning(conn, customer_id, now)
+    except IntegrityError:
+        if await _answered(store_id, receipt_id):
+            raise DomainError(ErrorCode.SURVEY_ALREADY_ANSWERED,
+                              "This purchase's survey was already answered.",
+                              "receiptId") from None
+        raise  # pragma: no cover - another constraint: a bug
+    published_after_commit(pg, customer_id)
+    return SurveyResult(survey[0], txn.points, txn)
+
+
+async def _answered(store_id: int, receipt_id: str) -> bool:
+    async with in_transaction() as conn:
+        row = await fetchrow(
+            conn,
+            "SELECT 1 FROM survey_response s JOIN purchase p ON p.id = s.purchase_id "
+            "WHERE p.store_id = $1 AND p.receipt_id = $2",
+            store_id,
+            receipt_id,
+        )
+    return row is not None
+
+
+async def _post_bonus(
+    conn: BaseDBAsyncClient, customer_id: int, store_id: int, purchase_id: int, rule: Rule,
+    now: datetime,
+) -> TransactionResult:
+    """Credit the bonus as purchases credit their points: a lot expiring like
+    them, the balance on the account row, the issued account's leg, the
+    points.earned event. Available at once: a survey has no return window."""
+    points = int(rule.points or 0)
+    account = await fetchrow(conn, "SELECT id FROM account WHERE customer_id = $1", customer_id)
+    if account is None:  # pragma: no cover - every customer has one from sign-up
+        raise DomainError(ErrorCode.NOT_FOUND, "No points account.", None)
+    account_id = account[0]
+    name, _ = await store_info(conn, store_id)
+    txn = await insert_transaction(
+        conn,
+        kind=Kind.BONUS,
+        channel=Channel.APP,
+        description=rule.label,
+        key=f"sys:survey:{purchase_id}",
+        fingerprint=request_hash("submitSurvey", purchase=purchase_id),
+        customer_id=customer_id,
+        store_id=store_id,
+        points=points,
+        occurred_at=now,
+    )
+    await mature_lots(conn, account_id, now)
+    row = await fetchrow(
+        conn,
+        "UPDATE account SET available = available + $1, lifetime_earned = lifetime_earned + $2, "
+        "updated_at = $3 WHERE id = $4 RETURNING available, pending",
+        points,
+        points,
+        now,
+        account_id,
+    )
+    assert row is not None
+    available, pending = row[0], row[1]
+    # Points landing on a negative balance repay that debt first (docs/adr/0002).
+    repaid = min(points, max(0, -(available - points)))
+    await execute(
+        conn,
+        "INSERT INTO lot (account_id, transaction_id, points, remaining, pending_until, "
+        "expires_at, created_at) VALUES ($1, $2, $3, $4, NULL, $5, $6)",
+        account_id,
+        txn.id,
+        points,
+        points - repaid,
+        expiry_for(now, get_settings()),
+        now,
+    )
+    await finish_posting(
+        conn,
+        txn,
+        account_id=account_id,
+        available=available,
+        pending=pending,
+        system_account=SYSTEM_ISSUED,
+        event="points.earned",
+        store_id=store_id,
+        store_name=name,
+        channel=Channel.APP.value,
+    )
+    return txn
