@@ -1,12 +1,13 @@
-"""Sending due notifications: lease, push outside any transaction, record
-the outcome per device, retry with back-off or give up with a reason."""
+"""Sending due notifications: lease, push outside any transaction, chunk by
+chunk, record each chunk's outcome per device as soon as it is known (under
+the lease: notifications.outcomes), retry with back-off or give up with a reason."""
 
 from __future__ import annotations
 
 import json
 import logging
-import random
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,18 +18,31 @@ from tortoise.transactions import in_transaction
 from loyalty.config import Settings
 from loyalty.sql import execute, fetch, is_pg
 from notifications.models import Status
+from notifications.outcomes import (
+    Due,
+    Verdict,
+    apply,
+    held,
+    matched,
+    placeholders,
+    record_deliveries,
+    verdict,
+)
 from notifications.preferences import quiet_until
-from notifications.push import PushMessage, PushOutcome, PushSender, PushUnavailable
+from notifications.push import SEND_CHUNK, PushMessage, PushSender, PushUnavailable
 from notifications.stats import RunStats
+from notifications.templates import language
+
+# Renders notifications again in other languages: [(notification, locale)] ->
+# {(notification id, language): (title, body)}; what it cannot render is left out.
+Localize = Callable[
+    [BaseDBAsyncClient, list[tuple[Due, str]]], Awaitable[dict[tuple[int, str], tuple[str, str]]]
+]
 
 log = logging.getLogger(__name__)
 
 # The default lease (notifications.policy.Policy.lease_seconds).
 LEASE = timedelta(minutes=5)
-
-
-def placeholders(first: int, count: int) -> str:
-    return ", ".join(f"${i}" for i in range(first, first + count))
 
 
 def skip_locked(conn: BaseDBAsyncClient, statement: str, of: str | None = None) -> str:
@@ -42,24 +56,11 @@ def payload_of(value: Any) -> dict[str, Any]:
     return json.loads(value) if isinstance(value, str | bytes) else dict(value or {})
 
 
-@dataclass
-class _Due:
-    id: int
-    customer_id: int
-    title: str
-    body: str
-    kind: str
-    marketing: bool
-    attempts: int
-    push_opt_in: bool
-    marketing_opt_in: bool
-    timezone: str
-    quiet_start: str | None
-    quiet_end: str | None
-    outcomes: list[PushOutcome] = field(default_factory=list)
-
-
-async def _lease_due(batch_size: int, now: datetime, lease: timedelta) -> list[_Due]:
+async def _lease_due(
+    batch_size: int, now: datetime, lease: timedelta
+) -> tuple[list[Due], datetime]:
+    """Due notifications and the lease's deadline (its token: notifications.outcomes)."""
+    until = now + lease
     async with in_transaction() as conn:
         rows = await fetch(
             conn,
@@ -67,7 +68,8 @@ async def _lease_due(batch_size: int, now: datetime, lease: timedelta) -> list[_
                 conn,
                 "SELECT n.id, n.customer_id, n.title, n.body, n.kind, n.marketing, "
                 "n.attempts, c.push_opt_in, c.marketing_opt_in, c.timezone, "
-                "c.quiet_hours_start, c.quiet_hours_end FROM notification n "
+                "c.quiet_hours_start, c.quiet_hours_end, n.event_id, c.first_name, c.locale "
+                "FROM notification n "
                 "JOIN customer c ON c.id = n.customer_id "
                 "WHERE n.status IN ('queued', 'deferred') AND n.next_attempt_at <= $1 "
                 "ORDER BY n.next_attempt_at, n.id LIMIT $2",
@@ -81,11 +83,11 @@ async def _lease_due(batch_size: int, now: datetime, lease: timedelta) -> list[_
                 conn,
                 "UPDATE notification SET next_attempt_at = $1 "
                 f"WHERE id IN ({placeholders(2, len(rows))})",
-                now + lease,
+                until,
                 *[r[0] for r in rows],
             )
-    return [
-        _Due(
+    due = [
+        Due(
             r[0],
             r[1],
             r[2],
@@ -98,61 +100,31 @@ async def _lease_due(batch_size: int, now: datetime, lease: timedelta) -> list[_
             r[9],
             r[10],
             r[11],
+            r[12],
+            r[13],
+            r[14],
         )
         for r in rows
     ]
+    return due, until
 
 
-def backoff(attempts: int, settings: Settings, retry_after: float | None) -> timedelta:
-    """Exponential, with jitter so that retries of one outage spread out, and
-    never sooner than FCM's Retry-After."""
-    base = min(
-        settings.push_backoff_max_seconds, settings.push_backoff_seconds * 2 ** max(0, attempts - 1)
-    )
-    delay = base * random.uniform(0.5, 1.0)
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return timedelta(seconds=delay)
-
-
-async def _set(
-    conn: BaseDBAsyncClient,
-    n: _Due,
-    status: Status,
-    *,
-    reason: str | None,
-    attempts: int,
-    next_at: datetime | None,
-    sent_at: datetime | None,
-) -> None:
-    await execute(
-        conn,
-        "UPDATE notification SET status = $1, reason = $2, attempts = $3, next_attempt_at = $4, "
-        "sent_at = COALESCE(sent_at, $5) WHERE id = $6",
-        status.value,
-        reason,
-        attempts,
-        next_at,
-        sent_at,
-        n.id,
-    )
-
-
-async def send_due(
-    batch_size: int,
+async def _screen(
+    due: list[Due],
     now: datetime,
+    until: datetime,
     sender: PushSender | None,
     stats: RunStats,
-    settings: Settings,
-    lease: timedelta = LEASE,
-) -> None:
-    due = await _lease_due(batch_size, now, lease)
-    if not due:
-        return
-    conn = connections.get("default")
-    to_push: list[_Due] = []
+) -> list[Due]:
+    """Settle what needs no push (consent withdrawn, opted out, no
+    credentials, quiet hours); the rest is to be pushed."""
+    to_push: list[Due] = []
     async with in_transaction() as tx:
+        ours = await held(tx, [n.id for n in due], until)
+        settled: list[tuple[Due, Verdict]] = []
         for n in due:
+            if n.id not in ours:
+                continue
             if n.marketing and not n.marketing_opt_in:
                 # Consent withdrawn after the message was queued: it leaves the
                 # inbox too, as if it had never been written.
@@ -171,33 +143,36 @@ async def send_due(
                     n.body,
                 )
             if reason is not None:
-                await _set(
-                    tx,
-                    n,
-                    Status.INBOX,
-                    reason=reason,
-                    attempts=n.attempts,
-                    next_at=None,
-                    sent_at=None,
-                )
+                settled.append((n, Verdict(Status.INBOX, reason, n.attempts, None, None)))
                 stats.inbox_only += 1
                 continue
-            until = quiet_until(now, n.timezone, n.quiet_start, n.quiet_end)
-            if until is not None:
-                await _set(
-                    tx,
-                    n,
-                    Status.DEFERRED,
-                    reason="quiet hours",
-                    attempts=n.attempts,
-                    next_at=until,
-                    sent_at=None,
-                )
+            later = quiet_until(now, n.timezone, n.quiet_start, n.quiet_end)
+            if later is not None:
+                deferred = Verdict(Status.DEFERRED, "quiet hours", n.attempts, later, None)
+                settled.append((n, deferred))
                 stats.deferred += 1
                 continue
             to_push.append(n)
+        await apply(tx, settled, until)
+    return to_push
+
+
+async def send_due(
+    batch_size: int,
+    now: datetime,
+    sender: PushSender | None,
+    stats: RunStats,
+    settings: Settings,
+    lease: timedelta = LEASE,
+    localize: Localize | None = None,
+) -> None:
+    due, until = await _lease_due(batch_size, now, lease)
+    if not due:
+        return
+    to_push = await _screen(due, now, until, sender, stats)
     if not to_push or sender is None:
         return
+    conn = connections.get("default")
     ids = [n.id for n in to_push]
     devices = await _devices(conn, to_push)
     delivered = await fetch(
@@ -208,150 +183,130 @@ async def send_due(
     )
     already = {(r[0], r[1]) for r in delivered}
     sent_before = {r[0] for r in delivered}
-    plan: list[tuple[_Due, int, PushMessage]] = []
+    texts = await _device_texts(to_push, devices, already, localize, conn)
+    plan: list[tuple[Due, int, PushMessage]] = []
     for n in to_push:
-        for device_id, token, customer_id in devices:
-            if customer_id == n.customer_id and (n.id, device_id) not in already:
+        for device_id, token, locale in devices.get(n.customer_id, ()):
+            if (n.id, device_id) not in already:
+                title, body = (n.title, n.body)
+                if locale:
+                    title, body = texts.get((n.id, language(locale)), (title, body))
                 plan.append(
                     (
                         n,
                         device_id,
                         PushMessage(
                             token=token,
-                            title=n.title,
-                            body=n.body,
+                            title=title,
+                            body=body,
                             data={"kind": n.kind, "notificationId": str(n.id)},
                             collapse_id=f"n{n.id}",
                         ),
                     )
                 )
+    # Where each notification's messages end in the plan: it is finished with
+    # the chunk that holds its last one.
+    last = {p[0].id: i for i, p in enumerate(plan)}
+    finished: set[int] = set()
     batch_error: str | None = None
-    outcomes: list[PushOutcome] = []
-    if plan:
+    for start in range(0, len(plan), SEND_CHUNK):
+        chunk = plan[start : start + SEND_CHUNK]
         try:
-            outcomes = await sender.send([p[2] for p in plan])
+            outcomes = matched(await sender.send([p[2] for p in chunk]), len(chunk))
         except PushUnavailable as exc:
+            # Later chunks are not tried: what they hold is retried as a whole.
             batch_error = str(exc)[:200]
             log.warning("push batch failed, will retry: %s", exc)
-    async with in_transaction() as tx:
-        for (n, device_id, _), outcome in zip(plan, outcomes, strict=False):
-            n.outcomes.append(outcome)
-            status = "sent" if outcome.ok else ("failed" if outcome.token_gone else "retry")
-            await execute(
-                tx,
-                "INSERT INTO delivery (notification_id, device_id, status, error, message_id, "
-                "updated_at) VALUES ($1, $2, $3, $4, $5, $6) "
-                "ON CONFLICT (notification_id, device_id) DO UPDATE SET status = excluded.status, "
-                "error = excluded.error, message_id = excluded.message_id, "
-                "updated_at = excluded.updated_at",
-                n.id,
-                device_id,
-                status,
-                outcome.error,
-                outcome.message_id,
-                now,
-            )
-            if outcome.token_gone:
-                await execute(
-                    tx,
-                    "UPDATE device SET push_enabled = $1, disabled_reason = $2 WHERE id = $3",
-                    False,
-                    outcome.error,
-                    device_id,
+            break
+        # Each chunk's outcomes are written as soon as they are known: a later
+        # chunk that fails (or a worker that dies) must not send these again.
+        end = start + len(chunk)
+        complete = [n for n in to_push if n.id in last and start <= last[n.id] < end]
+        async with in_transaction() as tx:
+            ours = await held(tx, [p[0].id for p in chunk], until)
+            rows = [(p[0], p[1], o) for p, o in zip(chunk, outcomes, strict=True)]
+            await record_deliveries(tx, [r for r in rows if r[0].id in ours], now, stats)
+            verdicts = [
+                (
+                    n,
+                    verdict(
+                        n,
+                        now,
+                        settings,
+                        stats,
+                        had_plan=True,
+                        sent_before=n.id in sent_before,
+                        batch_error=None,
+                    ),
                 )
-                stats.devices_disabled += 1
-        planned = {p[0].id for p in plan}
-        for n in to_push:
-            await _finish(
-                tx,
+                for n in complete
+                if n.id in ours
+            ]
+            await apply(tx, verdicts, until)
+        finished.update(n.id for n in complete)
+    rest = [n for n in to_push if n.id not in finished]
+    if not rest:
+        return
+    async with in_transaction() as tx:
+        ours = await held(tx, [n.id for n in rest], until)
+        verdicts = [
+            (
                 n,
-                now,
-                settings,
-                stats,
-                had_plan=n.id in planned,
-                sent_before=n.id in sent_before,
-                batch_error=batch_error if n.id in planned else None,
+                verdict(
+                    n,
+                    now,
+                    settings,
+                    stats,
+                    had_plan=n.id in last,
+                    sent_before=n.id in sent_before,
+                    batch_error=batch_error if n.id in last else None,
+                ),
             )
+            for n in rest
+            if n.id in ours
+        ]
+        await apply(tx, verdicts, until)
 
 
-async def _devices(conn: BaseDBAsyncClient, due: list[_Due]) -> list[Any]:
+async def _device_texts(
+    to_push: list[Due],
+    devices: dict[int, list[tuple[int, str, str | None]]],
+    already: set[tuple[int, int]],
+    localize: Localize | None,
+    conn: BaseDBAsyncClient,
+) -> dict[tuple[int, str], tuple[str, str]]:
+    """Texts in the language of devices whose locale differs from their
+    customer's (the inbox row is in the customer's): rendered once per
+    (notification, language), and only when there is such a device."""
+    if localize is None:
+        return {}
+    wanted: dict[tuple[int, str], tuple[Due, str]] = {}
+    for n in to_push:
+        for device_id, _, locale in devices.get(n.customer_id, ()):
+            if (
+                locale
+                and (n.id, device_id) not in already
+                and language(locale) != language(n.locale)
+            ):
+                wanted.setdefault((n.id, language(locale)), (n, locale))
+    if not wanted:
+        return {}
+    return await localize(conn, list(wanted.values()))
+
+
+async def _devices(
+    conn: BaseDBAsyncClient, due: list[Due]
+) -> dict[int, list[tuple[int, str, str | None]]]:
+    """Each customer's active devices: (id, token, locale), in id order."""
     customer_ids = sorted({n.customer_id for n in due})
-    return await fetch(
+    rows = await fetch(
         conn,
-        f"SELECT id, token, customer_id FROM device WHERE push_enabled = $1 "
+        f"SELECT id, token, customer_id, locale FROM device WHERE push_enabled = $1 "
         f"AND customer_id IN ({placeholders(2, len(customer_ids))}) ORDER BY id",
         True,
         *customer_ids,
     )
-
-
-async def _finish(
-    tx: BaseDBAsyncClient,
-    n: _Due,
-    now: datetime,
-    settings: Settings,
-    stats: RunStats,
-    *,
-    had_plan: bool,
-    sent_before: bool,
-    batch_error: str | None,
-) -> None:
-    if not had_plan:
-        if sent_before:  # every device reached on an earlier attempt
-            await _set(
-                tx, n, Status.SENT, reason=None, attempts=n.attempts, next_at=None, sent_at=now
-            )
-            stats.pushed += 1
-        else:
-            await _set(
-                tx,
-                n,
-                Status.INBOX,
-                reason="no device",
-                attempts=n.attempts,
-                next_at=None,
-                sent_at=None,
-            )
-            stats.inbox_only += 1
-        return
-    attempts = n.attempts + 1
-    success = sent_before or any(o.ok for o in n.outcomes)
-    retry = [o for o in n.outcomes if not o.ok and not o.token_gone]
-    reason = batch_error or (retry[-1].error if retry else None)
-    if batch_error is not None or retry:
-        if attempts < settings.push_max_attempts:
-            after = max((o.retry_after or 0.0 for o in retry), default=0.0) or None
-            await _set(
-                tx,
-                n,
-                Status.QUEUED,
-                reason=reason,
-                attempts=attempts,
-                next_at=now + backoff(attempts, settings, after),
-                sent_at=now if success else None,
-            )
-            stats.retried += 1
-            return
-    if success:
-        await _set(
-            tx,
-            n,
-            Status.SENT,
-            reason=None if not retry else reason,
-            attempts=attempts,
-            next_at=None,
-            sent_at=now,
-        )
-        stats.pushed += 1
-        return
-    gone = sorted({o.error for o in n.outcomes if o.token_gone and o.error})
-    await _set(
-        tx,
-        n,
-        Status.FAILED,
-        reason=reason or ", ".join(gone) or "undelivered",
-        attempts=attempts,
-        next_at=None,
-        sent_at=None,
-    )
-    stats.failed += 1
+    devices: dict[int, list[tuple[int, str, str | None]]] = defaultdict(list)
+    for device_id, token, customer_id, locale in rows:
+        devices[customer_id].append((device_id, token, locale))
+    return devices

@@ -21,6 +21,9 @@ class Policy:
     # Marketing messages pushed (or queued to be) per customer per local day;
     # the rest reach the inbox only, with reason "marketing cap".
     marketing_daily_cap: int = 3
+    # Claims of one outbox event that may fail (a template error, a bad
+    # payload) before it is set aside as dead, with its last error.
+    outbox_max_attempts: int = 5
 
     @property
     def lease(self) -> timedelta:
@@ -34,4 +37,6 @@ def load_policy(environ: Mapping[str, str] | None = None) -> Policy:
         kwargs["lease_seconds"] = float(env["LOYALTY_PUSH_LEASE_SECONDS"])
     if env.get("LOYALTY_MARKETING_DAILY_CAP"):
         kwargs["marketing_daily_cap"] = int(env["LOYALTY_MARKETING_DAILY_CAP"])
+    if env.get("LOYALTY_OUTBOX_MAX_ATTEMPTS"):
+        kwargs["outbox_max_attempts"] = int(env["LOYALTY_OUTBOX_MAX_ATTEMPTS"])
     return Policy(**kwargs)  # type: ignore[arg-type]

@@ -18,6 +18,8 @@ class RunStats:
     # Marketing messages not pushed: over the daily cap, or without consent.
     capped: int = 0
     skipped: int = 0
+    # Outbox events whose claim raised (retried, or dead after the last attempt).
+    event_errors: int = 0
 
     @property
     def busy(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 ALLOWED = frozenset(
@@ -20,6 +21,9 @@ ALLOWED = frozenset(
         "points_to_next",
         "expiring_points",
         "expiring_date",
+        "coupon",
+        "tier",
+        "previous_tier",
     }
 )
 NUMBERS = frozenset({"points", "balance", "points_to_next", "expiring_points"})
@@ -72,6 +76,61 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Welcome to {store}, {first_name}", "You have {balance} points."),
         "fr": ("Bienvenue à {store}, {first_name}", "Vous avez {balance} points."),
     },
+    "points.expired": {
+        "en": (
+            "{points} points expired",
+            "{points} points reached their expiry date. You have {balance} points.",
+        ),
+        "fr": (
+            "{points} points expirés",
+            "{points} points ont atteint leur date d'expiration. Il vous en reste {balance}.",
+        ),
+    },
+    "points.expiring": {
+        "en": (
+            "Your points expire soon",
+            "{points} points expire on {expiring_date}: use them before then",
+        ),
+        "fr": (
+            "Vos points expirent bientôt",
+            "{points} points expirent le {expiring_date} : utilisez-les d'ici là",
+        ),
+    },
+    "coupon.expiring": {
+        "en": (
+            "Your coupon expires soon",
+            "{coupon} expires on {expiring_date}: use it before then",
+        ),
+        "fr": (
+            "Votre bon expire bientôt",
+            "{coupon} expire le {expiring_date} : utilisez-le d'ici là",
+        ),
+    },
+    # tier.changed, by direction (see notifications.worker._template_for).
+    "tier.up": {
+        "en": ("Welcome to {tier}", "Congratulations {first_name}, you are now {tier}."),
+        "fr": (
+            "Bienvenue au niveau {tier}",
+            "Félicitations {first_name}, vous êtes désormais {tier}.",
+        ),
+    },
+    "tier.down": {
+        "en": ("Your tier is now {tier}", "{first_name}, your tier is now {tier}."),
+        "fr": (
+            "Votre niveau est désormais {tier}",
+            "{first_name}, votre niveau est désormais {tier}.",
+        ),
+    },
+    "tier.lost": {
+        "en": (
+            "Your {previous_tier} status has ended",
+            "{first_name}, earn points to reach a tier again.",
+        ),
+        "fr": (
+            "Votre statut {previous_tier} a pris fin",
+            "{first_name}, cumulez des points pour retrouver un niveau.",
+        ),
+    },
     "points.refunded": {
         "en": (
             "{points} points returned",
@@ -123,6 +182,25 @@ def format_number(value: int, locale: str | None) -> str:
     return grouped
 
 
+MONTHS = {
+    "en": (
+        "January February March April May June July August September October "
+        "November December"
+    ).split(),
+    "fr": (
+        "janvier février mars avril mai juin juillet août septembre octobre "
+        "novembre décembre"
+    ).split(),
+}
+
+
+def format_date(value: date, locale: str | None) -> str:
+    """A day as people write it: "2 December", "2 décembre" (the year only
+    when the reader could mistake it, which a reminder weeks ahead never is)."""
+    months = MONTHS.get(language(locale), MONTHS[DEFAULT_LOCALE])
+    return f"{value.day} {months[value.month - 1]}"
+
+
 def has_template(kind: str) -> bool:
     return kind in _LOADED
 
@@ -138,6 +216,8 @@ def render(kind: str, locale: str | None, values: Mapping[str, Any]) -> Rendered
     for name, value in values.items():
         if name in NUMBERS and isinstance(value, int):
             filled[name] = format_number(value, used)
+        elif isinstance(value, date):
+            filled[name] = format_date(value, used)
         elif value is not None:
             filled[name] = str(value)
     return Rendered(template.title.format(**filled), template.body.format(**filled))

@@ -7,6 +7,8 @@ Two steps, each safe with several workers on PostgreSQL:
    transaction, so an event is never lost and a replay never doubles a row;
    campaign messages are checked here against marketing consent (none: no
    row at all) and the daily cap (over it: an inbox-only row, "marketing cap");
+   an event whose claim raises fails alone, is retried, and after
+   Policy.outbox_max_attempts is set aside as dead with its last_error;
 2. send: due notifications are leased (their next_attempt_at pushed forward
    under the same kind of lock), pushed outside any transaction, and their
    outcome written per device.
@@ -15,18 +17,24 @@ Two steps, each safe with several workers on PostgreSQL:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from loyalty.config import Settings, get_settings
-from loyalty.sql import execute, fetch
+from loyalty.reminders import zone
+from loyalty.sql import as_datetime, execute, fetch
 from notifications import templates
 from notifications.caps import marketing_today
 from notifications.delivery import payload_of, placeholders, send_due, skip_locked
 from notifications.models import Status
+from notifications.outcomes import Due
 from notifications.policy import Policy, load_policy
 from notifications.push import PushSender
 from notifications.stats import RunStats
@@ -39,6 +47,8 @@ VISIT = "visit.accepted"
 # Messages the customer did not cause by spending or earning: they need
 # marketing consent and count under the daily marketing cap.
 MARKETING = frozenset({CAMPAIGN, VISIT})
+# Written by loyalty.tiers: {"from": name | None, "to": name | None, "direction": "up" | "down"}.
+TIER_CHANGED = "tier.changed"
 
 
 TITLE_MAX, BODY_MAX = 200, 1000  # notification.title / body column sizes
@@ -53,7 +63,46 @@ def _template_for(kind: str, payload: dict[str, Any]) -> str:
     # without "+0 points".
     if kind == VISIT and not payload.get("points"):
         return "visit.welcome"
+    if kind == TIER_CHANGED:
+        if not payload.get("to"):
+            return "tier.lost"
+        return "tier.down" if payload.get("direction") == "down" else "tier.up"
     return kind
+
+
+def _values(
+    payload: dict[str, Any], first_name: str, balance: int | None, timezone: str | None
+) -> dict[str, Any]:
+    # Dates are shown as the customer's calendar day (a lot expiring at
+    # 23:30 UTC expires "tomorrow" in Paris), formatted by the template.
+    expires_at = payload.get("expires_at")
+    day = (
+        as_datetime(expires_at).astimezone(zone(timezone)).date()
+        if isinstance(expires_at, str)
+        else None
+    )
+    return {
+        "first_name": first_name,
+        "points": payload.get("points"),
+        "balance": payload.get("balance", balance),
+        "store": payload.get("store_name"),
+        "expiring_points": payload.get("points"),
+        "expiring_date": day,
+        "coupon": payload.get("title"),
+        "tier": payload.get("to"),
+        "previous_tier": payload.get("from"),
+    }
+
+
+@dataclass
+class _Message:
+    # One event's inbox row, rendered (phase 1, no database) before it is written.
+    event_id: int
+    kind: str
+    customer_id: int
+    title: str
+    body: str
+    attempts: int
 
 
 async def claim_events(
@@ -65,7 +114,7 @@ async def claim_events(
             conn,
             skip_locked(
                 conn,
-                "SELECT id, kind, customer_id, payload FROM outbox_event "
+                "SELECT id, kind, customer_id, payload, attempts FROM outbox_event "
                 "WHERE processed_at IS NULL ORDER BY id LIMIT $1",
             ),
             batch_size,
@@ -82,10 +131,15 @@ async def claim_events(
                 *customer_ids,
             )
             customers = {r[0]: (r[1], r[2], bool(r[3]), r[4]) for r in rows}
+        # A payload that does not parse fails its own event below, not the batch.
+        payloads: dict[int, dict[str, Any]] = {}
+        for e in events:
+            with contextlib.suppress(ValueError, TypeError):
+                payloads[e[0]] = payload_of(e[3])
         # Events that carry no balance (a visit without a reward) take it from
         # the ledger now, so the message says what the account holds.
         needing = sorted(
-            {e[2] for e in events if e[2] in customers and "balance" not in payload_of(e[3])}
+            {e[2] for e in events if e[2] in customers and "balance" not in payloads.get(e[0], {})}
         )
         balances: dict[int, int] = {}
         if needing:
@@ -104,66 +158,220 @@ async def claim_events(
             if e[1] in MARKETING and e[2] in customers and customers[e[2]][2]
         }
         today = await marketing_today(conn, now, marketing)
-        for event_id, kind, customer_id, raw in events:
+        # Phase 1, no database: render each event's message. One that raises (a
+        # template error, a bad payload) fails alone instead of rolling back
+        # the batch and blocking every later event forever.
+        done: list[int] = []
+        messages: list[_Message] = []
+        for event_id, kind, customer_id, raw, attempts in events:
             if customer_id not in customers:
-                continue  # not a customer-facing event
-            first_name, locale, marketing_opt_in, _ = customers[customer_id]
-            payload = payload_of(raw)
-            status, reason = Status.QUEUED, None
-            if kind in MARKETING and not marketing_opt_in:
-                stats.skipped += 1
+                done.append(event_id)  # not a customer-facing event
                 continue
-            if kind == CAMPAIGN:
-                title, body = str(payload["title"]), str(payload["body"])
-            elif templates.has_template(kind):
-                message = templates.render(
-                    _template_for(kind, payload),
-                    locale,
-                    {
-                        "first_name": first_name,
-                        "points": payload.get("points"),
-                        "balance": payload.get("balance", balances.get(customer_id)),
-                        "store": payload.get("store_name"),
-                    },
+            try:
+                rendered = _render(
+                    kind,
+                    customers[customer_id],
+                    payloads[event_id] if event_id in payloads else payload_of(raw),
+                    balances.get(customer_id),
                 )
-                title, body = message.title, message.body
+            except Exception as exc:
+                await _claim_failed(conn, event_id, kind, attempts + 1, exc, now, policy)
+                stats.event_errors += 1
+                continue
+            if rendered is None:
+                done.append(event_id)  # no message for this kind (yet)
+            elif isinstance(rendered, str):  # "skipped"
+                done.append(event_id)
+                stats.skipped += 1
             else:
-                continue  # no message for this kind (yet)
-            if kind in MARKETING and today[customer_id] >= policy.marketing_daily_cap:
-                status, reason = Status.INBOX, "marketing cap"
-            inserted = await fetch(
+                title, body = rendered
+                messages.append(_Message(event_id, kind, customer_id, title, body, attempts))
+        # Phase 2: the inserts, all in one savepoint; if one is refused (on
+        # PostgreSQL that aborts the transaction) they are redone one
+        # savepoint each, so that only the culprit fails. A savepoint per
+        # event from the start would cost two more round trips per message.
+        trial = Counter(today)
+        written: list[Status | None | Exception] = []
+        try:
+            async with in_transaction() as savepoint:
+                for m in messages:
+                    written.append(await _write(savepoint, m, trial, now, policy))
+        except Exception:
+            written = []
+            for m in messages:
+                try:
+                    async with in_transaction() as savepoint:
+                        written.append(await _write(savepoint, m, today, now, policy))
+                except Exception as exc:
+                    written.append(exc)
+        for m, status in zip(messages, written, strict=True):
+            if isinstance(status, Exception):
+                await _claim_failed(conn, m.event_id, m.kind, m.attempts + 1, status, now, policy)
+                stats.event_errors += 1
+                continue
+            done.append(m.event_id)
+            if status is None:
+                continue  # a replay: its row is already there
+            stats.created += 1
+            if m.kind in MARKETING and status == Status.INBOX:
+                stats.capped += 1
+        if done:
+            await execute(
                 conn,
-                "INSERT INTO notification (customer_id, event_id, kind, marketing, title, body, "
-                "status, reason, attempts, next_attempt_at, created_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10) "
-                "ON CONFLICT (event_id, customer_id) DO NOTHING RETURNING id",
-                customer_id,
-                event_id,
-                kind,
-                kind in MARKETING,
-                # Store and first names are long enough to overflow the
-                # columns; one oversized message must not stall the outbox.
+                f"UPDATE outbox_event SET processed_at = $1, attempts = attempts + 1, "
+                f"last_error = NULL WHERE id IN ({placeholders(2, len(done))})",
+                now,
+                *done,
+            )
+        stats.events += len(events)
+
+
+def _render(
+    kind: str,
+    customer: tuple[str, str | None, bool, str],
+    payload: dict[str, Any],
+    balance: int | None,
+) -> tuple[str, str] | str | None:
+    """The event's (title, body); "skipped" without marketing consent; None
+    when there is no message for this kind."""
+    first_name, locale, marketing_opt_in, timezone = customer
+    if kind in MARKETING and not marketing_opt_in:
+        return "skipped"
+    if kind == CAMPAIGN:
+        return str(payload["title"]), str(payload["body"])
+    template = _template_for(kind, payload)  # tier.changed has one per direction
+    if not templates.has_template(template):
+        return None
+    message = templates.render(
+        template, locale, _values(payload, first_name, balance, timezone)
+    )
+    return message.title, message.body
+
+
+async def _write(
+    conn: BaseDBAsyncClient, m: _Message, today: Counter[int], now: datetime, policy: Policy
+) -> Status | None:
+    """Inserts the inbox row; its status, or None if it was there already (a replay).
+    Counts it in `today` only once written, so a refused insert counts nothing."""
+    status, reason = Status.QUEUED, None
+    marketing = m.kind in MARKETING
+    if marketing and today[m.customer_id] >= policy.marketing_daily_cap:
+        status, reason = Status.INBOX, "marketing cap"
+    inserted = await fetch(
+        conn,
+        "INSERT INTO notification (customer_id, event_id, kind, marketing, title, body, "
+        "status, reason, attempts, next_attempt_at, created_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10) "
+        "ON CONFLICT (event_id, customer_id) DO NOTHING RETURNING id",
+        m.customer_id,
+        m.event_id,
+        m.kind,
+        marketing,
+        # Store and first names are long enough to overflow the
+        # columns; one oversized message must not stall the outbox.
+        _clip(m.title, TITLE_MAX),
+        _clip(m.body, BODY_MAX),
+        status.value,
+        reason,
+        now if status == Status.QUEUED else None,
+        now,
+    )
+    if not inserted:
+        return None
+    if marketing and status == Status.QUEUED:
+        today[m.customer_id] += 1
+    return status
+
+
+async def _claim_failed(
+    conn: BaseDBAsyncClient,
+    event_id: int,
+    kind: str,
+    attempts: int,
+    exc: Exception,
+    now: datetime,
+    policy: Policy,
+) -> None:
+    # Retried on the next passes; after the last allowed attempt the event is
+    # dead: marked processed with its error, so it no longer holds the queue.
+    dead = attempts >= policy.outbox_max_attempts
+    error = f"{type(exc).__name__}: {exc}"[:200]
+    await execute(
+        conn,
+        "UPDATE outbox_event SET attempts = $1, last_error = $2, processed_at = $3 WHERE id = $4",
+        attempts,
+        error,
+        now if dead else None,
+        event_id,
+    )
+    if dead:
+        log.error(
+            "outbox event %s (%s) is dead after %s attempts: %s",
+            event_id,
+            kind,
+            attempts,
+            error,
+            exc_info=exc,
+        )
+    else:
+        log.warning(
+            "outbox event %s (%s) failed (attempt %s), will retry: %s",
+            event_id,
+            kind,
+            attempts,
+            error,
+        )
+
+
+async def localized(
+    conn: BaseDBAsyncClient, wanted: list[tuple[Due, str]]
+) -> dict[tuple[int, str], tuple[str, str]]:
+    """Messages rendered again from their events in another locale (a device's,
+    when it differs from its customer's): {(notification id, language): text}.
+    Campaign texts are written by hand in one language and are left as they are."""
+    wanted = [(n, loc) for n, loc in wanted if n.event_id is not None and n.kind != CAMPAIGN]
+    if not wanted:
+        return {}
+    event_ids = sorted({n.event_id for n, _ in wanted if n.event_id is not None})
+    rows = await fetch(
+        conn,
+        f"SELECT id, payload FROM outbox_event WHERE id IN ({placeholders(1, len(event_ids))})",
+        *event_ids,
+    )
+    payloads: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        with contextlib.suppress(ValueError, TypeError):
+            payloads[r[0]] = payload_of(r[1])
+    needing = sorted(
+        {n.customer_id for n, _ in wanted if "balance" not in payloads.get(n.event_id or 0, {})}
+    )
+    balances: dict[int, int] = {}
+    if needing:
+        rows = await fetch(
+            conn,
+            f"SELECT customer_id, available FROM account "
+            f"WHERE customer_id IN ({placeholders(1, len(needing))})",
+            *needing,
+        )
+        balances = {r[0]: int(r[1]) for r in rows}
+    texts: dict[tuple[int, str], tuple[str, str]] = {}
+    for n, locale in wanted:
+        payload = payloads.get(n.event_id or 0)
+        if payload is None:
+            continue
+        try:
+            customer = (n.first_name, locale, True, n.timezone)
+            rendered = _render(n.kind, customer, payload, balances.get(n.customer_id))
+        except Exception:  # the customer's text, already written, is sent instead
+            log.warning("notification %s cannot be rendered in %s", n.id, locale, exc_info=True)
+            continue
+        if isinstance(rendered, tuple):
+            title, body = rendered
+            texts[(n.id, templates.language(locale))] = (
                 _clip(title, TITLE_MAX),
                 _clip(body, BODY_MAX),
-                status.value,
-                reason,
-                now if status == Status.QUEUED else None,
-                now,
             )
-            stats.created += len(inserted)
-            if inserted and kind in MARKETING:
-                if status == Status.QUEUED:
-                    today[customer_id] += 1
-                else:
-                    stats.capped += 1
-        await execute(
-            conn,
-            f"UPDATE outbox_event SET processed_at = $1, attempts = attempts + 1 "
-            f"WHERE id IN ({placeholders(2, len(events))})",
-            now,
-            *[e[0] for e in events],
-        )
-        stats.events += len(events)
+    return texts
 
 
 async def run_once(
@@ -181,17 +389,25 @@ async def run_once(
     policy = policy or load_policy()
     stats = RunStats()
     await claim_events(batch_size, now, stats, policy)
-    await send_due(batch_size, now, sender, stats, settings, policy.lease)
+    await send_due(batch_size, now, sender, stats, settings, policy.lease, localized)
     return stats
 
 
 async def run_forever(
     stop: asyncio.Event, *, batch_size: int = 100, sender: PushSender | None = None
 ) -> None:
-    """Loop run_once until `stop` is set, sleeping while there is nothing to do."""
+    """Loop run_once until `stop` is set, sleeping while there is nothing to do,
+    and run the scheduled jobs every `jobs_interval_seconds`."""
     settings = get_settings()
     policy = load_policy()
+    loop = asyncio.get_running_loop()
+    jobs_due = loop.time()
     while not stop.is_set():
+        if loop.time() >= jobs_due:
+            # Expiry, reminders and tier reviews; their events are then
+            # claimed by this same loop like any other.
+            jobs_due = loop.time() + settings.jobs_interval_seconds
+            await run_jobs()
         try:
             stats = await run_once(batch_size, sender=sender, settings=settings, policy=policy)
         except Exception:  # a database blip must not kill the worker
@@ -199,6 +415,18 @@ async def run_forever(
             stats = RunStats()
         if not stats.busy:
             try:
-                await asyncio.wait_for(stop.wait(), settings.worker_poll_seconds)
+                idle = min(settings.worker_poll_seconds, max(0.0, jobs_due - loop.time()))
+                await asyncio.wait_for(stop.wait(), idle)
             except TimeoutError:
                 pass
+
+
+async def run_jobs(now: datetime | None = None) -> dict[str, int]:
+    """The scheduled jobs once; a failure is logged, never raised."""
+    from loyalty.jobs import run_due_jobs
+
+    try:
+        return await run_due_jobs(now or datetime.now(UTC))
+    except Exception:
+        log.exception("scheduled jobs failed")
+        return {}

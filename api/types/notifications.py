@@ -2,16 +2,48 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 import strawberry
 
 from api.types.common import UserError
 from notifications.devices import DeviceResult
 from notifications.models import Platform as DomainPlatform
+from notifications.models import Status as DomainStatus
 from notifications.preferences import Preferences as DomainPreferences
 
 Platform = strawberry.enum(
     DomainPlatform, name="Platform", description="The operating system a device runs."
 )
+
+
+@strawberry.enum(description="Where an inbox message's push stands.")
+class NotificationStatus(Enum):
+    PENDING = strawberry.enum_value(
+        "PENDING",
+        description="Not pushed yet: queued, retrying after a failure, or held by quiet hours.",
+    )
+    SENT = strawberry.enum_value("SENT", description="Pushed to at least one device.")
+    INBOX_ONLY = strawberry.enum_value(
+        "INBOX_ONLY",
+        description="In the inbox without a push (push opt-out, no device, marketing cap).",
+    )
+    FAILED = strawberry.enum_value(
+        "FAILED", description="The push reached no device after its last attempt."
+    )
+
+    @classmethod
+    def of(cls, status: str) -> NotificationStatus:
+        return _STATUSES[DomainStatus(status)]
+
+
+_STATUSES = {
+    DomainStatus.QUEUED: NotificationStatus.PENDING,
+    DomainStatus.DEFERRED: NotificationStatus.PENDING,
+    DomainStatus.SENT: NotificationStatus.SENT,
+    DomainStatus.INBOX: NotificationStatus.INBOX_ONLY,
+    DomainStatus.FAILED: NotificationStatus.FAILED,
+}
 
 
 @strawberry.input(description="A phone or browser that receives pushes.")
