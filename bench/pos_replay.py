@@ -59,7 +59,9 @@ class Captured:
 # each one's parameters the way loyalty/purchases.py and loyalty/ledger.py do.
 ROLES = [
     ("card", "FROM card c JOIN customer"),
-    ("store_name", "SELECT name FROM store"),
+    ("store_name", "SELECT name, timezone FROM store"),
+    ("rules", "FROM earn_rule"),
+    ("tiers", "FROM tier"),
     ("txn", "INSERT INTO ledger_transaction"),
     ("account", "UPDATE account SET"),
     ("lot", "INSERT INTO lot"),
@@ -70,6 +72,9 @@ ROLES = [
     ("notify", "pg_notify"),
 ]
 CACHED_ROLES = {"store_name", "system_account"}  # per-process caches in the service
+# The programme's active rules and tiers: cached per process for a few seconds
+# (loyalty/earn_rules.py, loyalty/tiers.py), so not part of a purchase's cost.
+PROGRAMME_ROLES = {"rules", "tiers"}
 
 
 def _role_of(sql: str) -> str:
@@ -130,6 +135,7 @@ async def capture_statements(dsn: str, s: Seed) -> list[Captured]:
         # tortoise's asyncpg client: INSERT/UPDATE/DELETE text -> execute, else fetch
         out.append(Captured(role, sql, len(values or []),
                             not upper.startswith(("UPDATE", "DELETE", "INSERT"))))
+    out = [c for c in out if c.role not in PROGRAMME_ROLES]
     roles = [c.role for c in out]
     # The service writes a purchase with nothing pending in one statement
     # (loyalty/purchases.py _EARN_SQL); the store name and the system account are
@@ -163,7 +169,7 @@ async def phase_raw(dsn: str, s: Seed, statements: list[Captured],
         async with pool.acquire() as conn:
             name = (await conn.fetch(by_role["store_name"].sql, store_id))[0][0]
             system_id = (await conn.fetch(by_role["system_account"].sql, "issued"))[0][0]
-        description = f"Purchase at {name}"
+        description = f"Purchase at {name}: {TOTAL_MINOR // 100} base points"
         points = TOTAL_MINOR // 100
         keys = Counter("raw")
 

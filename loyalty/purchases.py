@@ -147,6 +147,13 @@ async def record_purchase(
         )
     except IntegrityError:
         return await _after_conflict(key, fingerprint, store_id, receipt_id, account_id)
+    except DomainError:
+        # A retry of a purchase that spent its coupon or used up its offer is
+        # refused by them before its key is seen: it gets its original back.
+        replayed = await replay_by_key(key, fingerprint, account_id)
+        if replayed is None:
+            raise
+        return replayed
     published_after_commit(pg, customer_id)
     return posted
 

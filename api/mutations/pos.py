@@ -80,26 +80,12 @@ class PosQueries:
     async def card_lookup(
         self, info: Info[Context, Any], card: CardInput, store_id: strawberry.ID
     ) -> CardLookupPayload:
-        from datetime import UTC, datetime
-
-        from tortoise import connections
-
-        from api.types.customer import Offer
-        from loyalty.offers import offers_for
-
         try:
             store = store_in_scope(info, store_id)
             holder = await resolve_card(given(card.qr_payload), given(card.card_number))
         except DomainError as e:
             return CardLookupPayload(customer=None, errors=errors_of(e))
-        view = CashierCustomerView.of(holder)
-        # The offers this store may apply, clipped or not (the cashier can
-        # suggest clipping one in the app).
-        found = await offers_for(
-            connections.get("default"), holder.customer_id, store, datetime.now(UTC)
-        )
-        view.offers = [Offer.of(o) for o in found]
-        return CardLookupPayload(customer=view, errors=[])
+        return CardLookupPayload(customer=CashierCustomerView.of(holder, store), errors=[])
 
 
 @strawberry.type
@@ -150,7 +136,7 @@ class PosMutations:
             return RecordPurchasePayload(transaction=None, customer=None, errors=errors_of(e))
         return RecordPurchasePayload(
             transaction=LedgerTransaction.of(posted.transaction),
-            customer=CashierCustomerView.of(holder, posted.available),
+            customer=CashierCustomerView.of(holder, store_id, posted.available),
             errors=[],
             applied=[AppliedBenefit.of(a, total.currency) for a in posted.applied],
             discount=Money(amount_minor=posted.discount_minor, currency=total.currency),
@@ -206,7 +192,7 @@ class PosMutations:
             return RedeemPointsPayload(transaction=None, customer=None, errors=errors_of(e))
         return RedeemPointsPayload(
             transaction=LedgerTransaction.of(posted.transaction),
-            customer=CashierCustomerView.of(holder, posted.available),
+            customer=CashierCustomerView.of(holder, store_id, posted.available),
             errors=[],
         )
 

@@ -28,8 +28,24 @@ class CashierCustomerView:
     first_name: str = strawberry.field(description="First name, to greet the customer.")
     card_number: str = strawberry.field(description="The card number.")
     available_points: int = strawberry.field(description="Points usable now.")
-    offers: list[Offer] = strawberry.field(description="Offers usable in this store.")
     customer_id: strawberry.Private[int] = 0
+    store_id: strawberry.Private[int] = 0
+
+    @strawberry.field(
+        description="Offers usable in this store, clipped or not (`activated`): the cashier "
+        "can suggest clipping one in the app; clipped ones apply to the next purchase."
+    )
+    async def offers(self) -> list[Offer]:
+        from datetime import UTC, datetime
+
+        from tortoise import connections
+
+        from loyalty.offers import offers_for
+
+        found = await offers_for(
+            connections.get("default"), self.customer_id, self.store_id, datetime.now(UTC)
+        )
+        return [Offer.of(o) for o in found]
 
     @strawberry.field(description="The tier's name, if any.")
     async def tier(self) -> str | None:
@@ -41,15 +57,17 @@ class CashierCustomerView:
         return None if found is None else found.name
 
     @staticmethod
-    def of(holder: CardHolder, available: int | None = None) -> CashierCustomerView:
+    def of(
+        holder: CardHolder, store_id: int, available: int | None = None
+    ) -> CashierCustomerView:
         points = holder.available if available is None else available
         assert points is not None, "a cached holder needs the balance from the posting"
         return CashierCustomerView(
             first_name=holder.first_name,
             card_number=holder.card_number,
             customer_id=holder.customer_id,
+            store_id=store_id,
             available_points=points,
-            offers=[],
         )
 
 
