@@ -49,3 +49,9 @@ async def test_seed_demo_prints_log_ins_and_is_idempotent():
     assert await Store.all().count() == 1
     assert await Staff.all().count() == 2
     assert await Customer.all().count() == 1
+    # a small programme to try, made once
+    from loyalty.models import EarnRule, Offer, Reward, Tier
+
+    assert "demo programme: tiers" in first.stdout
+    assert "demo programme" not in second.stdout
+    assert [await m.all().count() for m in (Tier, EarnRule, Reward, Offer)] == [3, 4, 1, 1]

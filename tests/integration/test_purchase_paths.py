@@ -56,3 +56,31 @@ async def test_an_offer_clipped_elsewhere_is_applied_by_the_next_purchase():
     assert [r[0] for r in rows] == [1]
     fourth = await _buy(holder, store_id, 1000, key="p4")
     assert fourth.transaction.points == 10 and fourth.applied == ()
+
+
+async def test_date_rules_follow_the_stores_day_not_utc():
+    """A rule ending on day D fires for a purchase at 23:30 on D in Paris
+    (21:30 or 22:30 UTC) and not at 00:30 on D+1 in Paris, which is still D in
+    UTC; a weekday rule likewise."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from loyalty import earn_rules
+
+    holder, store_id = await _customer(), await _store()
+    paris = ZoneInfo("Europe/Paris")
+    day = (datetime.now(paris) - timedelta(days=3)).date()
+    await earn_rules.create_rule(None, name="Last day", label="+7 last day", kind="BONUS",
+                                 points=7, conditions={"endsOn": day.isoformat()})
+    await earn_rules.create_rule(None, name="Weekday", label="+3 on this weekday",
+                                 kind="BONUS", points=3,
+                                 conditions={"daysOfWeek": [day.isoweekday()]})
+    late = datetime(day.year, day.month, day.day, 23, 30, tzinfo=paris)
+    after = late + timedelta(hours=1)
+    assert after.astimezone(UTC).date() == day  # still D in UTC
+    await _buy(holder, store_id, 1000, key="warm-up")  # no first-purchase case below
+    on_day = await _buy(holder, store_id, 1000, key="late", when=late)
+    next_day = await _buy(holder, store_id, 1000, key="after", when=after)
+    assert on_day.transaction.points == 20
+    assert "+7 last day" in on_day.transaction.description
+    assert next_day.transaction.points == 10
