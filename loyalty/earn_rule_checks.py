@@ -57,11 +57,13 @@ def _rate(value: Any, kind: RuleKind) -> Decimal:
         rate = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except InvalidOperation:
         raise invalid("rate must be a decimal number such as 1.5.", "rate") from None
-    low = Decimal(0)
-    if not rate.is_finite() or rate < low or rate > MAX_RATE or (
-        kind == RuleKind.MULTIPLIER and rate == low
+    # A multiplier adds (rate - 1) x the base: at 1 or below it could never
+    # add anything (points are not taken away by a rule), so it is refused.
+    low = Decimal(0) if kind == RuleKind.BASE_RATE else Decimal(1)
+    if not rate.is_finite() or rate > MAX_RATE or (
+        rate < low if kind == RuleKind.BASE_RATE else rate <= low
     ):
-        bound = "at least 0" if kind == RuleKind.BASE_RATE else "more than 0"
+        bound = "at least 0" if kind == RuleKind.BASE_RATE else "more than 1"
         raise invalid(f"rate must be {bound} and at most {MAX_RATE}.", "rate")
     if rate.as_tuple().exponent < -4:  # type: ignore[operator]
         raise invalid("rate may have at most 4 decimals.", "rate")

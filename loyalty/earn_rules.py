@@ -23,7 +23,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from loyalty.earn_rule_checks import RuleFields, validated
-from loyalty.errors import DomainError, ErrorCode
+from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.rules import Conditions, PurchaseFacts, Rule, RuleKind, matches
 from loyalty.sql import as_datetime, execute, fetch, fetchrow
 
@@ -181,6 +181,8 @@ async def update_rule(
             rate_given=rate is not KEEP,
             points_given=points is not KEEP,
         )
+        if active is None:
+            raise invalid("active may be true or false, not null.", "active")
         is_active = before.active if active is KEEP else bool(active)
         after = await _write(conn, rule_id, f, is_active, now)
         await _audit(conn, rule_id, staff_id, "update", before, after, now)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from tortoise import connections
+from tortoise.transactions import in_transaction
 
 from loyalty.errors import DomainError, ErrorCode, invalid
-from loyalty.sql import execute
+from loyalty.sql import execute, fetchrow
 
 MAX_FIRST_NAME = 100
 
@@ -33,8 +33,11 @@ def check_first_name(first_name: str) -> str:
 async def update_profile(
     customer_id: int, *, first_name: str | None = None, birth_date: date | None = None
 ) -> None:
-    """Change the fields given (None leaves one as it is). The birthday bonus
-    stays once a year however often the date changes (customer.birthday_bonus_year)."""
+    """Change the fields given (None leaves one as it is), all or nothing.
+
+    A birth date can be given once (at sign-up or here): changing it is
+    refused, or anyone could move their birthday to today for its bonus;
+    customer service corrects a wrong one."""
     sets: list[str] = []
     args: list[object] = []
     if first_name is not None:
@@ -46,13 +49,19 @@ async def update_profile(
     if not sets:
         return
     args.append(customer_id)
-    count = await execute(
-        connections.get("default"),
-        f"UPDATE customer SET {', '.join(sets)} WHERE id = ${len(args)}",
-        *args,
-    )
-    if count == 0:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such customer.", None)
+    async with in_transaction() as conn:
+        row = await fetchrow(
+            conn, "SELECT birth_date FROM customer WHERE id = $1 FOR UPDATE", customer_id
+        )
+        if row is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such customer.", None)
+        if birth_date is not None and row[0] is not None and str(row[0]) != birth_date.isoformat():
+            raise invalid(
+                "Your birth date is already set; customer service can correct it.", "birthDate"
+            )
+        await execute(
+            conn, f"UPDATE customer SET {', '.join(sets)} WHERE id = ${len(args)}", *args
+        )
     # The purchase path keeps a customer's context briefly; a new birth date
     # must count from the next purchase on in this process.
     from loyalty.purchase_context import forget

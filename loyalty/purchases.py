@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -178,24 +179,29 @@ async def _try_fast(
     if facts.first_purchase or facts.birthday_today:
         return None  # once-only bonuses are decided under the account's lock
     evaluation = pc.run_rules(pc.purchase_facts(total, lines, channel, store_id, day), facts, prog)
+    write = functools.partial(
+        earn_in_one_statement, key=key, fingerprint=fingerprint, customer_id=customer_id,
+        account_id=account_id, store_id=store_id, store_name=name, receipt_id=receipt_id,
+        total=total, points=evaluation.points,
+        description=evaluation.description(f"Purchase at {name}"), channel=channel,
+        when=when, now=now, expires_at=expiry_for(when, get_settings()),
+        expected_tier_id=context.tier_id if context else None, with_tiers=bool(prog.tiers),
+    )
     try:
-        fast = await earn_in_one_statement(
-            conn, key=key, fingerprint=fingerprint, customer_id=customer_id,
-            account_id=account_id, store_id=store_id, store_name=name, receipt_id=receipt_id,
-            total=total, points=evaluation.points,
-            description=evaluation.description(f"Purchase at {name}"), channel=channel,
-            when=when, now=now, expires_at=expiry_for(when, get_settings()),
-            expected_tier_id=context.tier_id if context else None, with_tiers=bool(prog.tiers),
-        )
+        if prog.tiers:
+            # These points may raise the tier: the posting and the upgrade
+            # (with its event) commit together or not at all (ADR 0007).
+            async with in_transaction() as tx:
+                fast = await write(tx)
+                if fast is not None:
+                    await tiers.after_earning(tx, customer_id, now)
+        else:
+            fast = await write(conn)
     except IntegrityError:
         return await _after_conflict(key, fingerprint, store_id, receipt_id, account_id)
     if fast is None:
         pc.forget(customer_id)
         return None
-    if prog.tiers:
-        async with in_transaction() as tx:
-            await fetchrow(tx, "SELECT id FROM account WHERE id = $1 FOR UPDATE", account_id)
-            await tiers.after_earning(tx, customer_id, now)
     return Posted(fast.transaction, fast.available)
 
 

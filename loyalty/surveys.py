@@ -81,8 +81,9 @@ async def submit_survey(
     *, customer_id: int, store_id: int, receipt_id: str, rating: int, comment: str | None = None
 ) -> SurveyResult:
     """Store the survey and post the SURVEY rule's bonus. Only the customer
-    who made the purchase may answer, once: a second answer, even at the same
-    instant, is SURVEY_ALREADY_ANSWERED."""
+    who made the purchase may answer, once: a different second answer, even at
+    the same instant, is SURVEY_ALREADY_ANSWERED; the same answer again (a
+    retry) returns the original result and posts nothing."""
     rating, comment = _check(rating, comment)
     receipt_id = check_receipt(receipt_id)
     rules = await active_rules()
@@ -122,25 +123,32 @@ async def submit_survey(
                           txn.id, survey[0])
             await tiers.after_earning(conn, customer_id, now)
     except IntegrityError:
-        if await _answered(store_id, receipt_id):
-            raise DomainError(ErrorCode.SURVEY_ALREADY_ANSWERED,
-                              "This purchase's survey was already answered.",
-                              "receiptId") from None
-        raise  # pragma: no cover - another constraint: a bug
+        answered = await _answered(store_id, receipt_id)
+        if answered is None:
+            raise  # pragma: no cover - another constraint: a bug
+        # The app retrying the same answer (its response was lost) gets the
+        # original result back; another answer is refused.
+        if answered[1:3] == (customer_id, rating) and answered[3] == comment:
+            return SurveyResult(answered[0], int(answered[4] or 0), None)
+        raise DomainError(ErrorCode.SURVEY_ALREADY_ANSWERED,
+                          "This purchase's survey was already answered.",
+                          "receiptId") from None
     published_after_commit(pg, customer_id)
     return SurveyResult(survey[0], txn.points, txn)
 
 
-async def _answered(store_id: int, receipt_id: str) -> bool:
+async def _answered(store_id: int, receipt_id: str) -> Any | None:
+    """(survey id, customer, rating, comment, points awarded) of the answer given."""
     async with in_transaction() as conn:
-        row = await fetchrow(
+        return await fetchrow(
             conn,
-            "SELECT 1 FROM survey_response s JOIN purchase p ON p.id = s.purchase_id "
+            "SELECT s.id, s.customer_id, s.rating, s.comment, t.points FROM survey_response s "
+            "JOIN purchase p ON p.id = s.purchase_id "
+            "LEFT JOIN ledger_transaction t ON t.id = s.transaction_id "
             "WHERE p.store_id = $1 AND p.receipt_id = $2",
             store_id,
             receipt_id,
         )
-    return row is not None
 
 
 async def _post_bonus(

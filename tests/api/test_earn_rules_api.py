@@ -103,6 +103,9 @@ async def test_bad_rules_are_refused_with_a_code_and_field(gql, shop):
     cases = [
         ({"kind": "MULTIPLIER"}, "rate"),
         ({"kind": "MULTIPLIER", "rate": "abc"}, "rate"),
+        # a multiplier adds (rate - 1) x base: at 1 or below it would never fire
+        ({"kind": "MULTIPLIER", "rate": "1"}, "rate"),
+        ({"kind": "MULTIPLIER", "rate": "0.5"}, "rate"),
         ({"kind": "BONUS", "points": -5}, "points"),
         ({"kind": "BONUS", "points": 5, "label": "x" * 121}, "label"),
         ({"kind": "BONUS", "points": 5, "conditions": {"daysOfWeek": [9]}},
@@ -120,6 +123,13 @@ async def test_bad_rules_are_refused_with_a_code_and_field(gql, shop):
         assert [(e["code"], e["field"]) for e in data["createEarnRule"]["errors"]] == [
             ("INVALID_INPUT", field)], fields
     missing = await gql(UPDATE, {"input": {"id": "999", "label": "x"}}, token=shop.admin_token)
+    rule = await create(gql, shop, name="B", label="+5", kind="BONUS", points=5)
+    null_active = await gql(UPDATE, {"input": {"id": rule["id"], "active": None}},
+                            token=shop.admin_token)
+    assert [(e["code"], e["field"]) for e in null_active["updateEarnRule"]["errors"]] == [
+        ("INVALID_INPUT", "active")]
+    listed = await gql(RULES, {"all": False}, token=shop.admin_token)
+    assert [r["active"] for r in listed["earnRules"] if r["id"] == rule["id"]] == [True]
     assert missing["updateEarnRule"]["errors"][0]["code"] == "NOT_FOUND"
     bad_id = await gql(DEACTIVATE, {"input": {"id": "nope"}}, token=shop.admin_token)
     assert bad_id["deactivateEarnRule"]["errors"][0]["field"] == "id"
@@ -178,12 +188,15 @@ async def test_a_survey_earns_its_bonus_once(gql, shop, alice, bob):
     both = await asyncio.gather(gql(SURVEY, answer, token=alice.token),
                                 gql(SURVEY, answer, token=alice.token))
     again = (await gql(SURVEY, answer, token=alice.token))["submitSurvey"]
-    # then Bob finds nothing, one answer of hers earns 20 points, the others are refused
+    changed = {"input": {**answer["input"], "rating": 2}}
+    other = (await gql(SURVEY, changed, token=alice.token))["submitSurvey"]
+    # then Bob finds nothing; her answer earns 20 points once, and its retries
+    # (the same answer) get that result back; a different answer is refused
     assert [e["code"] for e in bobs["errors"]] == ["NOT_FOUND"]
-    results = sorted((r["submitSurvey"]["pointsAwarded"],
-                      [e["code"] for e in r["submitSurvey"]["errors"]]) for r in both)
-    assert results == [(0, ["SURVEY_ALREADY_ANSWERED"]), (20, [])]
-    assert [e["code"] for e in again["errors"]] == ["SURVEY_ALREADY_ANSWERED"]
+    results = [(r["submitSurvey"]["pointsAwarded"], r["submitSurvey"]["errors"]) for r in both]
+    assert results == [(20, []), (20, [])]
+    assert again == {"pointsAwarded": 20, "errors": []}
+    assert [e["code"] for e in other["errors"]] == ["SURVEY_ALREADY_ANSWERED"]
     assert (await gql(BALANCE, token=alice.token))["me"]["points"]["available"] == before + 20
     history = (await gql(HISTORY, token=alice.token))["me"]["history"]["edges"]
     assert history[0]["node"] == {"kind": "BONUS", "points": 20,
@@ -196,7 +209,8 @@ async def test_a_survey_without_a_survey_rule_is_stored_without_points(gql, shop
     answer = {"input": {"storeId": shop.store_id, "receiptId": "R-2", "rating": 3}}
     first = (await gql(SURVEY, answer, token=alice.token))["submitSurvey"]
     assert first == {"pointsAwarded": 0, "errors": []}
-    again = (await gql(SURVEY, answer, token=alice.token))["submitSurvey"]
+    again = (await gql(SURVEY, {"input": {**answer["input"], "rating": 4}},
+                       token=alice.token))["submitSurvey"]
     assert [e["code"] for e in again["errors"]] == ["SURVEY_ALREADY_ANSWERED"]
     for bad, field in (({"rating": 6}, "rating"), ({"comment": "x" * 2001}, "comment"),
                        ({"receiptId": ""}, "receiptId"), ({"storeId": "x"}, "storeId")):
@@ -213,11 +227,16 @@ async def test_birth_date_at_sign_up_and_in_the_profile(gql, shop):
                                         "firstName": "Dan", "birthDate": "2999-01-01"}})
     assert [e["field"] for e in bad["signUp"]["errors"]] == ["birthDate"]
     token = auth["signUp"]["accessToken"]
-    changed = await gql(PROFILE, {"input": {"firstName": "Caroline",
-                                            "birthDate": date(1991, 3, 1).isoformat()}},
-                        token=token)
+    changed = await gql(PROFILE, {"input": {"firstName": "Caroline"}}, token=token)
     assert changed["updateProfile"]["errors"] == []
     assert (await gql("query { me { firstName } }", token=token))["me"]["firstName"] == "Caroline"
+    # set once: moving it (to today, for the bonus) is refused and changes nothing
+    moved = await gql(PROFILE, {"input": {"firstName": "Caro",
+                                          "birthDate": date.today().isoformat()}}, token=token)
+    assert moved["updateProfile"]["errors"] == [{"code": "INVALID_INPUT", "field": "birthDate"}]
+    assert (await gql("query { me { firstName } }", token=token))["me"]["firstName"] == "Caroline"
+    same = await gql(PROFILE, {"input": {"birthDate": "1990-02-28"}}, token=token)
+    assert same["updateProfile"]["errors"] == []
     refused = await gql(PROFILE, {"input": {"firstName": " "}}, token=token)
     assert refused["updateProfile"]["errors"] == [{"code": "INVALID_INPUT", "field": "firstName"}]
     body = await gql.raw(PROFILE, {"input": {"firstName": "X"}}, token=shop.cashier_token)
