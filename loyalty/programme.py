@@ -134,8 +134,13 @@ async def update_programme_settings(
         if row is None:
             await execute(
                 conn,
+                # Two first saves at once: the later one wins, as two updates would.
                 "INSERT INTO programme_settings (id, tier_basis, tier_period, tier_window_days, "
-                "timezone, reminder_days, updated_at) VALUES (1, $1, $2, $3, $4, $5, $6)",
+                "timezone, reminder_days, updated_at) VALUES (1, $1, $2, $3, $4, $5, $6) "
+                "ON CONFLICT (id) DO UPDATE SET tier_basis = excluded.tier_basis, "
+                "tier_period = excluded.tier_period, "
+                "tier_window_days = excluded.tier_window_days, timezone = excluded.timezone, "
+                "reminder_days = excluded.reminder_days, updated_at = excluded.updated_at",
                 *values,
                 datetime.now(UTC),
             )
