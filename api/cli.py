@@ -81,6 +81,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import logging
     import signal
 
+    from geofence.jobs import JOBS as GEOFENCE_JOBS
     from notifications.push import sender_from_settings
     from notifications.worker import run_forever
 
@@ -96,7 +97,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             print("no FIREBASE_CREDENTIALS: notifications go to the inbox and the log only")
         print("worker running; stop with SIGTERM or Ctrl-C", flush=True)
         try:
-            await run_forever(stop, batch_size=args.batch_size, sender=sender)
+            await run_forever(stop, batch_size=args.batch_size, sender=sender,
+                              jobs=GEOFENCE_JOBS)
         finally:
             if sender is not None:
                 await sender.close()
@@ -110,16 +112,19 @@ def cmd_jobs(_: argparse.Namespace) -> int:
     import logging
     from datetime import UTC, datetime
 
-    from loyalty.jobs import JOBS, run_due_jobs
+    from geofence.jobs import JOBS as GEOFENCE_JOBS
+    from loyalty.jobs import JOBS
+    from notifications.worker import run_jobs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     async def go() -> int:
-        counts = await run_due_jobs(datetime.now(UTC))
-        for name in JOBS:
+        counts = await run_jobs(datetime.now(UTC), jobs=GEOFENCE_JOBS)
+        names = [*JOBS, *GEOFENCE_JOBS]
+        for name in names:
             print(f"{name}: {counts.get(name, 'FAILED')}")
         # Non-zero for cron to report, once every job has had its turn.
-        return 0 if len(counts) == len(JOBS) else 1
+        return 0 if len(counts) == len(names) else 1
 
     return _run(lambda: _with_db(go))
 

@@ -3,54 +3,34 @@ reward it, in one transaction.
 
 Every judged check-in is recorded, refused ones with their reason, so that a
 retry under the same idempotency key gets the same answer. Malformed input and
-rate limiting are answered before anything is written."""
+rate limiting are answered before anything is written.
+
+On PostgreSQL the common check-in is first tried in two statements without a
+transaction (geofence.checkin_fast); this module's transaction under the
+account lock is the general path, taken when that one wrote nothing."""
 
 from __future__ import annotations
 
 import uuid as uuid_module
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from geofence import rules
+from geofence import checkin_fast, polygon, rules
+from geofence.judge import RATE_WINDOW, BeaconSighting, CheckInResult, Target, judge
 from geofence.models import CheckInKind
-from geofence.visits import Place, VisitResult, apply, load_visit
+from geofence.visits import Place, apply, load_visit
 from loyalty.config import Settings, get_settings
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import check_idempotency_key, published_after_commit, request_hash
 from loyalty.sql import as_datetime, execute, fetchrow, is_pg
 
-RATE_WINDOW = timedelta(minutes=1)
+RSSI_FLOOR = -127  # the weakest signal a BLE radio reports
 
-
-@dataclass(frozen=True)
-class BeaconSighting:
-    uuid: str
-    major: int
-    minor: int
-    rssi: int | None = None
-
-
-@dataclass(frozen=True)
-class CheckInResult:
-    visit: VisitResult | None
-    replayed: bool = False
-    posted: bool = False  # this check-in put points on the ledger
-
-
-@dataclass(frozen=True)
-class _Target:
-    place: Place
-    beacon_id: int | None
-    latitude: float
-    longitude: float
-    radius_meters: float | None  # None for a beacon: being in range is the proof
-    retired: bool
+__all__ = ["BeaconSighting", "CheckInResult", "check_in"]
 
 
 def _check_input(kind: CheckInKind, geofence_id: int | None, latitude: float | None,
@@ -81,6 +61,8 @@ def _check_input(kind: CheckInKind, geofence_id: int | None, latitude: float | N
         for name, value in (("major", beacon.major), ("minor", beacon.minor)):
             if not 0 <= value <= 65535:
                 raise invalid(f"{name} must be between 0 and 65535.", f"beacon.{name}")
+        if beacon.rssi is not None and not RSSI_FLOOR <= beacon.rssi <= 0:
+            raise invalid(f"rssi is in dBm, between {RSSI_FLOOR} and 0.", "beacon.rssi")
         return BeaconSighting(normalized, beacon.major, beacon.minor, beacon.rssi)
     if beacon is not None:
         raise invalid(f"A {kind.value} check-in carries no beacon.", "beacon")
@@ -119,14 +101,30 @@ async def check_in(
         occurred_at=when.isoformat(),
     )
     now = datetime.now(UTC)
-    pg = is_pg(connections.get("default"))
+    default = connections.get("default")
+    pg = is_pg(default)
+    if pg:
+        try:
+            fast = await checkin_fast.try_fast(
+                default, customer_id=customer_id, key=key, fingerprint=fingerprint, kind=kind,
+                geofence_id=geofence_id, latitude=latitude, longitude=longitude,
+                accuracy_meters=accuracy_meters, beacon=beacon, when=when, now=now,
+                settings=settings,
+            )
+        except IntegrityError:
+            fast = None  # the key is taken: the general path replays it
+        if isinstance(fast, str):
+            raise DomainError(ErrorCode.CHECKIN_REJECTED, fast)
+        if fast is not None:
+            return fast
     try:
         async with in_transaction() as conn:
             # The account row serialises one customer's check-ins, as it does
             # postings: the speed, once-a-day and rate checks read settled history.
-            account = await fetchrow(
-                conn, "SELECT id FROM account WHERE customer_id = $1 FOR UPDATE", customer_id
-            )
+            # On PostgreSQL the lock also moves the account's version
+            # (updated_at), which the one-statement path checks.
+            account = await (fetchrow(conn, _LOCK_PG, now, customer_id) if pg
+                             else fetchrow(conn, _LOCK, customer_id))
             if account is None:
                 raise DomainError(ErrorCode.NOT_FOUND, "Unknown customer.")
             # After the lock, so that a concurrent retry sees the first one's row.
@@ -163,6 +161,12 @@ async def check_in(
         published_after_commit(pg, customer_id)
     return outcome
 
+
+_LOCK = "SELECT id FROM account WHERE customer_id = $1 FOR UPDATE"
+_LOCK_PG = (
+    "UPDATE account SET updated_at = GREATEST($1::timestamptz, updated_at + interval "
+    "'1 microsecond') WHERE customer_id = $2 RETURNING id"
+)
 
 _CONTEXT_SQL = (
     "SELECT c.location_opt_in, c.timezone, (SELECT COUNT(*) FROM check_in r "
@@ -219,22 +223,11 @@ async def _judge_and_record(
     settings: Settings,
 ) -> CheckInResult | str:
     target = await _target(conn, geofence_id, beacon)
-    fix = None
-    if target is not None:
-        fix = rules.Fix(target.latitude if latitude is None else latitude,
-                        target.longitude if longitude is None else longitude,
-                        accuracy_meters, when)
-    reason = _first_reason(
-        lambda: None if opted_in else "Location sharing is off for this customer.",
-        lambda: rules.timing(when, now, settings),
-        lambda: rules.accuracy(accuracy_meters, settings),
-        lambda: _known(target, kind),
+    reason, fix = judge(
+        opted_in=opted_in, target=target, kind=kind, latitude=latitude, longitude=longitude,
+        accuracy_meters=accuracy_meters, beacon=beacon, when=when, now=now, settings=settings,
+        previous=await _previous_fix(conn, customer_id),
     )
-    if reason is None and fix is not None and target is not None:
-        if target.radius_meters is not None and kind != CheckInKind.EXIT:
-            reason = rules.inside(fix, target.latitude, target.longitude, target.radius_meters)
-        if reason is None:
-            reason = rules.travel(await _previous_fix(conn, customer_id), fix, settings)
     visit, posted = None, False
     if reason is None and target is not None:
         visit, posted = await apply(
@@ -265,25 +258,8 @@ async def _judge_and_record(
     return reason if reason is not None else CheckInResult(visit, posted=posted)
 
 
-def _first_reason(*checks: Callable[[], str | None]) -> str | None:
-    for check in checks:
-        reason = check()
-        if reason is not None:
-            return reason
-    return None
-
-
-def _known(target: _Target | None, kind: CheckInKind) -> str | None:
-    what = "beacon" if kind == CheckInKind.BEACON else "geofence"
-    if target is None:
-        return f"Unknown {what}."
-    if target.retired:
-        return f"This {what} is retired."
-    return None
-
-
 async def _target(conn: BaseDBAsyncClient, geofence_id: int | None,
-                  beacon: BeaconSighting | None) -> _Target | None:
+                  beacon: BeaconSighting | None) -> Target | None:
     if beacon is not None:
         row = await fetchrow(
             conn,
@@ -299,20 +275,20 @@ async def _target(conn: BaseDBAsyncClient, geofence_id: int | None,
         if row is None:
             return None
         # A store whose fences are all retired is closed: its beacons with it.
-        return _Target(Place(row[1], row[2], None), row[0], row[3], row[4], None,
+        return Target(Place(row[1], row[2], None), row[0], row[3], row[4], None,
                        not (row[5] and row[6]))
     if geofence_id is None or geofence_id > 2**63 - 1:
         return None
     row = await fetchrow(
         conn,
-        "SELECT g.store_id, s.name, g.latitude, g.longitude, g.radius_meters, g.active "
-        "FROM geofence g JOIN store s ON s.id = g.store_id WHERE g.id = $1",
+        "SELECT g.store_id, s.name, g.latitude, g.longitude, g.radius_meters, g.active, "
+        "g.polygon FROM geofence g JOIN store s ON s.id = g.store_id WHERE g.id = $1",
         geofence_id,
     )
     if row is None:
         return None
-    return _Target(Place(row[0], row[1], geofence_id), None, row[2], row[3], row[4],
-                   not row[5])
+    return Target(Place(row[0], row[1], geofence_id), None, row[2], row[3], row[4],
+                  not row[5], polygon.parse(row[6]))
 
 
 async def _previous_fix(conn: BaseDBAsyncClient, customer_id: int) -> rules.Fix | None:

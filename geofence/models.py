@@ -27,6 +27,9 @@ class Geofence(Model):
     latitude = fields.FloatField()
     longitude = fields.FloatField()
     radius_meters = fields.FloatField()
+    # A polygon fence's outline, JSON [[lat, lon], ...] (geofence.polygon);
+    # the circle above then encloses it, for the phone to monitor.
+    polygon = fields.TextField(null=True)
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -31,6 +31,7 @@ class NearbyFence:
     longitude: float
     radius_meters: float
     distance_m: float
+    vertices: tuple[tuple[float, float], ...] | None = None  # a polygon fence's outline
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -46,7 +47,7 @@ REFRESH_SECONDS = 30.0
 @dataclass
 class _Snapshot:
     index: SphereIndex
-    fences: dict[int, tuple[int, str, float, float, float]]
+    fences: dict[int, tuple[int, str, float, float, float, str | None]]
     built_at: float
 
 
@@ -71,14 +72,20 @@ async def _current() -> _Snapshot:
             return snap
         rows = await fetch(
             connections.get("default"),
-            "SELECT g.id, g.store_id, s.name, g.latitude, g.longitude, g.radius_meters "
-            "FROM geofence g JOIN store s ON s.id = g.store_id WHERE g.active = $1",
+            "SELECT g.id, g.store_id, s.name, g.latitude, g.longitude, g.radius_meters, "
+            "g.polygon FROM geofence g JOIN store s ON s.id = g.store_id WHERE g.active = $1",
             True,
         )
-        fences = {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows}
+        fences = {r[0]: (r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows}
         index = await asyncio.to_thread(SphereIndex, [(k, v[2], v[3]) for k, v in fences.items()])
         _snapshot = _Snapshot(index, fences, time.monotonic())
         return _snapshot
+
+
+def _parse(outline: str) -> tuple[tuple[float, float], ...] | None:
+    from geofence.polygon import parse  # polygon builds on this module's geometry
+
+    return parse(outline)
 
 
 async def nearest(latitude: float, longitude: float, limit: int = 20) -> list[NearbyFence]:
@@ -91,6 +98,7 @@ async def nearest(latitude: float, longitude: float, limit: int = 20) -> list[Ne
     snap = await _current()
     result = []
     for hit in snap.index.nearest(latitude, longitude, limit):
-        store_id, name, lat, lon, radius = snap.fences[hit.key]
-        result.append(NearbyFence(hit.key, store_id, name, lat, lon, radius, hit.distance_m))
+        store_id, name, lat, lon, radius, outline = snap.fences[hit.key]
+        result.append(NearbyFence(hit.key, store_id, name, lat, lon, radius, hit.distance_m,
+                                  None if outline is None else _parse(outline)))
     return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from geofence import polygon
 from geofence.nearby import haversine_m
 from loyalty.config import Settings
 
@@ -42,11 +43,33 @@ def accuracy(accuracy_meters: float | None, settings: Settings) -> str | None:
     return None
 
 
+def signal(rssi: int | None, settings: Settings) -> str | None:
+    """A beacon heard too faintly may be a neighbour's, or a relayed copy: not
+    proof of presence. iOS reports 0 when it could not measure the signal;
+    that, like no rssi at all, is taken as no measurement."""
+    if rssi is None or rssi == 0 or rssi >= settings.checkin_min_rssi:
+        return None
+    return (f"The beacon's signal is too weak ({rssi} dBm; at least "
+            f"{settings.checkin_min_rssi} dBm).")
+
+
 def inside(fix: Fix, latitude: float, longitude: float, radius_meters: float) -> str | None:
     """A fix may lie outside the circle by no more than its own accuracy."""
     if fix.accuracy_meters is None:
         return None
     outside_by = haversine_m(fix.latitude, fix.longitude, latitude, longitude) - radius_meters
+    if outside_by > fix.accuracy_meters:
+        return f"The reported position is {outside_by:.0f} m outside the geofence."
+    return None
+
+
+def inside_outline(fix: Fix, outline: tuple[polygon.Vertex, ...], latitude: float,
+                   longitude: float) -> str | None:
+    """As `inside`, for a polygon fence centred at (latitude, longitude)."""
+    if fix.accuracy_meters is None:
+        return None
+    outside_by = polygon.distance_outside(outline, (latitude, longitude),
+                                          (fix.latitude, fix.longitude))
     if outside_by > fix.accuracy_meters:
         return f"The reported position is {outside_by:.0f} m outside the geofence."
     return None

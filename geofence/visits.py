@@ -27,10 +27,20 @@ from loyalty.ledger import (
 )
 from loyalty.sql import as_datetime, execute, fetch, fetchrow
 
-# An ENTER whose EXIT never came (phone off, app killed) stops holding the
-# visit open after this: the next ENTER starts a new visit.
-OPEN_VISIT_MAX = timedelta(hours=4)
 EVENT = "visit.accepted"
+
+
+def open_since(when: datetime, settings: Settings) -> datetime:
+    """Visits opened before this are over even without their EXIT (phone off,
+    app killed): check-ins at `when` ignore them and the next ENTER starts a
+    new visit; geofence.jobs closes them."""
+    return when - timedelta(minutes=settings.visit_max_open_minutes)
+
+
+def reward_key(customer_id: int, store_id: int, when: datetime, timezone: str) -> str:
+    """The visit reward's ledger idempotency key: once per store, customer and
+    local day, enforced by the ledger's unique index."""
+    return f"{SYSTEM_KEY_PREFIX}visit:{customer_id}:{store_id}:{local_day(when, timezone)}"
 
 
 @dataclass(frozen=True)
@@ -118,7 +128,7 @@ async def apply(
         "AND store_id = $2 AND closed_at IS NULL AND opened_at > $3 ORDER BY id DESC LIMIT 1",
         customer_id,
         place.store_id,
-        when - OPEN_VISIT_MAX,
+        open_since(when, settings),
     )
     if row is None and kind == CheckInKind.EXIT:
         return None, False
@@ -176,6 +186,13 @@ def local_day(when: datetime, timezone: str) -> str:
     return when.astimezone(zone).date().isoformat()
 
 
+def in_cooldown(last_reward_at: datetime | None, when: datetime, settings: Settings) -> bool:
+    """Whether a visit at `when` is too close to the customer's last rewarded one."""
+    if last_reward_at is None or settings.visit_cooldown_minutes <= 0:
+        return False
+    return abs(when - last_reward_at) < timedelta(minutes=settings.visit_cooldown_minutes)
+
+
 async def _reward(
     conn: BaseDBAsyncClient,
     *,
@@ -192,7 +209,7 @@ async def _reward(
     points = settings.visit_reward_points
     # The ledger's unique idempotency key is what makes "once a day" hold even
     # if two processes got past the checks below at once.
-    key = f"{SYSTEM_KEY_PREFIX}visit:{customer_id}:{place.store_id}:{local_day(when, timezone)}"
+    key = reward_key(customer_id, place.store_id, when, timezone)
     eligible = points > 0
     if eligible:
         done = await fetchrow(
@@ -207,8 +224,8 @@ async def _reward(
             "ORDER BY v.reward_transaction_id DESC LIMIT 1",
             customer_id,
         )
-        cooldown = timedelta(minutes=settings.visit_cooldown_minutes)
-        eligible = last is None or abs(when - as_datetime(last[0])) >= cooldown
+        eligible = not in_cooldown(None if last is None else as_datetime(last[0]), when,
+                                   settings)
     if not eligible:
         # Written directly, not through add_outbox: no points changed, so no
         # points_changed NOTIFY for the subscription listeners.

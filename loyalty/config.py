@@ -55,6 +55,12 @@ class Settings:
     checkin_max_age_minutes: int = 10
     checkin_max_speed_kmh: float = 300.0
     checkin_rate_per_minute: int = 10
+    # A beacon heard weaker than this (dBm; iBeacon RSSI runs from about -30
+    # next to it to -100 at the edge of range) is not proof of presence.
+    checkin_min_rssi: int = -90
+    # A visit whose EXIT never came (phone off, app killed) is over after this:
+    # check-ins no longer extend it and the jobs close it.
+    visit_max_open_minutes: int = 240
     # A confirmed visit earns this once per store per customer per local day,
     # and no visit earns within the cool-down after another one did.
     visit_reward_points: int = 10
@@ -98,6 +104,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "LOYALTY_PUSH_BACKOFF_MAX_SECONDS": "push_backoff_max_seconds",
         "LOYALTY_CHECKIN_MAX_AGE_MINUTES": "checkin_max_age_minutes",
         "LOYALTY_CHECKIN_RATE_PER_MINUTE": "checkin_rate_per_minute",
+        "LOYALTY_CHECKIN_MIN_RSSI": "checkin_min_rssi",
+        "LOYALTY_VISIT_MAX_OPEN_MINUTES": "visit_max_open_minutes",
         "LOYALTY_VISIT_REWARD_POINTS": "visit_reward_points",
         "LOYALTY_VISIT_COOLDOWN_MINUTES": "visit_cooldown_minutes",
     }

@@ -213,6 +213,11 @@ class Migration(migrations.Migration):
             name='reminded_at',
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
         ),
+        ops.AddField(
+            model_name='Geofence',
+            name='polygon',
+            field=fields.TextField(null=True),
+        ),
         ops.AddIndex(
             model_name='LedgerTransaction',
             index=Index(fields=['customer_id', 'occurred_at']),

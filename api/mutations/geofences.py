@@ -11,12 +11,15 @@ from api.types.checkins import (
     BeaconPayload,
     CreateBeaconInput,
     CreateGeofenceInput,
+    CreatePolygonGeofenceInput,
     GeofencePayload,
     RetireBeaconInput,
     RetireGeofenceInput,
+    UpdateBeaconInput,
+    UpdateGeofenceInput,
     geofence_of,
 )
-from api.types.common import errors_of
+from api.types.common import errors_of, given
 from geofence import admin, nearby
 from loyalty.errors import DomainError
 
@@ -31,6 +34,38 @@ class GeofenceAdminMutations:
             fence = await admin.create_geofence(
                 parse_id(input.store_id, "storeId"), input.latitude, input.longitude,
                 input.radius_meters,
+            )
+        except DomainError as e:
+            return GeofencePayload(geofence=None, errors=errors_of(e))
+        nearby.invalidate()
+        return GeofencePayload(geofence=geofence_of(fence), errors=[])
+
+    @strawberry.mutation(
+        description="Admin: add a geofence following a store's outline.",
+        permission_classes=[IsAdmin],
+    )
+    async def create_polygon_geofence(self, input: CreatePolygonGeofenceInput) -> GeofencePayload:
+        try:
+            fence = await admin.create_polygon_geofence(
+                parse_id(input.store_id, "storeId"),
+                [(v.latitude, v.longitude) for v in input.vertices],
+            )
+        except DomainError as e:
+            return GeofencePayload(geofence=None, errors=errors_of(e))
+        nearby.invalidate()
+        return GeofencePayload(geofence=geofence_of(fence), errors=[])
+
+    @strawberry.mutation(
+        description="Admin: move, resize or reshape an active geofence.",
+        permission_classes=[IsAdmin],
+    )
+    async def update_geofence(self, input: UpdateGeofenceInput) -> GeofencePayload:
+        try:
+            fence = await admin.update_geofence(
+                parse_id(input.geofence_id, "geofenceId"), latitude=given(input.latitude),
+                longitude=given(input.longitude), radius_meters=given(input.radius_meters),
+                vertices=None if (outline := given(input.vertices)) is None
+                else [(v.latitude, v.longitude) for v in outline],
             )
         except DomainError as e:
             return GeofencePayload(geofence=None, errors=errors_of(e))
@@ -60,6 +95,19 @@ class GeofenceAdminMutations:
         except DomainError as e:
             return BeaconPayload(beacon=None, errors=errors_of(e))
         nearby.invalidate()
+        return BeaconPayload(beacon=Beacon.of(beacon), errors=[])
+
+    @strawberry.mutation(
+        description="Admin: renumber an active beacon.", permission_classes=[IsAdmin]
+    )
+    async def update_beacon(self, input: UpdateBeaconInput) -> BeaconPayload:
+        try:
+            beacon = await admin.update_beacon(
+                parse_id(input.beacon_id, "beaconId"), uuid=given(input.uuid),
+                major=given(input.major), minor=given(input.minor),
+            )
+        except DomainError as e:
+            return BeaconPayload(beacon=None, errors=errors_of(e))
         return BeaconPayload(beacon=Beacon.of(beacon), errors=[])
 
     @strawberry.mutation(

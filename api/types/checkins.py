@@ -29,7 +29,10 @@ class BeaconInput:
     major: int = strawberry.field(description="Major number, 0-65535.")
     minor: int = strawberry.field(description="Minor number, 0-65535.")
     rssi: int | None = strawberry.field(
-        default=strawberry.UNSET, description="Signal strength in dBm, when known."
+        default=strawberry.UNSET, description=(
+            "Signal strength in dBm, when known (0: not measured). A sighting weaker than "
+            "the server's minimum (LOYALTY_CHECKIN_MIN_RSSI, default -90) is refused."
+        )
     )
 
 
@@ -108,12 +111,28 @@ class VisitConnection:
 GeofenceRef = Annotated["Geofence", strawberry.lazy("api.schema")]
 
 
+@strawberry.type(description="A point on the Earth (WGS 84).")
+class LatLng:
+    latitude: float = strawberry.field(description="Latitude, -90 to 90.")
+    longitude: float = strawberry.field(description="Longitude, -180 to 180.")
+
+
+@strawberry.input(description="A point on the Earth (WGS 84).")
+class LatLngInput:
+    latitude: float = strawberry.field(description="Latitude, -90 to 90.")
+    longitude: float = strawberry.field(description="Longitude, -180 to 180.")
+
+
+def outline_of(vertices: tuple[tuple[float, float], ...] | None) -> list[LatLng] | None:
+    return None if vertices is None else [LatLng(latitude=a, longitude=o) for a, o in vertices]
+
+
 def geofence_of(f: FenceView) -> Geofence:
     from api.schema import Geofence
 
     return Geofence(id=strawberry.ID(str(f.id)), store_id=strawberry.ID(str(f.store_id)),
                     store_name=f.store_name, latitude=f.latitude, longitude=f.longitude,
-                    radius_meters=f.radius_meters)
+                    radius_meters=f.radius_meters, vertices=outline_of(f.vertices))
 
 
 @strawberry.input(description="A new circular geofence for a store.")
@@ -124,7 +143,35 @@ class CreateGeofenceInput:
     radius_meters: float = strawberry.field(description="Radius in metres, 10-10000.")
 
 
-@strawberry.type(description="The result of createGeofence or retireGeofence.")
+@strawberry.input(description="Move or resize a geofence; fields left out are kept.")
+class UpdateGeofenceInput:
+    geofence_id: strawberry.ID = strawberry.field(description="The geofence (active).")
+    latitude: float | None = strawberry.field(
+        default=strawberry.UNSET, description="New centre latitude (with longitude)."
+    )
+    longitude: float | None = strawberry.field(
+        default=strawberry.UNSET, description="New centre longitude (with latitude)."
+    )
+    radius_meters: float | None = strawberry.field(
+        default=strawberry.UNSET, description="New radius in metres, 10-10000."
+    )
+    vertices: list[LatLngInput] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A new outline (3 to 100 vertices, in order): the fence becomes a "
+        "polygon, its circle enclosing them. Not with latitude, longitude or radiusMeters.",
+    )
+
+
+@strawberry.input(description="A new polygon geofence following a store's outline.")
+class CreatePolygonGeofenceInput:
+    store_id: strawberry.ID = strawberry.field(description="The store.")
+    vertices: list[LatLngInput] = strawberry.field(
+        description="The outline, 3 to 100 vertices in order, within 10 km of their centre; "
+        "edges must not cross."
+    )
+
+
+@strawberry.type(description="The result of createGeofence, updateGeofence or retireGeofence.")
 class GeofencePayload:
     geofence: GeofenceRef | None = strawberry.field(description="The geofence.")
     errors: list[UserError] = strawberry.field(description="Why it failed.")
@@ -163,7 +210,19 @@ class RetireBeaconInput:
     beacon_id: strawberry.ID = strawberry.field(description="The beacon.")
 
 
-@strawberry.type(description="The result of createBeacon or retireBeacon.")
+@strawberry.input(description="Renumber a beacon; fields left out are kept.")
+class UpdateBeaconInput:
+    beacon_id: strawberry.ID = strawberry.field(description="The beacon (active).")
+    uuid: str | None = strawberry.field(default=strawberry.UNSET, description="Proximity UUID.")
+    major: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Major number, 0-65535."
+    )
+    minor: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Minor number, 0-65535."
+    )
+
+
+@strawberry.type(description="The result of createBeacon, updateBeacon or retireBeacon.")
 class BeaconPayload:
     beacon: Beacon | None = strawberry.field(description="The beacon.")
     errors: list[UserError] = strawberry.field(description="Why it failed.")

@@ -62,3 +62,25 @@ def test_the_local_day_follows_the_customer_s_timezone():
     assert local_day(late, "Europe/Paris") == "2026-11-24"
     assert local_day(late, "America/New_York") == "2026-11-23"
     assert local_day(late, "Not/AZone") == "2026-11-23"
+
+
+def test_a_beacon_heard_fainter_than_the_minimum_is_refused():
+    assert rules.signal(-90, SETTINGS) is None
+    assert rules.signal(-40, SETTINGS) is None
+    assert "too weak (-91 dBm" in rules.signal(-91, SETTINGS)
+    assert rules.signal(-91, Settings(env="test", checkin_min_rssi=-100)) is None
+
+
+def test_an_unmeasured_signal_passes():
+    assert rules.signal(None, SETTINGS) is None
+    assert rules.signal(0, SETTINGS) is None  # iOS: could not measure
+
+
+def test_cool_down_and_open_visit_span_follow_the_settings():
+    from geofence.visits import in_cooldown, open_since
+
+    assert not in_cooldown(None, NOW, SETTINGS)
+    assert in_cooldown(NOW - timedelta(minutes=59), NOW, SETTINGS)
+    assert not in_cooldown(NOW - timedelta(minutes=60), NOW, SETTINGS)
+    assert not in_cooldown(NOW, NOW, Settings(env="test", visit_cooldown_minutes=0))
+    assert open_since(NOW, SETTINGS) == NOW - timedelta(hours=4)
