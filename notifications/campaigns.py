@@ -1,4 +1,5 @@
-"""Campaigns: an admin's marketing message to everyone who consented, or to a list.
+"""Campaigns: an admin's marketing message to everyone who consented, a tier,
+or a list of customers.
 
 A campaign has no table of its own. One header outbox event (kind
 "campaign.created", no customer) records it with its idempotency key and a
@@ -6,6 +7,10 @@ fingerprint of its body; one "campaign.message" event per targeted customer
 carries the title and body. All are written in one transaction and consumed by
 the same worker as ledger events, with the same consent, quiet hours and the
 marketing cap. The campaign's id is its header event's id.
+
+A tier's members are those loyalty.tiers.tier_of places in it when the
+campaign is sent: their stored tier, a retired tier counting as the active one
+below it, and customers with no tier in a base tier of threshold 0.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.sql import execute, fetch, fetchrow, is_pg
+from loyalty.tiers import TierInfo, effective_tier
 
 CREATED = "campaign.created"
 MESSAGE = "campaign.message"
@@ -35,6 +42,7 @@ class Target:
     """Exactly one of: everyone opted in to marketing, a tier, a list of customers."""
 
     everyone: bool = False
+    # A tier's name as the ladder spells it (any case), or its id.
     tier: str | None = None
     customer_ids: list[int] | None = None
 
@@ -57,8 +65,8 @@ def _check_target(target: Target) -> None:
     chosen = [target.everyone, target.tier is not None, target.customer_ids is not None]
     if sum(chosen) != 1:
         raise invalid("Give exactly one of everyone: true, tier or customerIds.", "target")
-    if target.tier is not None:
-        raise invalid("Tiers are not available yet.", "target.tier")
+    if target.tier is not None and not 1 <= len(target.tier.strip()) <= 60:
+        raise invalid("tier must be a tier's name or id.", "target.tier")
     if target.customer_ids is not None and not 1 <= len(target.customer_ids) <= MAX_CUSTOMERS:
         raise invalid(f"customerIds must hold 1 to {MAX_CUSTOMERS} ids.", "target.customerIds")
 
@@ -68,7 +76,51 @@ def _key_lookup(conn: BaseDBAsyncClient) -> str:
     return f"SELECT id, payload FROM outbox_event WHERE kind = $1 AND {found} = $2"
 
 
+async def _tier_members(conn: BaseDBAsyncClient, wanted: str) -> list[int]:
+    """Who consented to marketing among the customers in the tier named `wanted`."""
+    rows = await fetch(conn, "SELECT id, name, threshold, active FROM tier ORDER BY threshold, id")
+    wanted = wanted.strip()
+    chosen = [r for r in rows if r[1] == wanted]
+    if not chosen:
+        chosen = [r for r in rows if r[1].casefold() == wanted.casefold()]
+    if not chosen and wanted.isdigit():
+        chosen = [r for r in rows if r[0] == int(wanted)]
+    if len(chosen) != 1:
+        raise DomainError(ErrorCode.NOT_FOUND, f"No such tier: {wanted}.", "target.tier")
+    tier_id, name, _, active = chosen[0]
+    if not active:
+        # Nobody is in it any more: its members count as the tier below.
+        raise invalid(f"The tier {name} is retired.", "target.tier")
+    ladder = tuple(
+        TierInfo(int(r[0]), r[1], int(r[2]), Decimal(1)) for r in rows if r[3]
+    )
+
+    def placed(stored: int | None, threshold: int | None) -> bool:
+        tier = effective_tier(ladder, stored, threshold)
+        return tier is not None and tier.id == tier_id
+
+    stored_ids = [int(r[0]) for r in rows if placed(int(r[0]), int(r[2]))]
+    with_none = placed(None, None)
+    clauses = []
+    if stored_ids:
+        clauses.append(f"ct.tier_id IN ({', '.join(f'${i + 2}' for i in range(len(stored_ids)))})")
+    if with_none:
+        clauses.append("ct.tier_id IS NULL")  # no row, or a row without a tier
+    if not clauses:
+        return []
+    rows = await fetch(
+        conn,
+        "SELECT c.id FROM customer c LEFT JOIN customer_tier ct ON ct.customer_id = c.id "
+        f"WHERE c.marketing_opt_in = $1 AND ({' OR '.join(clauses)}) ORDER BY c.id",
+        True,
+        *stored_ids,
+    )
+    return [r[0] for r in rows]
+
+
 async def _recipients(conn: BaseDBAsyncClient, target: Target) -> list[int]:
+    if target.tier is not None:
+        return await _tier_members(conn, target.tier)
     if target.everyone:
         rows = await fetch(
             conn, "SELECT id FROM customer WHERE marketing_opt_in = $1 ORDER BY id", True
@@ -109,9 +161,13 @@ async def send_campaign(
     key = _text(idempotency_key, "idempotencyKey", MAX_KEY)
     _check_target(target)
     now = now or datetime.now(UTC)
-    fingerprint = hashlib.sha256(
-        json.dumps([title, body, target.everyone, sorted(set(target.customer_ids or []))]).encode()
-    ).hexdigest()
+    fingerprinted: list[object] = [
+        title, body, target.everyone, sorted(set(target.customer_ids or []))
+    ]
+    if target.tier is not None:
+        # Appended only when given: the fingerprints of earlier campaigns stay valid.
+        fingerprinted.append(target.tier.strip())
+    fingerprint = hashlib.sha256(json.dumps(fingerprinted).encode()).hexdigest()
     async with in_transaction() as conn:
         if is_pg(conn):
             # Two retries racing with one key: the second waits, then finds the first.
@@ -133,6 +189,7 @@ async def send_campaign(
             "fingerprint": fingerprint,
             "targeted": len(recipients),
             "title": title,
+            "tier": target.tier,
         }
         row = await fetchrow(
             conn,

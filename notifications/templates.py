@@ -1,11 +1,17 @@
-"""Message templates per event kind and locale, filled from the event at send time.
+"""Message templates per event kind and locale, filled from the ledger at send time.
 
 Placeholders are checked when the templates load: a typo in a template fails
 at start-up, never in a customer's notification at 3 a.m.
+
+A part of a template in square brackets is optional: it is left out when one
+of its placeholders has no value. That is how one template reads well with or
+without a store, a next reward to aim for, points expiring soon or an offer,
+instead of one template per combination. Brackets do not nest.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,9 +25,13 @@ ALLOWED = frozenset(
         "balance",
         "store",
         "points_to_next",
+        "next_reward",
+        "next_tier",
         "expiring_points",
         "expiring_date",
         "coupon",
+        "reward",
+        "offer",
         "tier",
         "previous_tier",
     }
@@ -35,9 +45,16 @@ class TemplateError(ValueError):
 
 
 @dataclass(frozen=True)
+class Part:
+    text: str
+    optional: bool
+    names: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Template:
-    title: str
-    body: str
+    title: tuple[Part, ...]
+    body: tuple[Part, ...]
 
 
 @dataclass(frozen=True)
@@ -46,35 +63,79 @@ class Rendered:
     body: str
 
 
-# kind -> language -> template. {store} is empty when the event has no store.
+# Sentences added to several kinds' bodies, when the values are there. The
+# ledger-derived ones: the nearer of the next reward and the next tier
+# (notifications.personalise fills only one), points expiring soon.
+_NEXT_EN = (
+    "[. {points_to_next} more points for {next_reward}]"
+    "[. {points_to_next} more points to reach {next_tier}]"
+)
+_NEXT_FR = (
+    "[. Encore {points_to_next} points pour {next_reward}]"
+    "[. Encore {points_to_next} points pour atteindre le niveau {next_tier}]"
+)
+_EXPIRING_EN = "[. {expiring_points} points expire on {expiring_date}]"
+_EXPIRING_FR = "[. {expiring_points} points expirent le {expiring_date}]"
+
+# kind -> language -> template.
 TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "points.earned": {
-        "en": ("+{points} points", "+{points} points at {store}, {balance} in all"),
-        "fr": ("+{points} points", "+{points} points à {store}, {balance} au total"),
+        "en": (
+            "+{points} points",
+            "+{points} points[ at {store}], {balance} in all" + _NEXT_EN + _EXPIRING_EN,
+        ),
+        "fr": (
+            "+{points} points",
+            "+{points} points[ à {store}], {balance} au total" + _NEXT_FR + _EXPIRING_FR,
+        ),
     },
     "points.redeemed": {
         "en": (
             "{points} points spent",
-            "{first_name}, you spent {points} points at {store}. {balance} left",
+            "{first_name}, you spent {points} points[ at {store}]. {balance} left"
+            + _NEXT_EN + _EXPIRING_EN,
         ),
         "fr": (
             "{points} points utilisés",
-            "{first_name}, vous avez utilisé {points} points à {store}. Il vous en reste {balance}",
+            "{first_name}, vous avez utilisé {points} points[ à {store}]. "
+            "Il vous en reste {balance}" + _NEXT_FR + _EXPIRING_FR,
+        ),
+    },
+    # points.redeemed of a reward bought in the app (see
+    # notifications.personalise.template_for): no store, a coupon instead.
+    "reward.redeemed": {
+        "en": (
+            "You got {reward}",
+            "{first_name}, your coupon is ready: {points} points spent, {balance} left" + _NEXT_EN,
+        ),
+        "fr": (
+            "Vous avez obtenu {reward}",
+            "{first_name}, votre bon est prêt : {points} points utilisés, "
+            "il vous en reste {balance}" + _NEXT_FR,
         ),
     },
     "visit.accepted": {
         "en": (
             "Welcome to {store}, {first_name}",
-            "Thanks for coming in: +{points} points for your visit, {balance} in all",
+            "Thanks for coming in: +{points} points for your visit, {balance} in all"
+            + _NEXT_EN + "[. In store: {offer}]",
         ),
         "fr": (
             "Bienvenue à {store}, {first_name}",
-            "Merci de votre visite : +{points} points, {balance} au total",
+            "Merci de votre visite : +{points} points, {balance} au total"
+            + _NEXT_FR + "[. En magasin : {offer}]",
         ),
     },
+    # visit.accepted without points (the day's reward already given).
     "visit.welcome": {
-        "en": ("Welcome to {store}, {first_name}", "You have {balance} points."),
-        "fr": ("Bienvenue à {store}, {first_name}", "Vous avez {balance} points."),
+        "en": (
+            "Welcome to {store}, {first_name}",
+            "You have {balance} points" + _NEXT_EN + "[. In store: {offer}]",
+        ),
+        "fr": (
+            "Bienvenue à {store}, {first_name}",
+            "Vous avez {balance} points" + _NEXT_FR + "[. En magasin : {offer}]",
+        ),
     },
     "points.expired": {
         "en": (
@@ -106,7 +167,7 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{coupon} expire le {expiring_date} : utilisez-le d'ici là",
         ),
     },
-    # tier.changed, by direction (see notifications.worker._template_for).
+    # tier.changed, by direction (see notifications.personalise.template_for).
     "tier.up": {
         "en": ("Welcome to {tier}", "Congratulations {first_name}, you are now {tier}."),
         "fr": (
@@ -134,11 +195,11 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "points.refunded": {
         "en": (
             "{points} points returned",
-            "A refund at {store} took back {points} points, {balance} in all",
+            "A refund[ at {store}] took back {points} points, {balance} in all",
         ),
         "fr": (
             "{points} points repris",
-            "Un remboursement à {store} a repris {points} points, {balance} au total",
+            "Un remboursement[ à {store}] a repris {points} points, {balance} au total",
         ),
     },
 }
@@ -151,19 +212,41 @@ def placeholders(text: str) -> set[str]:
         raise TemplateError(f"malformed template {text!r}: {exc}") from None
 
 
+_OPTIONAL = re.compile(r"\[([^\[\]]*)\]")
+
+
+def parts(text: str) -> tuple[Part, ...]:
+    """`text` cut into its fixed and optional (bracketed) parts."""
+    found: list[Part] = []
+    at = 0
+    for match in _OPTIONAL.finditer(text):
+        found.append(Part(text[at : match.start()], False, frozenset()))
+        found.append(Part(match.group(1), True, frozenset()))
+        at = match.end()
+    found.append(Part(text[at:], False, frozenset()))
+    for part in found:
+        if not part.optional and ("[" in part.text or "]" in part.text):
+            raise TemplateError(f"unbalanced or nested [ ] in template {text!r}")
+    return tuple(
+        Part(p.text, p.optional, frozenset(placeholders(p.text))) for p in found if p.text
+    )
+
+
 def load(raw: Mapping[str, Mapping[str, tuple[str, str]]]) -> dict[str, dict[str, Template]]:
-    """Check and build templates; raises TemplateError on an unknown placeholder
-    or a kind without an English version (the fallback)."""
+    """Check and build templates; raises TemplateError on an unknown placeholder,
+    malformed braces or brackets, or a kind without an English version (the fallback)."""
     loaded: dict[str, dict[str, Template]] = {}
     for kind, by_locale in raw.items():
         if DEFAULT_LOCALE not in by_locale:
             raise TemplateError(f"{kind}: an {DEFAULT_LOCALE!r} template is required")
         loaded[kind] = {}
         for locale, (title, body) in by_locale.items():
-            unknown = (placeholders(title) | placeholders(body)) - ALLOWED
+            template = Template(parts(title), parts(body))
+            used = {name for part in template.title + template.body for name in part.names}
+            unknown = used - ALLOWED
             if unknown:
                 raise TemplateError(f"{kind}/{locale}: unknown placeholder(s) {sorted(unknown)}")
-            loaded[kind][locale] = Template(title, body)
+            loaded[kind][locale] = template
     return loaded
 
 
@@ -205,9 +288,18 @@ def has_template(kind: str) -> bool:
     return kind in _LOADED
 
 
+def _fill(template: tuple[Part, ...], filled: Mapping[str, str]) -> str:
+    return "".join(
+        part.text.format(**filled)
+        for part in template
+        if not part.optional or all(filled[name] for name in part.names)
+    )
+
+
 def render(kind: str, locale: str | None, values: Mapping[str, Any]) -> Rendered:
     """The message for `kind` in the customer's language, English when their
-    language has no template; numbers formatted for that language."""
+    language has no template; numbers and dates formatted for that language.
+    A value that is None or empty leaves out the optional parts naming it."""
     by_locale = _LOADED[kind]
     lang = language(locale)
     template = by_locale.get(lang) or by_locale[DEFAULT_LOCALE]
@@ -220,4 +312,4 @@ def render(kind: str, locale: str | None, values: Mapping[str, Any]) -> Rendered
             filled[name] = format_date(value, used)
         elif value is not None:
             filled[name] = str(value)
-    return Rendered(template.title.format(**filled), template.body.format(**filled))
+    return Rendered(_fill(template.title, filled), _fill(template.body, filled))

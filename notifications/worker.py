@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,13 +29,14 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from loyalty.config import Settings, get_settings
-from loyalty.reminders import zone
-from loyalty.sql import as_datetime, execute, fetch
+from loyalty.sql import execute, fetch
 from notifications import templates
 from notifications.caps import marketing_today
 from notifications.delivery import payload_of, placeholders, send_due, skip_locked
 from notifications.models import Status
 from notifications.outcomes import Due
+from notifications.personalise import NOWHERE, Standing, standings, values
+from notifications.personalise import template_for as _template_for
 from notifications.policy import Policy, load_policy
 from notifications.push import PushSender
 from notifications.stats import RunStats
@@ -47,8 +49,6 @@ VISIT = "visit.accepted"
 # Messages the customer did not cause by spending or earning: they need
 # marketing consent and count under the daily marketing cap.
 MARKETING = frozenset({CAMPAIGN, VISIT})
-# Written by loyalty.tiers: {"from": name | None, "to": name | None, "direction": "up" | "down"}.
-TIER_CHANGED = "tier.changed"
 
 
 TITLE_MAX, BODY_MAX = 200, 1000  # notification.title / body column sizes
@@ -56,42 +56,6 @@ TITLE_MAX, BODY_MAX = 200, 1000  # notification.title / body column sizes
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _template_for(kind: str, payload: dict[str, Any]) -> str:
-    # A visit on a day its reward was already given still gets a welcome,
-    # without "+0 points".
-    if kind == VISIT and not payload.get("points"):
-        return "visit.welcome"
-    if kind == TIER_CHANGED:
-        if not payload.get("to"):
-            return "tier.lost"
-        return "tier.down" if payload.get("direction") == "down" else "tier.up"
-    return kind
-
-
-def _values(
-    payload: dict[str, Any], first_name: str, balance: int | None, timezone: str | None
-) -> dict[str, Any]:
-    # Dates are shown as the customer's calendar day (a lot expiring at
-    # 23:30 UTC expires "tomorrow" in Paris), formatted by the template.
-    expires_at = payload.get("expires_at")
-    day = (
-        as_datetime(expires_at).astimezone(zone(timezone)).date()
-        if isinstance(expires_at, str)
-        else None
-    )
-    return {
-        "first_name": first_name,
-        "points": payload.get("points"),
-        "balance": payload.get("balance", balance),
-        "store": payload.get("store_name"),
-        "expiring_points": payload.get("points"),
-        "expiring_date": day,
-        "coupon": payload.get("title"),
-        "tier": payload.get("to"),
-        "previous_tier": payload.get("from"),
-    }
 
 
 @dataclass
@@ -136,20 +100,20 @@ async def claim_events(
         for e in events:
             with contextlib.suppress(ValueError, TypeError):
                 payloads[e[0]] = payload_of(e[3])
-        # Events that carry no balance (a visit without a reward) take it from
-        # the ledger now, so the message says what the account holds.
-        needing = sorted(
-            {e[2] for e in events if e[2] in customers and "balance" not in payloads.get(e[0], {})}
+        # What the messages tell of the ledger now (balance, next reward or
+        # tier, expiring points, a visited store's offer), for the whole batch.
+        # Not for marketing messages the customer has not consented to.
+        standing = await standings(
+            conn,
+            [
+                (e[0], e[1], e[2], payloads[e[0]])
+                for e in events
+                if e[2] in customers
+                and e[0] in payloads
+                and (e[1] not in MARKETING or customers[e[2]][2])
+            ],
+            now,
         )
-        balances: dict[int, int] = {}
-        if needing:
-            rows = await fetch(
-                conn,
-                f"SELECT customer_id, available FROM account "
-                f"WHERE customer_id IN ({placeholders(1, len(needing))})",
-                *needing,
-            )
-            balances = {r[0]: int(r[1]) for r in rows}
         # Without marketing consent a campaign message is not written at all:
         # no push and no inbox row (the customer said no to marketing).
         marketing = {
@@ -172,7 +136,7 @@ async def claim_events(
                     kind,
                     customers[customer_id],
                     payloads[event_id] if event_id in payloads else payload_of(raw),
-                    balances.get(customer_id),
+                    standing.get(event_id, NOWHERE),
                 )
             except Exception as exc:
                 await _claim_failed(conn, event_id, kind, attempts + 1, exc, now, policy)
@@ -230,7 +194,7 @@ def _render(
     kind: str,
     customer: tuple[str, str | None, bool, str],
     payload: dict[str, Any],
-    balance: int | None,
+    standing: Standing,
 ) -> tuple[str, str] | str | None:
     """The event's (title, body); "skipped" without marketing consent; None
     when there is no message for this kind."""
@@ -243,7 +207,7 @@ def _render(
     if not templates.has_template(template):
         return None
     message = templates.render(
-        template, locale, _values(payload, first_name, balance, timezone)
+        template, locale, values(kind, payload, first_name, timezone, standing)
     )
     return message.title, message.body
 
@@ -342,18 +306,12 @@ async def localized(
     for r in rows:
         with contextlib.suppress(ValueError, TypeError):
             payloads[r[0]] = payload_of(r[1])
-    needing = sorted(
-        {n.customer_id for n, _ in wanted if "balance" not in payloads.get(n.event_id or 0, {})}
-    )
-    balances: dict[int, int] = {}
-    if needing:
-        rows = await fetch(
-            conn,
-            f"SELECT customer_id, available FROM account "
-            f"WHERE customer_id IN ({placeholders(1, len(needing))})",
-            *needing,
-        )
-        balances = {r[0]: int(r[1]) for r in rows}
+    events = {
+        n.event_id: (n.event_id, n.kind, n.customer_id, payloads[n.event_id])
+        for n, _ in wanted
+        if n.event_id is not None and n.event_id in payloads
+    }
+    standing = await standings(conn, list(events.values()), datetime.now(UTC))
     texts: dict[tuple[int, str], tuple[str, str]] = {}
     for n, locale in wanted:
         payload = payloads.get(n.event_id or 0)
@@ -361,7 +319,7 @@ async def localized(
             continue
         try:
             customer = (n.first_name, locale, True, n.timezone)
-            rendered = _render(n.kind, customer, payload, balances.get(n.customer_id))
+            rendered = _render(n.kind, customer, payload, standing.get(n.event_id or 0, NOWHERE))
         except Exception:  # the customer's text, already written, is sent instead
             log.warning("notification %s cannot be rendered in %s", n.id, locale, exc_info=True)
             continue
@@ -394,10 +352,16 @@ async def run_once(
 
 
 async def run_forever(
-    stop: asyncio.Event, *, batch_size: int = 100, sender: PushSender | None = None
+    stop: asyncio.Event,
+    *,
+    batch_size: int = 100,
+    sender: PushSender | None = None,
+    jobs: Mapping[str, Callable[[datetime], Awaitable[int]]] | None = None,
 ) -> None:
     """Loop run_once until `stop` is set, sleeping while there is nothing to do,
-    and run the scheduled jobs every `jobs_interval_seconds`."""
+    and run the scheduled jobs every `jobs_interval_seconds`: the programme's,
+    then `jobs` (name -> job; the caller's, from packages this one must not
+    import, such as geofence)."""
     settings = get_settings()
     policy = load_policy()
     loop = asyncio.get_running_loop()
@@ -407,7 +371,7 @@ async def run_forever(
             # Expiry, reminders and tier reviews; their events are then
             # claimed by this same loop like any other.
             jobs_due = loop.time() + settings.jobs_interval_seconds
-            await run_jobs()
+            await run_jobs(jobs=jobs)
         try:
             stats = await run_once(batch_size, sender=sender, settings=settings, policy=policy)
         except Exception:  # a database blip must not kill the worker
@@ -421,12 +385,23 @@ async def run_forever(
                 pass
 
 
-async def run_jobs(now: datetime | None = None) -> dict[str, int]:
-    """The scheduled jobs once; a failure is logged, never raised."""
+async def run_jobs(
+    now: datetime | None = None,
+    jobs: Mapping[str, Callable[[datetime], Awaitable[int]]] | None = None,
+) -> dict[str, int]:
+    """The scheduled jobs once, then `jobs`; a failure is logged, never raised,
+    and leaves that job out of the counts."""
     from loyalty.jobs import run_due_jobs
 
+    now = now or datetime.now(UTC)
     try:
-        return await run_due_jobs(now or datetime.now(UTC))
+        counts = await run_due_jobs(now)
     except Exception:
         log.exception("scheduled jobs failed")
-        return {}
+        counts = {}
+    for name, job in (jobs or {}).items():
+        try:
+            counts[name] = await job(now)
+        except Exception:
+            log.exception("scheduled job %s failed", name)
+    return counts

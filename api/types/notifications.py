@@ -159,7 +159,9 @@ class CampaignTargetInput:
         default=strawberry.UNSET, description="Every customer who consented to marketing."
     )
     tier: str | None = strawberry.field(
-        default=strawberry.UNSET, description="A loyalty tier (not available yet)."
+        default=strawberry.UNSET,
+        description="Customers in a loyalty tier, by its name (any case) or id; those "
+        "without marketing consent are left out.",
     )
     customer_ids: list[strawberry.ID] | None = strawberry.field(
         default=strawberry.UNSET,

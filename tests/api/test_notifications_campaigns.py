@@ -13,6 +13,8 @@ from notifications.models import Notification, Platform, Status
 from notifications.policy import Policy
 from notifications.preferences import update_preferences
 from notifications.worker import run_once
+from tests.api.test_tiers_api import UPDATE_TIER, _earn, _tier
+from tests.conftest import sign_up
 from tests.fakes.fixtures import fake_fcm, fake_fcm_server, notification_tables, sender
 
 pytestmark = pytest.mark.usefixtures("notification_tables")
@@ -94,7 +96,8 @@ async def test_a_list_of_customers_leaves_out_those_without_consent(gql, shop, a
 
 
 @pytest.mark.parametrize(("target", "field"), [
-    ({"tier": "gold"}, "target.tier"),
+    ({"tier": " "}, "target.tier"),
+    ({"everyone": True, "tier": "Gold"}, "target"),
     ({"everyone": True, "customerIds": ["1"]}, "target"),
     ({}, "target"),
     ({"everyone": False}, "target"),
@@ -105,8 +108,6 @@ async def test_a_target_must_be_exactly_one_available_kind(gql, shop, target, fi
     result = (await gql(SEND_CAMPAIGN, variables, token=shop.admin_token))["sendCampaign"]
     assert result["campaign"] is None
     assert [(e["code"], e["field"]) for e in result["errors"]] == [("INVALID_INPUT", field)]
-    if field == "target.tier":
-        assert "tiers are not available yet" in result["errors"][0]["message"].lower()
 
 
 async def test_only_an_admin_may_send_a_campaign(gql, shop, alice):
@@ -160,3 +161,50 @@ async def test_the_daily_marketing_cap_counts_in_the_customers_own_day(gql, shop
     # then: a new day for Alice, so it is pushed
     assert (stats.capped, stats.pushed) == (0, 1)
     assert len(fake_fcm.delivered()) == 4
+
+
+async def test_a_tier_reaches_its_consenting_members_by_name_or_id(gql, shop, alice, bob, sender,
+                                                                  fake_fcm):
+    # given: a ladder Base (0), Silver (100), Gold (500); Alice reaches Silver,
+    # Carol Gold, Bob and Dan stay in Base; all but Dan consented to marketing
+    ids = {}
+    for name, threshold in (("Base", 0), ("Silver", 100), ("Gold", 500)):
+        created = await _tier(gql, shop, name=name, threshold=threshold, multiplier="1")
+        ids[name] = created["tier"]["id"]
+    carol, dan = await sign_up(gql, "Carol"), await sign_up(gql, "Dan")
+    await _earn(gql, shop, alice, 150_00)
+    await _earn(gql, shop, carol, 600_00)
+    for customer, token in ((alice, "alice-phone"), (bob, "bob-phone"), (carol, "carol-phone")):
+        await consenting(customer.id, token)
+    await register_device(dan.id, token="dan-phone", platform=Platform.ANDROID)
+    # when: a campaign to each tier, by name in any case or by id
+    silver = await send(gql, shop, title="Silver sale", tier="silver")
+    gold = await send(gql, shop, title="Gold sale", tier=ids["Gold"])
+    base = await send(gql, shop, title="Base sale", tier="Base")
+    await run_once(100, now=NOON, sender=sender, policy=Policy(marketing_daily_cap=10))
+    # then: each reached its members who consented, and only them
+    assert [r["campaign"]["targeted"] for r in (silver, gold, base)] == [1, 1, 1]
+    sales = sorted((s.token, s.title) for s in fake_fcm.delivered() if s.title.endswith("sale"))
+    assert sales == [
+        ("alice-phone", "Silver sale"), ("bob-phone", "Base sale"), ("carol-phone", "Gold sale")]
+    # when Silver is retired its members count as the tier below
+    retired = await gql(UPDATE_TIER, {"input": {"id": ids["Silver"], "active": False}},
+                        token=shop.admin_token)
+    assert retired["updateTier"]["errors"] == []
+    again = await send(gql, shop, tier="Base")
+    assert again["campaign"]["targeted"] == 2
+    refused = await send(gql, shop, tier="Silver")
+    assert [(e["code"], e["field"]) for e in refused["errors"]] == [
+        ("INVALID_INPUT", "target.tier")]
+    unknown = await send(gql, shop, tier="Platinum")
+    assert [(e["code"], e["field"]) for e in unknown["errors"]] == [("NOT_FOUND", "target.tier")]
+
+
+async def test_a_retried_tier_campaign_is_the_same_campaign(gql, shop, alice):
+    await _tier(gql, shop, name="Base", threshold=0, multiplier="1")
+    await consenting(alice.id, "alice-phone")
+    first = await send(gql, shop, key="tier-1", tier="Base")
+    assert first["campaign"]["targeted"] == 1
+    assert await send(gql, shop, key="tier-1", tier="Base") == first
+    other = await send(gql, shop, key="tier-1", everyone=True)
+    assert [e["code"] for e in other["errors"]] == ["IDEMPOTENCY_CONFLICT"]

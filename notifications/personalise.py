@@ -1,0 +1,131 @@
+"""What a message says about the customer, read from the ledger when it is
+rendered: the balance, the nearer of the next reward and the next tier, points
+expiring soon, and for a visit an offer valid in that store.
+
+The reads are made once per batch of events (loyalty.progress), not per
+message; only a visit's offer is looked up per visit, since offers are
+targeted per customer and store (loyalty.offers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from loyalty.offers import offers_for
+from loyalty.progress import Progress, progress_for
+from loyalty.reminders import zone
+from loyalty.sql import as_datetime
+
+VISIT = "visit.accepted"
+# Events whose messages tell the customer where they stand.
+PERSONAL = frozenset({"points.earned", "points.redeemed", VISIT})
+# Kinds whose text is the admin's, not a template's.
+VERBATIM = frozenset({"campaign.message"})
+TIER_CHANGED = "tier.changed"
+
+
+@dataclass(frozen=True)
+class Standing:
+    # The balance now, for events that do not carry the one they left.
+    balance: int | None
+    progress: Progress | None = None
+    # The title of the first offer valid in the visited store.
+    offer: str | None = None
+
+
+NOWHERE = Standing(None)
+
+
+async def standings(
+    conn: BaseDBAsyncClient,
+    events: Sequence[tuple[int, str, int, dict[str, Any]]],
+    now: datetime,
+) -> dict[int, Standing]:
+    """Each event's standing, by event id, for (event id, kind, customer id,
+    payload) of events about to be rendered."""
+    wanted = sorted(
+        {c for _, kind, c, payload in events if kind in PERSONAL or _needs_balance(kind, payload)}
+    )
+    progress = await progress_for(conn, wanted, now)
+    found: dict[int, Standing] = {}
+    for event_id, kind, customer_id, payload in events:
+        mine = progress.get(customer_id)
+        if mine is None:
+            continue
+        offer = None
+        store_id = payload.get("store_id")
+        if kind == VISIT and isinstance(store_id, int):
+            offers = await offers_for(conn, customer_id, store_id, now)
+            offer = offers[0].title if offers else None
+        if kind in PERSONAL and isinstance(payload.get("balance"), int):
+            # The reward to aim for is measured from the balance the message states.
+            mine = mine.with_balance(payload["balance"])
+        found[event_id] = Standing(mine.balance, mine if kind in PERSONAL else None, offer)
+    return found
+
+
+def _needs_balance(kind: str, payload: dict[str, Any]) -> bool:
+    return kind not in VERBATIM and "balance" not in payload
+
+
+def template_for(kind: str, payload: dict[str, Any]) -> str:
+    # A visit on a day its reward was already given still gets a welcome,
+    # without "+0 points".
+    if kind == VISIT and not payload.get("points"):
+        return "visit.welcome"
+    # Points spent on a reward in the app: what was bought, not where.
+    if kind == "points.redeemed" and payload.get("reward_name"):
+        return "reward.redeemed"
+    if kind == TIER_CHANGED:
+        if not payload.get("to"):
+            return "tier.lost"
+        return "tier.down" if payload.get("direction") == "down" else "tier.up"
+    return kind
+
+
+def values(
+    kind: str,
+    payload: dict[str, Any],
+    first_name: str,
+    timezone: str | None,
+    standing: Standing,
+) -> dict[str, Any]:
+    """Every placeholder's value for this event (templates.ALLOWED); None
+    leaves out the optional sentences that name it."""
+    progress = standing.progress
+    goal = None if progress is None else progress.next_goal
+    expiring_points: int | None = None
+    expires_at: Any = None
+    if kind in ("points.expiring", "coupon.expiring"):
+        # A reminder is about what it names.
+        expiring_points, expires_at = payload.get("points"), payload.get("expires_at")
+    elif progress is not None:
+        expiring_points, expires_at = progress.expiring_points, progress.expiring_at
+    # Dates are shown as the customer's calendar day (a lot expiring at
+    # 23:30 UTC expires "tomorrow" in Paris), formatted by the template.
+    day = (
+        as_datetime(expires_at).astimezone(zone(timezone)).date()
+        if isinstance(expires_at, str | datetime)
+        else None
+    )
+    return {
+        "first_name": first_name,
+        "points": payload.get("points"),
+        "balance": payload.get("balance", standing.balance),
+        "store": payload.get("store_name"),
+        "points_to_next": None if goal is None else goal.points,
+        "next_reward": goal.name if goal and progress and goal is progress.next_reward else None,
+        "next_tier": goal.name if goal and progress and goal is progress.next_tier else None,
+        "expiring_points": expiring_points,
+        "expiring_date": day,
+        "coupon": payload.get("title"),
+        "reward": payload.get("reward_name"),
+        "offer": standing.offer,
+        "tier": payload.get("to"),
+        "previous_tier": payload.get("from"),
+    }
