@@ -13,6 +13,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from geofence.models import CheckInKind
+from loyalty import tiers
 from loyalty.config import Settings
 from loyalty.earning import expiry_for
 from loyalty.ledger import (
@@ -305,4 +306,6 @@ async def _reward(
         visit_id=visit_id,
         channel=Channel.CHECKIN.value,
     )
+    # Visit points count towards tiers like any other: up at once (ADR 0007).
+    await tiers.after_earning(conn, customer_id, now)
     return points

@@ -63,3 +63,20 @@ async def test_geofence_administration_needs_an_admin_token(gql, shop):
                          token=shop.cashier_token)
     assert body["data"] is None
     assert body["errors"][0]["message"] == "An admin access token is required."
+
+
+async def test_visit_points_that_cross_a_tier_threshold_upgrade_at_once(gql, shop, alice):
+    # given tiers where one rewarded visit (10 points) is enough for Silver
+    from loyalty import tier_admin
+
+    await tier_admin.create_tier(None, name="Member", threshold=0, multiplier="1")
+    await tier_admin.create_tier(None, name="Silver", threshold=10, multiplier="1.5")
+    await gql(OPT_IN, token=alice.token)
+    found = await fences(gql, alice)
+    # when she enters and dwells: the visit is confirmed and rewarded
+    await check_in(gql, alice, "ENTER", fence=found["Opéra"])
+    await check_in(gql, alice, "DWELL", fence=found["Opéra"])
+    # then she is Silver now, not at her next purchase
+    me = await gql("query { me { points { available } tier { name } } }", token=alice.token)
+    assert me["me"]["points"]["available"] == 10
+    assert me["me"]["tier"]["name"] == "Silver"
