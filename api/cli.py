@@ -98,7 +98,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print("worker running; stop with SIGTERM or Ctrl-C", flush=True)
         try:
             await run_forever(stop, batch_size=args.batch_size, sender=sender,
-                              jobs=GEOFENCE_JOBS)
+                              jobs=GEOFENCE_JOBS, concurrency=args.concurrency)
         finally:
             if sender is not None:
                 await sender.close()
@@ -187,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply migrations").set_defaults(fn=cmd_migrate)
     worker = sub.add_parser("worker", help="run the outbox consumers (push, inbox) until stopped")
     worker.add_argument("--batch-size", type=int, default=100)
+    worker.add_argument(
+        "--concurrency", type=int, default=2,
+        help="passes in flight: one claims and writes while another waits on FCM",
+    )
     worker.set_defaults(fn=cmd_worker)
     sub.add_parser(
         "jobs", help="run the scheduled jobs (expiry, reminders, tier reviews) once, for cron"

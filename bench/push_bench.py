@@ -4,7 +4,7 @@
 the bare ceiling of firebase-admin's `send_each_async` with pre-built messages,
 both against the local fake FCM (tests/fakes/fcm.py), in one run.
 
-    python bench/push_bench.py [--devices 100000] [--workers 1] [--batch 500]
+    python bench/push_bench.py [--devices 100000] [--workers 2] [--batch 500]
                                [--max-seconds 60] [--database-url postgres://...]
 
 Without --database-url a fresh SQLite file is used. A PostgreSQL database given
@@ -228,7 +228,8 @@ async def main(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker passes side by side (loyalty worker --concurrency)")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--max-seconds", type=float, default=60.0)
     parser.add_argument("--database-url", default=None)

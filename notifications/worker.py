@@ -357,32 +357,43 @@ async def run_forever(
     batch_size: int = 100,
     sender: PushSender | None = None,
     jobs: Mapping[str, Callable[[datetime], Awaitable[int]]] | None = None,
+    concurrency: int = 1,
 ) -> None:
     """Loop run_once until `stop` is set, sleeping while there is nothing to do,
     and run the scheduled jobs every `jobs_interval_seconds`: the programme's,
     then `jobs` (name -> job; the caller's, from packages this one must not
-    import, such as geofence)."""
+    import, such as geofence).
+
+    `concurrency` passes run side by side, so that one claims and writes while
+    another waits on FCM; they share the work as separate workers would (row
+    locks and leases), and only the first runs the scheduled jobs."""
     settings = get_settings()
     policy = load_policy()
     loop = asyncio.get_running_loop()
     jobs_due = loop.time()
-    while not stop.is_set():
-        if loop.time() >= jobs_due:
-            # Expiry, reminders and tier reviews; their events are then
-            # claimed by this same loop like any other.
-            jobs_due = loop.time() + settings.jobs_interval_seconds
-            await run_jobs(jobs=jobs)
-        try:
-            stats = await run_once(batch_size, sender=sender, settings=settings, policy=policy)
-        except Exception:  # a database blip must not kill the worker
-            log.exception("worker pass failed")
-            stats = RunStats()
-        if not stats.busy:
+
+    async def passes(runs_jobs: bool) -> None:
+        nonlocal jobs_due
+        while not stop.is_set():
+            if runs_jobs and loop.time() >= jobs_due:
+                # Expiry, reminders and tier reviews; their events are then
+                # claimed like any other.
+                jobs_due = loop.time() + settings.jobs_interval_seconds
+                await run_jobs(jobs=jobs)
             try:
-                idle = min(settings.worker_poll_seconds, max(0.0, jobs_due - loop.time()))
-                await asyncio.wait_for(stop.wait(), idle)
-            except TimeoutError:
-                pass
+                stats = await run_once(batch_size, sender=sender, settings=settings,
+                                       policy=policy)
+            except Exception:  # a database blip must not kill the worker
+                log.exception("worker pass failed")
+                stats = RunStats()
+            if not stats.busy:
+                try:
+                    idle = min(settings.worker_poll_seconds, max(0.0, jobs_due - loop.time()))
+                    await asyncio.wait_for(stop.wait(), idle)
+                except TimeoutError:
+                    pass
+
+    await asyncio.gather(*(passes(i == 0) for i in range(max(1, concurrency))))
 
 
 async def run_jobs(

@@ -143,3 +143,32 @@ async def test_the_worker_runs_the_jobs_on_its_interval_and_delivers_their_event
     assert await messages(marie.customer_id) == [
         ("points.expired", "80 points expirés",
          "80 points ont atteint leur date d'expiration. Il vous en reste 0.")]
+
+
+async def test_passes_side_by_side_deliver_each_message_once(sender, fake_fcm):
+    # given 12 customers with a phone, each told about a purchase, and FCM slow
+    # enough that passes overlap
+    set_settings(settings_for(DATABASE_URL, worker_poll_seconds=0.05))
+    fake_fcm.delay = 0.02
+    shop = await store()
+    people = [await customer(f"c{i}@example.test", first_name=f"C{i}") for i in range(12)]
+    for i, person in enumerate(people):
+        await phone(person.customer_id)
+        await buy(person, shop, 10 + i, key=f"k{i}")
+    stop = asyncio.Event()
+    # when one worker runs three passes at once, in batches of 2
+    worker = asyncio.create_task(run_forever(stop, batch_size=2, sender=sender, concurrency=3))
+    try:
+        for _ in range(400):
+            if len(fake_fcm.delivered()) >= 12:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # time for a duplicate to show, were there one
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 10)
+    # then every purchase was pushed to its phone once, with one inbox row
+    tokens = sorted(s.token for s in fake_fcm.delivered())
+    assert tokens == sorted(f"phone-{p.customer_id}" for p in people)
+    assert await Notification.filter(kind="points.earned").count() == 12
+    assert await Notification.filter(status=Status.SENT).count() == 12

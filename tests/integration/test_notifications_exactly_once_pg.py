@@ -45,6 +45,7 @@ CUSTOMERS = 4
 DEVICES = 2  # per customer
 PURCHASES = 40  # in all
 BATCH = 10
+CONCURRENCY = 2  # passes side by side in each worker (loyalty worker --concurrency)
 LEASE_SECONDS = 3.0  # a killed worker's batch is due again after this
 TIMEOUT = 30.0
 
@@ -70,6 +71,7 @@ async def start_worker(database: str, fake: FakeFcm, folder: Path, client: str) 
     log = tempfile.TemporaryFile()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.fakes.push_worker", "--batch-size", str(BATCH),
+        "--concurrency", str(CONCURRENCY),
         cwd=REPO, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT,
         stdin=asyncio.subprocess.DEVNULL)
     worker = Worker(client, process, log)
@@ -147,10 +149,10 @@ async def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(
     shown = fake_fcm.shown()
     assert set(shown) == expected
     # FCM saw a message twice exactly when the killed worker had sent it: A
-    # dies in its first push batch, which it never recorded, so all of it is
-    # sent again after the lease, and nothing else is
+    # dies with its passes' first push batches in flight, never recorded, so
+    # all of them are sent again after the lease, and nothing else is
     sent_by_killed = {(s.token, s.collapse) for s in fake_fcm.sent if s.client == "worker-a"}
-    assert 0 < len(sent_by_killed) <= BATCH * DEVICES
+    assert 0 < len(sent_by_killed) <= CONCURRENCY * BATCH * DEVICES
     assert {key for key, times in shown.items() if times > 1} == sent_by_killed
     assert max(shown.values()) == 2
     assert {s.client for s in fake_fcm.delivered()} >= {"worker-b"}
