@@ -328,3 +328,47 @@ async def mature_lots(conn: BaseDBAsyncClient, account_id: int, now: datetime) -
             lot_id,
         )
     return total
+
+
+async def credit_points(
+    conn: BaseDBAsyncClient,
+    *,
+    account_id: int,
+    transaction_id: int,
+    points: int,
+    expires_at: datetime,
+    now: datetime,
+    pending_until: datetime | None = None,
+) -> tuple[int, int, int]:
+    """Earned points onto the account row and into their lot: (available,
+    pending, lot id) after. Points landing on a negative balance repay that
+    debt first (docs/adr/0002): they never enter the lot. Pending points wait
+    in it; mature_lots repays from them when they mature."""
+    column = "pending" if pending_until else "available"
+    row = await fetchrow(
+        conn,
+        f"UPDATE account SET {column} = {column} + $1, "
+        "lifetime_earned = lifetime_earned + $2, updated_at = $3 "
+        "WHERE id = $4 RETURNING available, pending",
+        points,
+        points,
+        now,
+        account_id,
+    )
+    assert row is not None, "the customer's account is missing"
+    available, pending = row[0], row[1]
+    repaid = 0 if pending_until else min(points, max(0, -(available - points)))
+    lot = await fetchrow(
+        conn,
+        "INSERT INTO lot (account_id, transaction_id, points, remaining, pending_until, "
+        "expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        account_id,
+        transaction_id,
+        points,
+        points - repaid,
+        pending_until,
+        expires_at,
+        now,
+    )
+    assert lot is not None
+    return available, pending, lot[0]

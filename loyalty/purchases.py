@@ -24,6 +24,7 @@ from loyalty.ledger import (
     Kind,
     TransactionResult,
     check_idempotency_key,
+    credit_points,
     find_by_key,
     finish_posting,
     insert_transaction,
@@ -260,36 +261,11 @@ async def _post(
                 conn, "UPDATE customer SET birthday_bonus_year = $1 WHERE id = $2",
                 day.year, customer_id,
             )
-        mature = pending_until(when, settings)
-        column = "pending" if mature else "available"
-        row = await fetchrow(
-            conn,
-            f"UPDATE account SET {column} = {column} + $1, "
-            "lifetime_earned = lifetime_earned + $2, updated_at = $3 "
-            "WHERE id = $4 RETURNING available, pending",
-            points,
-            points,
-            now,
-            account_id,
+        available, pending, lot_id = await credit_points(
+            conn, account_id=account_id, transaction_id=txn.id, points=points,
+            expires_at=expiry_for(when, settings), now=now,
+            pending_until=pending_until(when, settings),
         )
-        assert row is not None
-        available, pending = row[0], row[1]
-        # Points that land while the account is negative repay that debt
-        # first (docs/adr/0002): they never enter a lot.
-        repaid = 0 if mature else min(points, max(0, -(available - points)))
-        lot = await fetchrow(
-            conn,
-            "INSERT INTO lot (account_id, transaction_id, points, remaining, pending_until, "
-            "expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            account_id,
-            txn.id,
-            points,
-            points - repaid,
-            mature,
-            expiry_for(when, settings),
-            now,
-        )
-        assert lot is not None
         await execute(
             conn,
             "INSERT INTO purchase (store_id, receipt_id, customer_id, transaction_id, lot_id, "
@@ -299,7 +275,7 @@ async def _post(
             receipt_id,
             customer_id,
             txn.id,
-            lot[0],
+            lot_id,
             channel.value,
             total.amount_minor,
             total.currency,

@@ -22,6 +22,7 @@ from loyalty.ledger import (
     Channel,
     Kind,
     TransactionResult,
+    credit_points,
     finish_posting,
     insert_transaction,
     mature_lots,
@@ -177,29 +178,9 @@ async def _post_bonus(
         occurred_at=now,
     )
     await mature_lots(conn, account_id, now)
-    row = await fetchrow(
-        conn,
-        "UPDATE account SET available = available + $1, lifetime_earned = lifetime_earned + $2, "
-        "updated_at = $3 WHERE id = $4 RETURNING available, pending",
-        points,
-        points,
-        now,
-        account_id,
-    )
-    assert row is not None
-    available, pending = row[0], row[1]
-    # Points landing on a negative balance repay that debt first (docs/adr/0002).
-    repaid = min(points, max(0, -(available - points)))
-    await execute(
-        conn,
-        "INSERT INTO lot (account_id, transaction_id, points, remaining, pending_until, "
-        "expires_at, created_at) VALUES ($1, $2, $3, $4, NULL, $5, $6)",
-        account_id,
-        txn.id,
-        points,
-        points - repaid,
-        expiry_for(now, get_settings()),
-        now,
+    available, pending, _ = await credit_points(
+        conn, account_id=account_id, transaction_id=txn.id, points=points,
+        expires_at=expiry_for(now, get_settings()), now=now,
     )
     await finish_posting(
         conn,
