@@ -83,7 +83,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from geofence.jobs import JOBS as GEOFENCE_JOBS
     from notifications.push import sender_from_settings
-    from notifications.worker import run_forever
+    from notifications.worker import default_concurrency, run_forever
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -98,7 +98,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print("worker running; stop with SIGTERM or Ctrl-C", flush=True)
         try:
             await run_forever(stop, batch_size=args.batch_size, sender=sender,
-                              jobs=GEOFENCE_JOBS, concurrency=args.concurrency)
+                              jobs=GEOFENCE_JOBS,
+                              concurrency=args.concurrency
+                              or default_concurrency(get_settings().database_url))
         finally:
             if sender is not None:
                 await sender.close()
@@ -188,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run the outbox consumers (push, inbox) until stopped")
     worker.add_argument("--batch-size", type=int, default=100)
     worker.add_argument(
-        "--concurrency", type=int, default=2,
-        help="passes in flight: one claims and writes while another waits on FCM",
+        "--concurrency", type=int, default=None,
+        help="passes side by side: one claims and writes while another waits on FCM "
+        "(default: 2 on PostgreSQL, 1 on SQLite)",
     )
     worker.set_defaults(fn=cmd_worker)
     sub.add_parser(

@@ -4,7 +4,7 @@
 the bare ceiling of firebase-admin's `send_each_async` with pre-built messages,
 both against the local fake FCM (tests/fakes/fcm.py), in one run.
 
-    python bench/push_bench.py [--devices 100000] [--workers 2] [--batch 500]
+    python bench/push_bench.py [--devices 100000] [--workers N] [--batch 500]
                                [--max-seconds 60] [--database-url postgres://...]
 
 Without --database-url a fresh SQLite file is used. A PostgreSQL database given
@@ -37,7 +37,7 @@ from loyalty.sql import execute, fetchrow  # noqa: E402
 from notifications.campaigns import Target, send_campaign  # noqa: E402
 from notifications.policy import Policy  # noqa: E402
 from notifications.push import SEND_CHUNK, FirebaseSender, PushMessage, _message  # noqa: E402
-from notifications.worker import run_once  # noqa: E402
+from notifications.worker import default_concurrency, run_once  # noqa: E402
 
 CHUNK = 500
 
@@ -159,6 +159,8 @@ async def pipeline(
 async def main(args: argparse.Namespace) -> int:
     folder = Path(tempfile.mkdtemp(prefix="push-bench-"))
     url = args.database_url or f"sqlite://{folder}/bench.sqlite3"
+    if args.workers is None:
+        args.workers = default_concurrency(url)
     if url.startswith(("postgres://", "postgresql://")):
         await fresh_pg(url)
     set_settings(Settings(database_url=url, env="test", secret_key="bench-" * 8))
@@ -228,8 +230,9 @@ async def main(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=2,
-                        help="worker passes side by side (loyalty worker --concurrency)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker passes side by side, as loyalty worker --concurrency "
+                        "(default: its default, 2 on PostgreSQL, 1 on SQLite)")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--max-seconds", type=float, default=60.0)
     parser.add_argument("--database-url", default=None)
