@@ -9,20 +9,14 @@ from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 from strawberry.types import Info
 from tortoise import connections
 
 from api.context import Context
+from api.guard import GuardCaches, RequestGuard
+from api.inputs import install as install_input_plans
 from api.mutations.admin import AdminMutations
 from api.mutations.checkins import CheckInMutations
 from api.mutations.earn_rules import EarnRuleMutations, EarnRuleQueries
@@ -35,6 +29,7 @@ from api.mutations.rewards import RewardMutations, RewardQueries
 from api.mutations.surveys import SurveyMutations
 from api.mutations.tiers import TierMutations, TierQueries
 from api.permissions import IsCustomer
+from api.types.checkins import LatLng, outline_of
 from api.types.common import BadArgument, Money, UserError
 from api.types.customer import Customer, LoyaltyCard, PointsBalance
 from geofence.nearby import nearest
@@ -53,6 +48,11 @@ class Geofence:
     latitude: float = strawberry.field(description="Centre latitude.")
     longitude: float = strawberry.field(description="Centre longitude.")
     radius_meters: float = strawberry.field(description="Radius in metres.")
+    vertices: list[LatLng] | None = strawberry.field(
+        default=None,
+        description="A polygon fence's outline, checked by the server; the phone monitors "
+        "the circle, which encloses it. Null for a circular fence.",
+    )
 
 
 async def load_me(customer_id: int) -> Customer | None:
@@ -103,6 +103,7 @@ class CustomerQueries:
                 latitude=f.latitude,
                 longitude=f.longitude,
                 radius_meters=f.radius_meters,
+                vertices=outline_of(f.vertices),
             )
             for f in fences
         ]
@@ -163,24 +164,25 @@ def _should_mask(error: GraphQLError) -> bool:
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    # The limit rules are built once and shared: ValidationCache keys on the
-    # rule classes, so rules made afresh per request would never hit it.
-    rules = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
-    ]
-    extensions: list[Any] = [
-        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-        lambda: AddValidationRules(rules),
-    ]
-    if settings.is_prod:
-        extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
-    return strawberry.Schema(
+    # The depth and alias rules, the token limit, the parse and validation
+    # caches and masking run as one extension (api/guard.py): hooks cost per
+    # request. Its caches are built once per schema and shared by requests.
+    caches = GuardCaches(
+        max_tokens=settings.max_query_tokens,
+        rules=[
+            *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+            *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+        ],
+        maxsize=512,
+    )
+    mask = _should_mask if settings.is_prod else None
+    extensions: list[Any] = [lambda: RequestGuard(caches, mask)]
+    schema = strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         types=[UserError, Money],
     )
+    install_input_plans(schema)
+    return schema

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -79,21 +80,27 @@ async def history(customer_id: int, first: int, before_id: int | None) -> list[H
         args.append(before_id)
     args.append(first)
     rows = await fetch(
-        conn,
-        "SELECT e.id, t.occurred_at, t.kind, e.points, e.balance_after, t.channel, s.name, "
-        "t.description FROM ledger_entry e "
-        "JOIN ledger_transaction t ON t.id = e.transaction_id "
-        "LEFT JOIN store s ON s.id = t.store_id "
-        # A scalar subquery, not a join: the planner then walks the (account_id, id)
-        # index backwards instead of the whole entries table.
-        "WHERE e.account_id = (SELECT id FROM account WHERE customer_id = $1) "
-        f"{cursor_clause}ORDER BY e.id DESC LIMIT ${len(args)}",
-        *args,
+        conn, f"{HISTORY_SQL}{cursor_clause}ORDER BY e.id DESC LIMIT ${len(args)}", *args
     )
-    return [
-        HistoryItem(r[0], as_datetime(r[1]), r[2], int(r[3]), int(r[4]), r[5], r[6], r[7])
-        for r in rows
-    ]
+    return [history_item(r) for r in rows]
+
+
+# The history's select, up to its cursor and limit (the app's home-screen fast
+# path, api/fast_home.py, embeds it too).
+HISTORY_SQL = (
+    "SELECT e.id, t.occurred_at, t.kind, e.points, e.balance_after, t.channel, s.name, "
+    "t.description FROM ledger_entry e "
+    "JOIN ledger_transaction t ON t.id = e.transaction_id "
+    "LEFT JOIN store s ON s.id = t.store_id "
+    # A scalar subquery, not a join: the planner then walks the (account_id, id)
+    # index backwards instead of the whole entries table.
+    "WHERE e.account_id = (SELECT id FROM account WHERE customer_id = $1) "
+)
+
+
+def history_item(r: Any) -> HistoryItem:
+    """A row of HISTORY_SQL."""
+    return HistoryItem(r[0], as_datetime(r[1]), r[2], int(r[3]), int(r[4]), r[5], r[6], r[7])
 
 
 @dataclass(frozen=True)

@@ -127,22 +127,31 @@ async def tier_of(conn: BaseDBAsyncClient, customer_id: int) -> TierInfo | None:
     return effective_tier(tiers, None) if row is None else effective_tier(tiers, row[0], row[1])
 
 
+_QUALIFYING = {
+    TierBasis.SPEND: (
+        "SELECT COALESCE(SUM(total_minor - refunded_minor), 0) FROM purchase "
+        "WHERE customer_id = $1 AND occurred_at >= $2 AND occurred_at < $3"
+    ),
+    # Earned minus taken back: a refund in the period lowers the total.
+    TierBasis.POINTS: (
+        "SELECT COALESCE(SUM(points), 0) FROM ledger_transaction "
+        "WHERE customer_id = $1 AND occurred_at >= $2 AND occurred_at < $3 "
+        "AND kind IN ('EARN', 'BONUS', 'REFUND')"
+    ),
+}
+# tier_status's one round trip: the period's total, then the stored tier
+# (no customer_tier row reads as a row with no tier, as in tier_of).
+_STATUS = {
+    basis: f"SELECT ({statement}), ct.tier_id, t.threshold FROM (SELECT 1 AS one) o "
+    "LEFT JOIN customer_tier ct ON ct.customer_id = $4 LEFT JOIN tier t ON t.id = ct.tier_id"
+    for basis, statement in _QUALIFYING.items()
+}
+
+
 async def qualifying_total(
     conn: BaseDBAsyncClient, customer_id: int, basis: TierBasis, period: Period
 ) -> int:
-    if basis is TierBasis.SPEND:
-        statement = (
-            "SELECT COALESCE(SUM(total_minor - refunded_minor), 0) FROM purchase "
-            "WHERE customer_id = $1 AND occurred_at >= $2 AND occurred_at < $3"
-        )
-    else:
-        # Earned minus taken back: a refund in the period lowers the total.
-        statement = (
-            "SELECT COALESCE(SUM(points), 0) FROM ledger_transaction "
-            "WHERE customer_id = $1 AND occurred_at >= $2 AND occurred_at < $3 "
-            "AND kind IN ('EARN', 'BONUS', 'REFUND')"
-        )
-    row = await fetchrow(conn, statement, customer_id, period.start, period.end)
+    row = await fetchrow(conn, _QUALIFYING[basis], customer_id, period.start, period.end)
     return int(row[0]) if row else 0
 
 
@@ -278,11 +287,14 @@ async def tier_status(
     tiers = await active_tiers(conn)
     if not tiers:
         return None
-    tier = await tier_of(conn, customer_id)
+    # One statement: the app's home screen asks on every fetch.
     settings = await programme_settings(conn)
-    total = await qualifying_total(
-        conn, customer_id, settings.tier_basis, current_period(now, settings.period_rules)
+    period = current_period(now, settings.period_rules)
+    row = await fetchrow(
+        conn, _STATUS[settings.tier_basis], customer_id, period.start, period.end, customer_id
     )
+    total = int(row[0]) if row else 0
+    tier = effective_tier(tiers, None) if row is None else effective_tier(tiers, row[1], row[2])
     above = [t for t in tiers if t.threshold > _rank(tier)]
     nxt = above[0] if above else None
     return TierStatusView(
