@@ -82,8 +82,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
 
     from geofence.jobs import JOBS as GEOFENCE_JOBS
+    from notifications.loop import default_concurrency, run_forever
     from notifications.push import sender_from_settings
-    from notifications.worker import default_concurrency, run_forever
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -116,7 +116,7 @@ def cmd_jobs(_: argparse.Namespace) -> int:
 
     from geofence.jobs import JOBS as GEOFENCE_JOBS
     from loyalty.jobs import JOBS
-    from notifications.worker import run_jobs
+    from notifications.loop import run_jobs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 

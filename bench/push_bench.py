@@ -35,9 +35,10 @@ from loyalty import db  # noqa: E402
 from loyalty.config import Settings, set_settings  # noqa: E402
 from loyalty.sql import execute, fetchrow  # noqa: E402
 from notifications.campaigns import Target, send_campaign  # noqa: E402
+from notifications.loop import default_concurrency  # noqa: E402
 from notifications.policy import Policy  # noqa: E402
 from notifications.push import SEND_CHUNK, FirebaseSender, PushMessage, _message  # noqa: E402
-from notifications.worker import default_concurrency, run_once  # noqa: E402
+from notifications.worker import run_once  # noqa: E402
 
 CHUNK = 500
 

@@ -15,8 +15,9 @@ from loyalty.ledger import add_outbox
 from loyalty.models import Coupon
 from loyalty.reminders import write_reminders
 from notifications.devices import register_device
+from notifications.loop import run_forever
 from notifications.models import Notification, Platform, Status
-from notifications.worker import run_forever, run_once
+from notifications.worker import run_once
 from tests.conftest import DATABASE_URL, settings_for
 from tests.fakes.fixtures import fake_fcm, fake_fcm_server, notification_tables, sender
 from tests.integration.test_expiry import buy, customer, rows, store

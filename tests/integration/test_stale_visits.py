@@ -14,7 +14,7 @@ from geofence.jobs import JOBS, close_stale_visits
 from geofence.models import CheckInKind, Visit
 from loyalty.config import set_settings
 from loyalty.sql import as_datetime, execute
-from notifications.worker import run_forever, run_jobs
+from notifications.loop import run_forever, run_jobs
 from tests.conftest import DATABASE_URL, settings_for
 from tests.integration.test_checkins_concurrent import _fence, _opted_in_customer
 from tests.integration.test_cli import _loyalty
