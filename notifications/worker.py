@@ -156,8 +156,7 @@ async def claim_events(
         written: list[Status | None | Exception] = []
         try:
             async with in_transaction() as savepoint:
-                for m in messages:
-                    written.append(await _write(savepoint, m, trial, now, policy))
+                written = list(await _write_many(savepoint, messages, trial, now, policy))
         except Exception:
             written = []
             for m in messages:
@@ -243,6 +242,61 @@ async def _write(
     if marketing and status == Status.QUEUED:
         today[m.customer_id] += 1
     return status
+
+
+_NOTIFICATION_COLUMNS = (
+    "INSERT INTO notification (customer_id, event_id, kind, marketing, title, body, "
+    "status, reason, attempts, next_attempt_at, created_at) VALUES "
+)
+_ROWS_PER_INSERT = 200  # 10 parameters a row: far below either database's limit
+
+
+async def _write_many(
+    conn: BaseDBAsyncClient,
+    messages: list[_Message],
+    today: Counter[int],
+    now: datetime,
+    policy: Policy,
+) -> list[Status | None]:
+    """_write for a whole batch in a few multi-row statements (one round trip
+    per 200 rows instead of one per message). The cap is counted as the rows
+    are planned: a row already there (a replay) cannot occur within one claim,
+    whose rows and processed_at commit together."""
+    planned: list[tuple[_Message, Status, str | None]] = []
+    for m in messages:
+        status, reason = Status.QUEUED, None
+        if m.kind in MARKETING:
+            if today[m.customer_id] >= policy.marketing_daily_cap:
+                status, reason = Status.INBOX, "marketing cap"
+            else:
+                today[m.customer_id] += 1
+        planned.append((m, status, reason))
+    inserted: set[tuple[int, int]] = set()
+    for start in range(0, len(planned), _ROWS_PER_INSERT):
+        chunk = planned[start : start + _ROWS_PER_INSERT]
+        args: list[Any] = []
+        rows = []
+        for m, status, reason in chunk:
+            n = len(args)
+            rows.append(
+                f"(${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5}, ${n + 6}, ${n + 7}, "
+                f"${n + 8}, 0, ${n + 9}, ${n + 10})"
+            )
+            args += [
+                m.customer_id, m.event_id, m.kind, m.kind in MARKETING,
+                _clip(m.title, TITLE_MAX), _clip(m.body, BODY_MAX), status.value, reason,
+                now if status == Status.QUEUED else None, now,
+            ]
+        returned = await fetch(
+            conn,
+            _NOTIFICATION_COLUMNS + ", ".join(rows)
+            + " ON CONFLICT (event_id, customer_id) DO NOTHING RETURNING event_id, customer_id",
+            *args,
+        )
+        inserted.update((r[0], r[1]) for r in returned)
+    return [
+        status if (m.event_id, m.customer_id) in inserted else None for m, status, _ in planned
+    ]
 
 
 async def _claim_failed(
