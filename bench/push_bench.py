@@ -27,7 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from cpu import cpu_delta, cpu_snapshot  # noqa: E402
 from firebase_admin import messaging  # noqa: E402
 from tortoise import connections  # noqa: E402
 
@@ -187,9 +189,11 @@ async def main(args: argparse.Namespace) -> int:
             messaging._MessagingService.FCM_URL = fcm_url
             sender = FirebaseSender(account)
             try:
+                cpu0 = cpu_snapshot(fake.pid)
                 n_c, s_c = await ceiling(
                     sender, args.devices, time.perf_counter() + args.max_seconds
                 )
+                cpu1 = cpu_snapshot(fake.pid)
                 before = _stats(fcm_url)
                 n_p, s_p, written = await pipeline(
                     sender,
@@ -199,6 +203,7 @@ async def main(args: argparse.Namespace) -> int:
                     time.perf_counter() + args.max_seconds,
                 )
                 after = _stats(fcm_url)
+                cpu2 = cpu_snapshot(fake.pid)
             finally:
                 await sender.close()
         finally:
@@ -215,6 +220,13 @@ async def main(args: argparse.Namespace) -> int:
             f"{s_p:6.1f} s = {rate_p:8.0f} msg/s (campaign written in {written:.1f} s; "
             f"FCM accepted {accepted})"
         )
+        for name, used, n in (("ceiling", cpu_delta(cpu0, cpu1), n_c),
+                              ("pipeline", cpu_delta(cpu1, cpu2), n_p)):
+            # Where the 2 cores went: this process (firebase-admin, the worker),
+            # the fake FCM's process, and PostgreSQL (all of its processes).
+            print(f"  {name:<9} CPU ms/msg: bench process {1000 * used['client'] / n:.2f}, "
+                  f"fake FCM {1000 * used['server'] / n:.2f}, "
+                  f"postgres {1000 * used['postgres'] / n:.2f}")
         ratio = rate_p / rate_c
         print(
             f"ratio pipeline / ceiling = {ratio:.2f} ({'OK' if ratio >= 0.8 else 'MISS'}, "
