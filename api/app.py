@@ -35,7 +35,7 @@ from loyalty.config import Settings, get_settings, set_settings
 from loyalty.ledger import reset_caches
 
 
-class GraphQLView(GraphQL):  # type: ignore[type-arg]
+class GraphQLView(GraphQL[Context, None]):
     def encode_json(self, data: object) -> str:
         # orjson: a fifteenth of json.dumps's time on a home-screen response.
         # Text, not bytes: over graphql-transport-ws bytes would go out as

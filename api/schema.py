@@ -113,14 +113,16 @@ Query = merge_types(
     "Query", (CustomerQueries, PosQueries, NotificationQueries, TierQueries, RewardQueries,
               EarnRuleQueries)
 )
-Query.__strawberry_definition__.description = "What the app and the till can read."
+Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "What the app and the till can read."
+)
 Mutation = merge_types(
     "Mutation",
     (IdentityMutations, PosMutations, AdminMutations, NotificationMutations, CheckInMutations,
      GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
      EarnRuleMutations, SurveyMutations),
 )
-Mutation.__strawberry_definition__.description = (
+Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."
 )
 

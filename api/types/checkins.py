@@ -15,12 +15,13 @@ from geofence.visits import VisitResult
 if TYPE_CHECKING:
     from api.schema import Geofence
 
-CheckInKind = strawberry.enum(
+strawberry.enum(
     DomainCheckInKind,
     name="CheckInKind",
     description="What the phone saw: entering, leaving or lingering in a geofence, "
     "or a store's beacon in range.",
 )
+CheckInKind = DomainCheckInKind  # the same class, now a GraphQL enum too
 
 
 @strawberry.input(description="An iBeacon sighting.")

@@ -15,20 +15,24 @@ from loyalty.ledger import Channel as DomainChannel
 from loyalty.ledger import Kind as DomainKind
 from loyalty.models import StaffRole as DomainStaffRole
 
-ErrorCode = strawberry.enum(
+strawberry.enum(
     DomainErrorCode,
     name="ErrorCode",
     description="Stable codes clients branch on. Extended over time; never renamed.",
 )
-Channel = strawberry.enum(
+ErrorCode = DomainErrorCode  # the same class, now a GraphQL enum too
+strawberry.enum(
     DomainChannel, name="Channel", description="Where a ledger transaction came from."
 )
-LedgerKind = strawberry.enum(
+Channel = DomainChannel  # the same class, now a GraphQL enum too
+strawberry.enum(
     DomainKind, name="LedgerKind", description="What a ledger transaction did."
 )
-StaffRole = strawberry.enum(
+LedgerKind = DomainKind  # the same class, now a GraphQL enum too
+strawberry.enum(
     DomainStaffRole, name="StaffRole", description="What a staff member may do."
 )
+StaffRole = DomainStaffRole  # the same class, now a GraphQL enum too
 
 
 @strawberry.type(description="A refusal the client can act on; branch on `code`.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -12,13 +13,14 @@ from api.types.pos import PurchaseLineInput
 from loyalty.earn_rules import RuleChange, RuleRecord
 from loyalty.rules import Evaluation, RuleKind
 
-EarnRuleKind = strawberry.enum(
+strawberry.enum(
     RuleKind,
     name="EarnRuleKind",
     description="BASE_RATE: points per currency unit (`rate`); MULTIPLIER: a factor on the "
     "base rate (`rate`, 2 = double; several add up); BONUS, FIRST_PURCHASE, BIRTHDAY, SURVEY: "
     "fixed `points`; CAP: the most `points` one purchase may earn.",
 )
+EarnRuleKind = RuleKind  # the same class, now a GraphQL enum too
 
 
 @strawberry.input(description="When a rule applies; every condition given must hold.")
@@ -101,7 +103,8 @@ class EarnRuleChange:
     @staticmethod
     def of(change: RuleChange) -> EarnRuleChange:
         return EarnRuleChange(id=strawberry.ID(str(change.id)), who=change.staff_email,
-                              action=change.action, before=change.before, after=change.after,
+                              action=change.action, before=cast(JSON | None, change.before),
+                              after=cast(JSON, change.after),
                               at=change.at)
 
 
@@ -155,7 +158,7 @@ class SimulatePurchaseInput:
     lines: list[PurchaseLineInput] | None = strawberry.field(
         default=strawberry.UNSET, description="Receipt lines.")
     channel: Channel | None = strawberry.field(
-        default=Channel.STORE,  # type: ignore[attr-defined]
+        default=Channel.STORE,
         description="Where it would be bought.")
     occurred_at: datetime | None = strawberry.field(
         default=strawberry.UNSET, description="When (any date, to try a campaign); now if omitted.")

@@ -12,9 +12,10 @@ from notifications.models import Platform as DomainPlatform
 from notifications.models import Status as DomainStatus
 from notifications.preferences import Preferences as DomainPreferences
 
-Platform = strawberry.enum(
+strawberry.enum(
     DomainPlatform, name="Platform", description="The operating system a device runs."
 )
+Platform = DomainPlatform  # the same class, now a GraphQL enum too
 
 
 @strawberry.enum(description="Where an inbox message's push stands.")

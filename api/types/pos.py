@@ -100,7 +100,7 @@ class RecordPurchaseInput:
         default=strawberry.UNSET, description="Receipt lines (used by earn rules)."
     )
     channel: Channel | None = strawberry.field(
-        default=Channel.STORE,  # type: ignore[attr-defined]
+        default=Channel.STORE,
         description="Where it was bought.",
     )
     occurred_at: datetime | None = strawberry.field(

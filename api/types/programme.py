@@ -13,17 +13,19 @@ from loyalty.offers import OfferRecord
 from loyalty.offers import OfferTarget as DomainOfferTarget
 from loyalty.rewards import RewardView
 
-BenefitKind = strawberry.enum(
+strawberry.enum(
     DomainBenefitKind,
     name="BenefitKind",
     description="What a coupon or an offer gives: PERCENT_OFF (value 1-100), AMOUNT_OFF "
     "(value in minor units of the purchase's currency) or BONUS_POINTS (value in points).",
 )
-OfferTarget = strawberry.enum(
+BenefitKind = DomainBenefitKind  # the same class, now a GraphQL enum too
+strawberry.enum(
     DomainOfferTarget,
     name="OfferTarget",
     description="Who an offer is for: ALL, a TIER, a STORE, or listed CUSTOMERS.",
 )
+OfferTarget = DomainOfferTarget  # the same class, now a GraphQL enum too
 
 
 @strawberry.type(description="A single-use code the customer shows at the till.")

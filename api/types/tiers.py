@@ -10,18 +10,20 @@ from loyalty.tier_admin import TierRecord
 from loyalty.tier_periods import TierBasis as DomainTierBasis
 from loyalty.tier_periods import TierPeriod as DomainTierPeriod
 
-TierBasis = strawberry.enum(
+strawberry.enum(
     DomainTierBasis,
     name="TierBasis",
     description="What qualifies for a tier: POINTS earned (net of refunds) or SPEND "
     "(purchase totals less refunds, in minor units).",
 )
-TierPeriod = strawberry.enum(
+TierBasis = DomainTierBasis  # the same class, now a GraphQL enum too
+strawberry.enum(
     DomainTierPeriod,
     name="TierPeriod",
     description="The qualification period: CALENDAR_YEAR in the programme's timezone, or "
     "ROLLING over the last `tierWindowDays` days.",
 )
+TierPeriod = DomainTierPeriod  # the same class, now a GraphQL enum too
 
 
 @strawberry.type(description="A tier of the ladder.")
