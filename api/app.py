@@ -80,9 +80,12 @@ class GraphQLView(GraphQL[Context, None]):
             payload = json.loads(body)
         except ValueError:
             return None
-        if not isinstance(payload, dict) or payload.get("extensions") or not fast_home.matches(
-            payload.get("query"), payload.get("variables"), payload.get("operationName")
-        ):
+        # Only what the executor would accept as the home document unchanged:
+        # any other shape (a non-string query, variables that are not an
+        # object, extensions) is left to it, to answer or refuse.
+        if not isinstance(payload, dict) or payload.get("extensions", None) not in (None, {}) \
+                or not fast_home.matches(payload.get("query"), payload.get("variables"),
+                                         payload.get("operationName")):
             return None
         try:
             data = await fast_home.home_data(principal)

@@ -53,7 +53,14 @@ def skip_locked(conn: BaseDBAsyncClient, statement: str, of: str | None = None) 
 
 
 def payload_of(value: Any) -> dict[str, Any]:
-    return json.loads(value) if isinstance(value, str | bytes) else dict(value or {})
+    """An event's payload as a dict; anything else is a ValueError, which
+    fails that event alone (the claim renders and reads per event)."""
+    payload = json.loads(value) if isinstance(value, str | bytes) else value
+    if payload is None:
+        return {}
+    if not isinstance(payload, dict):
+        raise ValueError(f"an event payload must be an object, not {type(payload).__name__}")
+    return payload
 
 
 async def _lease_due(

@@ -141,3 +141,28 @@ async def test_anything_else_goes_through_the_executor(gql: GraphQLClient, shop:
     spread = HOME.replace(" { ", "\n  {\n    ").replace(" ", "  ")
     assert (await gql(spread, token=alice.token))["me"]["firstName"] == "Alice"
     assert served == [alice.id]
+
+
+async def test_what_the_executor_refuses_is_refused_the_same_way(
+        gql: GraphQLClient, alice: CustomerHandle, served):
+    """Requests that look like the home document but are not valid GraphQL
+    requests get the executor's answer, never data (review findings)."""
+    auth = {"authorization": f"Bearer {alice.token}"}
+
+    async def both(**payload: Any) -> tuple[int, Any]:
+        response = await gql.http.post("/graphql", json=payload, headers=auth)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.status_code, response.json()
+        return response.status_code, {"text": response.text}
+
+    # a query that is not a string
+    status, _ = await both(query=[0] * (len(HOME) + 1))
+    assert status == 400
+    # variables or extensions that are not objects
+    for bad in ([], "", 0, False):
+        status, body = await both(query=HOME, variables=bad)
+        assert status == 400 and "data" not in (body or {}), bad
+    # Unicode spaces, which GraphQL refuses as characters
+    status, body = await both(query=HOME.replace(" ", "\u00a0", 1))
+    assert body.get("data") is None and "Unexpected character" in body["errors"][0]["message"]
+    assert served == []

@@ -103,6 +103,20 @@ async def test_an_event_that_fails_its_claim_does_not_block_the_others(alice, ca
     assert [row[1:3] for row in await outbox()] == [(1, True), (3, True), (1, True)]
 
 
+async def test_a_payload_that_is_not_an_object_fails_only_its_event(alice):
+    # given a points event whose payload is a JSON list, between two good ones
+    await earned(alice.id, 10)
+    async with in_transaction() as conn:
+        await execute(conn, "INSERT INTO outbox_event (kind, customer_id, payload, created_at, "
+                      "attempts) VALUES ($1, $2, $3, $4, 0)",
+                      "points.earned", alice.id, "[1, 2]", NOON)
+    await earned(alice.id, 20)
+    # when the worker claims them, then only that one fails
+    stats = await run_once(100, now=NOON)
+    assert (stats.events, stats.created, stats.event_errors) == (3, 2, 1)
+    assert (await outbox())[1][3].startswith("ValueError: an event payload must be an object")
+
+
 def test_five_claim_attempts_by_default():
     assert Policy().outbox_max_attempts == 5
 

@@ -84,3 +84,22 @@ async def test_date_rules_follow_the_stores_day_not_utc():
     assert on_day.transaction.points == 20
     assert "+7 last day" in on_day.transaction.description
     assert next_day.transaction.points == 10
+
+
+@pytest.mark.skipif(not IS_PG, reason="the version trigger is PostgreSQL's (migration 0008)")
+async def test_the_accounts_version_only_moves_forward_whatever_a_writer_sets():
+    """The one-statement check-in guards on account.updated_at: a posting that
+    sets an equal or earlier time must still move it forward (review finding)."""
+    from tortoise import connections
+
+    holder, store_id = await _customer(), await _store()
+    await _buy(holder, store_id, 1000, key="p1")
+    conn = connections.get("default")
+    before = (await _rows(f"SELECT updated_at FROM account WHERE id = {holder.account_id}"))[0][0]
+    for stamp in (before, datetime(2000, 1, 1, tzinfo=UTC)):
+        await execute(conn, "UPDATE account SET updated_at = $1 WHERE id = $2", stamp,
+                      holder.account_id)
+        after = (await _rows(
+            f"SELECT updated_at FROM account WHERE id = {holder.account_id}"))[0][0]
+        assert after > before
+        before = after
