@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +30,16 @@ from loyalty.sql import execute, fetch
 from notifications import templates
 from notifications.caps import marketing_today
 from notifications.delivery import payload_of, placeholders, send_due, skip_locked
+from notifications.inbox_rows import (
+    BODY_MAX,
+    CAMPAIGN,
+    MARKETING,
+    TITLE_MAX,
+    InboxRow,
+    clip,
+    write_row,
+    write_rows,
+)
 from notifications.models import Status
 from notifications.outcomes import Due
 from notifications.personalise import NOWHERE, Standing, standings, values
@@ -40,31 +49,6 @@ from notifications.push import PushSender
 from notifications.stats import RunStats
 
 log = logging.getLogger(__name__)
-
-
-CAMPAIGN = "campaign.message"
-VISIT = "visit.accepted"
-# Messages the customer did not cause by spending or earning: they need
-# marketing consent and count under the daily marketing cap.
-MARKETING = frozenset({CAMPAIGN, VISIT})
-
-
-TITLE_MAX, BODY_MAX = 200, 1000  # notification.title / body column sizes
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-@dataclass
-class _Message:
-    # One event's inbox row, rendered (phase 1, no database) before it is written.
-    event_id: int
-    kind: str
-    customer_id: int
-    title: str
-    body: str
-    attempts: int
 
 
 async def claim_events(
@@ -124,7 +108,7 @@ async def claim_events(
         # template error, a bad payload) fails alone instead of rolling back
         # the batch and blocking every later event forever.
         done: list[int] = []
-        messages: list[_Message] = []
+        messages: list[InboxRow] = []
         for event_id, kind, customer_id, raw, attempts in events:
             if customer_id not in customers:
                 done.append(event_id)  # not a customer-facing event
@@ -147,7 +131,7 @@ async def claim_events(
                 stats.skipped += 1
             else:
                 title, body = rendered
-                messages.append(_Message(event_id, kind, customer_id, title, body, attempts))
+                messages.append(InboxRow(event_id, kind, customer_id, title, body, attempts))
         # Phase 2: the inserts, all in one savepoint; if one is refused (on
         # PostgreSQL that aborts the transaction) they are redone one
         # savepoint each, so that only the culprit fails. A savepoint per
@@ -156,13 +140,13 @@ async def claim_events(
         written: list[Status | None | Exception] = []
         try:
             async with in_transaction() as savepoint:
-                written = list(await _write_many(savepoint, messages, trial, now, policy))
+                written = list(await write_rows(savepoint, messages, trial, now, policy))
         except Exception:
             written = []
             for m in messages:
                 try:
                     async with in_transaction() as savepoint:
-                        written.append(await _write(savepoint, m, today, now, policy))
+                        written.append(await write_row(savepoint, m, today, now, policy))
                 except Exception as exc:
                     written.append(exc)
         for m, status in zip(messages, written, strict=True):
@@ -207,96 +191,6 @@ def _render(
         template, locale, values(kind, payload, first_name, timezone, standing)
     )
     return message.title, message.body
-
-
-async def _write(
-    conn: BaseDBAsyncClient, m: _Message, today: Counter[int], now: datetime, policy: Policy
-) -> Status | None:
-    """Inserts the inbox row; its status, or None if it was there already (a replay).
-    Counts it in `today` only once written, so a refused insert counts nothing."""
-    status, reason = Status.QUEUED, None
-    marketing = m.kind in MARKETING
-    if marketing and today[m.customer_id] >= policy.marketing_daily_cap:
-        status, reason = Status.INBOX, "marketing cap"
-    inserted = await fetch(
-        conn,
-        "INSERT INTO notification (customer_id, event_id, kind, marketing, title, body, "
-        "status, reason, attempts, next_attempt_at, created_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10) "
-        "ON CONFLICT (event_id, customer_id) DO NOTHING RETURNING id",
-        m.customer_id,
-        m.event_id,
-        m.kind,
-        marketing,
-        # Store and first names are long enough to overflow the
-        # columns; one oversized message must not stall the outbox.
-        _clip(m.title, TITLE_MAX),
-        _clip(m.body, BODY_MAX),
-        status.value,
-        reason,
-        now if status == Status.QUEUED else None,
-        now,
-    )
-    if not inserted:
-        return None
-    if marketing and status == Status.QUEUED:
-        today[m.customer_id] += 1
-    return status
-
-
-_NOTIFICATION_COLUMNS = (
-    "INSERT INTO notification (customer_id, event_id, kind, marketing, title, body, "
-    "status, reason, attempts, next_attempt_at, created_at) VALUES "
-)
-_ROWS_PER_INSERT = 200  # 10 parameters a row: far below either database's limit
-
-
-async def _write_many(
-    conn: BaseDBAsyncClient,
-    messages: list[_Message],
-    today: Counter[int],
-    now: datetime,
-    policy: Policy,
-) -> list[Status | None]:
-    """_write for a whole batch in a few multi-row statements (one round trip
-    per 200 rows instead of one per message). The cap is counted as the rows
-    are planned: a row already there (a replay) cannot occur within one claim,
-    whose rows and processed_at commit together."""
-    planned: list[tuple[_Message, Status, str | None]] = []
-    for m in messages:
-        status, reason = Status.QUEUED, None
-        if m.kind in MARKETING:
-            if today[m.customer_id] >= policy.marketing_daily_cap:
-                status, reason = Status.INBOX, "marketing cap"
-            else:
-                today[m.customer_id] += 1
-        planned.append((m, status, reason))
-    inserted: set[tuple[int, int]] = set()
-    for start in range(0, len(planned), _ROWS_PER_INSERT):
-        chunk = planned[start : start + _ROWS_PER_INSERT]
-        args: list[Any] = []
-        rows = []
-        for m, status, reason in chunk:
-            n = len(args)
-            rows.append(
-                f"(${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5}, ${n + 6}, ${n + 7}, "
-                f"${n + 8}, 0, ${n + 9}, ${n + 10})"
-            )
-            args += [
-                m.customer_id, m.event_id, m.kind, m.kind in MARKETING,
-                _clip(m.title, TITLE_MAX), _clip(m.body, BODY_MAX), status.value, reason,
-                now if status == Status.QUEUED else None, now,
-            ]
-        returned = await fetch(
-            conn,
-            _NOTIFICATION_COLUMNS + ", ".join(rows)
-            + " ON CONFLICT (event_id, customer_id) DO NOTHING RETURNING event_id, customer_id",
-            *args,
-        )
-        inserted.update((r[0], r[1]) for r in returned)
-    return [
-        status if (m.event_id, m.customer_id) in inserted else None for m, status, _ in planned
-    ]
 
 
 async def _claim_failed(
@@ -378,8 +272,8 @@ async def localized(
         if isinstance(rendered, tuple):
             title, body = rendered
             texts[(n.id, templates.language(locale))] = (
-                _clip(title, TITLE_MAX),
-                _clip(body, BODY_MAX),
+                clip(title, TITLE_MAX),
+                clip(body, BODY_MAX),
             )
     return texts
 

@@ -76,7 +76,8 @@ def test_quiet_hours_hold_a_push_until_the_end_of_the_local_window(now, start, e
 
 
 def test_long_titles_are_clipped_to_the_column_size():
-    from notifications.worker import TITLE_MAX, _clip
+    from notifications.inbox_rows import TITLE_MAX
+    from notifications.inbox_rows import clip as _clip
 
     title = "Welcome to " + "S" * 200 + ", " + "A" * 100
     clipped = _clip(title, TITLE_MAX)
