@@ -130,6 +130,18 @@ async def offers_for(
     return [_view(r) for r in await _usable(conn, customer_id, store_id, now)]
 
 
+def clipped_offer_exists(customer: str, now: str) -> str:
+    """SQL: the customer holds a clipped offer that may still apply (active,
+    not ended, not used up), given the SQL for the customer's id and for now.
+    The purchase path's cheap gate; which ones apply in a store is for
+    clipped_benefits to say."""
+    return (
+        "EXISTS (SELECT 1 FROM offer_activation oa JOIN offer o ON o.id = oa.offer_id "
+        f"WHERE oa.customer_id = {customer} AND o.active AND oa.uses < o.per_customer_limit "
+        f"AND (o.ends_at IS NULL OR o.ends_at > {now}))"
+    )
+
+
 async def clipped_benefits(
     conn: BaseDBAsyncClient, customer_id: int, store_id: int, now: datetime
 ) -> list[Benefit]:

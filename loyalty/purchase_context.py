@@ -18,6 +18,7 @@ from loyalty.config import get_settings
 from loyalty.earn_rules import active_rules
 from loyalty.ledger import Channel
 from loyalty.money import Money
+from loyalty.offers import clipped_offer_exists
 from loyalty.sql import fetchrow
 from loyalty.stores import store_info
 from loyalty.tiers import TierInfo, active_tiers, effective_tier
@@ -25,12 +26,10 @@ from loyalty.tiers import TierInfo, active_tiers, effective_tier
 # Kinds whose firing depends on the customer's history, not only on the basket.
 _ONCE = frozenset({engine.RuleKind.FIRST_PURCHASE, engine.RuleKind.BIRTHDAY})
 
-_CONTEXT_SQL = """SELECT c.birth_date, c.birthday_bonus_year,
+_CONTEXT_SQL = f"""SELECT c.birth_date, c.birthday_bonus_year,
   EXISTS (SELECT 1 FROM purchase p WHERE p.customer_id = c.id),
   (SELECT ct.tier_id FROM customer_tier ct WHERE ct.customer_id = c.id),
-  EXISTS (SELECT 1 FROM offer_activation oa JOIN offer o ON o.id = oa.offer_id
-          WHERE oa.customer_id = c.id AND o.active AND oa.uses < o.per_customer_limit
-          AND (o.ends_at IS NULL OR o.ends_at > $1))
+  {clipped_offer_exists("c.id", "$1")}
 FROM customer c WHERE c.id = $2"""
 
 

@@ -22,11 +22,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from loyalty.bus import CHANNEL
 from loyalty.ledger import SYSTEM_ISSUED, Channel, Kind, TransactionResult, system_account_id
 from loyalty.money import Money
+from loyalty.offers import clipped_offer_exists
 from loyalty.sql import fetchrow
 
-_GUARD_OFFERS = """NOT EXISTS (SELECT 1 FROM offer_activation oa JOIN offer o ON o.id = oa.offer_id
-    WHERE oa.customer_id = $4 AND o.active AND oa.uses < o.per_customer_limit
-    AND (o.ends_at IS NULL OR o.ends_at > $8))"""
+_GUARD_OFFERS = f"NOT {clipped_offer_exists('$4', '$8')}"
 _GUARD_TIER = "COALESCE((SELECT tier_id FROM customer_tier WHERE customer_id = $4), 0) = $18"
 
 _EARN_SQL = """WITH a AS (
