@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -96,29 +95,27 @@ def outcome_of(response: messaging.SendResponse) -> PushOutcome:
 
 
 def _message(m: PushMessage) -> messaging.Message:
+    message = messaging.Message(
+        notification=messaging.Notification(title=m.title, body=m.body),
+        data=m.data,
+        android=(
+            messaging.AndroidConfig(notification=messaging.AndroidNotification(tag=m.collapse_id))
+            if m.collapse_id
+            else None
+        ),
+        apns=(
+            messaging.APNSConfig(headers={"apns-collapse-id": m.collapse_id})
+            if m.collapse_id
+            else None
+        ),
+    )
     # firebase-admin 7.7 deprecates `token` for Firebase installation ids
     # (`fid`), but the app registers FCM registration tokens, which FCM's v1
-    # API still takes as `message.token` (the library itself silences this
-    # warning when it builds multicast messages).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return messaging.Message(
-            token=m.token,
-            notification=messaging.Notification(title=m.title, body=m.body),
-            data=m.data,
-            android=(
-                messaging.AndroidConfig(
-                    notification=messaging.AndroidNotification(tag=m.collapse_id)
-                )
-                if m.collapse_id
-                else None
-            ),
-            apns=(
-                messaging.APNSConfig(headers={"apns-collapse-id": m.collapse_id})
-                if m.collapse_id
-                else None
-            ),
-        )
+    # API still takes as `message.token`. Set after construction, it skips the
+    # constructor's DeprecationWarning, whose suppression (catch_warnings per
+    # message) cost more than building the message.
+    message.token = m.token
+    return message
 
 
 class FirebaseSender:
@@ -133,6 +130,14 @@ class FirebaseSender:
             credential=self._credential, retry_config=HttpxRetry(max_retries=0), timeout=30
         )
         self._service = service
+        # One chunk in flight per process: the worker's concurrent passes
+        # (loyalty worker --concurrency) overlap their database work with
+        # each other's sends, but two chunks at once would put 200 requests
+        # on the client's 100 pooled connections, and httpcore's pool
+        # rescans every connection (two system calls each) whenever a
+        # request starts or ends: the send costs ~1.6 times the CPU per
+        # message (bench/push_bench.py, docs/adr/0004).
+        self._sending = asyncio.Lock()
 
     async def _ensure_token(self) -> None:
         # google-auth refreshes with blocking `requests`: do it off the event
@@ -152,7 +157,8 @@ class FirebaseSender:
             await self._ensure_token()
             chunk = [_message(m) for m in messages[start : start + SEND_CHUNK]]
             try:
-                batch = await messaging.send_each_async(chunk, app=self._app)
+                async with self._sending:
+                    batch = await messaging.send_each_async(chunk, app=self._app)
             except exceptions.FirebaseError as exc:  # the batch as a whole, not one message
                 raise PushUnavailable(f"FCM batch failed: {exc}") from exc
             outcomes.extend(outcome_of(r) for r in batch.responses)
