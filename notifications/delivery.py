@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from loyalty.config import Settings
-from loyalty.sql import execute, fetch, is_pg
+from loyalty.sql import execute, fetch, skip_locked
 from notifications.models import Status
 from notifications.outcomes import (
     Due,
@@ -26,6 +27,7 @@ from notifications.outcomes import (
     matched,
     placeholders,
     record_deliveries,
+    renew,
     verdict,
 )
 from notifications.preferences import quiet_until
@@ -43,13 +45,6 @@ log = logging.getLogger(__name__)
 
 # The default lease (notifications.policy.Policy.lease_seconds).
 LEASE = timedelta(minutes=5)
-
-
-def skip_locked(conn: BaseDBAsyncClient, statement: str, of: str | None = None) -> str:
-    # SQLite has a single writer: its transaction is the lock.
-    if not is_pg(conn):
-        return statement
-    return statement + (f" FOR UPDATE OF {of} SKIP LOCKED" if of else " FOR UPDATE SKIP LOCKED")
 
 
 def payload_of(value: Any) -> dict[str, Any]:
@@ -173,6 +168,12 @@ async def send_due(
     lease: timedelta = LEASE,
     localize: Localize | None = None,
 ) -> None:
+    started = time.monotonic()
+
+    def clock() -> datetime:
+        # This pass's time: `now` (the caller's, a test's) moved on as time passes.
+        return now + timedelta(seconds=time.monotonic() - started)
+
     due, until = await _lease_due(batch_size, now, lease)
     if not due:
         return
@@ -215,9 +216,19 @@ async def send_due(
     # the chunk that holds its last one.
     last = {p[0].id: i for i, p in enumerate(plan)}
     finished: set[int] = set()
+    lost: set[int] = set()  # leases lost when renewed: left to whoever holds them
     batch_error: str | None = None
     for start in range(0, len(plan), SEND_CHUNK):
-        chunk = plan[start : start + SEND_CHUNK]
+        if clock() >= until:
+            # The lease ran out before this chunk (a stalled process, an FCM
+            # slower than the lease): what is left may be another worker's
+            # by now. It is neither sent nor given a verdict here; whichever
+            # worker leases it next sends it, skipping the devices recorded.
+            log.warning("push lease ran out mid-batch: %s notification(s) left", len(plan) - start)
+            return
+        chunk = [p for p in plan[start : start + SEND_CHUNK] if p[0].id not in lost]
+        if not chunk:
+            continue
         try:
             outcomes = matched(await sender.send([p[2] for p in chunk]), len(chunk))
         except PushUnavailable as exc:
@@ -227,8 +238,8 @@ async def send_due(
             break
         # Each chunk's outcomes are written as soon as they are known: a later
         # chunk that fails (or a worker that dies) must not send these again.
-        end = start + len(chunk)
-        complete = [n for n in to_push if n.id in last and start <= last[n.id] < end]
+        end = start + SEND_CHUNK
+        complete = list({p[0].id: p[0] for p in chunk if last[p[0].id] < end}.values())
         async with in_transaction() as tx:
             ours = await held(tx, [p[0].id for p in chunk], until)
             rows = [(p[0], p[1], o) for p, o in zip(chunk, outcomes, strict=True)]
@@ -250,8 +261,16 @@ async def send_due(
                 if n.id in ours
             ]
             await apply(tx, verdicts, until)
-        finished.update(n.id for n in complete)
-    rest = [n for n in to_push if n.id not in finished]
+            finished.update(n.id for n in complete)
+            # A long batch keeps its lease: past half of it, what is still to
+            # send is leased again from now (the new deadline is the new token).
+            left = [n.id for n in to_push if n.id not in finished and n.id not in lost]
+            if left and timedelta(0) < until - clock() < lease / 2:
+                later = clock() + lease
+                renewed = await renew(tx, left, until, later)
+                lost.update(set(left) - renewed)
+                until = later
+    rest = [n for n in to_push if n.id not in finished and n.id not in lost]
     if not rest:
         return
     async with in_transaction() as tx:

@@ -16,6 +16,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -31,7 +32,9 @@ log = logging.getLogger(__name__)
 NO_OUTCOME = "NO_OUTCOME"
 
 
+@lru_cache(maxsize=256)
 def placeholders(first: int, count: int) -> str:
+    # Batches repeat the same sizes: built once each.
     return ", ".join(f"${i}" for i in range(first, first + count))
 
 
@@ -87,6 +90,29 @@ async def held(conn: BaseDBAsyncClient, ids: list[int], until: datetime) -> set[
             sorted(set(ids) - ours),
         )
     return ours
+
+
+async def renew(
+    conn: BaseDBAsyncClient, ids: list[int], until: datetime, later: datetime
+) -> set[int]:
+    """The lease on `ids` extended to `later`, which becomes its token; the
+    ids renewed. One whose lease was already lost (a worker on a machine whose
+    clock is ahead) is left as it is: neither sent nor recorded by this one."""
+    ids = sorted(set(ids))
+    rows = await fetch(
+        conn,
+        f"UPDATE notification SET next_attempt_at = $1 WHERE id IN ({placeholders(2, len(ids))}) "
+        f"AND next_attempt_at = ${len(ids) + 2} RETURNING id",
+        later,
+        *ids,
+        until,
+    )
+    renewed = {r[0] for r in rows}
+    if len(renewed) < len(ids):
+        log.warning(
+            "lease lost on notification(s) %s before it was renewed", sorted(set(ids) - renewed)
+        )
+    return renewed
 
 
 async def apply(

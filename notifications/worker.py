@@ -26,10 +26,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from loyalty.config import Settings, get_settings
-from loyalty.sql import execute, fetch
+from loyalty.sql import execute, fetch, skip_locked
 from notifications import templates
 from notifications.caps import marketing_today
-from notifications.delivery import payload_of, placeholders, send_due, skip_locked
+from notifications.delivery import payload_of, placeholders, send_due
 from notifications.inbox_rows import (
     BODY_MAX,
     CAMPAIGN,

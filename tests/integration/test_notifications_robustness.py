@@ -243,6 +243,73 @@ async def test_a_worker_that_lost_its_lease_does_not_overwrite_the_outcome(
     assert row.message_id and row.message_id.endswith("/2")
 
 
+class Slow:
+    """The real sender, each call `delay` seconds late; `calls` counts them."""
+
+    def __init__(self, real: FirebaseSender, delay: float) -> None:
+        self.real, self.delay = real, delay
+        self.calls = 0
+        self.third = asyncio.Event()
+
+    async def send(self, messages: list[PushMessage]) -> list[PushOutcome]:
+        self.calls += 1
+        if self.calls == 3:
+            self.third.set()
+        await asyncio.sleep(self.delay)
+        return await self.real.send(messages)
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_long_send_renews_its_lease_chunk_by_chunk(
+    alice, sender: FirebaseSender, fake_fcm, monkeypatch
+):
+    # given three messages sent one per chunk, each chunk 0.45 s, a 1.5 s lease
+    monkeypatch.setattr(delivery, "SEND_CHUNK", 1)
+    await phone(alice.id, "alice-phone")
+    for points in (10, 20, 30):
+        await earned(alice.id, points)
+    lease = Policy(lease_seconds=1.5)
+    slow = Slow(sender, 0.45)
+    first = asyncio.create_task(run_once(100, now=NOON, sender=slow, policy=lease))
+    await asyncio.wait_for(slow.third.wait(), 10)
+    # when another worker looks past the first deadline (NOON + 1.5 s) while
+    # the third chunk is still on its way
+    second = await run_once(
+        100, now=NOON + timedelta(seconds=1.8), sender=sender, policy=lease
+    )
+    # then the lease was renewed past half of it: nothing is due for the other
+    assert (second.pushed, second.retried) == (0, 0)
+    stats = await first
+    assert stats.pushed == 3
+    assert fake_fcm.per_token() == {"alice-phone": 3}
+    notes = await Notification.filter(customer_id=alice.id)
+    assert sorted(n.status for n in notes) == [Status.SENT] * 3
+
+
+async def test_a_send_that_outlives_its_lease_stops_before_the_next_chunk(
+    alice, sender: FirebaseSender, fake_fcm, monkeypatch
+):
+    # given two messages, one per chunk, and a first chunk slower than the lease
+    monkeypatch.setattr(delivery, "SEND_CHUNK", 1)
+    await phone(alice.id, "alice-phone")
+    await earned(alice.id, 10)
+    await earned(alice.id, 20)
+    lease = Policy(lease_seconds=0.4)
+    stalled = await run_once(100, now=NOON, sender=Slow(sender, 0.6), policy=lease)
+    # then the first is recorded (no one took it over), the second not sent:
+    # by then it may be another worker's
+    assert stalled.pushed == 1
+    assert fake_fcm.per_token() == {"alice-phone": 1}
+    statuses = sorted(n.status for n in await Notification.filter(customer_id=alice.id))
+    assert statuses == [Status.QUEUED, Status.SENT]
+    # and the next worker sends it, once
+    later = await run_once(100, now=NOON + timedelta(seconds=5), sender=sender, policy=lease)
+    assert later.pushed == 1
+    assert fake_fcm.per_token() == {"alice-phone": 2}
+
+
 # -- (d) a sender that returns fewer outcomes than messages ----------------------
 
 
