@@ -18,7 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from loyalty.programme import programme_settings
 from loyalty.sql import as_datetime, fetch
 from loyalty.tier_periods import TierBasis, current_period
-from loyalty.tiers import TierInfo, active_tiers, effective_tier
+from loyalty.tiers import TierInfo, active_tiers, effective_tier, tier_ahead
 
 # Customers per IN (...) list: far below both databases' parameter limits.
 _CHUNK = 500
@@ -79,11 +79,8 @@ def next_reward(prices: Sequence[tuple[int, str]], balance: int) -> Goal | None:
 def next_tier(
     tiers: tuple[TierInfo, ...], current: TierInfo | None, total: int
 ) -> Goal | None:
-    rank = -1 if current is None else current.threshold
-    for tier in tiers:
-        if tier.threshold > rank and tier.threshold > total:
-            return Goal(tier.name, tier.threshold - max(total, 0))
-    return None
+    tier = tier_ahead(tiers, current, total)
+    return None if tier is None else Goal(tier.name, tier.threshold - max(total, 0))
 
 
 async def progress_for(

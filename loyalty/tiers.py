@@ -53,7 +53,7 @@ class TierStatusView:
     # (points, or minor units of spend).
     qualifying_total: int
     next_tier: TierInfo | None
-    # Still to earn (or spend) in this period for `next_tier`; None at the top.
+    # Still to earn (or spend) in this period for `next_tier` (> 0); None at the top.
     points_to_next_tier: int | None
 
     @property
@@ -112,6 +112,20 @@ def effective_tier(
 
 def _rank(tier: TierInfo | None) -> int:
     return -1 if tier is None else tier.threshold
+
+
+def tier_ahead(
+    tiers: tuple[TierInfo, ...], current: TierInfo | None, total: int
+) -> TierInfo | None:
+    """The tier to aim for: the lowest above the customer's that this period's
+    total has not reached yet. A tier reached but not held (created, or its
+    threshold lowered, mid-period: it is granted with the next earning) is no
+    goal to name, so the app's `me.tier` and the pushes (loyalty.progress)
+    both skip it."""
+    for tier in tiers:
+        if tier.threshold > _rank(current) and tier.threshold > total:
+            return tier
+    return None
 
 
 async def tier_of(conn: BaseDBAsyncClient, customer_id: int) -> TierInfo | None:
@@ -295,11 +309,10 @@ async def tier_status(
     )
     total = int(row[0]) if row else 0
     tier = effective_tier(tiers, None) if row is None else effective_tier(tiers, row[1], row[2])
-    above = [t for t in tiers if t.threshold > _rank(tier)]
-    nxt = above[0] if above else None
+    nxt = tier_ahead(tiers, tier, total)
     return TierStatusView(
         tier=tier,
         qualifying_total=total,
         next_tier=nxt,
-        points_to_next_tier=None if nxt is None else max(0, nxt.threshold - total),
+        points_to_next_tier=None if nxt is None else nxt.threshold - max(total, 0),
     )

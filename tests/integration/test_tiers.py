@@ -16,6 +16,7 @@ from loyalty import identity, purchases, refunds, stores, tier_admin
 from loyalty.ledger import SYSTEM_ISSUED, Channel, Kind, add_entries, insert_transaction
 from loyalty.money import Money
 from loyalty.programme import update_programme_settings
+from loyalty.progress import Goal, progress_for
 from loyalty.sql import as_datetime, execute, fetchrow
 from loyalty.tiers import active_tiers, after_earning, review_due, tier_of, tier_status
 from tests.conftest import PASSWORD
@@ -232,6 +233,27 @@ async def test_tier_status_points_to_the_next_tier():
     await _buy(holder, store_id, 500_00, "t2")
     top = await tier_status(conn, holder.customer_id, now)
     assert top.name == "Gold" and top.next_tier is None and top.points_to_next_tier is None
+
+
+async def test_a_tier_reached_but_not_held_is_not_named_as_the_next_one():
+    # given 40 points this period, then a Bronze tier at 20 created mid-period
+    # (granted with the next earning, not before)
+    conn = connections.get("default")
+    await _ladder()
+    holder, store_id = await _customer(), await _store()
+    await _buy(holder, store_id, 40_00, "b1")
+    await tier_admin.create_tier(None, name="Bronze", threshold=20, multiplier="1.1")
+    now = datetime.now(UTC)
+    # then the app and the pushes both name Silver, 60 points away, not "0 to Bronze"
+    status = await tier_status(conn, holder.customer_id, now)
+    assert status.name == "" and status.next_tier.name == "Silver"
+    assert status.points_to_next_tier == 60
+    progress = (await progress_for(conn, [holder.customer_id], now))[holder.customer_id]
+    assert progress.next_tier == Goal("Silver", 60)
+    # and the next earning grants Bronze, still aiming at Silver
+    await _buy(holder, store_id, 10_00, "b2")
+    status = await tier_status(conn, holder.customer_id, now)
+    assert status.name == "Bronze" and status.points_to_next_tier == 50
 
 
 async def test_a_deactivated_tier_counts_as_the_one_below_it():
