@@ -2,9 +2,9 @@
 rendered: the balance, the nearer of the next reward and the next tier, points
 expiring soon, and for a visit an offer valid in that store.
 
-The reads are made once per batch of events (loyalty.progress), not per
-message; only a visit's offer is looked up per visit, since offers are
-targeted per customer and store (loyalty.offers).
+The reads are made once per batch of events (loyalty.progress, and the
+visited stores' offers: loyalty.offers.first_offers_in_stores), not per
+message.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.offers import offers_for
+from loyalty.offers import first_offers_in_stores
 from loyalty.progress import Progress, progress_for
 from loyalty.reminders import zone
 from loyalty.sql import as_datetime
@@ -52,21 +52,37 @@ async def standings(
         {c for _, kind, c, payload in events if kind in PERSONAL or _needs_balance(kind, payload)}
     )
     progress = await progress_for(conn, wanted, now)
+    offers = await first_offers_in_stores(
+        conn,
+        [
+            (customer_id, payload["store_id"])
+            for _, kind, customer_id, payload in events
+            if kind == VISIT and _store_id(payload) is not None and customer_id in progress
+        ],
+        now,
+    )
     found: dict[int, Standing] = {}
     for event_id, kind, customer_id, payload in events:
         mine = progress.get(customer_id)
         if mine is None:
             continue
         offer = None
-        store_id = payload.get("store_id")
-        if kind == VISIT and isinstance(store_id, int):
-            offers = await offers_for(conn, customer_id, store_id, now)
-            offer = offers[0].title if offers else None
+        store_id = _store_id(payload)
+        if kind == VISIT and store_id is not None:
+            offer = offers.get((customer_id, store_id))
         if kind in PERSONAL and isinstance(payload.get("balance"), int):
             # The reward to aim for is measured from the balance the message states.
             mine = mine.with_balance(payload["balance"])
         found[event_id] = Standing(mine.balance, mine if kind in PERSONAL else None, offer)
     return found
+
+
+def _store_id(payload: dict[str, Any]) -> int | None:
+    # A bad payload must not fail the batch's read (bool is an int to Python).
+    store_id = payload.get("store_id")
+    if isinstance(store_id, int) and not isinstance(store_id, bool) and 0 < store_id < 2**63:
+        return store_id
+    return None
 
 
 def _needs_balance(kind: str, payload: dict[str, Any]) -> bool:

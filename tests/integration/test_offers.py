@@ -205,3 +205,37 @@ async def test_unknown_targets_are_not_found():
             await _offer("x", **fields)
         assert (refused.value.code, refused.value.field) == (ErrorCode.NOT_FOUND, field)
     assert await _code(offers.deactivate_offer(999)) == ErrorCode.NOT_FOUND
+
+
+async def test_first_offers_in_stores_agrees_with_offers_for_in_one_statement():
+    # given offers for everyone from a date, for a tier, for one store, for a
+    # listed customer, and an offer one customer has used up
+    alice, bob, carol = [await _customer(f"{n}@example.test") for n in "abc"]
+    opera, bastille = await _store("Opéra"), await _store("Bastille")
+    gold = await Tier.create(name="Gold", threshold=1000)
+    await CustomerTier.create(customer_id=bob, tier=gold, since=NOW, review_at=NOW)
+    used = await _offer("used up", target="CUSTOMERS", customer_ids=[alice], per_customer_limit=1)
+    await _offer("later", starts_at=NOW + timedelta(days=1))
+    await _offer("gold", target="TIER", tier_id=gold.id)
+    await _offer("bastille", target="STORE", store_id=bastille)
+    await _offer("carol", target="CUSTOMERS", customer_ids=[carol])
+    conn = connections.get("default")
+    await offers.activate_offer(alice, used, NOW)
+    [benefit] = await _clipped(alice, opera)
+    assert await offers.use_offer(conn, benefit.activation_id)
+    visits = [(c, s) for c in (alice, bob, carol) for s in (opera, bastille)]
+    # when the first offer of every visit is read at once
+    counting = CountingConnection(conn)
+    first = await offers.first_offers_in_stores(counting, visits + visits[:2], NOW)
+    # then one statement, each pair as offers_for would name it (none: left out)
+    assert counting.statements == 1
+    expected = {}
+    for c, s in visits:
+        titles = await _titles(c, s)
+        if titles:
+            expected[(c, s)] = titles[0]
+    assert first == expected
+    assert first == {(alice, bastille): "bastille", (bob, opera): "gold", (bob, bastille): "gold",
+                     (carol, opera): "carol", (carol, bastille): "bastille"}
+    assert await offers.first_offers_in_stores(conn, visits, NOW + timedelta(days=2)) == {
+        v: "later" for v in visits}
