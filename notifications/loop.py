@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 
 def default_concurrency(database_url: str) -> int:
     """Two passes on PostgreSQL, where one claims on its own connection while
-    the other waits on FCM; one on SQLite, whose single connection makes
-    passes take turns (the push bench measured 0.67 of the send ceiling with
-    two there, against 0.83 on PostgreSQL)."""
+    the other sends (they take turns to send: notifications.push); one on
+    SQLite, whose single connection makes passes take turns at everything
+    (bench/push_bench.py, 2026-11-23: SQLite 0.98 of the send ceiling with
+    one pass, 0.79 with two; PostgreSQL 0.84-0.95 with two)."""
     return 2 if database_url.startswith(("postgres://", "postgresql://")) else 1
 
 
