@@ -167,12 +167,17 @@ async def send_due(
     settings: Settings,
     lease: timedelta = LEASE,
     localize: Localize | None = None,
+    *,
+    started: float | None = None,
 ) -> None:
-    started = time.monotonic()
+    """Lease, push and record up to `batch_size` due notifications. `started`
+    is the time.monotonic() at which `now` was read (default: now)."""
+    origin = time.monotonic() if started is None else started
 
     def clock() -> datetime:
-        # This pass's time: `now` (the caller's, a test's) moved on as time passes.
-        return now + timedelta(seconds=time.monotonic() - started)
+        # This pass's time: `now` (the caller's, a test's) moved on as time
+        # passes; the lease's deadline is on this clock.
+        return now + timedelta(seconds=time.monotonic() - origin)
 
     due, until = await _lease_due(batch_size, now, lease)
     if not due:
@@ -216,7 +221,7 @@ async def send_due(
     # the chunk that holds its last one.
     last = {p[0].id: i for i, p in enumerate(plan)}
     finished: set[int] = set()
-    lost: set[int] = set()  # leases lost when renewed: left to whoever holds them
+    lost: set[int] = set()  # leases lost mid-send: left to whoever holds them
     batch_error: str | None = None
     for start in range(0, len(plan), SEND_CHUNK):
         if clock() >= until:
@@ -224,8 +229,20 @@ async def send_due(
             # slower than the lease): what is left may be another worker's
             # by now. It is neither sent nor given a verdict here; whichever
             # worker leases it next sends it, skipping the devices recorded.
-            log.warning("push lease ran out mid-batch: %s notification(s) left", len(plan) - start)
+            unsent = [n for n in to_push if n.id not in finished and n.id not in lost]
+            log.warning("push lease ran out mid-batch: %s notification(s) not sent", len(unsent))
             return
+        if until - clock() < lease / 2:
+            # A long send keeps its lease: with less than half of it left,
+            # what is still to send is leased again from now (the new deadline
+            # is the new token), before the chunk goes out and in a
+            # transaction of its own (a renewal that fails loses no record).
+            left = [n.id for n in to_push if n.id not in finished and n.id not in lost]
+            later = clock() + lease
+            async with in_transaction() as tx:
+                renewed = await renew(tx, left, until, later)
+            lost.update(set(left) - renewed)
+            until = later
         chunk = [p for p in plan[start : start + SEND_CHUNK] if p[0].id not in lost]
         if not chunk:
             continue
@@ -242,6 +259,8 @@ async def send_due(
         complete = list({p[0].id: p[0] for p in chunk if last[p[0].id] < end}.values())
         async with in_transaction() as tx:
             ours = await held(tx, [p[0].id for p in chunk], until)
+            # Taken over meanwhile: its later chunks are the new holder's to send.
+            lost.update(p[0].id for p in chunk if p[0].id not in ours)
             rows = [(p[0], p[1], o) for p, o in zip(chunk, outcomes, strict=True)]
             await record_deliveries(tx, [r for r in rows if r[0].id in ours], now, stats)
             verdicts = [
@@ -261,15 +280,7 @@ async def send_due(
                 if n.id in ours
             ]
             await apply(tx, verdicts, until)
-            finished.update(n.id for n in complete)
-            # A long batch keeps its lease: past half of it, what is still to
-            # send is leased again from now (the new deadline is the new token).
-            left = [n.id for n in to_push if n.id not in finished and n.id not in lost]
-            if left and timedelta(0) < until - clock() < lease / 2:
-                later = clock() + lease
-                renewed = await renew(tx, left, until, later)
-                lost.update(set(left) - renewed)
-                until = later
+        finished.update(n.id for n in complete)
     rest = [n for n in to_push if n.id not in finished and n.id not in lost]
     if not rest:
         return

@@ -96,23 +96,19 @@ async def renew(
     conn: BaseDBAsyncClient, ids: list[int], until: datetime, later: datetime
 ) -> set[int]:
     """The lease on `ids` extended to `later`, which becomes its token; the
-    ids renewed. One whose lease was already lost (a worker on a machine whose
-    clock is ahead) is left as it is: neither sent nor recorded by this one."""
-    ids = sorted(set(ids))
-    rows = await fetch(
-        conn,
-        f"UPDATE notification SET next_attempt_at = $1 WHERE id IN ({placeholders(2, len(ids))}) "
-        f"AND next_attempt_at = ${len(ids) + 2} RETURNING id",
-        later,
-        *ids,
-        until,
-    )
-    renewed = {r[0] for r in rows}
-    if len(renewed) < len(ids):
-        log.warning(
-            "lease lost on notification(s) %s before it was renewed", sorted(set(ids) - renewed)
+    ids renewed, locked in id order as `held` locks them. One whose lease was
+    already lost (a worker on a machine whose clock is ahead) is left as it
+    is, to the worker that holds it."""
+    ours = await held(conn, ids, until)
+    if ours:
+        await execute(
+            conn,
+            f"UPDATE notification SET next_attempt_at = $1 "
+            f"WHERE id IN ({placeholders(2, len(ours))})",
+            later,
+            *sorted(ours),
         )
-    return renewed
+    return ours
 
 
 async def apply(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -292,8 +293,11 @@ async def run_once(
     settings = settings or get_settings()
     policy = policy or load_policy()
     stats = RunStats()
+    started = time.monotonic()  # when `now` was: the send's lease is timed from it
     await claim_events(batch_size, now, stats, policy)
-    await send_due(batch_size, now, sender, stats, settings, policy.lease, localized)
+    await send_due(
+        batch_size, now, sender, stats, settings, policy.lease, localized, started=started
+    )
     return stats
 
 

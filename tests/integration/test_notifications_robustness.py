@@ -243,6 +243,31 @@ async def test_a_worker_that_lost_its_lease_does_not_overwrite_the_outcome(
     assert row.message_id and row.message_id.endswith("/2")
 
 
+async def test_a_worker_that_lost_its_lease_sends_none_of_the_rest_of_that_message(
+    alice, sender: FirebaseSender, fake_fcm, monkeypatch
+):
+    # given one message for two phones, sent one phone per chunk
+    monkeypatch.setattr(delivery, "SEND_CHUNK", 1)
+    await phone(alice.id, "alice-phone")
+    await phone(alice.id, "alice-tablet")
+    await earned(alice.id, 10)
+    slow = Gated(sender)
+    lease = Policy(lease_seconds=60)
+    first = asyncio.create_task(run_once(100, now=NOON, sender=slow, policy=lease))
+    await asyncio.wait_for(slow.sent.wait(), 10)
+    # when another worker takes it over while the first waits on its first chunk
+    second = await run_once(100, now=NOON + timedelta(seconds=120), sender=sender, policy=lease)
+    assert second.pushed == 1
+    slow.release.set()
+    await first
+    # then the first sends nothing more of it: only its in-flight copy doubled
+    assert fake_fcm.per_token() == {"alice-phone": 2, "alice-tablet": 1}
+    note = await only(alice.id)
+    assert note.status == Status.SENT
+    assert sorted(d.status for d in await Delivery.filter(notification_id=note.id)) == [
+        "sent", "sent"]
+
+
 class Slow:
     """The real sender, each call `delay` seconds late; `calls` counts them."""
 
