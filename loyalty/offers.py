@@ -63,11 +63,14 @@ class OfferRecord:
     active: bool
 
 
-@lru_cache(maxsize=16)
-def _numbered(statement: str) -> str:
+def _number(statement: str) -> str:
     """`?` placeholders numbered $1..$n in order (loyalty.sql's convention)."""
     counter = iter(range(1, statement.count("?") + 1))
     return re.sub(r"\?", lambda _: f"${next(counter)}", statement)
+
+
+# The few fixed statements of the till and the app, numbered once each.
+_numbered = lru_cache(maxsize=16)(_number)
 
 
 def _usable_where(customer: str, store: str | None) -> str:
@@ -113,7 +116,9 @@ async def first_offers_in_stores(
     for start in range(0, len(pairs), 200):
         chunk = pairs[start : start + 200]
         rows = ", ".join(["(CAST(? AS BIGINT), CAST(? AS BIGINT))"] * len(chunk))
-        statement = _numbered(
+        # Not through _numbered's cache: a statement per batch size would
+        # push out the till's.
+        statement = _number(
             f"WITH visit (customer_id, store_id) AS (VALUES {rows}) "
             "SELECT v.customer_id, v.store_id, (SELECT o.title FROM offer o LEFT JOIN"
             + _usable_where("v.customer_id", "v.store_id")
