@@ -22,7 +22,8 @@ def default_concurrency(database_url: str) -> int:
     the other sends (they take turns to send: notifications.push); one on
     SQLite, whose single connection makes passes take turns at everything
     (bench/push_bench.py, 2026-11-23: SQLite 0.98 of the send ceiling with
-    one pass, 0.79 with two; PostgreSQL 0.84-0.95 with two)."""
+    one pass, 0.79 with two; PostgreSQL 0.84-1.02 with two, no better with
+    three)."""
     return 2 if database_url.startswith(("postgres://", "postgresql://")) else 1
 
 
