@@ -20,6 +20,7 @@ from notifications.outcomes import NO_OUTCOME
 from notifications.policy import Policy
 from notifications.preferences import update_preferences
 from notifications.push import FirebaseSender, PushMessage, PushOutcome
+from notifications.stats import RunStats
 from notifications.worker import run_once
 from tests.fakes.fixtures import fake_fcm, fake_fcm_server, notification_tables, sender
 
@@ -218,22 +219,29 @@ class Gated:
         pass
 
 
+async def taken_over(sender: FirebaseSender) -> RunStats:
+    """A first worker sends and waits for FCM's answer past its 60 s lease; a
+    second takes its messages over and pushes them (one); then the first gets
+    its answer. The first worker's stats."""
+    slow = Gated(sender)
+    lease = Policy(lease_seconds=60)
+    first = asyncio.create_task(run_once(100, now=NOON, sender=slow, policy=lease))
+    await asyncio.wait_for(slow.sent.wait(), 10)
+    second = await run_once(100, now=NOON + timedelta(seconds=120), sender=sender, policy=lease)
+    assert second.pushed == 1
+    slow.release.set()
+    return await first
+
+
 async def test_a_worker_that_lost_its_lease_does_not_overwrite_the_outcome(
     alice, sender: FirebaseSender, fake_fcm
 ):
     await phone(alice.id, "alice-phone")
     fake_fcm.script("alice-phone", "unavailable", "ok")
     await earned(alice.id, 10)
-    slow = Gated(sender)
-    lease = Policy(lease_seconds=60)
-    first = asyncio.create_task(run_once(100, now=NOON, sender=slow, policy=lease))
-    await asyncio.wait_for(slow.sent.wait(), 10)
     # The lease ran out while the first worker waits for FCM: a second one
     # takes the message over, sends it and records its outcome.
-    second = await run_once(100, now=NOON + timedelta(seconds=120), sender=sender, policy=lease)
-    assert second.pushed == 1
-    slow.release.set()
-    stale = await first
+    stale = await taken_over(sender)
     assert (stale.pushed, stale.retried, stale.failed) == (0, 0, 0)
     note = await only(alice.id)
     assert (note.status, note.attempts, note.next_attempt_at) == (Status.SENT, 1, None)
@@ -251,15 +259,8 @@ async def test_a_worker_that_lost_its_lease_sends_none_of_the_rest_of_that_messa
     await phone(alice.id, "alice-phone")
     await phone(alice.id, "alice-tablet")
     await earned(alice.id, 10)
-    slow = Gated(sender)
-    lease = Policy(lease_seconds=60)
-    first = asyncio.create_task(run_once(100, now=NOON, sender=slow, policy=lease))
-    await asyncio.wait_for(slow.sent.wait(), 10)
     # when another worker takes it over while the first waits on its first chunk
-    second = await run_once(100, now=NOON + timedelta(seconds=120), sender=sender, policy=lease)
-    assert second.pushed == 1
-    slow.release.set()
-    await first
+    await taken_over(sender)
     # then the first sends nothing more of it: only its in-flight copy doubled
     assert fake_fcm.per_token() == {"alice-phone": 2, "alice-tablet": 1}
     note = await only(alice.id)
