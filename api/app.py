@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -26,8 +27,10 @@ from strawberry.types.unset import UNSET
 from api import fast_home
 from api.auth import BadToken, JWTBackend, principal_from_header
 from api.context import Context
+from api.errors import ApiCode
 from api.limits import BodySizeLimit
 from api.listener import PgListener
+from api.request_id import RequestId
 from api.schema import build_schema
 from loyalty import db
 from loyalty.bus import bus
@@ -36,6 +39,25 @@ from loyalty.ledger import reset_caches
 
 
 class GraphQLView(GraphQL[Context, None]):
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as e:
+            # JSON with a code, like every other error an app sees.
+            response = _error_response(e.status_code, ApiCode.BAD_REQUEST, e.reason)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        value = json.loads(data)
+        # A GraphQL request is an object (a list is a batch, refused later as
+        # such); `"abc"`, `123` or `null` as the whole body is not one.
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "The body must be a JSON object with a `query`.")
+        return value
+
     def encode_json(self, data: object) -> str:
         # orjson: a fifteenth of json.dumps's time on a home-screen response.
         # Text, not bytes: over graphql-transport-ws bytes would go out as
@@ -100,12 +122,19 @@ class GraphQLView(GraphQL[Context, None]):
         value = params.get("authorization") or params.get("Authorization")
         try:
             principal = principal_from_header(value if isinstance(value, str) else None)
-        except BadToken:
-            raise ConnectionRejectionError({"message": "invalid token"}) from None
+        except BadToken as bad:
+            raise ConnectionRejectionError({"message": bad.message, "code": bad.code.value}) \
+                from None
         if principal is None:
-            raise ConnectionRejectionError({"message": "authorization required"})
+            raise ConnectionRejectionError({"message": "authorization required",
+                                            "code": ApiCode.UNAUTHENTICATED.value})
         context.principal = principal
         return None
+
+
+def _error_response(status: int, code: ApiCode, message: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code.value}}]},
+                        status_code=status)
 
 
 async def _open_pool() -> None:
@@ -186,6 +215,7 @@ def create_app(
             Route("/metrics", metrics_endpoint),
         ],
         middleware=[
+            Middleware(RequestId),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             Middleware(AuthenticationMiddleware, backend=JWTBackend()),
         ],

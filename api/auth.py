@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser
 from starlette.requests import HTTPConnection
 
-from loyalty.tokens import InvalidToken, Principal, decode_access_token
+from api.errors import ApiCode, ApiError
+from loyalty.tokens import ExpiredToken, InvalidToken, Principal, decode_access_token
 
 
 class TokenUser(BaseUser):
@@ -24,6 +25,14 @@ class TokenUser(BaseUser):
 class BadToken(Exception):
     """An Authorization header was sent but is not a valid token."""
 
+    def __init__(self, code: ApiCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def as_error(self) -> ApiError:
+        return ApiError(self.code, self.message)
+
 
 def principal_from_header(value: str | None) -> Principal | None:
     """None when no credentials were sent; BadToken when they are wrong, so that
@@ -32,11 +41,14 @@ def principal_from_header(value: str | None) -> Principal | None:
         return None
     scheme, _, token = value.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise BadToken("Use `Authorization: Bearer <access token>`.")
+        raise BadToken(ApiCode.UNAUTHENTICATED, "Use `Authorization: Bearer <access token>`.")
     try:
         return decode_access_token(token.strip())
+    except ExpiredToken:
+        raise BadToken(ApiCode.TOKEN_EXPIRED,
+                       "The access token has expired: refresh it and retry.") from None
     except InvalidToken:
-        raise BadToken("The access token is invalid or expired.") from None
+        raise BadToken(ApiCode.UNAUTHENTICATED, "The access token is invalid.") from None
 
 
 class JWTBackend(AuthenticationBackend):
@@ -46,8 +58,8 @@ class JWTBackend(AuthenticationBackend):
             return None
         try:
             principal = principal_from_header(conn.headers.get("authorization"))
-        except BadToken:
-            conn.scope["auth_error"] = "The access token is invalid or expired."
+        except BadToken as bad:
+            conn.scope["auth_error"] = bad
             return None
         if principal is None:
             return None

@@ -7,6 +7,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from api.auth import BadToken
 from loyalty.balances import Balance, balances_for
 from loyalty.tokens import Principal
 
@@ -21,7 +22,7 @@ class Context:
     request: Any
     response: Any
     principal: Principal | None = None
-    auth_error: str | None = None
+    auth_error: BadToken | None = None
     connection_params: dict[str, Any] | None = None
     balances: DataLoader[int, Balance | None] = field(
         default_factory=lambda: DataLoader(load_fn=_load_balances)

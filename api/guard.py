@@ -11,7 +11,7 @@ request, and one text always parses to the same document.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +20,8 @@ from graphql.language.parser import parse
 from graphql.validation import ASTValidationRule
 from strawberry.extensions.mask_errors import MaskErrors
 from strawberry.schema.schema import validate_document
+
+from api.errors import with_code
 
 
 class GuardCaches:
@@ -44,23 +46,24 @@ class GuardCaches:
         self.validated = validated
 
 
-def _never(error: GraphQLError) -> bool:
-    return False
-
-
 class RequestGuard(MaskErrors):
-    """MaskErrors (its streaming hooks included), plus the other guards' hooks."""
+    """MaskErrors' hooks (streaming included), plus the other guards' hooks.
+    Every error leaves with `extensions.code` (api/errors.py); a bug's message
+    is masked when `mask` (production)."""
 
-    def __init__(self, caches: GuardCaches,
-                 should_mask_error: Callable[[GraphQLError], bool] | None) -> None:
-        super().__init__(should_mask_error=should_mask_error or _never)
+    def __init__(self, caches: GuardCaches, mask: bool) -> None:
+        super().__init__()
         self.caches = caches
+        self.mask = mask
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         context.parse_options["max_tokens"] = self.caches.max_tokens
         context.validation_rules = context.validation_rules + self.caches.rules
         yield from super().on_operation()
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [with_code(error, self.mask) for error in errors]
 
     def _process_result(self, result: object) -> None:
         # MaskErrors' own test is an isinstance() against a runtime-checkable

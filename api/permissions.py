@@ -8,7 +8,20 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from api.context import Context
+from api.errors import forbidden, unauthenticated
 from loyalty.tokens import Principal
+
+
+def require_principal(context: Context, message: str = "An access token is required."
+                      ) -> Principal:
+    """The caller, or the top-level error that says why there is none: a bad
+    token is its own error (UNAUTHENTICATED or TOKEN_EXPIRED), never a silent
+    anonymous request."""
+    if context.auth_error is not None:
+        raise context.auth_error.as_error()
+    if context.principal is None:
+        raise unauthenticated(message)
+    return context.principal
 
 
 class _TokenPermission(BasePermission):
@@ -18,11 +31,10 @@ class _TokenPermission(BasePermission):
         raise NotImplementedError
 
     def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
-        if info.context.auth_error:
-            # A bad token is its own error, never a silent anonymous request.
-            raise PermissionError(info.context.auth_error)
-        principal = info.context.principal
-        return principal is not None and self.allows(principal)
+        message = self.message or "Not allowed."
+        if not self.allows(require_principal(info.context, message)):
+            raise forbidden(message)
+        return True
 
 
 class IsCustomer(_TokenPermission):

@@ -11,10 +11,11 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
-from strawberry.types import Info
+from strawberry.types import ExecutionContext, Info
 from tortoise import connections
 
 from api.context import Context
+from api.errors import from_domain, log_errors
 from api.guard import GuardCaches, RequestGuard
 from api.inputs import install as install_input_plans
 from api.mutations.admin import AdminMutations
@@ -30,7 +31,7 @@ from api.mutations.surveys import SurveyMutations
 from api.mutations.tiers import TierMutations, TierQueries
 from api.permissions import IsCustomer
 from api.types.checkins import LatLng, outline_of
-from api.types.common import BadArgument, Money, UserError
+from api.types.common import Money, UserError
 from api.types.customer import Customer, LoyaltyCard, PointsBalance
 from geofence.nearby import nearest
 from loyalty.bus import bus
@@ -94,7 +95,7 @@ class CustomerQueries:
         try:
             fences = await nearest(latitude, longitude, 20 if limit is None else limit)
         except DomainError as e:
-            raise GraphQLError(e.message, extensions={"code": e.code.value}) from None
+            raise from_domain(e) from None
         return [
             Geofence(
                 id=strawberry.ID(str(f.id)),
@@ -154,15 +155,12 @@ class Subscription:
                 yield PointsBalance.of(found.get(customer_id))
 
 
-def _should_mask(error: GraphQLError) -> bool:
-    """Mask bugs only: validation, permission and limit errors carry no
-    original exception, or a deliberate one, and stay visible."""
-    original = error.original_error
-    if original is None or isinstance(original, GraphQLError):
-        return False
-    from strawberry.exceptions import StrawberryGraphQLError
-
-    return not isinstance(original, StrawberryGraphQLError | PermissionError | BadArgument)
+class LoyaltySchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        # Strawberry's default logs each error with the query's text around
+        # it, literals and all (a password, a refresh token): never that.
+        log_errors(errors, execution_context.operation_name if execution_context else None)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
@@ -177,9 +175,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         ],
         maxsize=512,
     )
-    mask = _should_mask if settings.is_prod else None
-    extensions: list[Any] = [lambda: RequestGuard(caches, mask)]
-    schema = strawberry.Schema(
+    extensions: list[Any] = [lambda: RequestGuard(caches, settings.is_prod)]
+    schema = LoyaltySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -48,6 +48,10 @@ class InvalidToken(Exception):
     pass
 
 
+class ExpiredToken(InvalidToken):
+    """A token of ours, well signed, past its expiry: the client should refresh."""
+
+
 def issue_access_token(principal: Principal, now: datetime | None = None) -> tuple[str, datetime]:
     settings = get_settings()
     now = now or datetime.now(UTC)
@@ -107,6 +111,8 @@ def _decode(token: str) -> tuple[Principal, float]:
             )
             return staff, expires
         return Principal("customer", int(claims["sub"]), expires_at=expires), expires
+    except jwt.ExpiredSignatureError as exc:
+        raise ExpiredToken(str(exc)) from None
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from None
 

@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.types import Info
 from strawberry.types.unset import UnsetType
 from tortoise import connections
 
 from api.context import Context
+from api.errors import from_domain
 from api.mutations.pos import parse_id
 from api.permissions import IsAdmin
 from api.types.common import errors_of, given
@@ -103,7 +103,7 @@ class EarnRuleQueries:
         try:
             parsed = parse_id(rule_id, "ruleId")
         except DomainError as e:
-            raise GraphQLError(e.message, extensions={"code": e.code.value}) from None
+            raise from_domain(e) from None
         return [EarnRuleChange.of(c) for c in await earn_rules.rule_changes(parsed)]
 
     @strawberry.field(
@@ -114,8 +114,7 @@ class EarnRuleQueries:
         try:
             return await _simulate(input)
         except DomainError as e:
-            raise GraphQLError(e.message, extensions={"code": e.code.value,
-                                                      "field": e.field}) from None
+            raise from_domain(e) from None
 
 
 @strawberry.type

@@ -9,8 +9,9 @@ from strawberry.types import Info
 from tortoise import connections
 
 from api.context import Context
+from api.errors import forbidden
 from api.mutations.pos import parse_id
-from api.permissions import IsAdmin
+from api.permissions import IsAdmin, require_principal
 from api.types.common import errors_of, given
 from api.types.tiers import (
     CreateTierInput,
@@ -46,13 +47,11 @@ class TierQueries:
             strawberry.argument(description="Also list deactivated tiers (admin)."),
         ] = False,
     ) -> list[TierInfo]:
-        if info.context.auth_error:
+        if info.context.auth_error is not None:
             # A bad token is its own error, never a silent anonymous request.
-            raise PermissionError(info.context.auth_error)
-        if include_inactive:
-            principal = info.context.principal
-            if principal is None or not principal.is_admin:
-                raise PermissionError("An admin access token is required.")
+            raise info.context.auth_error.as_error()
+        if include_inactive and not require_principal(info.context).is_admin:
+            raise forbidden("An admin access token is required.")
         records = await tier_admin.list_tiers(include_inactive=bool(include_inactive))
         return [TierInfo.of(r) for r in records]
 
