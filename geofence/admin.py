@@ -7,10 +7,10 @@ import uuid as uuid_module
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from geofence import polygon
 from geofence.models import Beacon, Geofence
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.stores import store_name
 
@@ -72,7 +72,7 @@ def _check_beacon_ids(uuid: str, major: int, minor: int) -> str:
 async def create_geofence(store_id: int, latitude: float, longitude: float,
                           radius_meters: float) -> FenceView:
     _check_circle(latitude, longitude, radius_meters)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         name = await store_name(conn, store_id)
         fence = await Geofence.create(store_id=store_id, latitude=latitude, longitude=longitude,
                                       radius_meters=radius_meters, using_db=conn)
@@ -83,7 +83,7 @@ async def create_polygon_geofence(store_id: int, vertices: list[polygon.Vertex])
     """A fence following the store's outline; the phone monitors the circle
     around it."""
     outline, (latitude, longitude, radius) = polygon.checked(vertices)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         name = await store_name(conn, store_id)
         fence = await Geofence.create(store_id=store_id, latitude=latitude, longitude=longitude,
                                       radius_meters=radius, polygon=polygon.dump(outline),
@@ -93,7 +93,7 @@ async def create_polygon_geofence(store_id: int, vertices: list[polygon.Vertex])
 
 async def retire_geofence(geofence_id: int) -> FenceView:
     """Retiring is permanent and keeps the row: visits and check-ins point at it."""
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         fence = await Geofence.get_or_none(id=geofence_id, using_db=conn)
         if fence is None:
             raise DomainError(ErrorCode.NOT_FOUND, "Unknown geofence.", "geofenceId")
@@ -117,7 +117,7 @@ async def update_geofence(geofence_id: int, *, latitude: float | None = None,
         if latitude is not None or radius_meters is not None:
             raise invalid("Give either vertices or a centre and radius.", "vertices")
         outline, (latitude, longitude, radius_meters) = polygon.checked(vertices)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         fence = await Geofence.filter(id=geofence_id).select_for_update().using_db(conn).first()
         if fence is None:
             raise DomainError(ErrorCode.NOT_FOUND, "Unknown geofence.", "geofenceId")
@@ -142,7 +142,7 @@ async def update_geofence(geofence_id: int, *, latitude: float | None = None,
 async def create_beacon(store_id: int, uuid: str, major: int, minor: int) -> BeaconView:
     normalized = _check_beacon_ids(uuid, major, minor)
     try:
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             await store_name(conn, store_id)
             beacon = await Beacon.create(store_id=store_id, uuid=normalized, major=major,
                                          minor=minor, using_db=conn)
@@ -152,7 +152,7 @@ async def create_beacon(store_id: int, uuid: str, major: int, minor: int) -> Bea
 
 
 async def retire_beacon(beacon_id: int) -> BeaconView:
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         beacon = await Beacon.get_or_none(id=beacon_id, using_db=conn)
         if beacon is None:
             raise DomainError(ErrorCode.NOT_FOUND, "Unknown beacon.", "beaconId")
@@ -166,7 +166,7 @@ async def update_beacon(beacon_id: int, *, uuid: str | None = None, major: int |
     """Renumber an active beacon (a replaced unit, a changed configuration);
     what is not given is kept. Its past check-ins stay attached to it."""
     try:
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             beacon = await Beacon.filter(id=beacon_id).select_for_update().using_db(conn).first()
             if beacon is None:
                 raise DomainError(ErrorCode.NOT_FOUND, "Unknown beacon.", "beaconId")

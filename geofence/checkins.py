@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from geofence import checkin_fast, polygon, rules
 from geofence.judge import RATE_WINDOW, BeaconSighting, CheckInResult, Target, judge
 from geofence.models import CheckInKind
 from geofence.visits import Place, apply, load_visit
 from loyalty.config import Settings, get_settings
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import check_idempotency_key, published_after_commit, request_hash
 from loyalty.sql import as_datetime, execute, fetchrow, is_pg
@@ -118,7 +118,7 @@ async def check_in(
         if fast is not None:
             return fast
     try:
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             # The account row serialises one customer's check-ins, as it does
             # postings: the speed, once-a-day and rate checks read settled history.
             # On PostgreSQL the lock also moves the account's version
@@ -150,7 +150,7 @@ async def check_in(
                 )
     except IntegrityError:
         # Another customer's check-in holds this key.
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             found = await _replay(conn, key, fingerprint)
         if found is None:  # pragma: no cover - some other constraint; a bug
             raise

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from tortoise.transactions import in_transaction
-
 from geofence.visits import open_since
 from loyalty.config import get_settings
+from loyalty.db import transaction
 from loyalty.sql import as_datetime, execute, fetch, skip_locked
 
 BATCH = 500
@@ -32,7 +31,7 @@ async def close_stale_visits(now: datetime) -> int:
     span = timedelta(minutes=settings.visit_max_open_minutes)
     closed = 0
     while True:
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             rows = await fetch(
                 conn,
                 skip_locked(conn, "SELECT id, opened_at FROM visit WHERE closed_at IS NULL "

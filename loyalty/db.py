@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import asyncpg
 from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.migrations.api import migrate as _migrate
+
+log = logging.getLogger(__name__)
 
 MODEL_MODULES = ["loyalty.models", "wallet.models", "geofence.models", "notifications.models"]
 
@@ -72,3 +80,69 @@ async def init(database_url: str, *, run_migrations: bool = True) -> None:
 
 async def close() -> None:
     await Tortoise.close_connections()
+
+
+T = TypeVar("T")
+
+
+async def _to_the_end(step: Coroutine[Any, Any, T], context: contextvars.Context
+                      ) -> tuple[asyncio.Task[T], bool]:
+    """Run `step` to its end even if the caller is cancelled meanwhile: the
+    task and whether the caller was cancelled (the caller then re-raises)."""
+    task = asyncio.get_running_loop().create_task(step, context=context)
+    cancelled = False
+    while not task.done():
+        try:
+            # Unlike awaiting the task, asyncio.wait leaves it running when
+            # the waiter is cancelled.
+            await asyncio.wait((task,))
+        except asyncio.CancelledError:
+            cancelled = True
+    return task, cancelled
+
+
+@asynccontextmanager
+async def transaction() -> AsyncIterator[BaseDBAsyncClient]:
+    """Tortoise's `in_transaction()`, safe to cancel at any point.
+
+    graphql-core cancels a failing field's siblings, a client goes away, a
+    worker is stopped. Tortoise's own context takes the connection (from the
+    pool on PostgreSQL, the single connection's lock on SQLite) and then
+    begins; a cancellation between the two, or during the rollback, left the
+    connection or the lock held for good, and SQLite's server froze. Here
+    entering and leaving run to their end in a task of their own, whatever
+    happens to the caller, and the caller's cancellation is raised after.
+    Both steps run in one private copy of the context (Tortoise resets, on
+    leaving, the variable it set on entering); the body sees the transaction
+    through the same variable, set here for the caller's context.
+    """
+    handler = connections
+    ctx = handler.get("default")._in_transaction()
+    private = contextvars.copy_context()
+    entered, cancelled = await _to_the_end(ctx.__aenter__(), private)
+    if cancelled:
+        if entered.exception() is None:
+            await _to_the_end(ctx.__aexit__(asyncio.CancelledError,
+                                            asyncio.CancelledError(), None), private)
+        raise asyncio.CancelledError
+    conn = entered.result()
+    token = handler.set("default", conn)
+    try:
+        yield conn
+    except BaseException as exc:
+        exited, cancelled = await _to_the_end(
+            ctx.__aexit__(type(exc), exc, exc.__traceback__), private)
+        handler.reset(token)
+        if cancelled and not isinstance(exc, asyncio.CancelledError):
+            raise asyncio.CancelledError from exc
+        failed = exited.exception()
+        if failed is not None:
+            # The original error is the one to report; a rollback that fails
+            # too (a connection gone) is only logged.
+            log.warning("rollback failed after %s: %r", type(exc).__name__, failed)
+        raise
+    exited, cancelled = await _to_the_end(ctx.__aexit__(None, None, None), private)
+    handler.reset(token)
+    if cancelled:
+        raise asyncio.CancelledError
+    exited.result()

@@ -20,8 +20,8 @@ from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
+from loyalty.db import transaction
 from loyalty.earn_rule_checks import RuleFields, validated
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.rules import Conditions, PurchaseFacts, Rule, RuleKind, matches
@@ -138,7 +138,7 @@ async def create_rule(
     f = validated(name=name, label=label, kind=kind, rate=rate, points=points, cap=cap,
                   conditions=conditions, priority=priority)
     now = datetime.now(UTC)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         row = await fetchrow(
             conn,
             "INSERT INTO earn_rule (name, label, kind, rate, points, cap, conditions, priority, "
@@ -164,7 +164,7 @@ async def update_rule(
     A kind change drops a rate or points the new kind has no use for, unless
     given explicitly (then it is an error)."""
     now = datetime.now(UTC)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         before = await _locked(conn, rule_id)
         old = _fields_of(before)
         new_kind = old.kind.value if kind is KEEP else kind
@@ -193,7 +193,7 @@ async def update_rule(
 async def deactivate_rule(staff_id: int | None, rule_id: int) -> RuleRecord:
     """Stop a rule from firing; deactivating an inactive rule changes nothing."""
     now = datetime.now(UTC)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         before = await _locked(conn, rule_id)
         if not before.active:
             return before

@@ -14,8 +14,8 @@ import logging
 from datetime import date, datetime
 
 from tortoise import connections
-from tortoise.transactions import in_transaction
 
+from loyalty.db import transaction
 from loyalty.ledger import (
     SYSTEM_EXPIRED,
     SYSTEM_KEY_PREFIX,
@@ -65,7 +65,7 @@ async def expire_due(now: datetime, batch: int = 500) -> int:
 async def expire_account(account_id: int, now: datetime) -> int:
     """Expire one account's due lots in one posting; 0 when another worker
     holds the account or nothing is due any more."""
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         pg = is_pg(conn)
         # The account row first, then its lots: the order every posting takes.
         account = await fetchrow(

@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from loyalty import passwords
 from loyalty.config import get_settings
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.models import Account, AccountKind, Customer, RefreshToken, Staff
 from loyalty.profile import check_birth_date
@@ -73,7 +73,7 @@ async def sign_up(
     birth_date = check_birth_date(birth_date)
     password_hash = await passwords.hash_password_async(password)
     try:
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             customer = await Customer.create(
                 email=email,
                 password_hash=password_hash,
@@ -117,7 +117,7 @@ async def staff_log_in(*, email: str, password: str) -> Session:
 async def staff_principal(staff: Staff) -> Principal:
     from loyalty.stores import staff_store_ids
 
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         store_ids = await staff_store_ids(conn, staff.id)
     return Principal("staff", staff.id, staff.role.value, tuple(store_ids))
 
@@ -137,7 +137,7 @@ async def refresh_session(*, refresh_token: str) -> Session:
         principal = await staff_principal(staff)
     else:
         principal = Principal("customer", row.subject_id)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         # Of two concurrent uses only one rotates, and never in a family that
         # was revoked meanwhile; its successor is written in the same
         # transaction, so a revocation that follows the claim also covers it.
@@ -163,7 +163,7 @@ async def log_out(*, refresh_token: str) -> None:
 
 
 async def _revoke_family(family: str, now: datetime) -> None:
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         await execute(
             conn,
             "UPDATE refresh_token SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL",

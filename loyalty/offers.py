@@ -16,9 +16,9 @@ from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from loyalty.coupons import Benefit, check_benefit
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.sql import as_datetime, execute, fetch, fetchrow
 
@@ -203,7 +203,7 @@ async def use_offer(conn: BaseDBAsyncClient, activation_id: int) -> bool:
 
 async def activate_offer(customer_id: int, offer_id: int, now: datetime) -> OfferView:
     """Clip the offer to the card. Activating it again changes nothing."""
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         if await fetchrow(conn, "SELECT 1 FROM offer WHERE id = $1", offer_id) is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such offer.", "offerId")
         rows = await _usable(conn, customer_id, None, now, offer_id=offer_id)
@@ -288,7 +288,7 @@ async def create_offer(
             raise invalid(f"{name} is required for {wanted} offers and only for them.", name)
     if len(ids) > MAX_TARGETED:
         raise invalid(f"At most {MAX_TARGETED} customers.", "customerIds")
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         if tier_id is not None and not await fetch(
             conn, "SELECT 1 FROM tier WHERE id = $1", tier_id
         ):
@@ -334,7 +334,7 @@ async def _existing_customers(conn: BaseDBAsyncClient, ids: list[int]) -> int:
 
 async def deactivate_offer(offer_id: int) -> OfferRecord:
     """Stop showing and applying the offer; clipped ones stop applying too."""
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         if not await execute(conn, "UPDATE offer SET active = $1 WHERE id = $2", False, offer_id):
             raise DomainError(ErrorCode.NOT_FOUND, "No such offer.", "offerId")
         return await _record(conn, offer_id)

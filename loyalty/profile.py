@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from tortoise.transactions import in_transaction
-
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.sql import execute, fetchrow
 
@@ -49,7 +48,7 @@ async def update_profile(
     if not sets:
         return
     args.append(customer_id)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         row = await fetchrow(
             conn, "SELECT birth_date FROM customer WHERE id = $1 FOR UPDATE", customer_id
         )

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
+from loyalty.db import transaction
 from loyalty.errors import invalid
 from loyalty.sql import execute, fetchrow
 from loyalty.tier_periods import PeriodRules, TierBasis, TierPeriod
@@ -109,7 +109,7 @@ async def update_programme_settings(
         period = None if tier_period is None else TierPeriod(tier_period)
     except ValueError:
         raise invalid("tierPeriod must be CALENDAR_YEAR or ROLLING.", "tierPeriod") from None
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         row = await fetchrow(conn, _SELECT + " FOR UPDATE")
         before = DEFAULTS if row is None else _view(row)
         after = _check(

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from loyalty import coupons, offers, tiers
 from loyalty import purchase_context as pc
 from loyalty import rules as engine
 from loyalty.benefits import Applied, applied_to, apply_benefits, discount_of, record_applied
 from loyalty.config import get_settings
+from loyalty.db import transaction
 from loyalty.earning import expiry_for, pending_until
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import (
@@ -192,7 +192,7 @@ async def _try_fast(
         if prog.tiers:
             # These points may raise the tier: the posting and the upgrade
             # (with its event) commit together or not at all (ADR 0007).
-            async with in_transaction() as tx:
+            async with transaction() as tx:
                 fast = await write(tx)
                 if fast is not None:
                     await tiers.after_earning(tx, customer_id, now)
@@ -212,7 +212,7 @@ async def _post(
     lines: tuple[engine.Line, ...], coupon: str | None,
 ) -> tuple[Posted, bool]:
     settings = get_settings()
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         pg = is_pg(conn)
         name, timezone = await store_info(conn, store_id)
         # Locks the account row first, as every posting does: the context read
@@ -324,7 +324,7 @@ def _fingerprint(customer_id: int, store_id: int, receipt_id: str, total: Money,
 
 async def replay_by_key(key: str, fingerprint: str, account_id: int) -> Posted | None:
     """The posting made under `key` with this fingerprint, and the balance now."""
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         existing = await find_by_key(conn, key, fingerprint)
         if existing is None:
             return None
@@ -352,7 +352,7 @@ async def replay(
 async def _after_conflict(
     key: str, fingerprint: str, store_id: int, receipt_id: str, account_id: int
 ) -> Posted:
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         existing = await find_by_key(conn, key, fingerprint)
         if existing is None:
             row = await fetchrow(

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import (
     SYSTEM_REDEEMED,
@@ -56,7 +56,7 @@ async def redeem_points(
     now = datetime.now(UTC)
     fingerprint = _fingerprint(customer_id, store_id, points, receipt_id, channel)
     try:
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             pg = is_pg(conn)
             name = await store_name(conn, store_id)
             txn = await insert_transaction(
@@ -92,7 +92,7 @@ async def redeem_points(
                 store_name=name,
             )
     except IntegrityError:
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             existing = await find_by_key(conn, key, fingerprint)
             if existing is not None:
                 return Posted(existing, await available_points(conn, account_id))

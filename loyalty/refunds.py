@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
+from loyalty.db import transaction
 from loyalty.earning import refund_points
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import (
@@ -52,7 +52,7 @@ async def refund_purchase(
         currency=None if amount is None else amount.currency,
     )
     try:
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             pg = is_pg(conn)
             existing = await find_by_key(conn, key, fingerprint)
             if existing is not None:
@@ -172,7 +172,7 @@ async def refund_purchase(
                 store_name=name,
             )
     except IntegrityError:
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             existing = await find_by_key(conn, key, fingerprint)
         if existing is None:  # pragma: no cover
             raise

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
+from loyalty.db import transaction
 from loyalty.ledger import add_outbox
 from loyalty.sql import as_datetime, fetch, fetchrow, skip_locked
 
@@ -53,7 +53,7 @@ async def write_reminders(now: datetime, batch: int = 500) -> int:
 
 
 async def _points_batch(now: datetime, until: datetime, batch: int) -> tuple[int, bool]:
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         claimed = await fetch(
             conn,
             # Rows another worker is claiming are left to it, not waited for;
@@ -112,7 +112,7 @@ async def _points_batch(now: datetime, until: datetime, batch: int) -> tuple[int
 
 
 async def _coupons_batch(now: datetime, until: datetime, batch: int) -> tuple[int, bool]:
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         claimed = await fetch(
             conn,
             "UPDATE coupon SET reminded_at = $1 WHERE id IN ("

@@ -8,9 +8,9 @@ from typing import Any
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from loyalty.coupons import check_benefit, issue_coupon
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import (
     SYSTEM_REDEEMED,
@@ -132,7 +132,7 @@ async def create_reward(
     check_dates(starts_at, ends_at)
     v = _check(dict(name=name, description=description, points_price=points_price, stock=stock,
                     starts_at=starts_at, ends_at=ends_at, coupon_valid_days=coupon_valid_days))
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         row = await fetchrow(
             conn,
             "INSERT INTO reward (name, description, points_price, stock, starts_at, ends_at, "
@@ -169,7 +169,7 @@ async def update_reward(
         if required in given and given[required] is None:
             raise invalid("This field cannot be null.", _camel(required))
     changes = _check(given)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         row = await fetchrow(conn, f"SELECT {_COLUMNS} FROM reward WHERE id = $1", reward_id)
         if row is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such reward.", "rewardId")
@@ -220,7 +220,7 @@ async def redeem_reward(
     key = check_idempotency_key(idempotency_key)
     fingerprint = request_hash("redeemReward", customer=customer_id, reward=reward_id)
     try:
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             pg = is_pg(conn)
             existing = await find_by_key(conn, key, fingerprint)
             if existing is not None:
@@ -283,7 +283,7 @@ async def redeem_reward(
             )
     except IntegrityError:
         # A concurrent retry posted first under this key.
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             existing = await find_by_key(conn, key, fingerprint)
             if existing is None:
                 raise  # pragma: no cover - another constraint: a bug

@@ -6,9 +6,9 @@ import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from loyalty import passwords
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.identity import normalize_email
 from loyalty.models import Staff, StaffRole, Store
@@ -39,7 +39,7 @@ async def create_store(
     if not 10.0 <= radius_meters <= 10_000.0:
         raise invalid("radiusMeters must be between 10 and 10000.", "radiusMeters")
     check_timezone(timezone)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         store = await Store.create(
             name=name, latitude=latitude, longitude=longitude, timezone=timezone, using_db=conn
         )
@@ -70,7 +70,7 @@ async def create_staff(
     stores = await Store.filter(id__in=store_ids) if store_ids else []
     if len(stores) != len(set(store_ids)):
         raise DomainError(ErrorCode.NOT_FOUND, "Unknown store.", "storeIds")
-    async with in_transaction():
+    async with transaction():
         if await Staff.filter(email=email).exists():
             raise DomainError(ErrorCode.EMAIL_TAKEN, "This email is already in use.", "email")
         staff = await Staff.create(

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from loyalty import tiers
 from loyalty.config import get_settings
+from loyalty.db import transaction
 from loyalty.earn_rules import active_rules, survey_rule
 from loyalty.earning import expiry_for
 from loyalty.errors import DomainError, ErrorCode, invalid
@@ -90,7 +90,7 @@ async def submit_survey(
     rules = await active_rules()
     now = datetime.now(UTC)
     try:
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             pg = is_pg(conn)
             purchase = await fetchrow(
                 conn,
@@ -140,7 +140,7 @@ async def submit_survey(
 
 async def _answered(store_id: int, receipt_id: str) -> Any | None:
     """(survey id, customer, rating, comment, points awarded) of the answer given."""
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         return await fetchrow(
             conn,
             "SELECT s.id, s.customer_id, s.rating, s.comment, t.points FROM survey_response s "

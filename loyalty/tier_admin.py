@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from loyalty import tiers
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.sql import execute, fetch, fetchrow
 from loyalty.tiers import TierInfo
@@ -93,7 +93,7 @@ _COLUMNS = "id, name, threshold, multiplier, active"
 
 
 async def list_tiers(include_inactive: bool = False) -> list[TierRecord]:
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         rows = await fetch(conn, f"SELECT {_COLUMNS} FROM tier ORDER BY threshold, id")
     return [r for r in map(_record, rows) if include_inactive or r.active]
 
@@ -102,7 +102,7 @@ async def create_tier(staff_id: int | None, *, name: str, threshold: int,
                       multiplier: str) -> TierRecord:
     name, threshold = check_name(name), check_threshold(threshold)
     factor = check_multiplier(multiplier)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         await _check_unique(conn, 0, name, threshold, True)
         row = await fetchrow(
             conn,
@@ -131,7 +131,7 @@ async def update_tier(
     active: bool | None = None,
 ) -> TierRecord:
     """Change the given fields (None: unchanged)."""
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         row = await fetchrow(conn, f"SELECT {_COLUMNS} FROM tier WHERE id = $1 FOR UPDATE",
                              tier_id)
         if row is None:

@@ -20,8 +20,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
+from loyalty.db import transaction
 from loyalty.ledger import add_outbox
 from loyalty.programme import CACHE_SECONDS, programme_settings
 from loyalty.sql import as_datetime, execute, fetch, fetchrow, skip_locked
@@ -251,7 +251,7 @@ async def review_due(now: datetime, batch: int = 500) -> int:
     again changes nothing. Returns how many customers were reviewed."""
     reviewed = 0
     while True:
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             tiers = await active_tiers(conn)
             if not tiers:
                 # Nothing to place anyone in; the rows wait for a ladder.

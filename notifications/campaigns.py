@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.sql import execute, fetch, fetchrow, is_pg
 from loyalty.tiers import TierInfo, effective_tier
@@ -168,7 +168,7 @@ async def send_campaign(
         # Appended only when given: the fingerprints of earlier campaigns stay valid.
         fingerprinted.append(target.tier.strip())
     fingerprint = hashlib.sha256(json.dumps(fingerprinted).encode()).hexdigest()
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         if is_pg(conn):
             # Two retries racing with one key: the second waits, then finds the first.
             await fetch(conn, "SELECT pg_advisory_xact_lock(hashtext($1))", f"campaign:{key}")

@@ -14,9 +14,9 @@ from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from loyalty.config import Settings
+from loyalty.db import transaction
 from loyalty.sql import execute, fetch, skip_locked
 from notifications.models import Status
 from notifications.outcomes import (
@@ -63,7 +63,7 @@ async def _lease_due(
 ) -> tuple[list[Due], datetime]:
     """Due notifications and the lease's deadline (its token: notifications.outcomes)."""
     until = now + lease
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         rows = await fetch(
             conn,
             skip_locked(
@@ -121,7 +121,7 @@ async def _screen(
     """Settle what needs no push (consent withdrawn, opted out, no
     credentials, quiet hours); the rest is to be pushed."""
     to_push: list[Due] = []
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         ours = await held(tx, [n.id for n in due], until)
         settled: list[tuple[Due, Verdict]] = []
         for n in due:
@@ -239,7 +239,7 @@ async def send_due(
             # transaction of its own (a renewal that fails loses no record).
             left = [n.id for n in to_push if n.id not in finished and n.id not in lost]
             later = clock() + lease
-            async with in_transaction() as tx:
+            async with transaction() as tx:
                 renewed = await renew(tx, left, until, later)
             lost.update(set(left) - renewed)
             until = later
@@ -257,7 +257,7 @@ async def send_due(
         # chunk that fails (or a worker that dies) must not send these again.
         end = start + SEND_CHUNK
         complete = list({p[0].id: p[0] for p in chunk if last[p[0].id] < end}.values())
-        async with in_transaction() as tx:
+        async with transaction() as tx:
             ours = await held(tx, [p[0].id for p in chunk], until)
             # Taken over meanwhile: its later chunks are the new holder's to send.
             lost.update(p[0].id for p in chunk if p[0].id not in ours)
@@ -284,7 +284,7 @@ async def send_due(
     rest = [n for n in to_push if n.id not in finished and n.id not in lost]
     if not rest:
         return
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         ours = await held(tx, [n.id for n in rest], until)
         verdicts = [
             (

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
+from loyalty.db import transaction
 from loyalty.errors import invalid
 from loyalty.identity import _check_locale
 from loyalty.stores import check_timezone
@@ -68,7 +68,7 @@ async def register_device(
     )
     for attempt in range(2):
         try:
-            async with in_transaction() as conn:
+            async with transaction() as conn:
                 # select_for_update serialises two registrations of one token;
                 # the unique index settles the race when neither row exists
                 # yet, and the loser takes the update path on its second try.

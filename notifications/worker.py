@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from loyalty.config import Settings, get_settings
+from loyalty.db import transaction
 from loyalty.sql import execute, fetch, skip_locked
 from notifications import templates
 from notifications.caps import marketing_today
@@ -56,7 +56,7 @@ async def claim_events(
     batch_size: int, now: datetime, stats: RunStats, policy: Policy | None = None
 ) -> None:
     policy = policy or Policy()
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         events = await fetch(
             conn,
             skip_locked(
@@ -140,13 +140,13 @@ async def claim_events(
         trial = Counter(today)
         written: list[Status | None | Exception] = []
         try:
-            async with in_transaction() as savepoint:
+            async with transaction() as savepoint:
                 written = list(await write_rows(savepoint, messages, trial, now, policy))
         except Exception:
             written = []
             for m in messages:
                 try:
-                    async with in_transaction() as savepoint:
+                    async with transaction() as savepoint:
                         written.append(await write_row(savepoint, m, today, now, policy))
                 except Exception as exc:
                     written.append(exc)

@@ -8,10 +8,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tortoise.transactions import in_transaction
-
 from loyalty import coupons, earn_rules, offers, profile, tier_admin
 from loyalty.balances import verify_ledger
+from loyalty.db import transaction
 from tests.api.test_pos import available
 from tests.conftest import CustomerHandle, GraphQLClient, Shop
 
@@ -135,7 +134,7 @@ async def test_a_clipped_offer_applies_once_and_a_retry_reports_it_again(gql, sh
 
 
 async def issue(customer_id: int | None, kind: str, value: int, days: int = 7) -> str:
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         return await coupons.issue_coupon(
             conn, customer_id=customer_id, title="Welcome back", kind=kind, value=value,
             expires_at=datetime.now(UTC) + timedelta(days=days))

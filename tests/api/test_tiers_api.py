@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tortoise.transactions import in_transaction
-
+from loyalty.db import transaction
 from loyalty.sql import fetchrow
 from loyalty.tiers import after_earning
 from tests.api.test_pos import LOOKUP, buy
@@ -53,7 +52,7 @@ async def _earn(gql: GraphQLClient, shop: Shop, customer: CustomerHandle, amount
     """A purchase at the till, then the tier check the posting makes (a no-op
     when recordPurchase already made it)."""
     assert (await buy(gql, shop, customer, amount))["errors"] == []
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         await fetchrow(conn, "SELECT id FROM account WHERE customer_id = $1 FOR UPDATE",
                        customer.id)
         await after_earning(conn, customer.id, datetime.now(UTC))

@@ -6,10 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tortoise.transactions import in_transaction
 
 from loyalty import identity, purchases, stores
 from loyalty.coupons import ALPHABET, issue_coupon, list_coupons, peek_coupon, spend_coupon
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.money import Money
 from tests.conftest import PASSWORD
@@ -44,13 +44,13 @@ async def _purchase_ids(holder, count: int) -> list[int]:
 
 async def _issue(customer_id: int | None, *, expires_at: datetime = NOW + timedelta(days=30),
                  title: str = "Free coffee") -> str:
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         return await issue_coupon(conn, customer_id=customer_id, title=title,
                                   kind="AMOUNT_OFF", value=250, expires_at=expires_at)
 
 
 async def _spend(code: str, customer_id: int, txn_id: int, *, hold: float = 0.0):
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         benefit = await spend_coupon(conn, code, customer_id, txn_id, NOW)
         await asyncio.sleep(hold)  # keep the row lock while the other till tries
         return benefit
@@ -81,7 +81,7 @@ async def test_a_coupon_presented_at_two_tills_at_once_is_spent_once():
 
 
 async def list_coupons_of(customer_id: int):
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         return await list_coupons(conn, customer_id, NOW)
 
 
@@ -90,7 +90,7 @@ async def test_codes_are_short_unambiguous_and_read_back_case_and_spaces_ignored
     code = await _issue(alice.customer_id)
     assert 10 <= len(code) <= 12 and set(code) <= set(ALPHABET)
     typed = " ".join(code[i:i + 4] for i in range(0, len(code), 4)).lower()
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         benefit = await peek_coupon(conn, typed, alice.customer_id, NOW)
     assert (benefit.source, benefit.title, benefit.value) == ("coupon", "Free coffee", 250)
     assert benefit.coupon_id is not None and benefit.offer_id is None
@@ -100,7 +100,7 @@ async def test_an_expired_coupon_is_refused_and_left_unspent():
     alice = await _customer("a@example.test")
     [txn] = await _purchase_ids(alice, 1)
     code = await _issue(alice.customer_id, expires_at=NOW)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         assert await _code_of(peek_coupon(conn, code, alice.customer_id, NOW)) == (
             ErrorCode.COUPON_EXPIRED)
     assert await _code_of(_spend(code, alice.customer_id, txn)) == ErrorCode.COUPON_EXPIRED
@@ -131,7 +131,7 @@ async def test_a_rolled_back_spend_leaves_the_coupon_usable():
     [txn] = await _purchase_ids(alice, 1)
     code = await _issue(alice.customer_id)
     with pytest.raises(RuntimeError):
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             await spend_coupon(conn, code, alice.customer_id, txn, NOW)
             raise RuntimeError("the purchase failed after the coupon")
     assert (await _spend(code, alice.customer_id, txn)).value == 250

@@ -7,9 +7,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tortoise.transactions import in_transaction
 
 from loyalty.config import set_settings
+from loyalty.db import transaction
 from loyalty.expiry import expire_due
 from loyalty.ledger import add_outbox
 from loyalty.models import Coupon
@@ -45,7 +45,7 @@ def pushed(fake_fcm) -> list[str]:
 
 async def tier_changed(customer_id: int, before: str | None, after: str | None,
                        direction: str) -> None:
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         await add_outbox(conn, "tier.changed", customer_id,
                          {"from": before, "to": after, "direction": direction})
 

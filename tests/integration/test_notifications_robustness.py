@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from tortoise import connections
-from tortoise.transactions import in_transaction
 
+from loyalty.db import transaction
 from loyalty.ledger import add_outbox
 from loyalty.sql import execute, fetch, is_pg
 from notifications import delivery
@@ -38,7 +38,7 @@ async def phone(customer_id: int, token: str) -> None:
 
 
 async def event(kind: str, customer_id: int, **payload: Any) -> None:
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         await add_outbox(conn, kind, customer_id, payload)
 
 
@@ -68,12 +68,12 @@ async def test_nested_in_transaction_is_a_savepoint_on_this_database(database):
     rolls back to its savepoint, and the outer transaction goes on and commits
     (on PostgreSQL a failed statement would otherwise abort the transaction)."""
     conn = connections.get("default")
-    async with in_transaction() as outer:
+    async with transaction() as outer:
         await execute(outer, "CREATE TABLE IF NOT EXISTS sp_probe (id INTEGER PRIMARY KEY)")
         await execute(outer, "DELETE FROM sp_probe")
         await execute(outer, "INSERT INTO sp_probe (id) VALUES (1)")
         with pytest.raises(Exception):  # noqa: B017 (each driver raises its own kind)
-            async with in_transaction() as inner:
+            async with transaction() as inner:
                 await execute(inner, "INSERT INTO sp_probe (id) VALUES (2)")
                 await execute(inner, "INSERT INTO sp_probe (id) VALUES (1)")  # duplicate key
         await execute(outer, "INSERT INTO sp_probe (id) VALUES (3)")
@@ -107,7 +107,7 @@ async def test_an_event_that_fails_its_claim_does_not_block_the_others(alice, ca
 async def test_a_payload_that_is_not_an_object_fails_only_its_event(alice):
     # given a points event whose payload is a JSON list, between two good ones
     await earned(alice.id, 10)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         await execute(conn, "INSERT INTO outbox_event (kind, customer_id, payload, created_at, "
                       "attempts) VALUES ($1, $2, $3, $4, 0)",
                       "points.earned", alice.id, "[1, 2]", NOON)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from tortoise import connections
-from tortoise.transactions import in_transaction
 
 from loyalty import identity, offers, stores
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.models import Customer, CustomerTier, Tier
 from tests.conftest import PASSWORD
@@ -161,7 +161,7 @@ async def test_concurrent_purchases_never_use_an_offer_beyond_its_limit():
     [benefit] = await _clipped(alice, store)
 
     async def purchase() -> bool:
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             counted = await offers.use_offer(conn, benefit.activation_id)
             await asyncio.sleep(0.05)  # hold the row lock like a purchase would
             return counted

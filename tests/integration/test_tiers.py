@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from tortoise import connections
-from tortoise.transactions import in_transaction
 
 from loyalty import identity, purchases, refunds, stores, tier_admin
+from loyalty.db import transaction
 from loyalty.ledger import SYSTEM_ISSUED, Channel, Kind, add_entries, insert_transaction
 from loyalty.money import Money
 from loyalty.programme import update_programme_settings
@@ -60,7 +60,7 @@ async def _earn_at(holder, store_id: int, points: int, when: datetime, key: str)
     """A posting as a till that was offline would make it, at any instant (the
     purchase use case refuses receipts older than 30 days): the same ledger
     rows, then the tier check the posting makes in its transaction."""
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         await fetchrow(conn, "SELECT id FROM account WHERE id = $1 FOR UPDATE",
                        holder.account_id)
         txn = await insert_transaction(
@@ -87,7 +87,7 @@ async def _buy(holder, store_id: int, amount: int, key: str) -> None:
     await purchases.record_purchase(
         idempotency_key=key, customer_id=holder.customer_id, account_id=holder.account_id,
         store_id=store_id, receipt_id=key, total=Money(amount, "EUR"))
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         await fetchrow(conn, "SELECT id FROM account WHERE id = $1 FOR UPDATE",
                        holder.account_id)
         await after_earning(conn, holder.customer_id, datetime.now(UTC))

@@ -46,3 +46,15 @@ def test_production_refuses_the_default_secret():
         Settings(env="prod", secret_key="short").check()
     Settings(env="prod", secret_key="x" * 40).check()
     Settings(env="dev").check()
+
+
+def test_transactions_are_opened_through_the_cancellation_safe_door():
+    """Tortoise's own in_transaction() leaks its connection or SQLite's lock
+    when cancelled on the way in or out (loyalty/db.py: transaction)."""
+    offenders = []
+    for package in [*DOMAIN, "api"]:
+        for path in (ROOT / package).rglob("*.py"):
+            text = path.read_text()
+            if "in_transaction" in text and path != ROOT / "loyalty" / "db.py":
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
