@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -84,6 +84,26 @@ async def close() -> None:
 
 T = TypeVar("T")
 
+# What the outermost open transaction() runs once it has committed (None:
+# no transaction is open in this context).
+_after_commit: contextvars.ContextVar[list[Callable[[], None]] | None] = (
+    contextvars.ContextVar("after_commit", default=None))
+
+
+def transaction_open() -> bool:
+    """Whether the caller runs inside `transaction()`."""
+    return _after_commit.get() is not None
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` once the outermost `transaction()` commits, never if it
+    rolls back; at once when no transaction is open (the write is committed)."""
+    pending = _after_commit.get()
+    if pending is None:
+        callback()
+    else:
+        pending.append(callback)
+
 
 async def _to_the_end(step: Coroutine[Any, Any, T], context: contextvars.Context
                       ) -> tuple[asyncio.Task[T], bool]:
@@ -103,7 +123,7 @@ async def _to_the_end(step: Coroutine[Any, Any, T], context: contextvars.Context
 
 @asynccontextmanager
 async def transaction() -> AsyncIterator[BaseDBAsyncClient]:
-    """Tortoise's `in_transaction()`, safe to cancel at any point.
+    """Tortoise's `transaction_open()`, safe to cancel at any point.
 
     graphql-core cancels a failing field's siblings, a client goes away, a
     worker is stopped. Tortoise's own context takes the connection (from the
@@ -117,6 +137,22 @@ async def transaction() -> AsyncIterator[BaseDBAsyncClient]:
     through the same variable, set here for the caller's context.
     """
     handler = connections
+    outermost = _after_commit.get() is None
+    callbacks: list[Callable[[], None]] = []
+    commit_token = _after_commit.set(callbacks) if outermost else None
+    try:
+        async with _transaction(handler) as conn:
+            yield conn
+    finally:
+        if commit_token is not None:
+            _after_commit.reset(commit_token)
+    # Reached only once committed: an error in the body or the commit raised.
+    for callback in callbacks:
+        callback()
+
+
+@asynccontextmanager
+async def _transaction(handler: Any) -> AsyncIterator[BaseDBAsyncClient]:
     ctx = handler.get("default")._in_transaction()
     private = contextvars.copy_context()
     entered, cancelled = await _to_the_end(ctx.__aenter__(), private)
