@@ -18,7 +18,7 @@ requires the day's reward to exist already when no cool-down forbids one)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
@@ -28,9 +28,11 @@ from geofence import polygon
 from geofence.judge import RATE_WINDOW, BeaconSighting, CheckInResult, Target, judge
 from geofence.models import CheckInKind
 from geofence.rules import Fix
-from geofence.visits import EVENT, Place, VisitResult, in_cooldown, open_since, reward_key
+from geofence.visits import Place, VisitResult, in_cooldown, open_since, reward_key
 from loyalty.config import Settings
 from loyalty.errors import DomainError, ErrorCode
+from loyalty.events import VisitAccepted
+from loyalty.ledger_rows import Params, emit_statement
 from loyalty.sql import fetchrow
 
 _FENCE_TARGET = (
@@ -66,18 +68,6 @@ _READ_FENCE = _READ.format(columns=_FENCE_TARGET[0], join=_FENCE_TARGET[1], n=4,
 _READ_BEACON = _READ.format(columns=_BEACON_TARGET[0], join=_BEACON_TARGET[1], n=6, m=7,
                             outline="NULL::text")
 _MAX_ID = 2**63 - 1
-
-
-@dataclass
-class _Args:
-    """Positional parameters of a statement built piece by piece: each use
-    takes the next number."""
-
-    values: list[object] = field(default_factory=list)
-
-    def __call__(self, value: object, cast: str) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}::{cast}"
 
 
 async def try_fast(
@@ -134,7 +124,7 @@ async def try_fast(
                                  row[20], row[19], None, bool(row[18]))
         step = _next_step(kind, target.place, opened, when, settings,
                           customer_id=customer_id, timezone=row[1], last_reward_at=row[21])
-    args = _Args()
+    args = Params(cast=True)
     sql = _statement(args, step, account_id=row[2], version=row[3], now=now, when=when,
                      customer_id=customer_id, geofence_id=None if target is None
                      else target.place.geofence_id)
@@ -204,7 +194,7 @@ def _next_step(kind: CheckInKind, place: Place, opened: VisitResult | None, when
     return _Step(fresh, action, reward_key(customer_id, place.store_id, when, timezone))
 
 
-def _statement(args: _Args, step: _Step, *, account_id: int, version: datetime, now: datetime,
+def _statement(args: Params, step: _Step, *, account_id: int, version: datetime, now: datetime,
                when: datetime, customer_id: int, geofence_id: int | None) -> str:
     """The guard `a`, the visit change `v` (one row, its id or NULL, when the
     guard held) and the welcome event `o`; the caller appends the check-in."""
@@ -236,12 +226,10 @@ def _statement(args: _Args, step: _Step, *, account_id: int, version: datetime, 
     else:
         sql += f"SELECT {args(visit.id, 'bigint')} AS id FROM a)"
     if visit is not None and visit.confirmed and step.action in (_Action.OPEN, _Action.CONFIRM):
-        # No points changed: no NOTIFY, as on the general path.
-        sql += (
-            ", o AS (INSERT INTO outbox_event (kind, customer_id, payload, created_at, attempts) "
-            f"SELECT {args(EVENT, 'text')}, {args(customer_id, 'bigint')}, json_build_object("
-            f"'visit_id', v.id, 'points', 0, 'store_id', {args(visit.store_id, 'bigint')}, "
-            f"'store_name', {args(visit.store_name, 'text')}), {args(now, 'timestamptz')}, 0 "
-            "FROM v)"
-        )
+        # The welcome the general path emits (no points changed: no NOTIFY).
+        welcome = VisitAccepted(visit_id=0, points=0, store_id=visit.store_id,
+                                store_name=visit.store_name)
+        insert = emit_statement(args, customer_id, welcome, now, source="v",
+                                computed={"visit_id": "v.id"})
+        sql += f", o AS ({insert})"
     return sql

@@ -25,7 +25,7 @@ from geofence.visits import Place, apply, load_visit
 from loyalty.config import Settings, get_settings
 from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
-from loyalty.ledger import check_idempotency_key, published_after_commit, request_hash
+from loyalty.ledger import check_idempotency_key, request_hash
 from loyalty.sql import as_datetime, execute, fetchrow, is_pg
 
 RSSI_FLOOR = -127  # the weakest signal a BLE radio reports
@@ -157,8 +157,6 @@ async def check_in(
         outcome = found
     if isinstance(outcome, str):
         raise DomainError(ErrorCode.CHECKIN_REJECTED, outcome)
-    if outcome.posted:
-        published_after_commit(pg, customer_id)
     return outcome
 
 

@@ -3,7 +3,6 @@ and rewarded on the ledger once per store per customer per local day."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,23 +12,12 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from geofence.models import CheckInKind
-from loyalty import tiers
+from loyalty import ledger, tiers
 from loyalty.config import Settings
 from loyalty.earning import expiry_for
-from loyalty.ledger import (
-    SYSTEM_ISSUED,
-    SYSTEM_KEY_PREFIX,
-    Channel,
-    Kind,
-    credit_points,
-    finish_posting,
-    insert_transaction,
-    mature_lots,
-    request_hash,
-)
+from loyalty.events import VisitAccepted
+from loyalty.ledger import SYSTEM_KEY_PREFIX, Channel, Kind, NewLot, Posting, request_hash
 from loyalty.sql import as_datetime, execute, fetch, fetchrow
-
-EVENT = "visit.accepted"
 
 
 def open_since(when: datetime, settings: Settings) -> datetime:
@@ -229,63 +217,27 @@ async def _reward(
         eligible = not in_cooldown(None if last is None else as_datetime(last[0]), when,
                                    settings)
     if not eligible:
-        # Written directly, not through add_outbox: no points changed, so no
-        # points_changed NOTIFY for the subscription listeners.
-        await execute(
-            conn,
-            "INSERT INTO outbox_event (kind, customer_id, payload, created_at, attempts) "
-            "VALUES ($1, $2, $3, $4, 0)",
-            EVENT,
-            customer_id,
-            json.dumps(
-                {
-                    "visit_id": visit_id,
-                    "points": 0,
-                    "store_id": place.store_id,
-                    "store_name": place.store_name,
-                }
-            ),
-            now,
-        )
+        # A welcome without points: no posting, so no "points changed" signal.
+        await ledger.emit(conn, customer_id, VisitAccepted(
+            visit_id=visit_id, points=0, store_id=place.store_id, store_name=place.store_name,
+        ), now=now)
         return 0
-    txn = await insert_transaction(
-        conn,
-        kind=Kind.BONUS,
-        channel=Channel.CHECKIN,
-        description=f"Visit to {place.store_name}",
-        key=key,
-        fingerprint=request_hash(
-            "visitReward", customer=customer_id, store=place.store_id, key=key
-        ),
-        customer_id=customer_id,
-        store_id=place.store_id,
-        points=points,
-        occurred_at=when,
-    )
-    await mature_lots(conn, account_id, now)
-    available, pending, _ = await credit_points(
-        conn, account_id=account_id, transaction_id=txn.id, points=points,
-        expires_at=expiry_for(when, settings), now=now.astimezone(UTC),
-    )
+    posted = await ledger.post(conn, Posting(
+        kind=Kind.BONUS, channel=Channel.CHECKIN, customer_id=customer_id,
+        account_id=account_id, points=points, lots=NewLot(expiry_for(when, settings)),
+        description=f"Visit to {place.store_name}", key=key,
+        fingerprint=request_hash("visitReward", customer=customer_id, store=place.store_id,
+                                 key=key),
+        event=VisitAccepted(visit_id=visit_id, store_id=place.store_id,
+                            store_name=place.store_name, channel=Channel.CHECKIN.value),
+        occurred_at=when, now=now.astimezone(UTC), store_id=place.store_id,
+    ))
     await execute(
         conn,
         "UPDATE visit SET points_earned = $1, reward_transaction_id = $2 WHERE id = $3",
         points,
-        txn.id,
+        posted.transaction.id,
         visit_id,
-    )
-    await finish_posting(
-        conn,
-        txn,
-        account_id=account_id,
-        available=available,
-        pending=pending,
-        system_account=SYSTEM_ISSUED,
-        event=EVENT,
-        store_id=place.store_id,
-        store_name=place.store_name,
-        visit_id=visit_id,
-        channel=Channel.CHECKIN.value,
     )
     # Visit points count towards tiers like any other: up at once (ADR 0007).
     await tiers.after_earning(conn, customer_id, now)

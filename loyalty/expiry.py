@@ -15,20 +15,12 @@ from datetime import date, datetime
 
 from tortoise import connections
 
+from loyalty import ledger
 from loyalty.db import transaction
-from loyalty.ledger import (
-    SYSTEM_EXPIRED,
-    SYSTEM_KEY_PREFIX,
-    Channel,
-    Kind,
-    finish_posting,
-    insert_transaction,
-    mature_lots,
-    published_after_commit,
-    request_hash,
-)
+from loyalty.events import PointsExpired
+from loyalty.ledger import SYSTEM_KEY_PREFIX, Channel, Expire, Kind, Posting, request_hash
 from loyalty.reminders import zone
-from loyalty.sql import as_datetime, execute, fetch, fetchrow, is_pg, skip_locked
+from loyalty.sql import as_datetime, fetch, fetchrow
 
 log = logging.getLogger(__name__)
 
@@ -66,22 +58,19 @@ async def expire_account(account_id: int, now: datetime) -> int:
     """Expire one account's due lots in one posting; 0 when another worker
     holds the account or nothing is due any more."""
     async with transaction() as conn:
-        pg = is_pg(conn)
-        # The account row first, then its lots: the order every posting takes.
-        account = await fetchrow(
+        # The account row first, then its lots: the order every posting
+        # takes; an account another worker holds is left to it.
+        if not await ledger.lock(conn, account_id, now, skip_locked=True):
+            return 0
+        owner = await fetchrow(
             conn,
-            skip_locked(
-                conn,
-                "SELECT a.customer_id, c.timezone FROM account a "
-                "LEFT JOIN customer c ON c.id = a.customer_id WHERE a.id = $1",
-                of="a",
-            ),
+            "SELECT a.customer_id, c.timezone, a.available FROM account a "
+            "JOIN customer c ON c.id = a.customer_id WHERE a.id = $1",
             account_id,
         )
-        if account is None:
+        if owner is None:
             return 0
-        customer_id, tz = account
-        await mature_lots(conn, account_id, now)
+        customer_id, tz, available = owner
         lots = await fetch(
             conn,
             "SELECT l.id, l.remaining, l.expires_at, t.occurred_at FROM lot l "
@@ -94,60 +83,28 @@ async def expire_account(account_id: int, now: datetime) -> int:
         if not lots:
             return 0
         points = sum(int(r[1]) for r in lots)
-        balance = await fetchrow(
-            conn, "SELECT available, pending FROM account WHERE id = $1", account_id
-        )
-        assert balance is not None
-        if int(balance[0]) < points:
+        if int(available) < points:
             # Usable lots hold exactly max(available, 0) (ADR 0002), so this
             # means the ledger is already inconsistent: expiring would make the
             # account more negative for points it no longer holds. Leave it for
             # `loyalty ledger verify` and a person.
             log.error(
                 "account %s: lots hold %s due points but only %s are available; not expired",
-                account_id, points, balance[0],
+                account_id, points, available,
             )
             return 0
-        ids = [int(r[0]) for r in lots]
+        ids = tuple(int(r[0]) for r in lots)
         earned = sorted({_local_date(as_datetime(r[3]), tz) for r in lots})
-        txn = await insert_transaction(
-            conn,
-            kind=Kind.EXPIRE,
-            channel=Channel.SYSTEM,
-            description=describe(points, earned),
-            key=expiry_key(account_id, ids),
-            fingerprint=request_hash("expire", account=account_id, lots=ids, points=points),
-            customer_id=customer_id,
-            store_id=None,
-            points=-points,
+        await ledger.post(conn, Posting(
+            kind=Kind.EXPIRE, channel=Channel.SYSTEM, customer_id=customer_id,
+            account_id=account_id, points=-points, lots=Expire(ids),
+            description=describe(points, earned), key=expiry_key(account_id, list(ids)),
+            fingerprint=request_hash("expire", account=account_id, lots=list(ids),
+                                     points=points),
+            event=PointsExpired(lot_ids=ids, earned_on=tuple(d.isoformat() for d in earned)),
             # When the points stopped being usable, not when a worker noticed.
-            occurred_at=max(as_datetime(r[2]) for r in lots),
-        )
-        marks = ", ".join(f"${i + 1}" for i in range(len(ids)))
-        await execute(conn, f"UPDATE lot SET remaining = 0 WHERE id IN ({marks})", *ids)
-        row = await fetchrow(
-            conn,
-            "UPDATE account SET available = available - $1, updated_at = $2 "
-            "WHERE id = $3 RETURNING available, pending",
-            points,
-            now,
-            account_id,
-        )
-        assert row is not None
-        await finish_posting(
-            conn,
-            txn,
-            account_id=account_id,
-            available=int(row[0]),
-            pending=int(row[1]),
-            system_account=SYSTEM_EXPIRED,
-            event="points.expired",
-            store_id=None,
-            store_name=None,
-            lot_ids=ids,
-            earned_on=[d.isoformat() for d in earned],
-        )
-    published_after_commit(pg, customer_id)
+            occurred_at=max(as_datetime(r[2]) for r in lots), now=now,
+        ))
     return points
 
 

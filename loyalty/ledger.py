@@ -1,25 +1,49 @@
-"""The double-entry ledger: posting transactions, keeping balances, idempotency.
+"""The double-entry ledger's one door: `post` a `Posting`, `emit` an event.
 
-Every posting runs inside one database transaction that also writes its outbox
-event. The customer account row is the lock that serialises postings for one
-customer; system accounts keep no running balance (their balance is the sum of
-their entries), so concurrent postings for different customers never contend.
+A `Posting` is the whole description of a change of points: the accounts and
+amount, its kind and channel, the lots it creates or takes from, what it
+reverses, its idempotency key and fingerprint, the purchase it records and the
+event it emits. `post` writes it inside the caller's transaction and owns what
+every posting shares (docs/adr/0010):
+
+- the lock order: the customer's account row first (`lock`, which also
+  matures lots whose pending window has passed), then the idempotency key
+  (the ledger transaction's unique row: a concurrent retry fails on it and
+  replays), then the balance and lots, the purchase, the entries and the
+  outbox row. A use case that must read under the lock before it can
+  describe its posting (a first-purchase bonus, the lots due to expire) calls
+  `lock` first and writes its own rows after `post`;
+- the customer's balance on the account row, the debt that earnings repay
+  first (ADR 0002), the two entries that sum to zero, the system account
+  without a running balance (ADR 0001);
+- the outbox event, and the "points changed" signal: NOTIFY in the
+  transaction on PostgreSQL, published after commit on SQLite.
+
+Events that move no points (a tier change, a reminder, a campaign, a visit
+welcome) are written by `emit`. The rows themselves are built in
+`loyalty.ledger_rows`, shared with the purchase's one-statement path.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.bus import CHANNEL, bus
+from loyalty import ledger_rows
+from loyalty.bus import bus
+from loyalty.db import after_commit, transaction, transaction_open
 from loyalty.errors import DomainError, ErrorCode
-from loyalty.sql import as_datetime, execute, fetch, fetchrow, is_pg
+from loyalty.events import Event, LedgerEvent
+from loyalty.ledger_rows import Guard, Ref
+from loyalty.sql import as_datetime, fetchrow, is_pg
 
 
 class Kind(StrEnum):
@@ -46,6 +70,15 @@ SYSTEM_ISSUED = "issued"
 SYSTEM_REDEEMED = "redeemed"
 SYSTEM_EXPIRED = "expired"
 SYSTEM_ADJUSTMENTS = "adjustments"
+# The programme's side of each kind of posting.
+COUNTER = {
+    Kind.EARN: SYSTEM_ISSUED,
+    Kind.BONUS: SYSTEM_ISSUED,
+    Kind.REFUND: SYSTEM_ISSUED,
+    Kind.REDEEM: SYSTEM_REDEEMED,
+    Kind.EXPIRE: SYSTEM_EXPIRED,
+    Kind.ADJUST: SYSTEM_ADJUSTMENTS,
+}
 
 MAX_KEY_LENGTH = 128
 # Keys the programme itself posts under (a visit's daily reward); a client may
@@ -62,6 +95,90 @@ class TransactionResult:
     created_at: datetime
     customer_id: int | None
     replayed: bool = False
+
+
+# -- What a posting does to lots ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewLot:
+    """Points earned land in a lot of their own, pending until the return
+    window ends; on a negative balance they repay the debt first."""
+
+    expires_at: datetime
+    pending_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Points leave the available balance, never below zero, and its lots
+    first-expiring-first; INSUFFICIENT_POINTS names `field`."""
+
+    field: str = "points"
+
+
+@dataclass(frozen=True)
+class ClawBack:
+    """A refund takes points back from the purchase's own lot first, then
+    first-expiring-first, and takes what the lots lack anyway (ADR 0002)."""
+
+    lot_id: int | None
+
+
+@dataclass(frozen=True)
+class Expire:
+    """These lots' points leave, all of them (ADR 0006)."""
+
+    lot_ids: tuple[int, ...]
+
+
+LotMove = NewLot | Spend | ClawBack | Expire
+
+
+@dataclass(frozen=True)
+class PurchaseRow:
+    """The purchase a posting records, with the lot it earned."""
+
+    store_id: int
+    receipt_id: str
+    total_minor: int
+    currency: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Posting:
+    kind: Kind
+    channel: Channel
+    customer_id: int
+    account_id: int
+    points: int  # signed, from the customer's side
+    lots: LotMove
+    description: str
+    key: str
+    fingerprint: str
+    event: LedgerEvent
+    occurred_at: datetime
+    now: datetime
+    store_id: int | None = None
+    reverses_id: int | None = None
+    purchase: PurchaseRow | None = None
+
+    def __post_init__(self) -> None:
+        earning = isinstance(self.lots, NewLot)
+        assert (self.points > 0) == earning or self.points == 0, "points and lots disagree"
+        assert self.purchase is None or earning, "only points earned record a purchase"
+        assert self.kind in COUNTER, f"no counter account for {self.kind}"
+
+
+@dataclass(frozen=True)
+class Posted:
+    transaction: TransactionResult
+    available: int
+    pending: int = 0
+    lot_id: int | None = None
+
+
+# -- Keys ----------------------------------------------------------------------
 
 
 def request_hash(operation: str, **fields: Any) -> str:
@@ -123,252 +240,99 @@ async def find_by_key(
             "This idempotency key was already used for a different request.",
             "idempotencyKey",
         )
-    return TransactionResult(
-        id=row[0],
-        kind=row[1],
-        points=row[2],
-        description=row[3],
-        created_at=as_datetime(row[4]),
-        customer_id=row[5],
-        replayed=True,
-    )
+    return TransactionResult(row[0], row[1], row[2], row[3], as_datetime(row[4]), row[5],
+                             replayed=True)
 
 
-async def insert_transaction(
-    conn: BaseDBAsyncClient,
-    *,
-    kind: Kind,
-    channel: Channel,
-    description: str,
-    key: str,
-    fingerprint: str,
-    customer_id: int | None,
-    store_id: int | None,
-    points: int,
-    occurred_at: datetime,
-    reverses_id: int | None = None,
-) -> TransactionResult:
-    """Claim the idempotency key first: a concurrent retry blocks on the unique
-    index until this transaction ends, then fails and replays our result."""
-    now = datetime.now(UTC)
-    row = await fetchrow(
-        conn,
-        "INSERT INTO ledger_transaction (kind, channel, description, idempotency_key, "
-        "request_hash, customer_id, store_id, points, reverses_id, occurred_at, created_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        kind.value,
-        channel.value,
-        description,
-        key,
-        fingerprint,
-        customer_id,
-        store_id,
-        points,
-        reverses_id,
-        occurred_at,
-        now,
-    )
-    assert row is not None
-    return TransactionResult(row[0], kind.value, points, description, now, customer_id)
+async def replay(key: str, fingerprint: str) -> TransactionResult | None:
+    """After a posting failed on a unique row: the one a concurrent retry
+    posted first under `key`, if that is what happened."""
+    async with transaction() as conn:
+        return await find_by_key(conn, key, fingerprint)
 
 
-async def add_entries(
-    conn: BaseDBAsyncClient,
-    txn_id: int,
-    customer_account_id: int,
-    customer_points: int,
-    customer_balance_after: int,
-    system_account: str,
-) -> None:
-    """The two legs of a customer posting: they sum to zero by construction."""
-    system_id = await system_account_id(conn, system_account)
-    await execute(
-        conn,
-        "INSERT INTO ledger_entry (transaction_id, account_id, points, balance_after) "
-        "VALUES ($1, $2, $3, $4), ($5, $6, $7, NULL)",
-        txn_id,
-        customer_account_id,
-        customer_points,
-        customer_balance_after,
-        txn_id,
-        system_id,
-        -customer_points,
-    )
+# -- Posting -------------------------------------------------------------------
+
+# The accounts each open transaction has locked (the first step of a posting).
+_held: WeakKeyDictionary[BaseDBAsyncClient, set[int]] = WeakKeyDictionary()
 
 
-async def add_outbox(
-    conn: BaseDBAsyncClient, kind: str, customer_id: int | None, payload: dict[str, Any]
-) -> None:
-    await execute(
-        conn,
-        "INSERT INTO outbox_event (kind, customer_id, payload, created_at, attempts) "
-        "VALUES ($1, $2, $3, $4, 0)",
-        kind,
-        customer_id,
-        json.dumps(payload),
-        datetime.now(UTC),
-    )
-    if is_pg(conn):
-        # Delivered to every listening process at commit, never on rollback.
-        await fetch(conn, "SELECT pg_notify($1, $2)", CHANNEL, str(customer_id))
+async def lock(conn: BaseDBAsyncClient, account_id: int, now: datetime, *,
+               skip_locked: bool = False) -> bool:
+    """The first step of every posting: the customer's account row, locked
+    until commit, and its lots whose pending window has passed matured.
+    With `skip_locked` (PostgreSQL) an account another transaction holds is
+    skipped: False, as for an account that does not exist."""
+    if not transaction_open():
+        raise RuntimeError("ledger.lock runs inside loyalty.db.transaction()")
+    held = _held.setdefault(conn, set())
+    if account_id in held:
+        return True
+    pending = await ledger_rows.lock_account(conn, account_id, skip_locked)
+    if pending is None:
+        return False
+    held.add(account_id)
+    if pending:
+        await ledger_rows.mature_lots(conn, account_id, now)
+    return True
 
 
-async def finish_posting(
-    conn: BaseDBAsyncClient,
-    txn: TransactionResult,
-    *,
-    account_id: int,
-    available: int,
-    pending: int,
-    system_account: str,
-    event: str,
-    store_id: int | None,
-    store_name: str | None,
-    **event_fields: Any,
-) -> None:
-    """The legs of a customer posting and its outbox event, which every use
-    case writes last, once the balance it returns is known."""
-    await add_entries(conn, txn.id, account_id, txn.points, available + pending, system_account)
-    await add_outbox(
-        conn,
-        event,
-        txn.customer_id,
-        {
-            "transaction_id": txn.id,
-            "points": abs(txn.points),
-            "balance": available,
-            "store_id": store_id,
-            "store_name": store_name,
-            **event_fields,
-        },
-    )
+async def post(conn: BaseDBAsyncClient, p: Posting) -> Posted:
+    """Write the posting in the caller's transaction (loyalty.db.transaction).
+    IntegrityError (its key, or its receipt, already used) and the Spend's
+    INSUFFICIENT_POINTS propagate, and the transaction rolls back."""
+    if not transaction_open():
+        raise RuntimeError("ledger.post runs inside loyalty.db.transaction()")
+    pg = is_pg(conn)
+    await lock(conn, p.account_id, p.now)
+    inserts = ledger_rows.plan(p, await system_account_id(conn, COUNTER[p.kind]))
+    known: dict[Ref, Any] = {}
+    # The key first: a retry racing this posting waits on it, then replays.
+    known[Ref.TRANSACTION] = await ledger_rows.write(conn, inserts[0], known)
+    available, pending = await ledger_rows.move_points(conn, p)
+    known[Ref.AVAILABLE], known[Ref.BALANCE_AFTER] = available, available + pending
+    for insert in inserts[1:]:
+        notify = p.customer_id if pg and insert.alias == "o" else None
+        found = await ledger_rows.write(conn, insert, known, notify)
+        if insert.alias == "l":
+            known[Ref.LOT] = found
+    if not pg:
+        customer_id = p.customer_id
+        after_commit(lambda: bus.publish(customer_id))
+    txn = TransactionResult(known[Ref.TRANSACTION], p.kind.value, p.points, p.description,
+                            p.now, p.customer_id)
+    return Posted(txn, available, pending, known.get(Ref.LOT))
 
 
-def published_after_commit(conn_was_pg: bool, customer_id: int | None) -> None:
-    """SQLite has no NOTIFY: tell this process's subscribers once committed."""
-    if not conn_was_pg and customer_id is not None:
-        bus.publish(customer_id)
+async def post_in_one_statement(conn: BaseDBAsyncClient, p: Posting,
+                                guards: Sequence[Guard] = ()) -> Posted | None:
+    """Points earned, posted by one PostgreSQL statement compiled from the
+    same rows as `post` (its own transaction when `conn` is the pool's). None,
+    with nothing written, when a guard fails, the account has points pending
+    (only `post` matures lots) or does not exist. IntegrityError propagates."""
+    assert isinstance(p.lots, NewLot) and p.lots.pending_until is None
+    counter_id = await system_account_id(conn, COUNTER[p.kind])
+    sql, args = ledger_rows.one_statement(p, counter_id, guards)
+    row = await fetchrow(conn, sql, *args)
+    if row is None:
+        return None
+    txn = TransactionResult(row[0], p.kind.value, p.points, p.description, p.now,
+                            p.customer_id)
+    return Posted(txn, int(row[1]), int(row[2]), int(row[3]))
 
 
-async def consume_lots(
-    conn: BaseDBAsyncClient,
-    account_id: int,
-    points: int,
-    *,
-    first_lot_id: int | None = None,
-) -> int:
-    """Take `points` from the account's usable lots, first-expiring-first
-    (after `first_lot_id`, when given). Returns how many were found in lots;
-    the rest is a shortfall the caller must account for."""
-    left = points
-    if first_lot_id is not None and left > 0:
-        row = await fetchrow(conn, "SELECT remaining FROM lot WHERE id = $1", first_lot_id)
-        if row is not None and row[0] > 0:
-            take = min(row[0], left)
-            await execute(
-                conn, "UPDATE lot SET remaining = remaining - $1 WHERE id = $2", take, first_lot_id
-            )
-            left -= take
-    if left <= 0:
-        return points
-    lots = await fetch(
-        conn,
-        "SELECT id, remaining FROM lot WHERE account_id = $1 AND remaining > 0 "
-        "AND pending_until IS NULL ORDER BY expires_at, id",
-        account_id,
-    )
-    for lot_id, remaining in lots:
-        if left <= 0:
-            break
-        take = min(remaining, left)
-        await execute(conn, "UPDATE lot SET remaining = remaining - $1 WHERE id = $2", take, lot_id)
-        left -= take
-    return points - left
+# -- Events that move no points --------------------------------------------------
 
 
-async def mature_lots(conn: BaseDBAsyncClient, account_id: int, now: datetime) -> int:
-    """Move lots whose pending window has passed from pending to available.
-
-    Locks the account row first, as every posting does before touching lots,
-    so that two postings never wait on each other in opposite orders. Points
-    that mature while the account is negative repay that debt first: they are
-    taken out of the lot, not left in it to be spent twice."""
-    account = await fetchrow(
-        conn, "SELECT pending FROM account WHERE id = $1 FOR UPDATE", account_id
-    )
-    if account is None or account[0] == 0:
-        return 0
-    lots = await fetch(
-        conn,
-        "SELECT id, remaining FROM lot WHERE account_id = $1 AND pending_until IS NOT NULL "
-        "AND pending_until <= $2 ORDER BY id",
-        account_id,
-        now,
-    )
-    if not lots:
-        return 0
-    total = sum(r[1] for r in lots)
-    row = await fetchrow(
-        conn,
-        "UPDATE account SET pending = pending - $1, available = available + $2 "
-        "WHERE id = $3 RETURNING available",
-        total,
-        total,
-        account_id,
-    )
-    assert row is not None
-    debt = max(0, -(row[0] - total))
-    for lot_id, remaining in lots:
-        repay = min(debt, remaining)
-        debt -= repay
-        await execute(
-            conn,
-            "UPDATE lot SET pending_until = NULL, remaining = remaining - $1 WHERE id = $2",
-            repay,
-            lot_id,
-        )
-    return total
+async def emit(conn: BaseDBAsyncClient, customer_id: int | None, event: Event, *,
+               now: datetime | None = None, processed: bool = False) -> int:
+    """Write `event` to the outbox in the caller's transaction; its id.
+    `processed`: a record only (a campaign's header), nothing to deliver."""
+    now = now or datetime.now(UTC)
+    return await ledger_rows.emit(conn, customer_id, event, now if processed else None, now)
 
 
-async def credit_points(
-    conn: BaseDBAsyncClient,
-    *,
-    account_id: int,
-    transaction_id: int,
-    points: int,
-    expires_at: datetime,
-    now: datetime,
-    pending_until: datetime | None = None,
-) -> tuple[int, int, int]:
-    """Earned points onto the account row and into their lot: (available,
-    pending, lot id) after. Points landing on a negative balance repay that
-    debt first (docs/adr/0002): they never enter the lot. Pending points wait
-    in it; mature_lots repays from them when they mature."""
-    column = "pending" if pending_until else "available"
-    row = await fetchrow(
-        conn,
-        f"UPDATE account SET {column} = {column} + $1, "
-        "lifetime_earned = lifetime_earned + $2, updated_at = $3 "
-        "WHERE id = $4 RETURNING available, pending",
-        points,
-        points,
-        now,
-        account_id,
-    )
-    assert row is not None, "the customer's account is missing"
-    available, pending = row[0], row[1]
-    repaid = 0 if pending_until else min(points, max(0, -(available - points)))
-    lot = await fetchrow(
-        conn,
-        "INSERT INTO lot (account_id, transaction_id, points, remaining, pending_until, "
-        "expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        account_id,
-        transaction_id,
-        points,
-        points - repaid,
-        pending_until,
-        expires_at,
-        now,
-    )
-    assert lot is not None
-    return available, pending, lot[0]
+async def emit_to_many(conn: BaseDBAsyncClient, event: Event, customer_ids: Sequence[int], *,
+                       now: datetime | None = None) -> None:
+    """The same event for each customer (a campaign's message), in order."""
+    await ledger_rows.emit_to_many(conn, event, customer_ids, now or datetime.now(UTC))

@@ -10,7 +10,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from loyalty import coupons, offers, tiers
+from loyalty import coupons, ledger, offers, tiers
 from loyalty import purchase_context as pc
 from loyalty import rules as engine
 from loyalty.benefits import Applied, applied_to, apply_benefits, discount_of, record_applied
@@ -18,18 +18,16 @@ from loyalty.config import get_settings
 from loyalty.db import transaction
 from loyalty.earning import expiry_for, pending_until
 from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.events import PointsEarned
 from loyalty.ledger import (
-    SYSTEM_ISSUED,
     Channel,
     Kind,
+    NewLot,
+    Posting,
+    PurchaseRow,
     TransactionResult,
     check_idempotency_key,
-    credit_points,
     find_by_key,
-    finish_posting,
-    insert_transaction,
-    mature_lots,
-    published_after_commit,
     request_hash,
 )
 from loyalty.money import Money
@@ -44,7 +42,9 @@ MAX_LINES = 500
 
 
 @dataclass(frozen=True)
-class Posted:
+class PurchasePosted:
+    """A purchase's posting as the till sees it."""
+
     transaction: TransactionResult
     available: int
     # The offers and coupon this purchase applied (read back on a retry).
@@ -110,7 +110,7 @@ async def record_purchase(
     occurred_at: datetime | None = None,
     lines: tuple[engine.Line, ...] = (),
     coupon_code: str | None = None,
-) -> Posted:
+) -> PurchasePosted:
     """Post the points a purchase earns under the programme's rules, applying
     the customer's clipped offers and a presented coupon once. A retry with
     the same key returns the original posting; another purchase with the same
@@ -142,7 +142,7 @@ async def record_purchase(
         if fast is not None:
             return fast
     try:
-        posted, pg = await _post(
+        return await _post(
             key=key, fingerprint=fingerprint, customer_id=customer_id, account_id=account_id,
             store_id=store_id, receipt_id=receipt_id, total=total, channel=channel, when=when,
             now=now, lines=lines, coupon=coupon,
@@ -156,15 +156,13 @@ async def record_purchase(
         if replayed is None:
             raise
         return replayed
-    published_after_commit(pg, customer_id)
-    return posted
 
 
 async def _try_fast(
     *, key: str, fingerprint: str, customer_id: int, account_id: int, store_id: int,
     receipt_id: str, total: Money, channel: Channel, when: datetime, now: datetime,
     lines: tuple[engine.Line, ...],
-) -> Posted | None:
+) -> PurchasePosted | None:
     """The one-statement path (loyalty/purchase_fast.py), or None when this
     purchase needs the general one."""
     conn = connections.get("default")
@@ -180,12 +178,14 @@ async def _try_fast(
     if facts.first_purchase or facts.birthday_today:
         return None  # once-only bonuses are decided under the account's lock
     evaluation = pc.run_rules(pc.purchase_facts(total, lines, channel, store_id, day), facts, prog)
+    posting = _posting(
+        key=key, fingerprint=fingerprint, customer_id=customer_id, account_id=account_id,
+        store_id=store_id, store_name=name, receipt_id=receipt_id, total=total, channel=channel,
+        when=when, now=now, points=evaluation.points,
+        description=evaluation.description(f"Purchase at {name}"),
+    )
     write = functools.partial(
-        earn_in_one_statement, key=key, fingerprint=fingerprint, customer_id=customer_id,
-        account_id=account_id, store_id=store_id, store_name=name, receipt_id=receipt_id,
-        total=total, points=evaluation.points,
-        description=evaluation.description(f"Purchase at {name}"), channel=channel,
-        when=when, now=now, expires_at=expiry_for(when, get_settings()),
+        earn_in_one_statement, posting=posting,
         expected_tier_id=context.tier_id if context else None, with_tiers=bool(prog.tiers),
     )
     try:
@@ -203,22 +203,37 @@ async def _try_fast(
     if fast is None:
         pc.forget(customer_id)
         return None
-    return Posted(fast.transaction, fast.available)
+    return PurchasePosted(fast.transaction, fast.available)
+
+
+def _posting(
+    *, key: str, fingerprint: str, customer_id: int, account_id: int, store_id: int,
+    store_name: str, receipt_id: str, total: Money, channel: Channel, when: datetime,
+    now: datetime, points: int, description: str,
+) -> Posting:
+    """A purchase's posting, whichever path writes it."""
+    settings = get_settings()
+    return Posting(
+        kind=Kind.EARN, channel=channel, customer_id=customer_id, account_id=account_id,
+        points=points, description=description, key=key, fingerprint=fingerprint,
+        lots=NewLot(expiry_for(when, settings), pending_until(when, settings)),
+        event=PointsEarned(store_id=store_id, store_name=store_name, channel=channel.value),
+        occurred_at=when, now=now, store_id=store_id,
+        purchase=PurchaseRow(store_id, receipt_id, total.amount_minor, total.currency),
+    )
 
 
 async def _post(
     *, key: str, fingerprint: str, customer_id: int, account_id: int, store_id: int,
     receipt_id: str, total: Money, channel: Channel, when: datetime, now: datetime,
     lines: tuple[engine.Line, ...], coupon: str | None,
-) -> tuple[Posted, bool]:
-    settings = get_settings()
+) -> PurchasePosted:
     async with transaction() as conn:
-        pg = is_pg(conn)
         name, timezone = await store_info(conn, store_id)
-        # Locks the account row first, as every posting does: the context read
-        # below (first purchase, birthday given, offer uses) cannot change
-        # under us until commit.
-        await mature_lots(conn, account_id, now)
+        # The account first, as every posting: the context read below (first
+        # purchase, birthday given, offer uses) cannot change under us until
+        # commit.
+        await ledger.lock(conn, account_id, now)
         context = await pc.read_context(conn, customer_id, now)
         benefits: list[coupons.Benefit] = []
         if context.has_offers:
@@ -240,12 +255,13 @@ async def _post(
             for a in applied if a.bonus_points
         )
         points = sum(f.points for f in fired)
-        description = engine.Evaluation(points, fired).description(f"Purchase at {name}")
-        txn = await insert_transaction(
-            conn, kind=Kind.EARN, channel=channel, description=description, key=key,
-            fingerprint=fingerprint, customer_id=customer_id, store_id=store_id, points=points,
-            occurred_at=when,
-        )
+        posted = await ledger.post(conn, _posting(
+            key=key, fingerprint=fingerprint, customer_id=customer_id, account_id=account_id,
+            store_id=store_id, store_name=name, receipt_id=receipt_id, total=total,
+            channel=channel, when=when, now=now, points=points,
+            description=engine.Evaluation(points, fired).description(f"Purchase at {name}"),
+        ))
+        txn = posted.transaction
         for a in applied:
             if a.coupon_id is not None:
                 await coupons.spend_coupon(conn, coupon or "", customer_id, txn.id, now)
@@ -261,42 +277,9 @@ async def _post(
                 conn, "UPDATE customer SET birthday_bonus_year = $1 WHERE id = $2",
                 day.year, customer_id,
             )
-        available, pending, lot_id = await credit_points(
-            conn, account_id=account_id, transaction_id=txn.id, points=points,
-            expires_at=expiry_for(when, settings), now=now,
-            pending_until=pending_until(when, settings),
-        )
-        await execute(
-            conn,
-            "INSERT INTO purchase (store_id, receipt_id, customer_id, transaction_id, lot_id, "
-            "channel, total_minor, currency, refunded_minor, points_earned, points_refunded, "
-            "occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 0, $10)",
-            store_id,
-            receipt_id,
-            customer_id,
-            txn.id,
-            lot_id,
-            channel.value,
-            total.amount_minor,
-            total.currency,
-            points,
-            when,
-        )
-        await finish_posting(
-            conn,
-            txn,
-            account_id=account_id,
-            available=available,
-            pending=pending,
-            system_account=SYSTEM_ISSUED,
-            event="points.earned",
-            store_id=store_id,
-            store_name=name,
-            channel=channel.value,
-        )
         await tiers.after_earning(conn, customer_id, now)
     pc.forget(customer_id)
-    return Posted(txn, available, applied), pg
+    return PurchasePosted(txn, posted.available, applied)
 
 
 def _fingerprint(customer_id: int, store_id: int, receipt_id: str, total: Money,
@@ -322,13 +305,13 @@ def _fingerprint(customer_id: int, store_id: int, receipt_id: str, total: Money,
     )
 
 
-async def replay_by_key(key: str, fingerprint: str, account_id: int) -> Posted | None:
+async def replay_by_key(key: str, fingerprint: str, account_id: int) -> PurchasePosted | None:
     """The posting made under `key` with this fingerprint, and the balance now."""
     async with transaction() as conn:
         existing = await find_by_key(conn, key, fingerprint)
         if existing is None:
             return None
-        return Posted(
+        return PurchasePosted(
             existing,
             await available_points(conn, account_id),
             await applied_to(conn, existing.id),
@@ -339,7 +322,7 @@ async def replay(
     *, idempotency_key: str, customer_id: int, account_id: int, store_id: int, receipt_id: str,
     total: Money, channel: Channel = Channel.STORE, occurred_at: datetime | None = None,
     lines: tuple[engine.Line, ...] = (), coupon_code: str | None = None,
-) -> Posted | None:
+) -> PurchasePosted | None:
     """The purchase already posted under this key, if any (for a till that
     retries with a QR code that has since expired)."""
     key = check_idempotency_key(idempotency_key)
@@ -351,7 +334,7 @@ async def replay(
 
 async def _after_conflict(
     key: str, fingerprint: str, store_id: int, receipt_id: str, account_id: int
-) -> Posted:
+) -> PurchasePosted:
     async with transaction() as conn:
         existing = await find_by_key(conn, key, fingerprint)
         if existing is None:
@@ -366,7 +349,7 @@ async def _after_conflict(
             raise DomainError(
                 ErrorCode.DUPLICATE_RECEIPT, "This receipt has already earned points.", "receiptId"
             )
-        return Posted(
+        return PurchasePosted(
             existing,
             await available_points(conn, account_id),
             await applied_to(conn, existing.id),

@@ -4,26 +4,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
+from loyalty import ledger
 from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.events import PointsRedeemed
 from loyalty.ledger import (
-    SYSTEM_REDEEMED,
     Channel,
     Kind,
+    Posted,
+    Posting,
+    Spend,
     check_idempotency_key,
-    consume_lots,
     find_by_key,
-    finish_posting,
-    insert_transaction,
-    mature_lots,
-    published_after_commit,
     request_hash,
 )
-from loyalty.purchases import Posted, available_points, replay_by_key
-from loyalty.sql import execute, fetch, fetchrow, is_pg
+from loyalty.purchases import available_points
+from loyalty.sql import execute, fetch
 from loyalty.stores import store_name
 
 MAX_REDEEM_POINTS = 10**9
@@ -57,41 +55,25 @@ async def redeem_points(
     fingerprint = _fingerprint(customer_id, store_id, points, receipt_id, channel)
     try:
         async with transaction() as conn:
-            pg = is_pg(conn)
             name = await store_name(conn, store_id)
-            txn = await insert_transaction(
-                conn,
-                kind=Kind.REDEEM,
-                channel=channel,
-                description=f"Points spent at {name}",
-                key=key,
-                fingerprint=fingerprint,
-                customer_id=customer_id,
-                store_id=store_id,
-                points=-points,
-                occurred_at=now,
-            )
+            posted = await ledger.post(conn, Posting(
+                kind=Kind.REDEEM, channel=channel, customer_id=customer_id,
+                account_id=account_id, points=-points, lots=Spend("points"),
+                description=f"Points spent at {name}", key=key, fingerprint=fingerprint,
+                event=PointsRedeemed(store_id=store_id, store_name=name),
+                occurred_at=now, now=now, store_id=store_id,
+            ))
             if spend_key is not None:
                 await execute(
                     conn,
                     "INSERT INTO spent_code (key, transaction_id, created_at) VALUES ($1, $2, $3)",
                     spend_key,
-                    txn.id,
+                    posted.transaction.id,
                     now,
                 )
-            row = await take_points(conn, account_id, points, now)
-            await finish_posting(
-                conn,
-                txn,
-                account_id=account_id,
-                available=row[0],
-                pending=row[1],
-                system_account=SYSTEM_REDEEMED,
-                event="points.redeemed",
-                store_id=store_id,
-                store_name=name,
-            )
-    except IntegrityError:
+    except (IntegrityError, DomainError):
+        # A retry finds its original; a code already spent says so, even when
+        # the points would not have sufficed either (ADR 0003).
         async with transaction() as conn:
             existing = await find_by_key(conn, key, fingerprint)
             if existing is not None:
@@ -104,32 +86,8 @@ async def redeem_points(
                     "This QR code was already used to spend points.",
                     "card.qrPayload",
                 ) from None
-        raise  # pragma: no cover - another constraint: a bug
-    published_after_commit(pg, customer_id)
-    return Posted(txn, row[0])
-
-
-async def take_points(
-    conn: BaseDBAsyncClient, account_id: int, points: int, now: datetime, field: str = "points"
-) -> tuple[int, int]:
-    """Take `points` out of the available balance and its lots, first-expiring
-    first; returns (available, pending) after. The caller's transaction."""
-    # Also locks the account row before any lot is touched.
-    await mature_lots(conn, account_id, now)
-    row = await fetchrow(
-        conn,
-        "UPDATE account SET available = available - $1, updated_at = $2 "
-        "WHERE id = $3 AND available >= $4 RETURNING available, pending",
-        points,
-        now,
-        account_id,
-        points,
-    )
-    if row is None:
-        raise DomainError(ErrorCode.INSUFFICIENT_POINTS, "Not enough points available.", field)
-    taken = await consume_lots(conn, account_id, points)
-    assert taken == points, "lots out of step with the available balance"
-    return row[0], row[1]
+        raise
+    return posted
 
 
 def _fingerprint(
@@ -159,4 +117,7 @@ async def replay(
     retries with a code that has since expired)."""
     key = check_idempotency_key(idempotency_key)
     fingerprint = _fingerprint(customer_id, store_id, points, receipt_id, channel)
-    return await replay_by_key(key, fingerprint, account_id)
+    async with transaction() as conn:
+        existing = await find_by_key(conn, key, fingerprint)
+        return None if existing is None else Posted(
+            existing, await available_points(conn, account_id))

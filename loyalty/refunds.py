@@ -6,27 +6,32 @@ from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
 
+from loyalty import ledger
 from loyalty.db import transaction
 from loyalty.earning import refund_points
 from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.events import PointsRefunded
 from loyalty.ledger import (
-    SYSTEM_ISSUED,
     Channel,
+    ClawBack,
     Kind,
+    Posting,
     TransactionResult,
     check_idempotency_key,
-    consume_lots,
     find_by_key,
-    finish_posting,
-    insert_transaction,
-    mature_lots,
-    published_after_commit,
     request_hash,
 )
 from loyalty.money import Money
 from loyalty.purchases import check_receipt
-from loyalty.sql import execute, fetchrow, is_pg
+from loyalty.sql import execute, fetchrow
 from loyalty.stores import store_name
+
+_PURCHASE = (
+    "SELECT p.id, p.customer_id, p.transaction_id, p.lot_id, p.total_minor, p.currency, "
+    "p.refunded_minor, p.points_earned, p.points_refunded, a.id FROM purchase p "
+    "JOIN account a ON a.customer_id = p.customer_id "
+    "WHERE p.store_id = $1 AND p.receipt_id = $2"
+)
 
 
 async def refund_purchase(
@@ -53,24 +58,21 @@ async def refund_purchase(
     )
     try:
         async with transaction() as conn:
-            pg = is_pg(conn)
             existing = await find_by_key(conn, key, fingerprint)
             if existing is not None:
                 return existing
             name = await store_name(conn, store_id)
-            # The purchase row is the lock that serialises refunds of one receipt.
-            purchase = await fetchrow(
-                conn,
-                "SELECT id, customer_id, transaction_id, lot_id, total_minor, currency, "
-                "refunded_minor, points_earned, points_refunded FROM purchase "
-                "WHERE store_id = $1 AND receipt_id = $2 FOR UPDATE",
-                store_id,
-                receipt_id,
-            )
-            if purchase is None:
+            found = await fetchrow(conn, _PURCHASE, store_id, receipt_id)
+            if found is None:
                 raise DomainError(
                     ErrorCode.NOT_FOUND, "No purchase with this receipt.", "receiptId"
                 )
+            # The customer's account first, as every posting: it is also the
+            # lock that serialises the refunds of this receipt (the only
+            # writers of its row), which is read again under it.
+            await ledger.lock(conn, found[9], now)
+            purchase = await fetchrow(conn, _PURCHASE, store_id, receipt_id)
+            assert purchase is not None, "purchases are never deleted"
             # Checked again under the lock: a retry that waited for the first
             # attempt to commit must replay it, not refund twice or fail.
             existing = await find_by_key(conn, key, fingerprint)
@@ -86,6 +88,7 @@ async def refund_purchase(
                 refunded_minor,
                 points_earned,
                 points_refunded,
+                account_id,
             ) = purchase
             returned = total_minor - refunded_minor if amount is None else amount.amount_minor
             if amount is not None and amount.currency != currency:
@@ -100,19 +103,13 @@ async def refund_purchase(
             points = refund_points(
                 points_earned, total_minor, refunded_minor, returned, points_refunded
             )
-            txn = await insert_transaction(
-                conn,
-                kind=Kind.REFUND,
-                channel=Channel.STORE,
-                description=f"Refund at {name}",
-                key=key,
-                fingerprint=fingerprint,
-                customer_id=customer_id,
-                store_id=store_id,
-                points=-points,
-                occurred_at=now,
-                reverses_id=purchase_txn,
-            )
+            posted = await ledger.post(conn, Posting(
+                kind=Kind.REFUND, channel=Channel.STORE, customer_id=customer_id,
+                account_id=account_id, points=-points, lots=ClawBack(lot_id),
+                description=f"Refund at {name}", key=key, fingerprint=fingerprint,
+                event=PointsRefunded(store_id=store_id, store_name=name),
+                occurred_at=now, now=now, store_id=store_id, reverses_id=purchase_txn,
+            ))
             await execute(
                 conn,
                 "UPDATE purchase SET refunded_minor = refunded_minor + $1, "
@@ -121,61 +118,9 @@ async def refund_purchase(
                 points,
                 purchase_id,
             )
-            account = await fetchrow(
-                conn,
-                "SELECT id, pending FROM account WHERE customer_id = $1 FOR UPDATE",
-                customer_id,
-            )
-            assert account is not None
-            account_id = account[0]
-            await mature_lots(conn, account_id, now)
-            from_pending = 0
-            lot = await fetchrow(
-                conn, "SELECT remaining, pending_until FROM lot WHERE id = $1", lot_id
-            )
-            if lot is not None and lot[1] is not None:
-                # Still pending: take back from the pending lot, not available.
-                from_pending = min(lot[0], points)
-                await execute(
-                    conn,
-                    "UPDATE lot SET remaining = remaining - $1 WHERE id = $2",
-                    from_pending,
-                    lot_id,
-                )
-            await consume_lots(
-                conn,
-                account_id,
-                points - from_pending,
-                first_lot_id=None if from_pending else lot_id,
-            )
-            row = await fetchrow(
-                conn,
-                "UPDATE account SET available = available - $1, pending = pending - $2, "
-                "lifetime_earned = lifetime_earned - $3, updated_at = $4 "
-                "WHERE id = $5 RETURNING available, pending",
-                points - from_pending,
-                from_pending,
-                points,
-                now,
-                account_id,
-            )
-            assert row is not None
-            await finish_posting(
-                conn,
-                txn,
-                account_id=account_id,
-                available=row[0],
-                pending=row[1],
-                system_account=SYSTEM_ISSUED,
-                event="points.refunded",
-                store_id=store_id,
-                store_name=name,
-            )
     except IntegrityError:
-        async with transaction() as conn:
-            existing = await find_by_key(conn, key, fingerprint)
+        existing = await ledger.replay(key, fingerprint)
         if existing is None:  # pragma: no cover
             raise
         return existing
-    published_after_commit(pg, customer_id)
-    return txn
+    return posted.transaction

@@ -1,7 +1,7 @@
 """Reminders written before points or a coupon expire.
 
 `programme_settings.reminder_days` before the date (14 by default, 0: none), a
-"points.expiring" or "coupon.expiring" outbox event is written; the worker
+`PointsExpiring` or `CouponExpiring` event is written; the worker
 turns it into a message. Each lot and coupon is claimed by a conditional
 UPDATE (`reminded_at IS NULL`), so several workers write each reminder once.
 """
@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from loyalty import ledger
 from loyalty.db import transaction
-from loyalty.ledger import add_outbox
+from loyalty.events import CouponExpiring, PointsExpiring
 from loyalty.sql import as_datetime, fetch, fetchrow, skip_locked
 
 DEFAULT_REMINDER_DAYS = 14
@@ -97,17 +98,12 @@ async def _points_batch(now: datetime, until: datetime, batch: int) -> tuple[int
             groups[(int(owner[0]), day)].append((int(lot_id), int(remaining), moment))
         for (customer_id, _), lots in sorted(groups.items()):
             lots.sort()
-            await add_outbox(
-                conn,
-                "points.expiring",
-                customer_id,
-                {
-                    "points": sum(p for _, p, _ in lots),
-                    "expires_at": min(m for _, _, m in lots).isoformat(),
-                    "lot_id": lots[0][0],
-                    "lot_ids": [i for i, _, _ in lots],
-                },
-            )
+            await ledger.emit(conn, customer_id, PointsExpiring(
+                points=sum(p for _, p, _ in lots),
+                expires_at=min(m for _, _, m in lots),
+                lot_id=lots[0][0],
+                lot_ids=tuple(i for i, _, _ in lots),
+            ))
     return len(groups), len(claimed) >= batch
 
 
@@ -129,16 +125,9 @@ async def _coupons_batch(now: datetime, until: datetime, batch: int) -> tuple[in
             batch,
         )
         for coupon_id, customer_id, title, expires_at in sorted(claimed):
-            await add_outbox(
-                conn,
-                "coupon.expiring",
-                int(customer_id),
-                {
-                    "coupon_id": int(coupon_id),
-                    "title": title,
-                    "expires_at": as_datetime(expires_at).isoformat(),
-                },
-            )
+            await ledger.emit(conn, int(customer_id), CouponExpiring(
+                coupon_id=int(coupon_id), title=title, expires_at=as_datetime(expires_at),
+            ))
     return len(claimed), len(claimed) >= batch
 
 

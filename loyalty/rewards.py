@@ -9,24 +9,24 @@ from typing import Any
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
+from loyalty import ledger
 from loyalty.coupons import check_benefit, issue_coupon
 from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.events import PointsRedeemed
 from loyalty.ledger import (
-    SYSTEM_REDEEMED,
     Channel,
     Kind,
+    Posting,
+    Spend,
     TransactionResult,
     check_idempotency_key,
     find_by_key,
-    finish_posting,
-    insert_transaction,
-    published_after_commit,
     request_hash,
 )
 from loyalty.offers import check_dates
-from loyalty.redemptions import MAX_REDEEM_POINTS, take_points
-from loyalty.sql import as_datetime, fetch, fetchrow, is_pg
+from loyalty.redemptions import MAX_REDEEM_POINTS
+from loyalty.sql import as_datetime, fetch, fetchrow
 
 MAX_VALID_DAYS = 3650
 MAX_STOCK = 10**9
@@ -221,7 +221,8 @@ async def redeem_reward(
     fingerprint = request_hash("redeemReward", customer=customer_id, reward=reward_id)
     try:
         async with transaction() as conn:
-            pg = is_pg(conn)
+            # The account first, as every posting; then the reward's row.
+            await ledger.lock(conn, account_id, now)
             existing = await find_by_key(conn, key, fingerprint)
             if existing is not None:
                 return await _replayed(conn, existing)
@@ -235,28 +236,19 @@ async def redeem_reward(
                 raise DomainError(
                     ErrorCode.REWARD_NOT_AVAILABLE, "This reward is not available.", "rewardId"
                 )
-            txn = await insert_transaction(
-                conn,
-                kind=Kind.REDEEM,
-                channel=Channel.APP,
-                description=f"Reward: {reward.name}",
-                key=key,
-                fingerprint=fingerprint,
-                customer_id=customer_id,
-                store_id=None,
-                points=-reward.points_price,
-                occurred_at=now,
-            )
-            # Lock order: the reward row, then the account row (take_points).
             if reward.stock is not None and await fetchrow(
                 conn,
                 "UPDATE reward SET stock = stock - 1 WHERE id = $1 AND stock > 0 RETURNING stock",
                 reward_id,
             ) is None:
                 raise DomainError(ErrorCode.OUT_OF_STOCK, "This reward is sold out.", "rewardId")
-            available, pending = await take_points(
-                conn, account_id, reward.points_price, now, "rewardId"
-            )
+            posted = await ledger.post(conn, Posting(
+                kind=Kind.REDEEM, channel=Channel.APP, customer_id=customer_id,
+                account_id=account_id, points=-reward.points_price, lots=Spend("rewardId"),
+                description=f"Reward: {reward.name}", key=key, fingerprint=fingerprint,
+                event=PointsRedeemed(reward_id=reward_id, reward_name=reward.name),
+                occurred_at=now, now=now,
+            ))
             expires_at = now + timedelta(days=reward.coupon_valid_days)
             code = await issue_coupon(
                 conn,
@@ -266,20 +258,7 @@ async def redeem_reward(
                 value=reward.benefit_value,
                 expires_at=expires_at,
                 reward_id=reward_id,
-                bought_with_id=txn.id,
-            )
-            await finish_posting(
-                conn,
-                txn,
-                account_id=account_id,
-                available=available,
-                pending=pending,
-                system_account=SYSTEM_REDEEMED,
-                event="points.redeemed",
-                store_id=None,
-                store_name=None,
-                reward_id=reward_id,
-                reward_name=reward.name,
+                bought_with_id=posted.transaction.id,
             )
     except IntegrityError:
         # A concurrent retry posted first under this key.
@@ -288,9 +267,9 @@ async def redeem_reward(
             if existing is None:
                 raise  # pragma: no cover - another constraint: a bug
             return await _replayed(conn, existing)
-    published_after_commit(pg, customer_id)
     return RewardRedemption(
-        code, reward.name, expires_at, txn, reward.benefit_kind, reward.benefit_value
+        code, reward.name, expires_at, posted.transaction, reward.benefit_kind,
+        reward.benefit_value,
     )
 
 

@@ -47,6 +47,13 @@ async def execute(conn: BaseDBAsyncClient, statement: str, *args: Any) -> int:
     return count
 
 
+@lru_cache(maxsize=256)
+def placeholders(first: int, count: int) -> str:
+    """`$first, ..., $first+count-1`, for an `IN (...)` of `count` values.
+    Batches repeat the same sizes: built once each."""
+    return ", ".join(f"${i}" for i in range(first, first + count))
+
+
 def skip_locked(conn: BaseDBAsyncClient, statement: str, of: str | None = None) -> str:
     """`statement` claiming its rows for a batch job: rows another worker holds
     are skipped, not waited for. SQLite has a single writer: its transaction is

@@ -11,28 +11,18 @@ from zoneinfo import ZoneInfo
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from loyalty import tiers
+from loyalty import ledger, tiers
 from loyalty.config import get_settings
 from loyalty.db import transaction
 from loyalty.earn_rules import active_rules, survey_rule
 from loyalty.earning import expiry_for
 from loyalty.errors import DomainError, ErrorCode, invalid
-from loyalty.ledger import (
-    SYSTEM_ISSUED,
-    Channel,
-    Kind,
-    TransactionResult,
-    credit_points,
-    finish_posting,
-    insert_transaction,
-    mature_lots,
-    published_after_commit,
-    request_hash,
-)
+from loyalty.events import PointsEarned
+from loyalty.ledger import Channel, Kind, NewLot, Posting, TransactionResult, request_hash
 from loyalty.money import Money
 from loyalty.purchases import check_receipt
 from loyalty.rules import PurchaseFacts, Rule, RuleKind
-from loyalty.sql import as_datetime, execute, fetchrow, is_pg
+from loyalty.sql import as_datetime, execute, fetchrow
 from loyalty.stores import store_info
 
 MAX_COMMENT = 2000
@@ -91,7 +81,6 @@ async def submit_survey(
     now = datetime.now(UTC)
     try:
         async with transaction() as conn:
-            pg = is_pg(conn)
             purchase = await fetchrow(
                 conn,
                 "SELECT id, customer_id, channel, total_minor, currency, occurred_at "
@@ -103,8 +92,15 @@ async def submit_survey(
                 # Someone else's receipt looks exactly like no receipt.
                 raise DomainError(ErrorCode.NOT_FOUND, "No such purchase of yours.", "receiptId")
             purchase_id = purchase[0]
-            # Claim the purchase first: a concurrent answer blocks on the
-            # unique purchase_id until this commits, then fails.
+            account = await fetchrow(
+                conn, "SELECT id FROM account WHERE customer_id = $1", customer_id)
+            if account is None:  # pragma: no cover - every customer has one from sign-up
+                raise DomainError(ErrorCode.NOT_FOUND, "No points account.", None)
+            # The account first, as every posting (a refund of this purchase
+            # takes it before the purchase row); then the survey claims the
+            # purchase: a concurrent answer waits, then fails on the unique
+            # purchase_id.
+            await ledger.lock(conn, account[0], now)
             survey = await fetchrow(
                 conn,
                 "INSERT INTO survey_response (customer_id, purchase_id, rating, comment, "
@@ -119,7 +115,8 @@ async def submit_survey(
             rule = await _survey_rule(conn, rules, customer_id, store_id, purchase)
             if rule is None or not rule.points:
                 return SurveyResult(survey[0], 0, None)
-            txn = await _post_bonus(conn, customer_id, store_id, purchase_id, rule, now)
+            txn = await _post_bonus(conn, customer_id, account[0], store_id, purchase_id, rule,
+                                    now)
             await execute(conn, "UPDATE survey_response SET transaction_id = $1 WHERE id = $2",
                           txn.id, survey[0])
             await tiers.after_earning(conn, customer_id, now)
@@ -134,7 +131,6 @@ async def submit_survey(
         raise DomainError(ErrorCode.SURVEY_ALREADY_ANSWERED,
                           "This purchase's survey was already answered.",
                           "receiptId") from None
-    published_after_commit(pg, customer_id)
     return SurveyResult(survey[0], txn.points, txn)
 
 
@@ -153,45 +149,19 @@ async def _answered(store_id: int, receipt_id: str) -> Any | None:
 
 
 async def _post_bonus(
-    conn: BaseDBAsyncClient, customer_id: int, store_id: int, purchase_id: int, rule: Rule,
-    now: datetime,
+    conn: BaseDBAsyncClient, customer_id: int, account_id: int, store_id: int,
+    purchase_id: int, rule: Rule, now: datetime,
 ) -> TransactionResult:
     """Credit the bonus as purchases credit their points: a lot expiring like
-    them, the balance on the account row, the issued account's leg, the
-    points.earned event. Available at once: a survey has no return window."""
-    points = int(rule.points or 0)
-    account = await fetchrow(conn, "SELECT id FROM account WHERE customer_id = $1", customer_id)
-    if account is None:  # pragma: no cover - every customer has one from sign-up
-        raise DomainError(ErrorCode.NOT_FOUND, "No points account.", None)
-    account_id = account[0]
+    them, the points.earned event. Available at once: a survey has no return
+    window."""
     name, _ = await store_info(conn, store_id)
-    txn = await insert_transaction(
-        conn,
-        kind=Kind.BONUS,
-        channel=Channel.APP,
-        description=rule.label,
-        key=f"sys:survey:{purchase_id}",
+    posted = await ledger.post(conn, Posting(
+        kind=Kind.BONUS, channel=Channel.APP, customer_id=customer_id, account_id=account_id,
+        points=int(rule.points or 0), lots=NewLot(expiry_for(now, get_settings())),
+        description=rule.label, key=f"sys:survey:{purchase_id}",
         fingerprint=request_hash("submitSurvey", purchase=purchase_id),
-        customer_id=customer_id,
-        store_id=store_id,
-        points=points,
-        occurred_at=now,
-    )
-    await mature_lots(conn, account_id, now)
-    available, pending, _ = await credit_points(
-        conn, account_id=account_id, transaction_id=txn.id, points=points,
-        expires_at=expiry_for(now, get_settings()), now=now,
-    )
-    await finish_posting(
-        conn,
-        txn,
-        account_id=account_id,
-        available=available,
-        pending=pending,
-        system_account=SYSTEM_ISSUED,
-        event="points.earned",
-        store_id=store_id,
-        store_name=name,
-        channel=Channel.APP.value,
-    )
-    return txn
+        event=PointsEarned(store_id=store_id, store_name=name, channel=Channel.APP.value),
+        occurred_at=now, now=now, store_id=store_id,
+    ))
+    return posted.transaction

@@ -21,8 +21,9 @@ from decimal import Decimal
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from loyalty import ledger
 from loyalty.db import transaction
-from loyalty.ledger import add_outbox
+from loyalty.events import TierChanged
 from loyalty.programme import CACHE_SECONDS, programme_settings
 from loyalty.sql import as_datetime, execute, fetch, fetchrow, skip_locked
 from loyalty.tier_periods import (
@@ -33,8 +34,6 @@ from loyalty.tier_periods import (
     period_end_after,
     period_ending,
 )
-
-TIER_CHANGED = "tier.changed"
 
 
 @dataclass(frozen=True)
@@ -181,14 +180,14 @@ async def _threshold(conn: BaseDBAsyncClient, tier_id: int) -> int:
     return int(row[0]) if row else 0
 
 
-def _event(before: TierInfo | None, after: TierInfo | None) -> dict[str, object]:
-    return {
-        "from": None if before is None else before.name,
-        "to": None if after is None else after.name,
-        "from_id": None if before is None else before.id,
-        "to_id": None if after is None else after.id,
-        "direction": "up" if _rank(after) > _rank(before) else "down",
-    }
+def _event(before: TierInfo | None, after: TierInfo | None) -> TierChanged:
+    return TierChanged(
+        from_tier=None if before is None else before.name,
+        to_tier=None if after is None else after.name,
+        from_id=None if before is None else before.id,
+        to_id=None if after is None else after.id,
+        direction="up" if _rank(after) > _rank(before) else "down",
+    )
 
 
 async def after_earning(
@@ -229,7 +228,7 @@ async def after_earning(
         period_end_after(now, rules),
         now,
     )
-    await add_outbox(conn, TIER_CHANGED, customer_id, _event(current, target))
+    await ledger.emit(conn, customer_id, _event(current, target))
     return target
 
 
@@ -287,7 +286,7 @@ async def review_due(now: datetime, batch: int = 500) -> int:
                         target_id, review, now, row_id,
                     )
                 if changed:
-                    await add_outbox(conn, TIER_CHANGED, customer_id, _event(current, target))
+                    await ledger.emit(conn, customer_id, _event(current, target))
         reviewed += len(rows)
         if len(rows) < batch:
             return reviewed

@@ -4,20 +4,18 @@ the lease: notifications.outcomes), retry with back-off or give up with a reason
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.config import Settings
 from loyalty.db import transaction
-from loyalty.sql import execute, fetch, skip_locked
+from loyalty.sql import execute, fetch, placeholders, skip_locked
 from notifications.models import Status
 from notifications.outcomes import (
     Due,
@@ -25,7 +23,6 @@ from notifications.outcomes import (
     apply,
     held,
     matched,
-    placeholders,
     record_deliveries,
     renew,
     verdict,
@@ -45,17 +42,6 @@ log = logging.getLogger(__name__)
 
 # The default lease (notifications.policy.Policy.lease_seconds).
 LEASE = timedelta(minutes=5)
-
-
-def payload_of(value: Any) -> dict[str, Any]:
-    """An event's payload as a dict; anything else is a ValueError, which
-    fails that event alone (the claim renders and reads per event)."""
-    payload = json.loads(value) if isinstance(value, str | bytes) else value
-    if payload is None:
-        return {}
-    if not isinstance(payload, dict):
-        raise ValueError(f"an event payload must be an object, not {type(payload).__name__}")
-    return payload
 
 
 async def _lease_due(

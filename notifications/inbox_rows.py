@@ -10,15 +10,14 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from loyalty.events import CampaignMessage, VisitAccepted
 from loyalty.sql import fetch
 from notifications.models import Status
 from notifications.policy import Policy
 
-CAMPAIGN = "campaign.message"
-VISIT = "visit.accepted"
 # Messages the customer did not cause by spending or earning: they need
 # marketing consent and count under the daily marketing cap.
-MARKETING = frozenset({CAMPAIGN, VISIT})
+MARKETING = frozenset({CampaignMessage.kind, VisitAccepted.kind})
 
 
 TITLE_MAX, BODY_MAX = 200, 1000  # notification.title / body column sizes

@@ -16,12 +16,11 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.config import Settings
-from loyalty.sql import execute, fetch
+from loyalty.sql import execute, fetch, placeholders
 from notifications.models import Status
 from notifications.push import PushOutcome
 from notifications.stats import RunStats
@@ -30,12 +29,6 @@ log = logging.getLogger(__name__)
 
 # A retryable failure for a message its sender returned no outcome for.
 NO_OUTCOME = "NO_OUTCOME"
-
-
-@lru_cache(maxsize=256)
-def placeholders(first: int, count: int) -> str:
-    # Batches repeat the same sizes: built once each.
-    return ", ".join(f"${i}" for i in range(first, first + count))
 
 
 @dataclass

@@ -16,17 +16,26 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from loyalty.events import (
+    CampaignMessage,
+    CouponExpiring,
+    Event,
+    LedgerEvent,
+    PointsEarned,
+    PointsExpiring,
+    PointsRedeemed,
+    TierChanged,
+    VisitAccepted,
+)
 from loyalty.offers import first_offers_in_stores
 from loyalty.progress import Progress, progress_for
 from loyalty.reminders import zone
 from loyalty.sql import as_datetime
 
-VISIT = "visit.accepted"
 # Events whose messages tell the customer where they stand.
-PERSONAL = frozenset({"points.earned", "points.redeemed", VISIT})
+PERSONAL = frozenset({PointsEarned.kind, PointsRedeemed.kind, VisitAccepted.kind})
 # Kinds whose text is the admin's, not a template's.
-VERBATIM = frozenset({"campaign.message"})
-TIER_CHANGED = "tier.changed"
+VERBATIM = frozenset({CampaignMessage.kind})
 
 
 @dataclass(frozen=True)
@@ -41,72 +50,74 @@ class Standing:
 NOWHERE = Standing(None)
 
 
+def _balance(event: Event) -> int | None:
+    """The balance the event says its posting left, if it says one."""
+    return event.balance if isinstance(event, LedgerEvent) else None
+
+
 async def standings(
     conn: BaseDBAsyncClient,
-    events: Sequence[tuple[int, str, int, dict[str, Any]]],
+    events: Sequence[tuple[int, int, Event]],
     now: datetime,
 ) -> dict[int, Standing]:
-    """Each event's standing, by event id, for (event id, kind, customer id,
-    payload) of events about to be rendered."""
+    """Each event's standing, by event id, for (event id, customer id, event)
+    of events about to be rendered."""
     wanted = sorted(
-        {c for _, kind, c, payload in events if kind in PERSONAL or _needs_balance(kind, payload)}
+        {c for _, c, event in events if event.kind in PERSONAL or _needs_balance(event)}
     )
     progress = await progress_for(conn, wanted, now)
     offers = await first_offers_in_stores(
         conn,
         [
-            (customer_id, payload["store_id"])
-            for _, kind, customer_id, payload in events
-            if kind == VISIT and _store_id(payload) is not None and customer_id in progress
+            (customer_id, store_id)
+            for _, customer_id, event in events
+            if (store_id := _visited(event)) is not None and customer_id in progress
         ],
         now,
     )
     found: dict[int, Standing] = {}
-    for event_id, kind, customer_id, payload in events:
+    for event_id, customer_id, event in events:
         mine = progress.get(customer_id)
         if mine is None:
             continue
-        offer = None
-        store_id = _store_id(payload)
-        if kind == VISIT and store_id is not None:
-            offer = offers.get((customer_id, store_id))
-        if kind in PERSONAL and isinstance(payload.get("balance"), int):
+        store_id = _visited(event)
+        offer = None if store_id is None else offers.get((customer_id, store_id))
+        balance = _balance(event)
+        if event.kind in PERSONAL and balance is not None:
             # The reward to aim for is measured from the balance the message states.
-            mine = mine.with_balance(payload["balance"])
-        found[event_id] = Standing(mine.balance, mine if kind in PERSONAL else None, offer)
+            mine = mine.with_balance(balance)
+        found[event_id] = Standing(mine.balance, mine if event.kind in PERSONAL else None, offer)
     return found
 
 
-def _store_id(payload: dict[str, Any]) -> int | None:
-    # A bad payload must not fail the batch's read (bool is an int to Python).
-    store_id = payload.get("store_id")
-    if isinstance(store_id, int) and not isinstance(store_id, bool) and 0 < store_id < 2**63:
-        return store_id
+def _visited(event: Event) -> int | None:
+    """The store a visit event names, when it is an id the database can hold."""
+    if isinstance(event, VisitAccepted) and event.store_id is not None:
+        return event.store_id if 0 < event.store_id < 2**63 else None
     return None
 
 
-def _needs_balance(kind: str, payload: dict[str, Any]) -> bool:
-    return kind not in VERBATIM and "balance" not in payload
+def _needs_balance(event: Event) -> bool:
+    return event.kind not in VERBATIM and _balance(event) is None
 
 
-def template_for(kind: str, payload: dict[str, Any]) -> str:
+def template_for(event: Event) -> str:
     # A visit on a day its reward was already given still gets a welcome,
     # without "+0 points".
-    if kind == VISIT and not payload.get("points"):
+    if isinstance(event, VisitAccepted) and not event.points:
         return "visit.welcome"
     # Points spent on a reward in the app: what was bought, not where.
-    if kind == "points.redeemed" and payload.get("reward_name"):
+    if isinstance(event, PointsRedeemed) and event.reward_name:
         return "reward.redeemed"
-    if kind == TIER_CHANGED:
-        if not payload.get("to"):
+    if isinstance(event, TierChanged):
+        if not event.to_tier:
             return "tier.lost"
-        return "tier.down" if payload.get("direction") == "down" else "tier.up"
-    return kind
+        return "tier.down" if event.direction == "down" else "tier.up"
+    return event.kind
 
 
 def values(
-    kind: str,
-    payload: dict[str, Any],
+    event: Event,
     first_name: str,
     timezone: str | None,
     standing: Standing,
@@ -116,32 +127,31 @@ def values(
     progress = standing.progress
     goal = None if progress is None else progress.next_goal
     expiring_points: int | None = None
-    expires_at: Any = None
-    if kind in ("points.expiring", "coupon.expiring"):
+    expires_at: datetime | None = None
+    if isinstance(event, PointsExpiring | CouponExpiring):
         # A reminder is about what it names.
-        expiring_points, expires_at = payload.get("points"), payload.get("expires_at")
+        expires_at = event.expires_at
+        expiring_points = event.points if isinstance(event, PointsExpiring) else None
     elif progress is not None:
         expiring_points, expires_at = progress.expiring_points, progress.expiring_at
     # Dates are shown as the customer's calendar day (a lot expiring at
     # 23:30 UTC expires "tomorrow" in Paris), formatted by the template.
-    day = (
-        as_datetime(expires_at).astimezone(zone(timezone)).date()
-        if isinstance(expires_at, str | datetime)
-        else None
-    )
+    day = None if expires_at is None else as_datetime(expires_at).astimezone(zone(timezone)).date()
+    ledger = event if isinstance(event, LedgerEvent) else None
+    balance = _balance(event)
     return {
         "first_name": first_name,
-        "points": payload.get("points"),
-        "balance": payload.get("balance", standing.balance),
-        "store": payload.get("store_name"),
+        "points": event.points if isinstance(event, LedgerEvent | PointsExpiring) else None,
+        "balance": standing.balance if balance is None else balance,
+        "store": None if ledger is None else ledger.store_name,
         "points_to_next": None if goal is None else goal.points,
         "next_reward": goal.name if goal and progress and goal is progress.next_reward else None,
         "next_tier": goal.name if goal and progress and goal is progress.next_tier else None,
         "expiring_points": expiring_points,
         "expiring_date": day,
-        "coupon": payload.get("title"),
-        "reward": payload.get("reward_name"),
+        "coupon": event.title if isinstance(event, CouponExpiring) else None,
+        "reward": event.reward_name if isinstance(event, PointsRedeemed) else None,
         "offer": standing.offer,
-        "tier": payload.get("to"),
-        "previous_tier": payload.get("from"),
+        "tier": event.to_tier if isinstance(event, TierChanged) else None,
+        "previous_tier": event.from_tier if isinstance(event, TierChanged) else None,
     }

@@ -21,19 +21,19 @@ import logging
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.config import Settings, get_settings
 from loyalty.db import transaction
-from loyalty.sql import execute, fetch, skip_locked
+from loyalty.events import CampaignMessage, Event
+from loyalty.events import parse as parse_event
+from loyalty.sql import execute, fetch, placeholders, skip_locked
 from notifications import templates
 from notifications.caps import marketing_today
-from notifications.delivery import payload_of, placeholders, send_due
+from notifications.delivery import send_due
 from notifications.inbox_rows import (
     BODY_MAX,
-    CAMPAIGN,
     MARKETING,
     TITLE_MAX,
     InboxRow,
@@ -79,20 +79,20 @@ async def claim_events(
             )
             customers = {r[0]: (r[1], r[2], bool(r[3]), r[4]) for r in rows}
         # A payload that does not parse fails its own event below, not the batch.
-        payloads: dict[int, dict[str, Any]] = {}
+        parsed: dict[int, Event | None] = {}
         for e in events:
             with contextlib.suppress(ValueError, TypeError):
-                payloads[e[0]] = payload_of(e[3])
+                parsed[e[0]] = parse_event(e[1], e[3])
         # What the messages tell of the ledger now (balance, next reward or
         # tier, expiring points, a visited store's offer), for the whole batch.
         # Not for marketing messages the customer has not consented to.
         standing = await standings(
             conn,
             [
-                (e[0], e[1], e[2], payloads[e[0]])
+                (e[0], e[2], event)
                 for e in events
                 if e[2] in customers
-                and e[0] in payloads
+                and (event := parsed.get(e[0])) is not None
                 and (e[1] not in MARKETING or customers[e[2]][2])
             ],
             now,
@@ -115,12 +115,14 @@ async def claim_events(
                 done.append(event_id)  # not a customer-facing event
                 continue
             try:
-                rendered = _render(
-                    kind,
-                    customers[customer_id],
-                    payloads[event_id] if event_id in payloads else payload_of(raw),
-                    standing.get(event_id, NOWHERE),
-                )
+                if kind in MARKETING and not customers[customer_id][2]:
+                    rendered: tuple[str, str] | str | None = "skipped"
+                else:
+                    rendered = _render(
+                        parsed[event_id] if event_id in parsed else parse_event(kind, raw),
+                        customers[customer_id],
+                        standing.get(event_id, NOWHERE),
+                    )
             except Exception as exc:
                 await _claim_failed(conn, event_id, kind, attempts + 1, exc, now, policy)
                 stats.event_errors += 1
@@ -173,24 +175,20 @@ async def claim_events(
 
 
 def _render(
-    kind: str,
+    event: Event | None,
     customer: tuple[str, str | None, bool, str],
-    payload: dict[str, Any],
     standing: Standing,
-) -> tuple[str, str] | str | None:
-    """The event's (title, body); "skipped" without marketing consent; None
-    when there is no message for this kind."""
-    first_name, locale, marketing_opt_in, timezone = customer
-    if kind in MARKETING and not marketing_opt_in:
-        return "skipped"
-    if kind == CAMPAIGN:
-        return str(payload["title"]), str(payload["body"])
-    template = _template_for(kind, payload)  # tier.changed has one per direction
+) -> tuple[str, str] | None:
+    """The event's (title, body); None when there is no message for it."""
+    first_name, locale, _, timezone = customer
+    if event is None:
+        return None  # a kind no class describes
+    if isinstance(event, CampaignMessage):
+        return event.title, event.body
+    template = _template_for(event)  # tier.changed has one per direction
     if not templates.has_template(template):
         return None
-    message = templates.render(
-        template, locale, values(kind, payload, first_name, timezone, standing)
-    )
+    message = templates.render(template, locale, values(event, first_name, timezone, standing))
     return message.title, message.body
 
 
@@ -240,7 +238,8 @@ async def localized(
     """Messages rendered again from their events in another locale (a device's,
     when it differs from its customer's): {(notification id, language): text}.
     Campaign texts are written by hand in one language and are left as they are."""
-    wanted = [(n, loc) for n, loc in wanted if n.event_id is not None and n.kind != CAMPAIGN]
+    wanted = [(n, loc) for n, loc in wanted
+              if n.event_id is not None and n.kind != CampaignMessage.kind]
     if not wanted:
         return {}
     event_ids = sorted({n.event_id for n, _ in wanted if n.event_id is not None})
@@ -249,24 +248,27 @@ async def localized(
         f"SELECT id, payload FROM outbox_event WHERE id IN ({placeholders(1, len(event_ids))})",
         *event_ids,
     )
-    payloads: dict[int, dict[str, Any]] = {}
+    kinds = {n.event_id: n.kind for n, _ in wanted}
+    parsed: dict[int, Event] = {}
     for r in rows:
         with contextlib.suppress(ValueError, TypeError):
-            payloads[r[0]] = payload_of(r[1])
+            event = parse_event(kinds[r[0]], r[1])
+            if event is not None:
+                parsed[r[0]] = event
     events = {
-        n.event_id: (n.event_id, n.kind, n.customer_id, payloads[n.event_id])
+        n.event_id: (n.event_id, n.customer_id, parsed[n.event_id])
         for n, _ in wanted
-        if n.event_id is not None and n.event_id in payloads
+        if n.event_id is not None and n.event_id in parsed
     }
     standing = await standings(conn, list(events.values()), datetime.now(UTC))
     texts: dict[tuple[int, str], tuple[str, str]] = {}
     for n, locale in wanted:
-        payload = payloads.get(n.event_id or 0)
-        if payload is None:
+        found = parsed.get(n.event_id or 0)
+        if found is None:
             continue
         try:
             customer = (n.first_name, locale, True, n.timezone)
-            rendered = _render(n.kind, customer, payload, standing.get(n.event_id or 0, NOWHERE))
+            rendered = _render(found, customer, standing.get(n.event_id or 0, NOWHERE))
         except Exception:  # the customer's text, already written, is sent instead
             log.warning("notification %s cannot be rendered in %s", n.id, locale, exc_info=True)
             continue

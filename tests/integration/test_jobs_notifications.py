@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from loyalty import ledger
 from loyalty.config import set_settings
 from loyalty.db import transaction
+from loyalty.events import TierChanged
 from loyalty.expiry import expire_due
-from loyalty.ledger import add_outbox
 from loyalty.models import Coupon
 from loyalty.reminders import write_reminders
 from notifications.devices import register_device
@@ -46,8 +47,8 @@ def pushed(fake_fcm) -> list[str]:
 async def tier_changed(customer_id: int, before: str | None, after: str | None,
                        direction: str) -> None:
     async with transaction() as conn:
-        await add_outbox(conn, "tier.changed", customer_id,
-                         {"from": before, "to": after, "direction": direction})
+        await ledger.emit(conn, customer_id,
+                          TierChanged(from_tier=before, to_tier=after, direction=direction))
 
 
 async def test_tier_changes_become_pushed_messages(sender, fake_fcm):

@@ -16,7 +16,7 @@ from loyalty.balances import balances_for, verify_ledger
 from loyalty.config import set_settings
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.money import Money
-from tests.conftest import DATABASE_URL, PASSWORD, settings_for
+from tests.conftest import DATABASE_URL, IS_PG, PASSWORD, settings_for
 from wallet.cards import issue_card, resolve_card
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -202,3 +202,42 @@ async def test_verify_reports_pending_out_of_step_with_pending_lots():
         f"UPDATE lot SET remaining = remaining - 1 WHERE account_id = {holder.account_id}")
     report = await verify_ledger()
     assert any("pending 40 but pending lots hold 39" in p for p in report.problems)
+
+
+async def test_a_posting_is_refused_outside_a_transaction_and_heard_only_once_committed():
+    """ledger.post owns the transaction's guarantees: it runs inside one, and
+    the "points changed" signal reaches subscribers only at commit (SQLite:
+    published after it; PostgreSQL: NOTIFY, delivered at it)."""
+    from loyalty import ledger
+    from loyalty.bus import bus
+    from loyalty.db import transaction
+    from loyalty.events import PointsEarned
+    from loyalty.ledger import Channel, Kind, NewLot, Posting
+
+    holder = await _customer()
+    now = datetime.now(UTC)
+
+    def posting(key: str) -> Posting:
+        return Posting(kind=Kind.BONUS, channel=Channel.APP, customer_id=holder.customer_id,
+                       account_id=holder.account_id, points=5,
+                       lots=NewLot(now + timedelta(days=365)), description="Goodwill",
+                       key=key, fingerprint=key, event=PointsEarned(channel="APP"),
+                       occurred_at=now, now=now)
+
+    with pytest.raises(RuntimeError):
+        await ledger.post(connections.get("default"), posting("outside"))
+    async with bus.subscribe(holder.customer_id) as heard:
+        with pytest.raises(LookupError):
+            async with transaction() as conn:
+                await ledger.post(conn, posting("rolled-back"))
+                raise LookupError("the use case fails after posting")
+        await asyncio.sleep(0.05)
+        assert heard.empty()
+        async with transaction() as conn:
+            await ledger.post(conn, posting("committed"))
+            if not IS_PG:
+                assert heard.empty()  # not before the commit
+        if not IS_PG:
+            assert heard.get_nowait() == holder.customer_id
+    assert (await balances_for([holder.customer_id]))[holder.customer_id].available == 5
+    assert (await verify_ledger()).ok

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from tortoise import connections
 
+from loyalty import ledger
 from loyalty.db import transaction
-from loyalty.ledger import add_outbox
+from loyalty.events import CampaignMessage, PointsEarned
 from loyalty.sql import execute, fetch, is_pg
 from notifications import delivery
 from notifications.devices import register_device
@@ -37,13 +38,23 @@ async def phone(customer_id: int, token: str) -> None:
     await register_device(customer_id, token=token, platform=Platform.IOS)
 
 
-async def event(kind: str, customer_id: int, **payload: Any) -> None:
+async def campaign(customer_id: int, title: str, body: str) -> None:
     async with transaction() as conn:
-        await add_outbox(conn, kind, customer_id, payload)
+        await ledger.emit(conn, customer_id, CampaignMessage(campaign_id=1, title=title,
+                                                             body=body))
+
+
+async def bad_event(kind: str, customer_id: int, payload: str) -> None:
+    """A row no producer writes any more: a payload that is not its kind's."""
+    await execute(connections.get("default"),
+                  "INSERT INTO outbox_event (kind, customer_id, payload, created_at, attempts) "
+                  "VALUES ($1, $2, $3, $4, 0)", kind, customer_id, payload, NOON)
 
 
 async def earned(customer_id: int, points: int) -> None:
-    await event("points.earned", customer_id, points=points, balance=points, store_name="Opéra")
+    async with transaction() as conn:
+        await ledger.emit(conn, customer_id, PointsEarned(
+            points=points, balance=points, store_name="Opéra", channel="STORE"))
 
 
 async def outbox() -> list[tuple[Any, ...]]:
@@ -85,7 +96,8 @@ async def test_nested_in_transaction_is_a_savepoint_on_this_database(database):
 async def test_an_event_that_fails_its_claim_does_not_block_the_others(alice, caplog):
     await update_preferences(alice.id, marketing_opt_in=True)
     await earned(alice.id, 10)
-    await event("campaign.message", alice.id, body="no title: a bad payload")
+    await bad_event("campaign.message", alice.id,
+                    '{"campaign_id": 1, "body": "no title: a bad payload"}')
     await earned(alice.id, 20)
     policy = Policy(outbox_max_attempts=3)
     stats = await run_once(100, now=NOON, policy=policy)
@@ -93,11 +105,12 @@ async def test_an_event_that_fails_its_claim_does_not_block_the_others(alice, ca
     assert await Notification.filter(customer_id=alice.id).count() == 2
     kind, attempts, processed, error = (await outbox())[1]
     assert (kind, attempts, processed) == ("campaign.message", 1, False)
-    assert error == "KeyError: 'title'"
+    assert error == "BadEvent: campaign.message: title is missing"
     # Retried on the next passes, then set aside as dead with its error, logged.
     for _ in range(2):
         await run_once(100, now=NOON, policy=policy)
-    assert (await outbox())[1] == ("campaign.message", 3, True, "KeyError: 'title'")
+    assert (await outbox())[1] == ("campaign.message", 3, True,
+                                   "BadEvent: campaign.message: title is missing")
     assert "is dead after 3 attempts" in caplog.text
     after = await run_once(100, now=NOON, policy=policy)
     assert (after.events, after.event_errors) == (0, 0)
@@ -115,7 +128,7 @@ async def test_a_payload_that_is_not_an_object_fails_only_its_event(alice):
     # when the worker claims them, then only that one fails
     stats = await run_once(100, now=NOON)
     assert (stats.events, stats.created, stats.event_errors) == (3, 2, 1)
-    assert (await outbox())[1][3].startswith("ValueError: an event payload must be an object")
+    assert (await outbox())[1][3].startswith("BadEvent: an event payload must be an object")
 
 
 def test_five_claim_attempts_by_default():
@@ -145,9 +158,9 @@ async def _refuse_title(title: str) -> str:
 async def test_an_insert_the_database_refuses_fails_only_its_own_event(alice, bob):
     await update_preferences(alice.id, marketing_opt_in=True)
     await update_preferences(bob.id, marketing_opt_in=True)
-    await event("campaign.message", alice.id, title="Sale", body="-20%")
-    await event("campaign.message", bob.id, title="Poison", body="refused by the database")
-    await event("campaign.message", bob.id, title="Sale", body="-20%")
+    await campaign(alice.id, "Sale", "-20%")
+    await campaign(bob.id, "Poison", "refused by the database")
+    await campaign(bob.id, "Sale", "-20%")
     drop = await _refuse_title("Poison")
     try:
         stats = await run_once(100, now=NOON, policy=Policy(marketing_daily_cap=10))

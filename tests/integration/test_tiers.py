@@ -11,13 +11,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from tortoise import connections
 
-from loyalty import identity, purchases, refunds, stores, tier_admin
+from loyalty import identity, ledger, purchases, refunds, stores, tier_admin
+from loyalty.config import get_settings
 from loyalty.db import transaction
-from loyalty.ledger import SYSTEM_ISSUED, Channel, Kind, add_entries, insert_transaction
+from loyalty.earning import expiry_for
+from loyalty.events import PointsEarned
+from loyalty.ledger import Channel, Kind, NewLot, Posting, PurchaseRow
 from loyalty.money import Money
 from loyalty.programme import update_programme_settings
 from loyalty.progress import Goal, progress_for
-from loyalty.sql import as_datetime, execute, fetchrow
+from loyalty.sql import as_datetime, fetchrow
 from loyalty.tiers import active_tiers, after_earning, review_due, tier_of, tier_status
 from tests.conftest import PASSWORD
 from wallet.cards import issue_card, resolve_card
@@ -61,23 +64,14 @@ async def _earn_at(holder, store_id: int, points: int, when: datetime, key: str)
     purchase use case refuses receipts older than 30 days): the same ledger
     rows, then the tier check the posting makes in its transaction."""
     async with transaction() as conn:
-        await fetchrow(conn, "SELECT id FROM account WHERE id = $1 FOR UPDATE",
-                       holder.account_id)
-        txn = await insert_transaction(
-            conn, kind=Kind.EARN, channel=Channel.STORE, description="Purchase", key=key,
-            fingerprint=key, customer_id=holder.customer_id, store_id=store_id, points=points,
-            occurred_at=when)
-        row = await fetchrow(
-            conn, "UPDATE account SET available = available + $1, lifetime_earned = "
-            "lifetime_earned + $2 WHERE id = $3 RETURNING available, pending",
-            points, points, holder.account_id)
-        await add_entries(conn, txn.id, holder.account_id, points, row[0] + row[1],
-                          SYSTEM_ISSUED)
-        await execute(
-            conn, "INSERT INTO purchase (store_id, receipt_id, customer_id, transaction_id, "
-            "channel, total_minor, currency, refunded_minor, points_earned, points_refunded, "
-            "occurred_at) VALUES ($1, $2, $3, $4, 'STORE', $5, 'EUR', 0, $6, 0, $7)",
-            store_id, key, holder.customer_id, txn.id, points * 100, points, when)
+        await ledger.post(conn, Posting(
+            kind=Kind.EARN, channel=Channel.STORE, customer_id=holder.customer_id,
+            account_id=holder.account_id, points=points,
+            lots=NewLot(expiry_for(when, get_settings())), description="Purchase", key=key,
+            fingerprint=key, event=PointsEarned(store_id=store_id, store_name="Opéra",
+                                                channel="STORE"),
+            occurred_at=when, now=when, store_id=store_id,
+            purchase=PurchaseRow(store_id, key, points * 100, "EUR")))
         return await after_earning(conn, holder.customer_id, when)
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from loyalty.events import PointsEarned, PointsRedeemed, VisitAccepted
 from loyalty.progress import Goal, Progress, next_reward, next_tier
 from loyalty.tiers import TierInfo
 from notifications import templates
@@ -43,11 +44,11 @@ def test_without_a_store_the_message_names_none(kind, locale, store, body):
      "Encore 50 points pour Cake"),
 ])
 def test_a_reward_bought_in_the_app_says_what_was_got(locale, title, body):
-    payload = {"points": 30, "balance": 1450, "store_name": None, "reward_name": "Free coffee"}
-    kind = template_for("points.redeemed", payload)
+    event = PointsRedeemed(points=30, balance=1450, store_name=None, reward_name="Free coffee")
+    kind = template_for(event)
     assert kind == "reward.redeemed"
     standing = Standing(None, progress(reward=Goal("Cake", 50)))
-    message = render(kind, locale, values("points.redeemed", payload, "Alice", None, standing))
+    message = render(kind, locale, values(event, "Alice", None, standing))
     assert (message.title, message.body) == (title, body)
 
 
@@ -70,44 +71,43 @@ def test_points_expiring_soon_are_told_on_the_customers_day():
     # 23:30 UTC on 1 December is 2 December in Paris
     at = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
     standing = Standing(1450, progress(expiring=1200, at=at))
-    payload = {"points": 12, "balance": 1450, "store_name": "Opéra"}
-    filled = values("points.earned", payload, "Alice", "Europe/Paris", standing)
+    event = PointsEarned(points=12, balance=1450, store_name="Opéra", channel="STORE")
+    filled = values(event, "Alice", "Europe/Paris", standing)
     assert render("points.earned", "fr", filled).body == (
         "+12 points à Opéra, 1\u202f450 au total. 1\u202f200 points expirent le 2 décembre")
-    filled = values("points.earned", payload, "Alice", "UTC", standing)
+    filled = values(event, "Alice", "UTC", standing)
     assert render("points.earned", "en", filled).body == (
         "+12 points at Opéra, 1,450 in all. 1,200 points expire on 1 December")
 
 
 def test_a_visit_welcome_tells_balance_next_reward_and_the_stores_offer():
     standing = Standing(80, progress(reward=Goal("Cake", 70)), offer="Coffee week")
-    payload = {"store_name": "Opéra", "store_id": 1}
-    kind = template_for("visit.accepted", payload)
+    welcome = VisitAccepted(visit_id=1, store_name="Opéra", store_id=1)
+    kind = template_for(welcome)
     assert kind == "visit.welcome"
-    filled = values("visit.accepted", payload, "Alice", None, standing)
+    filled = values(welcome, "Alice", None, standing)
     assert render(kind, "en", filled).body == (
         "You have 80 points. 70 more points for Cake. In store: Coffee week")
-    rewarded = {**payload, "points": 10, "balance": 90}
-    message = render("visit.accepted", "fr", values("visit.accepted", rewarded, "Alice", None,
-                                                   standing))
+    rewarded = VisitAccepted(visit_id=1, store_name="Opéra", store_id=1, points=10, balance=90)
+    message = render("visit.accepted", "fr", values(rewarded, "Alice", None, standing))
     assert (message.title, message.body) == (
         "Bienvenue à Opéra, Alice",
         "Merci de votre visite : +10 points, 90 au total. Encore 70 points pour Cake. "
         "En magasin : Coffee week")
-    bare = values("visit.accepted", rewarded, "Alice", None, Standing(90))
+    bare = values(rewarded, "Alice", None, Standing(90))
     assert render("visit.accepted", "en", bare).body == (
         "Thanks for coming in: +10 points for your visit, 90 in all")
 
 
 def test_the_nearer_of_next_reward_and_next_tier_is_the_one_told():
     near_tier = Standing(0, progress(reward=Goal("Spa", 260), tier=Goal("Silver", 60)))
-    filled = values("points.earned", {"points": 1}, "A", None, near_tier)
+    filled = values(PointsEarned(points=1, channel="STORE"), "A", None, near_tier)
     assert (filled["points_to_next"], filled["next_reward"], filled["next_tier"]) == (
         60, None, "Silver")
     tie = Standing(0, progress(reward=Goal("Cake", 60), tier=Goal("Silver", 60)))
-    filled = values("points.earned", {"points": 1}, "A", None, tie)
+    filled = values(PointsEarned(points=1, channel="STORE"), "A", None, tie)
     assert (filled["next_reward"], filled["next_tier"]) == ("Cake", None)
-    none = values("points.earned", {"points": 1}, "A", None, NOWHERE)
+    none = values(PointsEarned(points=1, channel="STORE"), "A", None, NOWHERE)
     assert (none["points_to_next"], none["next_reward"], none["next_tier"]) == (None,) * 3
 
 
@@ -124,7 +124,7 @@ def test_goals_are_measured_from_the_balance():
 
 
 def test_every_declared_placeholder_is_filled_and_used():
-    filled = values("points.earned", {}, "A", None, NOWHERE)
+    filled = values(PointsEarned(channel="STORE"), "A", None, NOWHERE)
     assert set(filled) == ALLOWED
     used = set()
     for by_locale in templates.TEMPLATES.values():

@@ -1,0 +1,240 @@
+"""Typed domain events: one class per kind, one serialisation.
+
+Every outbox row is one of these, written by `loyalty.ledger` (a posting's
+event, or `emit` for events that move no points) and read back by its
+consumers (the notifications worker today; the events stream, segments,
+journeys and webhooks next) through `parse`. A payload is the event's fields
+in declaration order, as JSON: datetimes as ISO 8601, tuples as arrays. The
+payloads are the ones the outbox carried before these classes existed, key
+for key, so rows written by an older process read the same.
+
+Ledger events (`LedgerEvent`) leave `transaction_id`, `points` and `balance`
+to the ledger: a use case describes the event, `ledger.post` fills in what the
+posting wrote (docs/adr/0010).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Self
+
+KINDS: dict[str, type[Event]] = {}
+
+
+class BadEvent(ValueError):
+    """A payload that is not its kind's: a field missing or of the wrong type."""
+
+
+def _json_name(f: dataclasses.Field[Any]) -> str:
+    # A key that is a Python keyword ("from") is spelt in the field's metadata.
+    return str(f.metadata.get("json", f.name))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    kind: ClassVar[str] = ""
+    # Fields left out of the payload while None (a shape the consumers tell
+    # apart by the key's absence, e.g. a visit that earned nothing).
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            assert cls.kind not in KINDS, f"two classes for {cls.kind}"
+            KINDS[cls.kind] = cls
+
+    def payload(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.name in self.omitted_when_none:
+                continue
+            out[_json_name(f)] = _plain(value)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.payload())
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Self:
+        values: dict[str, Any] = {}
+        for attribute, name, hint, required in _schema(cls):  # type: ignore[arg-type]
+            if name not in payload:
+                if required:
+                    raise BadEvent(f"{cls.kind}: {name} is missing")
+                continue
+            values[attribute] = _typed(payload[name], hint, f"{cls.kind}.{name}")
+        return cls(**values)
+
+
+@functools.cache
+def _schema(cls: type[Event]) -> tuple[tuple[str, str, Any, bool], ...]:
+    """(attribute, JSON key, type, required) per field: read once per class."""
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (f.name, _json_name(f), hints[f.name],
+         f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        for f in dataclasses.fields(cls)
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _typed(value: Any, hint: Any, where: str) -> Any:
+    """`value` read from JSON as `hint` says, or BadEvent."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise BadEvent(f"{where} is null")
+    for option in options:
+        origin = typing.get_origin(option)
+        if origin is tuple and isinstance(value, list):
+            inner = typing.get_args(option)[0]
+            return tuple(_typed(v, inner, where) for v in value)
+        if option is datetime and isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                raise BadEvent(f"{where} is not a datetime") from None
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option in (str, bool) and isinstance(value, option):
+            return value
+    raise BadEvent(f"{where} is not {hint}")
+
+
+def parse(kind: str, raw: str | bytes | Mapping[str, Any] | None) -> Event | None:
+    """The event an outbox row holds; None for a kind no class describes.
+    A malformed payload raises BadEvent (a ValueError)."""
+    cls = KINDS.get(kind)
+    if cls is None:
+        return None
+    payload = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, Mapping):
+        raise BadEvent(f"an event payload must be an object, not {type(payload).__name__}")
+    return cls.from_payload(payload)
+
+
+# -- Events a posting emits -------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class LedgerEvent(Event):
+    """What a posting reports: the first three fields are the posting's own,
+    filled in by ledger.post; the balance is `available` after it."""
+
+    transaction_id: int | None = None
+    points: int = 0
+    balance: int | None = None
+    store_id: int | None = None
+    store_name: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsEarned(LedgerEvent):
+    kind: ClassVar[str] = "points.earned"
+    channel: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsRedeemed(LedgerEvent):
+    kind: ClassVar[str] = "points.redeemed"
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"reward_id", "reward_name"})
+    # Set when the points bought a reward in the app (none at the till).
+    reward_id: int | None = None
+    reward_name: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsRefunded(LedgerEvent):
+    kind: ClassVar[str] = "points.refunded"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsExpired(LedgerEvent):
+    kind: ClassVar[str] = "points.expired"
+    lot_ids: tuple[int, ...]
+    # The local days the expired points were earned on (ISO dates).
+    earned_on: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class VisitAccepted(LedgerEvent):
+    """A confirmed visit: with its reward (a posting), or, on a day the reward
+    was already given or within the cool-down, a welcome without points and
+    without transaction, balance or channel."""
+
+    kind: ClassVar[str] = "visit.accepted"
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset(
+        {"transaction_id", "balance", "channel"}
+    )
+    visit_id: int
+    channel: str | None = None
+
+
+# -- Events that move no points ----------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class TierChanged(Event):
+    kind: ClassVar[str] = "tier.changed"
+    from_tier: str | None = field(metadata={"json": "from"})
+    to_tier: str | None = field(metadata={"json": "to"})
+    from_id: int | None = None
+    to_id: int | None = None
+    direction: str  # "up" or "down"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsExpiring(Event):
+    """A reminder: the customer's lots expiring on one local day."""
+
+    kind: ClassVar[str] = "points.expiring"
+    points: int
+    expires_at: datetime
+    lot_id: int
+    lot_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CouponExpiring(Event):
+    kind: ClassVar[str] = "coupon.expiring"
+    coupon_id: int
+    title: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignCreated(Event):
+    """A campaign's header (no customer): its idempotency key and fingerprint."""
+
+    kind: ClassVar[str] = "campaign.created"
+    key: str
+    fingerprint: str
+    targeted: int
+    title: str
+    tier: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignMessage(Event):
+    kind: ClassVar[str] = "campaign.message"
+    campaign_id: int
+    title: str
+    body: str

@@ -1,0 +1,98 @@
+"""Typed domain events: one class per kind, one serialisation, and the
+payloads the outbox carried before the classes existed, key for key."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from loyalty import events
+from loyalty.events import (
+    BadEvent,
+    CampaignCreated,
+    CampaignMessage,
+    CouponExpiring,
+    PointsEarned,
+    PointsExpired,
+    PointsExpiring,
+    PointsRedeemed,
+    PointsRefunded,
+    TierChanged,
+    VisitAccepted,
+)
+
+AT = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
+
+# Each event as its producer wrote it before loyalty/events.py (json.dumps of
+# a dict literal): the serialisation must stay byte for byte the same.
+LEGACY = [
+    (PointsEarned(transaction_id=7, points=12, balance=30, store_id=2, store_name="Opéra",
+                  channel="STORE"),
+     {"transaction_id": 7, "points": 12, "balance": 30, "store_id": 2, "store_name": "Opéra",
+      "channel": "STORE"}),
+    (PointsRedeemed(transaction_id=8, points=5, balance=25, store_id=2, store_name="Opéra"),
+     {"transaction_id": 8, "points": 5, "balance": 25, "store_id": 2, "store_name": "Opéra"}),
+    (PointsRedeemed(transaction_id=9, points=30, balance=0, reward_id=3, reward_name="Coffee"),
+     {"transaction_id": 9, "points": 30, "balance": 0, "store_id": None, "store_name": None,
+      "reward_id": 3, "reward_name": "Coffee"}),
+    (PointsRefunded(transaction_id=10, points=12, balance=-7, store_id=2, store_name="Opéra"),
+     {"transaction_id": 10, "points": 12, "balance": -7, "store_id": 2, "store_name": "Opéra"}),
+    (PointsExpired(transaction_id=11, points=40, balance=0, lot_ids=(1, 2),
+                   earned_on=("2025-11-02",)),
+     {"transaction_id": 11, "points": 40, "balance": 0, "store_id": None, "store_name": None,
+      "lot_ids": [1, 2], "earned_on": ["2025-11-02"]}),
+    (VisitAccepted(transaction_id=12, points=10, balance=50, store_id=2, store_name="Opéra",
+                   visit_id=4, channel="CHECKIN"),
+     {"transaction_id": 12, "points": 10, "balance": 50, "store_id": 2, "store_name": "Opéra",
+      "visit_id": 4, "channel": "CHECKIN"}),
+    (TierChanged(from_tier="Silver", to_tier="Gold", from_id=1, to_id=2, direction="up"),
+     {"from": "Silver", "to": "Gold", "from_id": 1, "to_id": 2, "direction": "up"}),
+    (PointsExpiring(points=150, expires_at=AT, lot_id=3, lot_ids=(3, 4)),
+     {"points": 150, "expires_at": AT.isoformat(), "lot_id": 3, "lot_ids": [3, 4]}),
+    (CouponExpiring(coupon_id=5, title="Free coffee", expires_at=AT),
+     {"coupon_id": 5, "title": "Free coffee", "expires_at": AT.isoformat()}),
+    (CampaignCreated(key="k", fingerprint="f", targeted=3, title="Sale", tier=None),
+     {"key": "k", "fingerprint": "f", "targeted": 3, "title": "Sale", "tier": None}),
+    (CampaignMessage(campaign_id=1, title="Sale", body="-20%"),
+     {"campaign_id": 1, "title": "Sale", "body": "-20%"}),
+]
+
+
+@pytest.mark.parametrize(("event", "legacy"), LEGACY, ids=lambda x: getattr(x, "kind", ""))
+def test_each_event_serialises_as_its_producer_did_and_reads_back(event, legacy):
+    assert event.to_json() == json.dumps(legacy)
+    assert events.parse(event.kind, event.to_json()) == event
+    assert events.parse(event.kind, legacy) == event
+
+
+def test_every_kind_has_a_class_and_every_class_is_tested():
+    assert set(events.KINDS) == {e.kind for e, _ in LEGACY}
+
+
+def test_a_visit_without_points_carries_no_transaction_balance_or_channel():
+    welcome = VisitAccepted(visit_id=4, points=0, store_id=2, store_name="Opéra")
+    assert welcome.payload() == {"points": 0, "store_id": 2, "store_name": "Opéra",
+                                 "visit_id": 4}
+    assert events.parse("visit.accepted", welcome.to_json()) == welcome
+
+
+@pytest.mark.parametrize(("kind", "payload", "error"), [
+    ("campaign.message", {"campaign_id": 1, "body": "x"}, "campaign.message: title is missing"),
+    ("points.earned", {"points": "12", "channel": "STORE"}, "points.earned.points is not"),
+    ("points.earned", {"points": True, "channel": "STORE"}, "points.earned.points is not"),
+    ("tier.changed", {"from": None, "to": None, "direction": None},
+     "tier.changed.direction is null"),
+    ("points.expiring", {"points": 1, "expires_at": "soon", "lot_id": 1, "lot_ids": []},
+     "points.expiring.expires_at is not a datetime"),
+    ("points.earned", "[1, 2]", "an event payload must be an object, not list"),
+])
+def test_a_payload_that_is_not_its_kinds_is_refused_with_the_reason(kind, payload, error):
+    with pytest.raises(BadEvent) as refused:
+        events.parse(kind, payload if isinstance(payload, str) else json.dumps(payload))
+    assert str(refused.value).startswith(error)
+
+
+def test_a_kind_no_class_describes_reads_as_none():
+    assert events.parse("journey.started", "{}") is None
