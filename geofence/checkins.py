@@ -131,10 +131,11 @@ async def check_in(
             context = await fetchrow(conn, _CONTEXT_SQL, customer_id, now - RATE_WINDOW, key,
                                      customer_id)
             assert context is not None
-            opted_in, timezone, recent = bool(context[0]), context[1], context[2]
-            if context[3] is not None:
-                outcome: CheckInResult | str = await _replayed(conn, fingerprint, *context[3:])
-            elif recent >= settings.checkin_rate_per_minute:
+            if context["request_hash"] is not None:
+                outcome: CheckInResult | str = await _replayed(
+                    conn, fingerprint, context["request_hash"], context["accepted"],
+                    context["reason"], context["visit_id"])
+            elif context["recent"] >= settings.checkin_rate_per_minute:
                 raise DomainError(
                     ErrorCode.RATE_LIMITED,
                     f"More than {settings.checkin_rate_per_minute} check-ins a minute; "
@@ -142,8 +143,9 @@ async def check_in(
                 )
             else:
                 outcome = await _judge_and_record(
-                    conn, customer_id=customer_id, account_id=account[0], opted_in=opted_in,
-                    timezone=timezone, key=key, fingerprint=fingerprint, kind=kind,
+                    conn, customer_id=customer_id, account_id=account["id"],
+                    opted_in=bool(context["location_opt_in"]), timezone=context["timezone"],
+                    key=key, fingerprint=fingerprint, kind=kind,
                     geofence_id=geofence_id, latitude=latitude, longitude=longitude,
                     accuracy_meters=accuracy_meters, beacon=beacon, when=when, now=now,
                     settings=settings,
@@ -168,8 +170,9 @@ _LOCK_PG = (
 
 _CONTEXT_SQL = (
     "SELECT c.location_opt_in, c.timezone, (SELECT COUNT(*) FROM check_in r "
-    "WHERE r.customer_id = $1 AND r.created_at > $2), k.request_hash, k.accepted, k.reason, "
-    "k.visit_id FROM customer c LEFT JOIN check_in k ON k.idempotency_key = $3 WHERE c.id = $4"
+    "WHERE r.customer_id = $1 AND r.created_at > $2) AS recent, k.request_hash, k.accepted, "
+    "k.reason, k.visit_id FROM customer c LEFT JOIN check_in k ON k.idempotency_key = $3 "
+    "WHERE c.id = $4"
 )
 
 
@@ -181,7 +184,10 @@ async def _replay(conn: BaseDBAsyncClient, key: str,
         "WHERE idempotency_key = $1",
         key,
     )
-    return None if row is None else await _replayed(conn, fingerprint, *row)
+    if row is None:
+        return None
+    return await _replayed(conn, fingerprint, row["request_hash"], row["accepted"],
+                           row["reason"], row["visit_id"])
 
 
 async def _replayed(conn: BaseDBAsyncClient, fingerprint: str, request_hash: str,
@@ -263,7 +269,7 @@ async def _target(conn: BaseDBAsyncClient, geofence_id: int | None,
             conn,
             "SELECT b.id, b.store_id, s.name, s.latitude, s.longitude, b.active, "
             "EXISTS (SELECT 1 FROM geofence g WHERE g.store_id = b.store_id AND g.active = $1) "
-            "FROM beacon b JOIN store s ON s.id = b.store_id "
+            "AS store_open FROM beacon b JOIN store s ON s.id = b.store_id "
             "WHERE b.uuid = $2 AND b.major = $3 AND b.minor = $4",
             True,
             beacon.uuid,
@@ -273,8 +279,8 @@ async def _target(conn: BaseDBAsyncClient, geofence_id: int | None,
         if row is None:
             return None
         # A store whose fences are all retired is closed: its beacons with it.
-        return Target(Place(row[1], row[2], None), row[0], row[3], row[4], None,
-                       not (row[5] and row[6]))
+        return Target(Place(row["store_id"], row["name"], None), row["id"], row["latitude"],
+                      row["longitude"], None, not (row["active"] and row["store_open"]))
     if geofence_id is None or geofence_id > 2**63 - 1:
         return None
     row = await fetchrow(
@@ -285,8 +291,9 @@ async def _target(conn: BaseDBAsyncClient, geofence_id: int | None,
     )
     if row is None:
         return None
-    return Target(Place(row[0], row[1], geofence_id), None, row[2], row[3], row[4],
-                  not row[5], polygon.parse(row[6]))
+    return Target(Place(row["store_id"], row["name"], geofence_id), None, row["latitude"],
+                  row["longitude"], row["radius_meters"], not row["active"],
+                  polygon.parse(row["polygon"]))
 
 
 async def _previous_fix(conn: BaseDBAsyncClient, customer_id: int) -> rules.Fix | None:
@@ -297,6 +304,7 @@ async def _previous_fix(conn: BaseDBAsyncClient, customer_id: int) -> rules.Fix 
         customer_id,
         True,
     )
-    if row is None or row[0] is None:
+    if row is None or row["latitude"] is None:
         return None
-    return rules.Fix(row[0], row[1], row[2], as_datetime(row[3]))
+    return rules.Fix(row["latitude"], row["longitude"], row["accuracy_meters"],
+                     as_datetime(row["occurred_at"]))

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from geofence import rules
 from geofence.models import CheckInKind
-from geofence.visits import Place, VisitResult
+from geofence.visit_machine import Place, VisitResult
 from loyalty.config import Settings
 
 # Check-ins recorded within this window count towards the rate limit.

@@ -3,71 +3,50 @@ and rewarded on the ledger once per store per customer per local day."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from geofence.models import CheckInKind
+from geofence.visit_machine import (
+    Action,
+    Place,
+    VisitResult,
+    in_cooldown,
+    local_day,
+    next_step,
+    open_since,
+    reward_key,
+    reward_possible,
+)
 from loyalty import ledger, tiers
 from loyalty.config import Settings
 from loyalty.earning import expiry_for
 from loyalty.events import VisitAccepted
-from loyalty.ledger import SYSTEM_KEY_PREFIX, Channel, Kind, NewLot, Posting, request_hash
+from loyalty.ledger import Channel, Kind, NewLot, Posting, request_hash
 from loyalty.sql import as_datetime, execute, fetch, fetchrow
 
-
-def open_since(when: datetime, settings: Settings) -> datetime:
-    """Visits opened before this are over even without their EXIT (phone off,
-    app killed): check-ins at `when` ignore them and the next ENTER starts a
-    new visit; geofence.jobs closes them."""
-    return when - timedelta(minutes=settings.visit_max_open_minutes)
-
-
-def reward_key(customer_id: int, store_id: int, when: datetime, timezone: str) -> str:
-    """The visit reward's ledger idempotency key: once per store, customer and
-    local day, enforced by the ledger's unique index."""
-    return f"{SYSTEM_KEY_PREFIX}visit:{customer_id}:{store_id}:{local_day(when, timezone)}"
-
-
-@dataclass(frozen=True)
-class VisitResult:
-    id: int
-    store_id: int
-    store_name: str
-    points_earned: int
-    opened_at: datetime
-    closed_at: datetime | None
-    confirmed: bool
-
-
-@dataclass(frozen=True)
-class Place:
-    """What a check-in was at: a store, through one of its fences or beacons."""
-
-    store_id: int
-    store_name: str
-    geofence_id: int | None
-
+__all__ = ["Place", "VisitResult", "apply", "in_cooldown", "list_visits", "load_visit",
+           "local_day", "open_since", "reward_key"]
 
 _VISIT_SQL = (
-    "SELECT v.id, v.store_id, s.name, v.points_earned, v.opened_at, v.closed_at, v.confirmed "
-    "FROM visit v JOIN store s ON s.id = v.store_id "
+    "SELECT v.id, v.store_id, s.name AS store_name, v.points_earned, v.opened_at, "
+    "v.closed_at, v.confirmed FROM visit v JOIN store s ON s.id = v.store_id "
 )
 
 
 def _result(row: Any) -> VisitResult:
     return VisitResult(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        as_datetime(row[4]),
-        None if row[5] is None else as_datetime(row[5]),
-        bool(row[6]),
+        id=row["id"],
+        store_id=row["store_id"],
+        store_name=row["store_name"],
+        points_earned=row["points_earned"],
+        opened_at=as_datetime(row["opened_at"]),
+        closed_at=None if row["closed_at"] is None else as_datetime(row["closed_at"]),
+        confirmed=bool(row["confirmed"]),
     )
 
 
@@ -109,9 +88,10 @@ async def apply(
     now: datetime,
     settings: Settings,
 ) -> tuple[VisitResult | None, bool]:
-    """Move the customer's visit to `place` on by one check-in. Returns the
-    visit (None for an EXIT with no open visit) and whether points were
-    posted. The caller holds the customer's account lock."""
+    """Move the customer's visit to `place` on by one check-in, as
+    visit_machine.next_step says. Returns the visit (None for an EXIT with no
+    open visit) and whether points were posted. The caller holds the
+    customer's account lock."""
     row = await fetchrow(
         conn,
         "SELECT id, confirmed, opened_at, points_earned FROM visit WHERE customer_id = $1 "
@@ -120,9 +100,16 @@ async def apply(
         place.store_id,
         open_since(when, settings),
     )
-    if row is None and kind == CheckInKind.EXIT:
+    opened = None if row is None else VisitResult(
+        id=row["id"], store_id=place.store_id, store_name=place.store_name,
+        points_earned=row["points_earned"], opened_at=as_datetime(row["opened_at"]),
+        closed_at=None, confirmed=bool(row["confirmed"]),
+    )
+    step = next_step(kind, place, opened, when)
+    visit = step.visit
+    if visit is None:
         return None, False
-    if row is None:
+    if step.action == Action.OPEN:
         created = await fetchrow(
             conn,
             "INSERT INTO visit (customer_id, store_id, geofence_id, opened_at, closed_at, "
@@ -132,28 +119,18 @@ async def apply(
             place.store_id,
             place.geofence_id,
             when,
-            False,
+            visit.confirmed,
         )
         assert created is not None
-        visit = VisitResult(created[0], place.store_id, place.store_name, 0, when, None, False)
-    else:
-        visit = VisitResult(
-            row[0],
-            place.store_id,
-            place.store_name,
-            row[3],
-            as_datetime(row[2]),
-            None,
-            bool(row[1]),
-        )
-    if kind == CheckInKind.EXIT:
-        closed = max(when, visit.opened_at)
-        await execute(conn, "UPDATE visit SET closed_at = $1 WHERE id = $2", closed, visit.id)
-        return replace(visit, closed_at=closed), False
-    if kind == CheckInKind.ENTER or visit.confirmed:
+        visit = replace(visit, id=created["id"])
+    elif step.action == Action.CLOSE:
+        await execute(conn, "UPDATE visit SET closed_at = $1 WHERE id = $2", visit.closed_at,
+                      visit.id)
+    elif step.action == Action.CONFIRM:
+        await execute(conn, "UPDATE visit SET confirmed = $1 WHERE id = $2", True, visit.id)
+    if not step.confirms:
         return visit, False
-    # DWELL or BEACON: presence is confirmed now, once per visit.
-    await execute(conn, "UPDATE visit SET confirmed = $1 WHERE id = $2", True, visit.id)
+    # Presence is confirmed now, once per visit: the reward, or a welcome.
     points = await _reward(
         conn,
         customer_id=customer_id,
@@ -165,22 +142,7 @@ async def apply(
         now=now,
         settings=settings,
     )
-    return replace(visit, confirmed=True, points_earned=points), points > 0
-
-
-def local_day(when: datetime, timezone: str) -> str:
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return when.astimezone(zone).date().isoformat()
-
-
-def in_cooldown(last_reward_at: datetime | None, when: datetime, settings: Settings) -> bool:
-    """Whether a visit at `when` is too close to the customer's last rewarded one."""
-    if last_reward_at is None or settings.visit_cooldown_minutes <= 0:
-        return False
-    return abs(when - last_reward_at) < timedelta(minutes=settings.visit_cooldown_minutes)
+    return replace(visit, points_earned=points), points > 0
 
 
 async def _reward(
@@ -200,12 +162,9 @@ async def _reward(
     # The ledger's unique idempotency key is what makes "once a day" hold even
     # if two processes got past the checks below at once.
     key = reward_key(customer_id, place.store_id, when, timezone)
-    eligible = points > 0
-    if eligible:
-        done = await fetchrow(
-            conn, "SELECT id FROM ledger_transaction WHERE idempotency_key = $1", key
-        )
-        eligible = done is None
+    eligible = points > 0 and await fetchrow(
+        conn, "SELECT id FROM ledger_transaction WHERE idempotency_key = $1", key
+    ) is None
     if eligible and settings.visit_cooldown_minutes > 0:
         last = await fetchrow(
             conn,
@@ -214,8 +173,8 @@ async def _reward(
             "ORDER BY v.reward_transaction_id DESC LIMIT 1",
             customer_id,
         )
-        eligible = not in_cooldown(None if last is None else as_datetime(last[0]), when,
-                                   settings)
+        last_at = None if last is None else as_datetime(last["occurred_at"])
+        eligible = reward_possible(settings, last_at, when)
     if not eligible:
         # A welcome without points: no posting, so no "points changed" signal.
         await ledger.emit(conn, customer_id, VisitAccepted(
