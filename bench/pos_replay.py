@@ -55,8 +55,9 @@ class Captured:
     fetch: bool  # run with conn.fetch (rows wanted) rather than conn.execute
 
 
-# Which captured statement is which, by a fragment of its text. The replay fills
-# each one's parameters the way loyalty/purchases.py and loyalty/ledger.py do.
+# Which captured statement is which, by a fragment of its text. The posting's
+# statement is rebuilt per purchase by the service's own builder
+# (loyalty.ledger_rows.one_statement), checked against the captured text.
 ROLES = [
     ("card", "FROM card c JOIN customer"),
     ("store_name", "SELECT name, timezone FROM store"),
@@ -138,7 +139,7 @@ async def capture_statements(dsn: str, s: Seed) -> list[Captured]:
     out = [c for c in out if c.role not in PROGRAMME_ROLES]
     roles = [c.role for c in out]
     # The service writes a purchase with nothing pending in one statement
-    # (loyalty/purchases.py _EARN_SQL); the store name and the system account are
+    # (ledger.post_in_one_statement); the store name and the system account are
     # looked up once per process and cached.
     expected = ["card", "store_name", "system_account", "txn"]
     if roles != expected:
@@ -155,11 +156,13 @@ def fingerprint(customer_id: int, store_id: int, receipt: str) -> str:
 
 async def phase_raw(dsn: str, s: Seed, statements: list[Captured],
                     args: argparse.Namespace, server_pid: int | None) -> PhaseResult:
-    from loyalty.config import Settings
-    from loyalty.earning import expiry_for
+    from loyalty.ledger import Channel
+    from loyalty.ledger_rows import one_statement
+    from loyalty.money import Money
+    from loyalty.purchase_fast import guards
+    from loyalty.purchases import purchase_posting
 
     by_role = {c.role: c for c in statements}
-    settings = Settings()
     store_id = int(s.store_id)
     pool_size = min(SERVER_POOL_PER_WORKER * args.workers, args.clients)
     pool = await asyncpg.create_pool(plain_dsn(dsn), min_size=pool_size, max_size=pool_size)
@@ -195,13 +198,20 @@ async def phase_raw(dsn: str, s: Seed, statements: list[Captured],
                     holders[customer.card_number] = row
                 customer_id, account_id = row[1], row[2]
                 now = datetime.now(UTC)
-                # the posting: one statement, its own transaction, as in the service
+                # the posting: the service's statement for this purchase, built
+                # as the service builds it, in its own transaction
+                posting = purchase_posting(
+                    key=key, fingerprint=fingerprint(customer_id, store_id, receipt),
+                    customer_id=customer_id, account_id=account_id, store_id=store_id,
+                    store_name=name, receipt_id=receipt, total=Money(TOTAL_MINOR, "EUR"),
+                    channel=Channel.STORE, when=now, now=now, points=points,
+                    description=description)
+                sql, values = one_statement(posting, system_id, guards(posting, None, False))
+                if sql != earn.sql.removeprefix("/**/ "):
+                    raise BenchError("the service's posting statement differs from the "
+                                     "builder's; update the replay")
                 async with pool.acquire() as conn:
-                    await run(earn, conn, description, key,
-                              fingerprint(customer_id, store_id, receipt), customer_id,
-                              store_id, points, now, now, account_id,
-                              expiry_for(now, settings), receipt, TOTAL_MINOR, "EUR",
-                              system_id, name, "STORE", "points_changed")
+                    await conn.fetch(sql, *values)
                 return None
 
             return op

@@ -38,6 +38,14 @@ def _tier_is(customer_id: int, tier_id: int | None) -> Guard:
     return sql
 
 
+def guards(posting: Posting, expected_tier_id: int | None, with_tiers: bool) -> list[Guard]:
+    """What the statement re-checks of what the rules assumed."""
+    found = [_no_clipped_offer(posting)]
+    if with_tiers:
+        found.append(_tier_is(posting.customer_id, expected_tier_id))
+    return found
+
+
 async def earn_in_one_statement(
     conn: BaseDBAsyncClient,
     *,
@@ -47,7 +55,5 @@ async def earn_in_one_statement(
 ) -> Posted | None:
     """The posting, or None when a guard failed and nothing was written.
     IntegrityError (a key or receipt already used) propagates."""
-    guards = [_no_clipped_offer(posting)]
-    if with_tiers:
-        guards.append(_tier_is(posting.customer_id, expected_tier_id))
-    return await ledger.post_in_one_statement(conn, posting, guards)
+    return await ledger.post_in_one_statement(
+        conn, posting, guards(posting, expected_tier_id, with_tiers))

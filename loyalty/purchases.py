@@ -178,7 +178,7 @@ async def _try_fast(
     if facts.first_purchase or facts.birthday_today:
         return None  # once-only bonuses are decided under the account's lock
     evaluation = pc.run_rules(pc.purchase_facts(total, lines, channel, store_id, day), facts, prog)
-    posting = _posting(
+    posting = purchase_posting(
         key=key, fingerprint=fingerprint, customer_id=customer_id, account_id=account_id,
         store_id=store_id, store_name=name, receipt_id=receipt_id, total=total, channel=channel,
         when=when, now=now, points=evaluation.points,
@@ -206,7 +206,7 @@ async def _try_fast(
     return PurchasePosted(fast.transaction, fast.available)
 
 
-def _posting(
+def purchase_posting(
     *, key: str, fingerprint: str, customer_id: int, account_id: int, store_id: int,
     store_name: str, receipt_id: str, total: Money, channel: Channel, when: datetime,
     now: datetime, points: int, description: str,
@@ -255,7 +255,7 @@ async def _post(
             for a in applied if a.bonus_points
         )
         points = sum(f.points for f in fired)
-        posted = await ledger.post(conn, _posting(
+        posted = await ledger.post(conn, purchase_posting(
             key=key, fingerprint=fingerprint, customer_id=customer_id, account_id=account_id,
             store_id=store_id, store_name=name, receipt_id=receipt_id, total=total,
             channel=channel, when=when, now=now, points=points,
