@@ -50,13 +50,19 @@ class Event:
             assert cls.kind not in KINDS, f"two classes for {cls.kind}"
             KINDS[cls.kind] = cls
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self, fill: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON object; `fill` gives some fields' values instead (the
+        ledger's, for a posting's event), never left out."""
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value is None and f.name in self.omitted_when_none:
+        omitted = self.omitted_when_none
+        for attribute, name, _, _ in _schema(type(self)):  # type: ignore[arg-type]
+            if fill is not None and attribute in fill:
+                out[name] = fill[attribute]
                 continue
-            out[_json_name(f)] = _plain(value)
+            value = getattr(self, attribute)
+            if value is None and attribute in omitted:
+                continue
+            out[name] = _plain(value)
         return out
 
     def to_json(self) -> str:
@@ -86,6 +92,8 @@ def _schema(cls: type[Event]) -> tuple[tuple[str, str, Any, bool], ...]:
 
 
 def _plain(value: Any) -> Any:
+    if value is None or type(value) in (int, str):
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, tuple):

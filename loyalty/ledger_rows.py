@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from functools import lru_cache
@@ -89,10 +89,9 @@ _OUTBOX = ("kind", "customer_id", "payload", "created_at", "attempts")
 
 
 def event_payload(event: LedgerEvent, points: int) -> Payload:
-    """The posting's event: its id and the balance after are the ledger's."""
-    filled = replace(event, transaction_id=0, points=abs(points), balance=0)
-    refs = {"transaction_id": Ref.TRANSACTION, "balance": Ref.AVAILABLE}
-    return Payload(tuple((k, refs.get(k, v)) for k, v in filled.payload().items()))
+    """The posting's event: its id, points and the balance after are the ledger's."""
+    fill = {"transaction_id": Ref.TRANSACTION, "points": abs(points), "balance": Ref.AVAILABLE}
+    return Payload(tuple(event.payload(fill).items()))
 
 
 def plan(p: Posting, counter_id: int) -> list[Insert]:
@@ -382,9 +381,19 @@ async def _claw_back(conn: BaseDBAsyncClient, p: Posting, lot_id: int | None,
 
 # -- One statement (PostgreSQL) ----------------------------------------------
 
-# The one statement cannot mature lots: it runs only on accounts with none
-# pending (others take the step-by-step path, which matures them first).
-Guard = Callable[[Params], str]
+
+@dataclass(frozen=True)
+class Guard:
+    """A condition the one statement checks on the account row it locks:
+    `sql` makes it from one placeholder per value, in order."""
+
+    name: str
+    values: tuple[Any, ...]
+    casts: tuple[str, ...]
+    sql: Callable[..., str]
+
+    def render(self, arg: Params) -> str:
+        return self.sql(*(arg(v, c) for v, c in zip(self.values, self.casts, strict=True)))
 
 
 def _sql_value(value: Any, arg: Params) -> str:
@@ -423,16 +432,65 @@ def _sources(row: tuple[Any, ...]) -> str:
     return ", ".join(sorted(found, key="tla".index))
 
 
+def _collect(value: Any, shape: list[Any], args: list[Any]) -> None:
+    """What `_sql_value` makes of `value`, without the SQL: its shape (which
+    decides the SQL text) and its parameters, in the same order."""
+    kind = type(value)
+    if value is None or kind is Ref or kind is SqlExpr:
+        shape.append(value)
+    elif kind is Remaining:
+        shape.append(Remaining)
+        args.append(value.points)
+    elif kind is Payload:
+        shape.append(Payload)
+        for key, item in value.items:
+            shape.append(key)
+            _collect(item, shape, args)
+    else:
+        shape.append(kind)
+        args.append(value)
+
+
+# Statement texts by shape: the same text for every purchase of one shape,
+# so asyncpg prepares it once per connection (and Python builds it once).
+_compiled: dict[tuple[Any, ...], str] = {}
+
+
 def one_statement(p: Posting, counter_id: int, guards: Sequence[Guard]) -> tuple[str, list[Any]]:
     """The posting of points earned as one statement: the account's row (its
     lock) first, under `guards`, then the planned rows; nothing at all when a
     guard fails. Returns one row (transaction id, available, pending, lot id)
     or none."""
+    inserts = plan(p, counter_id)
+    shape: list[Any] = [g.name for g in guards]
+    args: list[Any] = [p.account_id]
+    for g in guards:
+        args.extend(g.values)
+    args += [p.points, p.points, p.now]
+    for insert in inserts:
+        shape.append((insert.alias, len(insert.rows)))
+        for row in insert.rows:
+            for value in row:
+                _collect(value, shape, args)
+    args += [CHANNEL, str(p.customer_id)]
+    key = tuple(shape)
+    sql = _compiled.get(key)
+    if sql is None:
+        sql, compiled_args = _compile(p, inserts, guards)
+        # The walk above and the compiler must number the same values alike.
+        assert compiled_args == args, "one_statement: parameters out of step"
+        if len(_compiled) > 256:
+            _compiled.clear()
+        _compiled[key] = sql
+    return sql, args
+
+
+def _compile(p: Posting, inserts: list[Insert], guards: Sequence[Guard]) -> tuple[str, list[Any]]:
     arg = Params(cast=True)
-    where = [f"id = {arg(p.account_id, 'bigint')}", "pending = 0", *(g(arg) for g in guards)]
+    where = [f"id = {arg(p.account_id, 'bigint')}", "pending = 0", *(g.render(arg) for g in guards)]
     ctes = [f"a AS (UPDATE account SET {credit_set(arg, p)} WHERE {' AND '.join(where)} "
             "RETURNING available, pending)"]
-    for insert in plan(p, counter_id):
+    for insert in inserts:
         selects = " UNION ALL ".join(
             f"SELECT {', '.join(_sql_value(v, arg) for v in row)} FROM {_sources(row)}"
             for row in insert.rows

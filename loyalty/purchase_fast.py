@@ -18,24 +18,26 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty import ledger
 from loyalty.ledger import Posted, Posting
-from loyalty.ledger_rows import Guard, Params
+from loyalty.ledger_rows import Guard
 from loyalty.offers import clipped_offer_exists
 
 
-def _no_clipped_offer(posting: Posting) -> Guard:
-    def sql(arg: Params) -> str:
-        customer = arg(posting.customer_id, "bigint")
-        return f"NOT {clipped_offer_exists(customer, arg(posting.now, 'timestamptz'))}"
+def _no_offer_sql(customer: str, now: str) -> str:
+    return f"NOT {clipped_offer_exists(customer, now)}"
 
-    return sql
+
+def _tier_sql(customer: str, tier: str) -> str:
+    return (f"COALESCE((SELECT tier_id FROM customer_tier WHERE customer_id = {customer}), 0) "
+            f"= {tier}")
+
+
+def _no_clipped_offer(posting: Posting) -> Guard:
+    return Guard("no clipped offer", (posting.customer_id, posting.now),
+                 ("bigint", "timestamptz"), _no_offer_sql)
 
 
 def _tier_is(customer_id: int, tier_id: int | None) -> Guard:
-    def sql(arg: Params) -> str:
-        return ("COALESCE((SELECT tier_id FROM customer_tier WHERE customer_id = "
-                f"{arg(customer_id, 'bigint')}), 0) = {arg(tier_id or 0, 'bigint')}")
-
-    return sql
+    return Guard("tier is", (customer_id, tier_id or 0), ("bigint", "bigint"), _tier_sql)
 
 
 def guards(posting: Posting, expected_tier_id: int | None, with_tiers: bool) -> list[Guard]:
