@@ -62,7 +62,7 @@ class Event:
             value = getattr(self, attribute)
             if value is None and attribute in omitted:
                 continue
-            out[name] = _plain(value)
+            out[name] = plain(value)
         return out
 
     def to_json(self) -> str:
@@ -91,13 +91,14 @@ def _schema(cls: type[Event]) -> tuple[tuple[str, str, Any, bool], ...]:
     )
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A field's value as JSON holds it."""
     if value is None or type(value) in (int, str):
         return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 

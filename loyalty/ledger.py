@@ -286,14 +286,15 @@ async def post(conn: BaseDBAsyncClient, p: Posting) -> Posted:
     pg = is_pg(conn)
     await lock(conn, p.account_id, p.now)
     inserts = ledger_rows.plan(p, await system_account_id(conn, COUNTER[p.kind]))
+    named = ledger_rows.values(p)
     known: dict[Ref, Any] = {}
     # The key first: a retry racing this posting waits on it, then replays.
-    known[Ref.TRANSACTION] = await ledger_rows.write(conn, inserts[0], known)
+    known[Ref.TRANSACTION] = await ledger_rows.write(conn, inserts[0], named, known)
     available, pending = await ledger_rows.move_points(conn, p)
     known[Ref.AVAILABLE], known[Ref.BALANCE_AFTER] = available, available + pending
     for insert in inserts[1:]:
         notify = p.customer_id if pg and insert.alias == "o" else None
-        found = await ledger_rows.write(conn, insert, known, notify)
+        found = await ledger_rows.write(conn, insert, named, known, notify)
         if insert.alias == "l":
             known[Ref.LOT] = found
     if not pg:

@@ -1,16 +1,19 @@
 """The rows a posting writes, described once and written two ways.
 
 `plan` lists the rows of a posting: its ledger transaction, the lot it
-creates, the purchase it records, its two entries and its outbox event. Some
-values are known only once an earlier row is written (the transaction's id,
-the balance after, the lot's id, the part of the points that repays a debt):
-they are `Ref`s and `Remaining`. `loyalty.ledger.post` writes a plan step by
-step on either database, reading each Ref from the RETURNING of the statement
-before; `one_statement` compiles the very same plan into one PostgreSQL
-statement whose CTEs supply the Refs (the purchase's one-statement path,
+creates, the purchase it records, its two entries and its outbox event, as
+columns of named values (`Arg`: the posting's fields, one parameter however
+often used; `Lit`: constants of the posting's shape). Some values are known
+only once an earlier row is written (the transaction's id, the balance after,
+the lot's id, the part of the points that repays a debt): they are `Ref`s and
+`Remaining`. `loyalty.ledger.post` writes a plan step by step on either
+database, reading each Ref from the RETURNING of the statement before;
+`one_statement` compiles the very same plan into one PostgreSQL statement
+whose CTEs supply the Refs (the purchase's one-statement path,
 docs/adr/0010). A column added to a row or a field to an event reaches both at
 once, and tests/integration/test_posting_paths.py checks that they write the
-same rows.
+same rows. A plan depends only on the posting's shape (its kind, channel, lot
+move, event class...), so plans and compiled statements are kept by shape.
 
 This module and the compiled statement are the only writers of ledger
 entries, lots, customer balances and outbox rows.
@@ -18,6 +21,7 @@ entries, lots, customer balances and outbox rows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,7 +34,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.bus import CHANNEL
 from loyalty.errors import DomainError, ErrorCode
-from loyalty.events import Event, LedgerEvent
+from loyalty.events import Event, LedgerEvent, plain
 from loyalty.sql import execute, fetch, fetchrow, is_pg, placeholders
 
 if TYPE_CHECKING:
@@ -46,15 +50,33 @@ class Ref(Enum):
     BALANCE_AFTER = "a.available + a.pending"
 
 
+class Arg(str):
+    """A value of the posting, by name (`values`)."""
+
+
+@dataclass(frozen=True)
+class Lit:
+    """A constant of the posting's shape, written into the SQL."""
+
+    value: int | str
+
+    def sql(self) -> str:
+        if isinstance(self.value, int):
+            return str(self.value)
+        assert "'" not in self.value, "a constant of the shape is an identifier"
+        return f"'{self.value}'"
+
+
 @dataclass(frozen=True)
 class Remaining:
-    """What a new lot keeps of `points` credited to the available balance:
+    """What a new lot keeps of the points credited to the available balance:
     the part that repays a negative balance never enters it (ADR 0002)."""
 
-    points: int
+    points: Arg
 
-    def value(self, available_after: int) -> int:
-        return self.points - min(self.points, max(0, self.points - available_after))
+    @staticmethod
+    def value(points: int, available_after: int) -> int:
+        return points - min(points, max(0, points - available_after))
 
 
 class SqlExpr(str):
@@ -63,7 +85,7 @@ class SqlExpr(str):
 
 @dataclass(frozen=True)
 class Payload:
-    """An event's JSON object, with Refs for what the posting writes."""
+    """An event's JSON object, with Args and Refs for its values."""
 
     items: tuple[tuple[str, Any], ...]
 
@@ -86,40 +108,91 @@ _PURCHASE = ("store_id", "receipt_id", "customer_id", "transaction_id", "lot_id"
              "occurred_at")
 _ENTRY = ("transaction_id", "account_id", "points", "balance_after")
 _OUTBOX = ("kind", "customer_id", "payload", "created_at", "attempts")
+# The fields of a posting's event that are the ledger's (ledger.events.LedgerEvent).
+_FILLED = {"transaction_id": Ref.TRANSACTION, "points": Arg("event_points"),
+           "balance": Ref.AVAILABLE}
 
 
-def event_payload(event: LedgerEvent, points: int) -> Payload:
-    """The posting's event: its id, points and the balance after are the ledger's."""
-    fill = {"transaction_id": Ref.TRANSACTION, "points": abs(points), "balance": Ref.AVAILABLE}
-    return Payload(tuple(event.payload(fill).items()))
+def _omitted(event: LedgerEvent) -> frozenset[str]:
+    """The event's fields its payload leaves out (the ledger's never)."""
+    if not event.omitted_when_none:
+        return frozenset()
+    return frozenset(n for n in event.omitted_when_none
+                     if n not in _FILLED and getattr(event, n) is None)
 
 
-def plan(p: Posting, counter_id: int) -> list[Insert]:
-    """The posting's rows, in the order they are written."""
+def values(p: Posting) -> dict[str, Any]:
+    """The posting's values by name, as its plan's Args name them."""
+    lots, purchase, event = p.lots, p.purchase, p.event
+    found = {
+        "description": p.description, "key": p.key, "fingerprint": p.fingerprint,
+        "customer": p.customer_id, "customer_text": str(p.customer_id),
+        "account": p.account_id, "store": p.store_id,
+        "points": p.points, "minus_points": -p.points, "event_points": abs(p.points),
+        "reverses": p.reverses_id, "occurred": p.occurred_at, "now": p.now,
+        "expires": getattr(lots, "expires_at", None),
+        "pending_until": getattr(lots, "pending_until", None),
+    }
+    if purchase is not None:
+        found.update(receipt=purchase.receipt_id, purchase_store=purchase.store_id,
+                     total=purchase.total_minor, currency=purchase.currency)
+    for name in _event_fields(type(event), _omitted(event)):  # type: ignore[arg-type]
+        found[f"event.{name}"] = plain(getattr(event, name))
+    return found
+
+
+def shape(p: Posting, counter_id: int) -> tuple[Any, ...]:
+    """What decides a posting's plan (not its values)."""
+    lots, event = p.lots, p.event
+    return (p.kind, p.channel, type(lots), getattr(lots, "pending_until", None) is None,
+            p.purchase is None, type(event), _omitted(event), counter_id)
+
+
+@lru_cache(maxsize=64)
+def _event_fields(cls: type[LedgerEvent], omitted: frozenset[str]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls)
+                 if f.name not in _FILLED and f.name not in omitted)
+
+
+@lru_cache(maxsize=256)
+def _plan(key: tuple[Any, ...]) -> tuple[Insert, ...]:
     from loyalty.ledger import NewLot
 
+    kind, channel, lots, no_pending, no_purchase, event, omitted, counter_id = key
     txn = Ref.TRANSACTION
     rows = [Insert("ledger_transaction", "t", _TRANSACTION, ((
-        p.kind.value, p.channel.value, p.description, p.key, p.fingerprint, p.customer_id,
-        p.store_id, p.points, p.reverses_id, p.occurred_at, p.now),), "id")]
-    if isinstance(p.lots, NewLot):
-        pending = p.lots.pending_until is not None
-        remaining: Any = p.points if pending else Remaining(p.points)
+        Lit(kind.value), Lit(channel.value), Arg("description"), Arg("key"),
+        Arg("fingerprint"), Arg("customer"), Arg("store"), Arg("points"), Arg("reverses"),
+        Arg("occurred"), Arg("now")),), "id")]
+    if lots is NewLot:
+        remaining: Any = Remaining(Arg("points")) if no_pending else Arg("points")
         rows.append(Insert("lot", "l", _LOT, ((
-            p.account_id, txn, p.points, remaining, p.lots.pending_until, p.lots.expires_at,
-            p.now),), "id"))
-    if p.purchase is not None:
-        r = p.purchase
+            Arg("account"), txn, Arg("points"), remaining, Arg("pending_until"),
+            Arg("expires"), Arg("now")),), "id"))
+    if not no_purchase:
         rows.append(Insert("purchase", "p", _PURCHASE, ((
-            r.store_id, r.receipt_id, p.customer_id, txn, Ref.LOT, p.channel.value,
-            r.total_minor, r.currency, 0, p.points, 0, p.occurred_at),)))
+            Arg("purchase_store"), Arg("receipt"), Arg("customer"), txn, Ref.LOT,
+            Lit(channel.value), Arg("total"), Arg("currency"), Lit(0), Arg("points"), Lit(0),
+            Arg("occurred")),)))
     rows.append(Insert("ledger_entry", "e", _ENTRY, (
-        (txn, p.account_id, p.points, Ref.BALANCE_AFTER),
-        (txn, counter_id, -p.points, None),
+        (txn, Arg("account"), Arg("points"), Ref.BALANCE_AFTER),
+        (txn, Lit(counter_id), Arg("minus_points"), None),
     )))
+    payload = []
+    for f in dataclasses.fields(event):
+        name = f.metadata.get("json", f.name)
+        if f.name in _FILLED:
+            payload.append((name, _FILLED[f.name]))
+        elif f.name not in omitted:
+            payload.append((name, Arg(f"event.{f.name}")))
     rows.append(Insert("outbox_event", "o", _OUTBOX, (
-        (p.event.kind, p.customer_id, event_payload(p.event, p.points), p.now, 0),)))
-    return rows
+        (Lit(event.kind), Arg("customer"), Payload(tuple(payload)), Arg("now"), Lit(0)),)))
+    return tuple(rows)
+
+
+def plan(p: Posting, counter_id: int) -> tuple[Insert, ...]:
+    """The posting's rows, in the order they are written."""
+    return _plan(shape(p, counter_id))
 
 
 # -- Step by step (either database) ------------------------------------------
@@ -128,29 +201,34 @@ def plan(p: Posting, counter_id: int) -> list[Insert]:
 @lru_cache(maxsize=64)
 def _insert_sql(table: str, columns: tuple[str, ...], count: int, returning: str | None) -> str:
     width = len(columns)
-    values = ", ".join(
+    rows = ", ".join(
         "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(count)
     )
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {rows}"
     return sql + (f" RETURNING {returning}" if returning else "")
 
 
-def _resolve(value: Any, known: dict[Ref, Any]) -> Any:
-    if isinstance(value, Ref):
+def _resolve(value: Any, named: dict[str, Any], known: dict[Ref, Any]) -> Any:
+    kind = type(value)
+    if kind is Arg:
+        return named[value]
+    if kind is Lit:
+        return value.value
+    if kind is Ref:
         return known[value]
-    if isinstance(value, Remaining):
-        return value.value(known[Ref.AVAILABLE])
-    if isinstance(value, Payload):
-        return json.dumps({k: _resolve(v, known) for k, v in value.items})
+    if kind is Remaining:
+        return Remaining.value(named[value.points], known[Ref.AVAILABLE])
+    if kind is Payload:
+        return json.dumps({k: _resolve(v, named, known) for k, v in value.items})
     return value
 
 
-async def write(conn: BaseDBAsyncClient, insert: Insert, known: dict[Ref, Any],
-                notify: int | None = None) -> Any | None:
-    """One planned insert, its Refs resolved; its RETURNING value, if any.
+async def write(conn: BaseDBAsyncClient, insert: Insert, named: dict[str, Any],
+                known: dict[Ref, Any], notify: int | None = None) -> Any | None:
+    """One planned insert, its values resolved; its RETURNING value, if any.
     `notify` (PostgreSQL): the customer whose balance every listening process
     hears about at commit, in the same round trip."""
-    args = [_resolve(v, known) for row in insert.rows for v in row]
+    args = [_resolve(v, named, known) for row in insert.rows for v in row]
     sql = _insert_sql(insert.table, insert.columns, len(insert.rows), insert.returning)
     if notify is not None:
         n = len(args)
@@ -385,46 +463,61 @@ async def _claw_back(conn: BaseDBAsyncClient, p: Posting, lot_id: int | None,
 @dataclass(frozen=True)
 class Guard:
     """A condition the one statement checks on the account row it locks:
-    `sql` makes it from one placeholder per value, in order."""
+    `sql` makes it from the placeholders of the posting's values `uses` names
+    (`extra` adds values of its own)."""
 
     name: str
-    values: tuple[Any, ...]
-    casts: tuple[str, ...]
+    uses: tuple[str, ...]
     sql: Callable[..., str]
-
-    def render(self, arg: Params) -> str:
-        return self.sql(*(arg(v, c) for v, c in zip(self.values, self.casts, strict=True)))
+    extra: tuple[tuple[str, Any], ...] = ()
 
 
-def _sql_value(value: Any, arg: Params) -> str:
+_CASTS = {bool: "boolean", int: "bigint", str: "text", datetime: "timestamptz"}
+
+
+class _Numbering:
+    """Each named value's one parameter, numbered at its first use."""
+
+    def __init__(self, named: dict[str, Any]) -> None:
+        self.named = named
+        self.order: list[str] = []
+        self.numbers: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        found = self.numbers.get(name)
+        if found is None:
+            self.order.append(name)
+            found = f"${len(self.order)}::{_CASTS[type(self.named[name])]}"
+            self.numbers[name] = found
+        return found
+
+
+def _sql_value(value: Any, arg: _Numbering) -> str:
+    kind = type(value)
     if value is None:
         return "NULL"
-    if isinstance(value, SqlExpr):
+    if kind is Arg:
+        return "NULL" if arg.named[value] is None else arg(value)
+    if kind is Lit:
+        return value.sql()
+    if kind is SqlExpr:
         return str(value)
-    if isinstance(value, Ref):
+    if kind is Ref:
         return value.value
-    if isinstance(value, Remaining):
-        points = arg(value.points, "bigint")  # PostgreSQL: a number may recur
+    if kind is Remaining:
+        points = arg(value.points)
         return f"{points} - LEAST({points}, GREATEST(0, {points} - a.available))"
-    if isinstance(value, Payload):
+    if kind is Payload:
         return "json_build_object(" + ", ".join(
             f"'{k}', {_sql_value(v, arg)}" for k, v in value.items) + ")"
-    if isinstance(value, bool):
-        return arg(value, "boolean")
-    if isinstance(value, int):
-        return arg(value, "bigint")
-    if isinstance(value, str):
-        return arg(value, "text")
-    if isinstance(value, datetime):
-        return arg(value, "timestamptz")
     raise TypeError(f"no SQL for {value!r}")  # pragma: no cover - a new kind of value
 
 
 def _sources(row: tuple[Any, ...]) -> str:
     found = {"a"}
     for value in row:
-        values = [v for _, v in value.items] if isinstance(value, Payload) else [value]
-        for v in values:
+        items = [v for _, v in value.items] if isinstance(value, Payload) else [value]
+        for v in items:
             if v is Ref.TRANSACTION:
                 found.add("t")
             elif v is Ref.LOT:
@@ -432,28 +525,10 @@ def _sources(row: tuple[Any, ...]) -> str:
     return ", ".join(sorted(found, key="tla".index))
 
 
-def _collect(value: Any, shape: list[Any], args: list[Any]) -> None:
-    """What `_sql_value` makes of `value`, without the SQL: its shape (which
-    decides the SQL text) and its parameters, in the same order."""
-    kind = type(value)
-    if value is None or kind is Ref or kind is SqlExpr:
-        shape.append(value)
-    elif kind is Remaining:
-        shape.append(Remaining)
-        args.append(value.points)
-    elif kind is Payload:
-        shape.append(Payload)
-        for key, item in value.items:
-            shape.append(key)
-            _collect(item, shape, args)
-    else:
-        shape.append(kind)
-        args.append(value)
-
-
-# Statement texts by shape: the same text for every purchase of one shape,
-# so asyncpg prepares it once per connection (and Python builds it once).
-_compiled: dict[tuple[Any, ...], str] = {}
+# Statements by shape: the same text for every posting of one shape, so
+# asyncpg prepares it once per connection (and Python builds it once), and the
+# names of its parameters in order.
+_compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
 
 
 def one_statement(p: Posting, counter_id: int, guards: Sequence[Guard]) -> tuple[str, list[Any]]:
@@ -461,36 +536,31 @@ def one_statement(p: Posting, counter_id: int, guards: Sequence[Guard]) -> tuple
     lock) first, under `guards`, then the planned rows; nothing at all when a
     guard fails. Returns one row (transaction id, available, pending, lot id)
     or none."""
-    inserts = plan(p, counter_id)
-    shape: list[Any] = [g.name for g in guards]
-    args: list[Any] = [p.account_id]
+    named = values(p)
     for g in guards:
-        args.extend(g.values)
-    args += [p.points, p.points, p.now]
-    for insert in inserts:
-        shape.append((insert.alias, len(insert.rows)))
-        for row in insert.rows:
-            for value in row:
-                _collect(value, shape, args)
-    args += [CHANNEL, str(p.customer_id)]
-    key = tuple(shape)
-    sql = _compiled.get(key)
-    if sql is None:
-        sql, compiled_args = _compile(p, inserts, guards)
-        # The walk above and the compiler must number the same values alike.
-        assert compiled_args == args, "one_statement: parameters out of step"
+        named.update(g.extra)
+    key = (shape(p, counter_id), tuple(g.name for g in guards),
+           tuple(k for k, v in named.items() if v is None))
+    found = _compiled.get(key)
+    if found is None:
+        found = _compile(p, counter_id, guards, named)
         if len(_compiled) > 256:
             _compiled.clear()
-        _compiled[key] = sql
-    return sql, args
+        _compiled[key] = found
+    sql, order = found
+    return sql, [named[name] for name in order]
 
 
-def _compile(p: Posting, inserts: list[Insert], guards: Sequence[Guard]) -> tuple[str, list[Any]]:
-    arg = Params(cast=True)
-    where = [f"id = {arg(p.account_id, 'bigint')}", "pending = 0", *(g.render(arg) for g in guards)]
-    ctes = [f"a AS (UPDATE account SET {credit_set(arg, p)} WHERE {' AND '.join(where)} "
+def _compile(p: Posting, counter_id: int, guards: Sequence[Guard],
+             named: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    arg = _Numbering(named)
+    where = [f"id = {arg('account')}", "pending = 0",
+             *(g.sql(*(arg(n) for n in g.uses)) for g in guards)]
+    sets = (f"available = available + {arg('points')}, "
+            f"lifetime_earned = lifetime_earned + {arg('points')}, updated_at = {arg('now')}")
+    ctes = [f"a AS (UPDATE account SET {sets} WHERE {' AND '.join(where)} "
             "RETURNING available, pending)"]
-    for insert in inserts:
+    for insert in plan(p, counter_id):
         selects = " UNION ALL ".join(
             f"SELECT {', '.join(_sql_value(v, arg) for v in row)} FROM {_sources(row)}"
             for row in insert.rows
@@ -499,8 +569,8 @@ def _compile(p: Posting, inserts: list[Insert], guards: Sequence[Guard]) -> tupl
         ctes.append(f"{insert.alias} AS (INSERT INTO {insert.table} "
                     f"({', '.join(insert.columns)}) {selects}{returning})")
     sql = (f"WITH {', '.join(ctes)} SELECT t.id, a.available, a.pending, l.id, "
-           f"pg_notify({arg(CHANNEL, 'text')}, {arg(str(p.customer_id), 'text')}) FROM t, a, l")
-    return sql, arg.values
+           f"pg_notify('{CHANNEL}', {arg('customer_text')}) FROM t, a, l")
+    return sql, tuple(arg.order)
 
 
 def emit_statement(arg: Params, customer_id: int, event: Event, now: datetime, *, source: str,
@@ -508,8 +578,14 @@ def emit_statement(arg: Params, customer_id: int, event: Event, now: datetime, *
     """SQL: the outbox row `emit` writes for `event`, inserted for each row of
     `source` (a CTE of the caller's statement); `computed` gives payload
     fields as SQL expressions of it (an id the same statement writes)."""
-    payload = Payload(tuple((k, SqlExpr(computed[k]) if k in computed else v)
-                            for k, v in event.payload().items()))
-    values = [event.kind, customer_id, payload, now, 0]
+    items = []
+    for k, v in event.payload().items():
+        if k in computed:
+            items.append(f"'{k}', {computed[k]}")
+        elif v is None:
+            items.append(f"'{k}', NULL")
+        else:
+            items.append(f"'{k}', {arg(v, _CASTS[type(v)])}")
     return (f"INSERT INTO outbox_event ({', '.join(_OUTBOX)}) SELECT "
-            f"{', '.join(_sql_value(v, arg) for v in values)} FROM {source}")
+            f"{Lit(event.kind).sql()}, {arg(customer_id, 'bigint')}, "
+            f"json_build_object({', '.join(items)}), {arg(now, 'timestamptz')}, 0 FROM {source}")

@@ -31,20 +31,18 @@ def _tier_sql(customer: str, tier: str) -> str:
             f"= {tier}")
 
 
-def _no_clipped_offer(posting: Posting) -> Guard:
-    return Guard("no clipped offer", (posting.customer_id, posting.now),
-                 ("bigint", "timestamptz"), _no_offer_sql)
+_NO_CLIPPED_OFFER = Guard("no clipped offer", ("customer", "now"), _no_offer_sql)
 
 
-def _tier_is(customer_id: int, tier_id: int | None) -> Guard:
-    return Guard("tier is", (customer_id, tier_id or 0), ("bigint", "bigint"), _tier_sql)
+def _tier_is(tier_id: int | None) -> Guard:
+    return Guard("tier is", ("customer", "tier"), _tier_sql, (("tier", tier_id or 0),))
 
 
 def guards(posting: Posting, expected_tier_id: int | None, with_tiers: bool) -> list[Guard]:
     """What the statement re-checks of what the rules assumed."""
-    found = [_no_clipped_offer(posting)]
+    found = [_NO_CLIPPED_OFFER]
     if with_tiers:
-        found.append(_tier_is(posting.customer_id, expected_tier_id))
+        found.append(_tier_is(expected_tier_id))
     return found
 
 
