@@ -30,7 +30,7 @@ from api.mutations.rewards import RewardMutations, RewardQueries
 from api.mutations.surveys import SurveyMutations
 from api.mutations.tiers import TierMutations, TierQueries
 from api.permissions import IsCustomer
-from api.types.checkins import LatLng, outline_of
+from api.types.checkins import Geofence, geofence_of
 from api.types.common import Money, UserError
 from api.types.customer import Customer, LoyaltyCard, PointsBalance
 from geofence.nearby import nearest
@@ -39,21 +39,6 @@ from loyalty.config import Settings
 from loyalty.errors import DomainError
 from loyalty.sql import fetchrow
 from wallet.qr import QR_PERIOD_SECONDS
-
-
-@strawberry.type(description="A circular region around a store, for the phone to monitor.")
-class Geofence:
-    id: strawberry.ID = strawberry.field(description="The geofence's id.")
-    store_id: strawberry.ID = strawberry.field(description="Its store.")
-    store_name: str = strawberry.field(description="Its store's name.")
-    latitude: float = strawberry.field(description="Centre latitude.")
-    longitude: float = strawberry.field(description="Centre longitude.")
-    radius_meters: float = strawberry.field(description="Radius in metres.")
-    vertices: list[LatLng] | None = strawberry.field(
-        default=None,
-        description="A polygon fence's outline, checked by the server; the phone monitors "
-        "the circle, which encloses it. Null for a circular fence.",
-    )
 
 
 async def load_me(customer_id: int) -> Customer | None:
@@ -96,18 +81,7 @@ class CustomerQueries:
             fences = await nearest(latitude, longitude, 20 if limit is None else limit)
         except DomainError as e:
             raise from_domain(e) from None
-        return [
-            Geofence(
-                id=strawberry.ID(str(f.id)),
-                store_id=strawberry.ID(str(f.store_id)),
-                store_name=f.store_name,
-                latitude=f.latitude,
-                longitude=f.longitude,
-                radius_meters=f.radius_meters,
-                vertices=outline_of(f.vertices),
-            )
-            for f in fences
-        ]
+        return [geofence_of(f) for f in fences]
 
 
 Query = merge_types(

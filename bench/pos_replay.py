@@ -94,7 +94,7 @@ async def capture_statements(dsn: str, s: Seed) -> list[Captured]:
     from loyalty.config import Settings, set_settings
     from loyalty.ledger import Channel, reset_caches
     from loyalty.money import parse_money
-    from loyalty.purchases import record_purchase
+    from loyalty.purchases import RecordPurchase, record_purchase
     from wallet.cards import resolve_card
 
     set_settings(Settings(database_url=dsn, secret_key=SECRET_KEY, env="prod"))
@@ -118,10 +118,10 @@ async def capture_statements(dsn: str, s: Seed) -> list[Captured]:
         holder = await resolve_card(make_qr(c.card_number, c.qr_secret).payload, None,
                                     cached=True)
         key = f"capture-{uuid.uuid4().hex}"
-        await record_purchase(idempotency_key=key, customer_id=holder.customer_id,
-                              account_id=holder.account_id, store_id=int(s.store_id),
-                              receipt_id="r" + key, total=parse_money(TOTAL_MINOR, "EUR", "t"),
-                              channel=Channel.STORE, occurred_at=None)
+        await record_purchase(RecordPurchase(
+            idempotency_key=key, customer_id=holder.customer_id, account_id=holder.account_id,
+            store_id=int(s.store_id), receipt_id="r" + key,
+            total=parse_money(TOTAL_MINOR, "EUR", "t"), channel=Channel.STORE))
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)

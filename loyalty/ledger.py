@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -79,6 +79,8 @@ COUNTER = {
     Kind.EXPIRE: SYSTEM_EXPIRED,
     Kind.ADJUST: SYSTEM_ADJUSTMENTS,
 }
+
+T = TypeVar("T")
 
 MAX_KEY_LENGTH = 128
 # Keys the programme itself posts under (a visit's daily reward); a client may
@@ -242,6 +244,18 @@ async def find_by_key(
         )
     return TransactionResult(row[0], row[1], row[2], row[3], as_datetime(row[4]), row[5],
                              replayed=True)
+
+
+async def replay_only(found: Awaitable[T | None], expired: ErrorCode) -> T:
+    """The rule for a write presented with a credential past its window (a QR
+    code, still genuine: it names its card, ADR 0003): only the retry of a
+    write already posted under its key goes through, `found` (its replay);
+    anything else is refused with the credential's code."""
+    replayed = await found
+    if replayed is None:
+        raise DomainError(expired, "This QR code has expired; ask for a fresh one.",
+                          "card.qrPayload")
+    return replayed
 
 
 async def replay(key: str, fingerprint: str) -> TransactionResult | None:

@@ -98,31 +98,45 @@ def check_coupon_code(code: str | None) -> str | None:
     return code
 
 
-async def record_purchase(
-    *,
-    idempotency_key: str,
-    customer_id: int,
-    account_id: int,
-    store_id: int,
-    receipt_id: str,
-    total: Money,
-    channel: Channel = Channel.STORE,
-    occurred_at: datetime | None = None,
-    lines: tuple[engine.Line, ...] = (),
-    coupon_code: str | None = None,
-) -> PurchasePosted:
+@dataclass(frozen=True, kw_only=True)
+class RecordPurchase:
+    """A purchase to earn points for, as the till presents it."""
+
+    idempotency_key: str
+    customer_id: int
+    account_id: int
+    store_id: int
+    receipt_id: str
+    total: Money
+    channel: Channel = Channel.STORE
+    occurred_at: datetime | None = None
+    lines: tuple[engine.Line, ...] = ()
+    coupon_code: str | None = None
+    # The card came from a QR code past its window (still genuine: it names
+    # the card): the refusal's code. Only a retry of what it already paid
+    # for goes through (ledger.replay_only).
+    qr_expired: ErrorCode | None = None
+
+
+async def record_purchase(command: RecordPurchase) -> PurchasePosted:
     """Post the points a purchase earns under the programme's rules, applying
     the customer's clipped offers and a presented coupon once. A retry with
     the same key returns the original posting; another purchase with the same
     (store, receipt) is DUPLICATE_RECEIPT."""
     settings = get_settings()
-    key = check_idempotency_key(idempotency_key)
-    receipt_id = check_receipt(receipt_id)
-    lines = check_lines(tuple(lines))
-    coupon = check_coupon_code(coupon_code)
+    c = command
+    customer_id, account_id, store_id = c.customer_id, c.account_id, c.store_id
+    total, channel, occurred_at = c.total, c.channel, c.occurred_at
+    key = check_idempotency_key(c.idempotency_key)
+    receipt_id = check_receipt(c.receipt_id)
+    lines = check_lines(tuple(c.lines))
+    coupon = check_coupon_code(c.coupon_code)
     now = datetime.now(UTC)
     fingerprint = _fingerprint(customer_id, store_id, receipt_id, total, channel, occurred_at,
                                lines, coupon)
+    if c.qr_expired is not None:
+        return await ledger.replay_only(replay_by_key(key, fingerprint, account_id),
+                                        c.qr_expired)
     try:
         when = check_occurred_at(occurred_at, now)
     except DomainError:
@@ -316,20 +330,6 @@ async def replay_by_key(key: str, fingerprint: str, account_id: int) -> Purchase
             await available_points(conn, account_id),
             await applied_to(conn, existing.id),
         )
-
-
-async def replay(
-    *, idempotency_key: str, customer_id: int, account_id: int, store_id: int, receipt_id: str,
-    total: Money, channel: Channel = Channel.STORE, occurred_at: datetime | None = None,
-    lines: tuple[engine.Line, ...] = (), coupon_code: str | None = None,
-) -> PurchasePosted | None:
-    """The purchase already posted under this key, if any (for a till that
-    retries with a QR code that has since expired)."""
-    key = check_idempotency_key(idempotency_key)
-    fingerprint = _fingerprint(customer_id, store_id, check_receipt(receipt_id), total,
-                               channel, occurred_at, check_lines(tuple(lines)),
-                               check_coupon_code(coupon_code))
-    return await replay_by_key(key, fingerprint, account_id)
 
 
 async def _after_conflict(

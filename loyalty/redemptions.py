@@ -37,14 +37,19 @@ async def redeem_points(
     spend_key: str | None,
     receipt_id: str | None = None,
     channel: Channel = Channel.STORE,
+    qr_expired: ErrorCode | None = None,
 ) -> Posted:
     """Spend `points` now. `spend_key` names the single-use credential (the QR
-    code) this spend consumes: the same code can never pay twice.
+    code) this spend consumes: the same code can never pay twice. A code past
+    its window (`qr_expired`, the refusal's code) only replays a retry.
 
     The balance check is one conditional UPDATE (`available >= n`), which on
     PostgreSQL also takes the account's row lock, so concurrent redemptions
     from any number of processes can never overdraw."""
     key = check_idempotency_key(idempotency_key)
+    fingerprint = _fingerprint(customer_id, store_id, points, receipt_id, channel)
+    if qr_expired is not None:
+        return await ledger.replay_only(_replay(key, fingerprint, account_id), qr_expired)
     if not isinstance(points, int) or points <= 0:
         raise invalid("points must be a positive whole number.", "points")
     if points > MAX_REDEEM_POINTS:
@@ -52,7 +57,6 @@ async def redeem_points(
     if receipt_id is not None and (not receipt_id.strip() or len(receipt_id) > 128):
         raise invalid("receiptId must be 1 to 128 characters.", "receiptId")
     now = datetime.now(UTC)
-    fingerprint = _fingerprint(customer_id, store_id, points, receipt_id, channel)
     try:
         async with transaction() as conn:
             name = await store_name(conn, store_id)
@@ -103,20 +107,8 @@ def _fingerprint(
     )
 
 
-async def replay(
-    *,
-    idempotency_key: str,
-    customer_id: int,
-    account_id: int,
-    store_id: int,
-    points: int,
-    receipt_id: str | None = None,
-    channel: Channel = Channel.STORE,
-) -> Posted | None:
-    """The redemption already posted under this key, if any (for a till that
-    retries with a code that has since expired)."""
-    key = check_idempotency_key(idempotency_key)
-    fingerprint = _fingerprint(customer_id, store_id, points, receipt_id, channel)
+async def _replay(key: str, fingerprint: str, account_id: int) -> Posted | None:
+    """The redemption already posted under this key, if any."""
     async with transaction() as conn:
         existing = await find_by_key(conn, key, fingerprint)
         return None if existing is None else Posted(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from api.mutations.pos import parse_id
+from api.convert import parse_id
 from api.permissions import IsAdmin
 from api.types.common import StaffRole, UserError, errors_of, given
 from geofence import nearby

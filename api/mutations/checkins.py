@@ -8,13 +8,13 @@ import strawberry
 from strawberry.types import Info
 
 from api.context import Context
-from api.mutations.pos import parse_id
+from api.convert import parse_id
+from api.mutations.base import user_errors
 from api.permissions import IsCustomer
 from api.types.checkins import CheckInInput, CheckInPayload, Visit
-from api.types.common import errors_of, given
+from api.types.common import given
 from geofence.checkins import BeaconSighting, check_in
 from geofence.models import CheckInKind
-from loyalty.errors import DomainError
 
 
 @strawberry.type
@@ -23,26 +23,24 @@ class CheckInMutations:
         description="App: a geofence or beacon event (customer token).",
         permission_classes=[IsCustomer],
     )
+    @user_errors
     async def check_in(self, info: Info[Context, Any], input: CheckInInput) -> CheckInPayload:
         assert info.context.principal is not None
-        try:
-            fence = given(input.geofence_id)
-            beacon = given(input.beacon)
-            result = await check_in(
-                info.context.principal.subject_id,
-                idempotency_key=input.idempotency_key,
-                kind=CheckInKind(input.kind),
-                occurred_at=input.occurred_at,
-                geofence_id=None if fence is None else parse_id(fence, "geofenceId"),
-                latitude=given(input.latitude),
-                longitude=given(input.longitude),
-                accuracy_meters=given(input.accuracy_meters),
-                beacon=None if beacon is None else BeaconSighting(
-                    beacon.uuid, beacon.major, beacon.minor, given(beacon.rssi)
-                ),
-            )
-        except DomainError as e:
-            return CheckInPayload(visit=None, errors=errors_of(e))
+        fence = given(input.geofence_id)
+        beacon = given(input.beacon)
+        result = await check_in(
+            info.context.principal.subject_id,
+            idempotency_key=input.idempotency_key,
+            kind=CheckInKind(input.kind),
+            occurred_at=input.occurred_at,
+            geofence_id=None if fence is None else parse_id(fence, "geofenceId"),
+            latitude=given(input.latitude),
+            longitude=given(input.longitude),
+            accuracy_meters=given(input.accuracy_meters),
+            beacon=None if beacon is None else BeaconSighting(
+                beacon.uuid, beacon.major, beacon.minor, given(beacon.rssi)
+            ),
+        )
         return CheckInPayload(
             visit=None if result.visit is None else Visit.of(result.visit), errors=[]
         )

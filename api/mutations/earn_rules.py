@@ -11,10 +11,11 @@ from strawberry.types.unset import UnsetType
 from tortoise import connections
 
 from api.context import Context
+from api.convert import parse_id
 from api.errors import from_domain
-from api.mutations.pos import parse_id
+from api.mutations.base import user_errors
 from api.permissions import IsAdmin
-from api.types.common import errors_of, given
+from api.types.common import given
 from api.types.earn_rules import (
     CreateEarnRuleInput,
     DeactivateEarnRuleInput,
@@ -121,44 +122,38 @@ class EarnRuleQueries:
 class EarnRuleMutations:
     @strawberry.mutation(description="Admin: add an earn rule (effective at once).",
                          permission_classes=[IsAdmin])
+    @user_errors
     async def create_earn_rule(self, info: Info[Context, Any],
                                input: CreateEarnRuleInput) -> EarnRulePayload:
-        try:
-            record = await earn_rules.create_rule(
-                _staff(info), name=input.name, label=input.label, kind=input.kind.value,
-                rate=given(input.rate), points=given(input.points), cap=given(input.cap),
-                conditions=conditions_of(given(input.conditions)),
-                priority=0 if input.priority is None else input.priority,
-            )
-        except DomainError as e:
-            return EarnRulePayload(rule=None, errors=errors_of(e))
+        record = await earn_rules.create_rule(
+            _staff(info), name=input.name, label=input.label, kind=input.kind.value,
+            rate=given(input.rate), points=given(input.points), cap=given(input.cap),
+            conditions=conditions_of(given(input.conditions)),
+            priority=0 if input.priority is None else input.priority,
+        )
         return EarnRulePayload(rule=EarnRule.of(record), errors=[])
 
     @strawberry.mutation(description="Admin: change an earn rule.", permission_classes=[IsAdmin])
+    @user_errors
     async def update_earn_rule(self, info: Info[Context, Any],
                                input: UpdateEarnRuleInput) -> EarnRulePayload:
-        try:
-            kind = _keep(input.kind)
-            conditions = _keep(input.conditions)
-            record = await earn_rules.update_rule(
-                _staff(info), parse_id(input.id, "id"), name=_keep(input.name),
-                label=_keep(input.label), kind=kind if kind in (earn_rules.KEEP, None)
-                else kind.value, rate=_keep(input.rate), points=_keep(input.points),
-                cap=_keep(input.cap), priority=_keep(input.priority),
-                conditions=conditions if conditions is earn_rules.KEEP
-                else conditions_of(conditions),
-                active=_keep(input.active),
-            )
-        except DomainError as e:
-            return EarnRulePayload(rule=None, errors=errors_of(e))
+        kind = _keep(input.kind)
+        conditions = _keep(input.conditions)
+        record = await earn_rules.update_rule(
+            _staff(info), parse_id(input.id, "id"), name=_keep(input.name),
+            label=_keep(input.label), kind=kind if kind in (earn_rules.KEEP, None)
+            else kind.value, rate=_keep(input.rate), points=_keep(input.points),
+            cap=_keep(input.cap), priority=_keep(input.priority),
+            conditions=conditions if conditions is earn_rules.KEEP
+            else conditions_of(conditions),
+            active=_keep(input.active),
+        )
         return EarnRulePayload(rule=EarnRule.of(record), errors=[])
 
     @strawberry.mutation(description="Admin: stop an earn rule from firing (kept for the "
                          "audit trail).", permission_classes=[IsAdmin])
+    @user_errors
     async def deactivate_earn_rule(self, info: Info[Context, Any],
                                    input: DeactivateEarnRuleInput) -> EarnRulePayload:
-        try:
-            record = await earn_rules.deactivate_rule(_staff(info), parse_id(input.id, "id"))
-        except DomainError as e:
-            return EarnRulePayload(rule=None, errors=errors_of(e))
+        record = await earn_rules.deactivate_rule(_staff(info), parse_id(input.id, "id"))
         return EarnRulePayload(rule=EarnRule.of(record), errors=[])

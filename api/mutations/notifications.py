@@ -9,9 +9,10 @@ from strawberry.types import Info
 from strawberry.types.unset import UnsetType
 
 from api.context import Context
-from api.mutations.pos import parse_id
+from api.convert import parse_id
+from api.mutations.base import user_errors
 from api.permissions import IsAdmin, IsCustomer
-from api.types.common import errors_of, given
+from api.types.common import given
 from api.types.notifications import (
     Campaign,
     CampaignTargetInput,
@@ -28,7 +29,6 @@ from api.types.notifications import (
     UnregisterDeviceInput,
     UnregisterDevicePayload,
 )
-from loyalty.errors import DomainError
 from notifications import campaigns, devices, inbox, preferences
 from notifications.models import Platform
 
@@ -72,66 +72,58 @@ class NotificationMutations:
         "if someone else registered it before (customer token).",
         permission_classes=[IsCustomer],
     )
+    @user_errors
     async def register_device(
         self, info: Info[Context, Any], input: RegisterDeviceInput
     ) -> RegisterDevicePayload:
-        try:
-            device = await devices.register_device(
-                _customer_id(info),
-                token=input.token,
-                platform=Platform(input.platform.value),
-                app_version=given(input.app_version),
-                locale=given(input.locale),
-                timezone=given(input.timezone),
-            )
-        except DomainError as e:
-            return RegisterDevicePayload(device=None, errors=errors_of(e))
+        device = await devices.register_device(
+            _customer_id(info),
+            token=input.token,
+            platform=Platform(input.platform.value),
+            app_version=given(input.app_version),
+            locale=given(input.locale),
+            timezone=given(input.timezone),
+        )
         return RegisterDevicePayload(device=Device.of(device), errors=[])
 
     @strawberry.mutation(
         description="App: log-out of a device; its pushes stop (customer token).",
         permission_classes=[IsCustomer],
     )
+    @user_errors
     async def unregister_device(
         self, info: Info[Context, Any], input: UnregisterDeviceInput
     ) -> UnregisterDevicePayload:
-        try:
-            await devices.unregister_device(_customer_id(info), token=input.token)
-        except DomainError as e:
-            return UnregisterDevicePayload(errors=errors_of(e))
+        await devices.unregister_device(_customer_id(info), token=input.token)
         return UnregisterDevicePayload(errors=[])
 
     @strawberry.mutation(
         description="App: consent and quiet hours (customer token).",
         permission_classes=[IsCustomer],
     )
+    @user_errors
     async def update_preferences(
         self, info: Info[Context, Any], input: PreferencesInput
     ) -> PreferencesPayload:
-        try:
-            prefs = await preferences.update_preferences(
-                _customer_id(info),
-                push_opt_in=given(input.push_opt_in),
-                location_opt_in=given(input.location_opt_in),
-                marketing_opt_in=given(input.marketing_opt_in),
-                quiet_hours_start=_kept(input.quiet_hours_start),
-                quiet_hours_end=_kept(input.quiet_hours_end),
-            )
-        except DomainError as e:
-            return PreferencesPayload(preferences=None, errors=errors_of(e))
+        prefs = await preferences.update_preferences(
+            _customer_id(info),
+            push_opt_in=given(input.push_opt_in),
+            location_opt_in=given(input.location_opt_in),
+            marketing_opt_in=given(input.marketing_opt_in),
+            quiet_hours_start=_kept(input.quiet_hours_start),
+            quiet_hours_end=_kept(input.quiet_hours_end),
+        )
         return PreferencesPayload(preferences=Preferences.of(prefs), errors=[])
 
     @strawberry.mutation(
         description="App: mark inbox messages read (customer token).",
         permission_classes=[IsCustomer],
     )
+    @user_errors
     async def mark_notifications_read(
         self, info: Info[Context, Any], input: MarkNotificationsReadInput
     ) -> MarkNotificationsReadPayload:
-        try:
-            marked = await inbox.mark_read(_customer_id(info), _ids(input.ids))
-        except DomainError as e:
-            return MarkNotificationsReadPayload(marked=0, errors=errors_of(e))
+        marked = await inbox.mark_read(_customer_id(info), _ids(input.ids))
         return MarkNotificationsReadPayload(marked=marked, errors=[])
 
     @strawberry.mutation(
@@ -139,16 +131,14 @@ class NotificationMutations:
         "marketing, or to a list of customers (admin token).",
         permission_classes=[IsAdmin],
     )
+    @user_errors
     async def send_campaign(self, input: SendCampaignInput) -> SendCampaignPayload:
-        try:
-            result = await campaigns.send_campaign(
-                title=input.title,
-                body=input.body,
-                target=_target(input.target),
-                idempotency_key=input.idempotency_key,
-            )
-        except DomainError as e:
-            return SendCampaignPayload(campaign=None, errors=errors_of(e))
+        result = await campaigns.send_campaign(
+            title=input.title,
+            body=input.body,
+            target=_target(input.target),
+            idempotency_key=input.idempotency_key,
+        )
         return SendCampaignPayload(
             campaign=Campaign(id=strawberry.ID(str(result.id)), targeted=result.targeted),
             errors=[],

@@ -8,8 +8,10 @@ import strawberry
 from strawberry.types import Info
 
 from api.context import Context
+from api.convert import money, purchase_lines, store_in_scope
+from api.mutations.base import user_errors
 from api.permissions import IsStaff
-from api.types.common import Money, MoneyInput, errors_of, given
+from api.types.common import Money, given
 from api.types.pos import (
     AppliedBenefit,
     CardInput,
@@ -24,51 +26,14 @@ from api.types.pos import (
     RefundPurchasePayload,
 )
 from loyalty import purchases, redemptions, refunds
-from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.errors import ErrorCode, invalid
 from loyalty.ledger import Channel
-from loyalty.money import Money as DomainMoney
-from loyalty.money import parse_money
-from loyalty.rules import Line
+from loyalty.purchases import RecordPurchase
 from wallet.cards import resolve_card
 
 
-def parse_id(value: str, field: str) -> int:
-    try:
-        parsed = int(value)
-    except (TypeError, ValueError):
-        raise invalid("Not a valid id.", field) from None
-    if parsed <= 0 or parsed > 2**63 - 1:
-        raise invalid("Not a valid id.", field)
-    return parsed
-
-
-def store_in_scope(info: Info[Context, Any], store_id: str) -> int:
-    parsed = parse_id(store_id, "storeId")
-    principal = info.context.principal
-    if principal is None or not principal.may_act_in(parsed):
-        raise DomainError(ErrorCode.STORE_NOT_ALLOWED, "You may not act in this store.", "storeId")
-    return parsed
-
-
-def money(value: MoneyInput, field: str) -> DomainMoney:
-    return parse_money(value.amount_minor, value.currency, field)
-
-
-def _lines(input: RecordPurchaseInput, currency: str) -> tuple[Line, ...]:
-    lines = []
-    for i, line in enumerate(given(input.lines) or []):
-        if line.quantity <= 0:
-            raise invalid("quantity must be positive.", f"lines.{i}.quantity")
-        price = parse_money(
-            line.unit_price.amount_minor,
-            line.unit_price.currency,
-            f"lines.{i}.unitPrice",
-            allow_zero=True,
-        )
-        if price.currency != currency:
-            raise invalid("A line's currency must be the total's.", f"lines.{i}.unitPrice")
-        lines.append(Line(line.sku, given(line.category), line.quantity, price.amount_minor))
-    return tuple(lines)
+def _expired(qr_error: str | None) -> ErrorCode | None:
+    return None if qr_error is None else ErrorCode(qr_error)
 
 
 @strawberry.type
@@ -77,14 +42,12 @@ class PosQueries:
         description="What a cashier sees after scanning a card (staff token, store in scope).",
         permission_classes=[IsStaff],
     )
+    @user_errors
     async def card_lookup(
         self, info: Info[Context, Any], card: CardInput, store_id: strawberry.ID
     ) -> CardLookupPayload:
-        try:
-            store = store_in_scope(info, store_id)
-            holder = await resolve_card(given(card.qr_payload), given(card.card_number))
-        except DomainError as e:
-            return CardLookupPayload(customer=None, errors=errors_of(e))
+        store = store_in_scope(info, store_id)
+        holder = await resolve_card(given(card.qr_payload), given(card.card_number))
         return CardLookupPayload(customer=CashierCustomerView.of(holder, store), errors=[])
 
 
@@ -93,47 +56,30 @@ class PosMutations:
     @strawberry.mutation(
         description="POS: earn points for a purchase (staff token).", permission_classes=[IsStaff]
     )
+    @user_errors
     async def record_purchase(
         self, info: Info[Context, Any], input: RecordPurchaseInput
     ) -> RecordPurchasePayload:
-        try:
-            store_id = store_in_scope(info, input.store_id)
-            total = money(input.total, "total")
-            lines = _lines(input, total.currency)
-            # Earning with a code already seen is harmless: a fresh, genuine
-            # code is enough, it is not consumed.
-            holder = await resolve_card(
-                given(input.card.qr_payload),
-                given(input.card.card_number),
-                allow_expired_qr=True,
-                cached=True,
-            )
-            purchase = dict(
-                idempotency_key=input.idempotency_key,
-                customer_id=holder.customer_id,
-                account_id=holder.account_id,
-                store_id=store_id,
-                receipt_id=input.receipt_id,
-                total=total,
-                channel=Channel(input.channel or Channel.STORE),
-                occurred_at=given(input.occurred_at),
-                lines=lines,
-                coupon_code=given(input.coupon_code),
-            )
-            if holder.qr_error is not None:
-                # An expired but genuine code: only a retry of what it already
-                # paid for may go through (same rule as redeemPoints).
-                posted = await purchases.replay(**purchase)  # type: ignore[arg-type]
-                if posted is None:
-                    raise DomainError(
-                        ErrorCode(holder.qr_error),
-                        "This QR code has expired; ask for a fresh one.",
-                        "card.qrPayload",
-                    )
-            else:
-                posted = await purchases.record_purchase(**purchase)  # type: ignore[arg-type]
-        except DomainError as e:
-            return RecordPurchasePayload(transaction=None, customer=None, errors=errors_of(e))
+        store_id = store_in_scope(info, input.store_id)
+        total = money(input.total, "total")
+        lines = purchase_lines(input.lines, total.currency)
+        # Earning with a code already seen is harmless: a fresh, genuine code
+        # is enough, it is not consumed; an expired one only replays.
+        holder = await resolve_card(given(input.card.qr_payload), given(input.card.card_number),
+                                    allow_expired_qr=True, cached=True)
+        posted = await purchases.record_purchase(RecordPurchase(
+            idempotency_key=input.idempotency_key,
+            customer_id=holder.customer_id,
+            account_id=holder.account_id,
+            store_id=store_id,
+            receipt_id=input.receipt_id,
+            total=total,
+            channel=Channel(input.channel or Channel.STORE),
+            occurred_at=given(input.occurred_at),
+            lines=lines,
+            coupon_code=given(input.coupon_code),
+            qr_expired=_expired(holder.qr_error),
+        ))
         return RecordPurchasePayload(
             transaction=LedgerTransaction.of(posted.transaction),
             customer=CashierCustomerView.of(holder, store_id, posted.available),
@@ -147,49 +93,27 @@ class PosMutations:
         "yet used for a redemption).",
         permission_classes=[IsStaff],
     )
+    @user_errors
     async def redeem_points(
         self, info: Info[Context, Any], input: RedeemPointsInput
     ) -> RedeemPointsPayload:
-        try:
-            store_id = store_in_scope(info, input.store_id)
-            qr_payload = given(input.card.qr_payload)
-            if qr_payload is None:
-                raise DomainError(
-                    ErrorCode.INVALID_INPUT,
-                    "Spending points needs the customer's QR code.",
-                    "card.qrPayload",
-                )
-            # An expired code still names its card (its MAC is checked): a till
-            # retrying after the code's window gets its original result back.
-            holder = await resolve_card(qr_payload, None, allow_expired_qr=True, cached=True)
-            if holder.qr_error is not None:
-                replay = await redemptions.replay(
-                    idempotency_key=input.idempotency_key,
-                    customer_id=holder.customer_id,
-                    account_id=holder.account_id,
-                    store_id=store_id,
-                    points=input.points,
-                    receipt_id=given(input.receipt_id),
-                )
-                if replay is None:
-                    raise DomainError(
-                        ErrorCode(holder.qr_error),
-                        "This QR code has expired; ask for a fresh one.",
-                        "card.qrPayload",
-                    )
-                posted = replay
-            else:
-                posted = await redemptions.redeem_points(
-                    idempotency_key=input.idempotency_key,
-                    customer_id=holder.customer_id,
-                    account_id=holder.account_id,
-                    store_id=store_id,
-                    points=input.points,
-                    spend_key=holder.spend_key,
-                    receipt_id=given(input.receipt_id),
-                )
-        except DomainError as e:
-            return RedeemPointsPayload(transaction=None, customer=None, errors=errors_of(e))
+        store_id = store_in_scope(info, input.store_id)
+        qr_payload = given(input.card.qr_payload)
+        if qr_payload is None:
+            raise invalid("Spending points needs the customer's QR code.", "card.qrPayload")
+        # An expired code still names its card (its MAC is checked): a till
+        # retrying after the code's window gets its original result back.
+        holder = await resolve_card(qr_payload, None, allow_expired_qr=True, cached=True)
+        posted = await redemptions.redeem_points(
+            idempotency_key=input.idempotency_key,
+            customer_id=holder.customer_id,
+            account_id=holder.account_id,
+            store_id=store_id,
+            points=input.points,
+            spend_key=holder.spend_key,
+            receipt_id=given(input.receipt_id),
+            qr_expired=_expired(holder.qr_error),
+        )
         return RedeemPointsPayload(
             transaction=LedgerTransaction.of(posted.transaction),
             customer=CashierCustomerView.of(holder, store_id, posted.available),
@@ -200,19 +124,16 @@ class PosMutations:
         description="POS: return goods; the points they earned come back out of the account.",
         permission_classes=[IsStaff],
     )
+    @user_errors
     async def refund_purchase(
         self, info: Info[Context, Any], input: RefundPurchaseInput
     ) -> RefundPurchasePayload:
-        try:
-            store_id = store_in_scope(info, input.store_id)
-            given_amount = given(input.amount)
-            amount = None if given_amount is None else money(given_amount, "amount")
-            txn = await refunds.refund_purchase(
-                idempotency_key=input.idempotency_key,
-                store_id=store_id,
-                receipt_id=input.receipt_id,
-                amount=amount,
-            )
-        except DomainError as e:
-            return RefundPurchasePayload(transaction=None, errors=errors_of(e))
+        store_id = store_in_scope(info, input.store_id)
+        given_amount = given(input.amount)
+        txn = await refunds.refund_purchase(
+            idempotency_key=input.idempotency_key,
+            store_id=store_id,
+            receipt_id=input.receipt_id,
+            amount=None if given_amount is None else money(given_amount, "amount"),
+        )
         return RefundPurchasePayload(transaction=LedgerTransaction.of(txn), errors=[])

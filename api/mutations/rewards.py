@@ -9,9 +9,10 @@ import strawberry
 from strawberry.types import Info
 
 from api.context import Context
-from api.mutations.pos import parse_id
+from api.convert import parse_id
+from api.mutations.base import user_errors
 from api.permissions import IsAdmin, IsCustomer
-from api.types.common import UserError, errors_of, given
+from api.types.common import UserError, given
 from api.types.pos import LedgerTransaction
 from api.types.programme import (
     BenefitKind,
@@ -22,7 +23,6 @@ from api.types.programme import (
     UpdateRewardInput,
 )
 from loyalty import rewards
-from loyalty.errors import DomainError
 from loyalty.rewards import KEEP
 
 
@@ -64,22 +64,20 @@ class RewardMutations:
         "A retry with the same idempotencyKey returns the same coupon (customer token).",
         permission_classes=[IsCustomer],
     )
+    @user_errors
     async def redeem_reward(
         self, info: Info[Context, Any], input: RedeemRewardInput
     ) -> RedeemRewardPayload:
         assert info.context.principal is not None
         customer_id = info.context.principal.subject_id
-        try:
-            reward_id = parse_id(input.reward_id, "rewardId")
-            bought = await rewards.redeem_reward(
-                idempotency_key=input.idempotency_key,
-                customer_id=customer_id,
-                account_id=await rewards.account_of(customer_id),
-                reward_id=reward_id,
-                now=datetime.now(UTC),
-            )
-        except DomainError as e:
-            return RedeemRewardPayload(coupon=None, transaction=None, errors=errors_of(e))
+        reward_id = parse_id(input.reward_id, "rewardId")
+        bought = await rewards.redeem_reward(
+            idempotency_key=input.idempotency_key,
+            customer_id=customer_id,
+            account_id=await rewards.account_of(customer_id),
+            reward_id=reward_id,
+            now=datetime.now(UTC),
+        )
         return RedeemRewardPayload(
             coupon=Coupon(
                 code=bought.code,
@@ -94,44 +92,40 @@ class RewardMutations:
         )
 
     @strawberry.mutation(description="Admin: add a reward.", permission_classes=[IsAdmin])
+    @user_errors
     async def create_reward(self, input: CreateRewardInput) -> RewardPayload:
         valid_days = given(input.coupon_valid_days)
-        try:
-            reward = await rewards.create_reward(
-                name=input.name,
-                description=given(input.description) or "",
-                points_price=input.points_price,
-                stock=given(input.stock),
-                starts_at=given(input.starts_at),
-                ends_at=given(input.ends_at),
-                benefit_kind=input.benefit_kind.value,
-                benefit_value=input.benefit_value,
-                coupon_valid_days=30 if valid_days is None else valid_days,
-            )
-        except DomainError as e:
-            return RewardPayload(reward=None, errors=errors_of(e))
+        reward = await rewards.create_reward(
+            name=input.name,
+            description=given(input.description) or "",
+            points_price=input.points_price,
+            stock=given(input.stock),
+            starts_at=given(input.starts_at),
+            ends_at=given(input.ends_at),
+            benefit_kind=input.benefit_kind.value,
+            benefit_value=input.benefit_value,
+            coupon_valid_days=30 if valid_days is None else valid_days,
+        )
         return RewardPayload(reward=Reward.of(reward), errors=[])
 
     @strawberry.mutation(
         description="Admin: change a reward (price, stock, dates, active...).",
         permission_classes=[IsAdmin],
     )
+    @user_errors
     async def update_reward(self, input: UpdateRewardInput) -> RewardPayload:
         kind = _kept(input.benefit_kind)
-        try:
-            reward = await rewards.update_reward(
-                parse_id(input.reward_id, "rewardId"),
-                name=_kept(input.name),
-                description=_kept(input.description),
-                points_price=_kept(input.points_price),
-                stock=_kept(input.stock),
-                starts_at=_kept(input.starts_at),
-                ends_at=_kept(input.ends_at),
-                active=_kept(input.active),
-                benefit_kind=kind.value if kind is not KEEP and kind is not None else kind,
-                benefit_value=_kept(input.benefit_value),
-                coupon_valid_days=_kept(input.coupon_valid_days),
-            )
-        except DomainError as e:
-            return RewardPayload(reward=None, errors=errors_of(e))
+        reward = await rewards.update_reward(
+            parse_id(input.reward_id, "rewardId"),
+            name=_kept(input.name),
+            description=_kept(input.description),
+            points_price=_kept(input.points_price),
+            stock=_kept(input.stock),
+            starts_at=_kept(input.starts_at),
+            ends_at=_kept(input.ends_at),
+            active=_kept(input.active),
+            benefit_kind=kind.value if kind is not KEEP and kind is not None else kind,
+            benefit_value=_kept(input.benefit_value),
+            coupon_valid_days=_kept(input.coupon_valid_days),
+        )
         return RewardPayload(reward=Reward.of(reward), errors=[])

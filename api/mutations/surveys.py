@@ -9,11 +9,11 @@ import strawberry
 from strawberry.types import Info
 
 from api.context import Context
-from api.mutations.pos import parse_id
+from api.convert import parse_id
+from api.mutations.base import user_errors
 from api.permissions import IsCustomer
-from api.types.common import UserError, errors_of, given
+from api.types.common import UserError, given
 from loyalty import profile, surveys
-from loyalty.errors import DomainError
 
 
 @strawberry.input(description="A satisfaction survey about one of the customer's purchases.")
@@ -28,7 +28,7 @@ class SubmitSurveyInput:
 @strawberry.type(description="The result of submitSurvey.")
 class SubmitSurveyPayload:
     points_awarded: int = strawberry.field(
-        description="The survey bonus credited (0 when no survey bonus runs).")
+        default=0, description="The survey bonus credited (0 when no survey bonus runs).")
     errors: list[UserError] = strawberry.field(
         description="Why it was refused (NOT_FOUND, SURVEY_ALREADY_ANSWERED, INVALID_INPUT).")
 
@@ -56,24 +56,20 @@ class SurveyMutations:
         description="Customer: rate a purchase once; the survey bonus, if any, is credited.",
         permission_classes=[IsCustomer],
     )
+    @user_errors
     async def submit_survey(self, info: Info[Context, Any],
                             input: SubmitSurveyInput) -> SubmitSurveyPayload:
-        try:
-            result = await surveys.submit_survey(
-                customer_id=_customer(info), store_id=parse_id(input.store_id, "storeId"),
-                receipt_id=input.receipt_id, rating=input.rating, comment=given(input.comment),
-            )
-        except DomainError as e:
-            return SubmitSurveyPayload(points_awarded=0, errors=errors_of(e))
+        result = await surveys.submit_survey(
+            customer_id=_customer(info), store_id=parse_id(input.store_id, "storeId"),
+            receipt_id=input.receipt_id, rating=input.rating, comment=given(input.comment),
+        )
         return SubmitSurveyPayload(points_awarded=result.points_awarded, errors=[])
 
     @strawberry.mutation(description="Customer: change the first name or birth date.",
                          permission_classes=[IsCustomer])
+    @user_errors
     async def update_profile(self, info: Info[Context, Any],
                              input: UpdateProfileInput) -> UpdateProfilePayload:
-        try:
-            await profile.update_profile(_customer(info), first_name=given(input.first_name),
-                                         birth_date=given(input.birth_date))
-        except DomainError as e:
-            return UpdateProfilePayload(errors=errors_of(e))
+        await profile.update_profile(_customer(info), first_name=given(input.first_name),
+                                     birth_date=given(input.birth_date))
         return UpdateProfilePayload(errors=[])

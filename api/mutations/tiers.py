@@ -9,10 +9,11 @@ from strawberry.types import Info
 from tortoise import connections
 
 from api.context import Context
+from api.convert import parse_id
 from api.errors import forbidden
-from api.mutations.pos import parse_id
+from api.mutations.base import user_errors
 from api.permissions import IsAdmin, require_principal
-from api.types.common import errors_of, given
+from api.types.common import given
 from api.types.tiers import (
     CreateTierInput,
     CreateTierPayload,
@@ -24,7 +25,6 @@ from api.types.tiers import (
     UpdateTierPayload,
 )
 from loyalty import tier_admin
-from loyalty.errors import DomainError
 from loyalty.programme import programme_settings, update_programme_settings
 
 
@@ -67,17 +67,15 @@ class TierQueries:
 class TierMutations:
     @strawberry.mutation(description="Admin: add a tier to the ladder.",
                          permission_classes=[IsAdmin])
+    @user_errors
     async def create_tier(self, info: Info[Context, Any],
                           input: CreateTierInput) -> CreateTierPayload:
-        try:
-            record = await tier_admin.create_tier(
-                _staff_id(info),
-                name=input.name,
-                threshold=input.threshold,
-                multiplier=given(input.multiplier) or "1",
-            )
-        except DomainError as e:
-            return CreateTierPayload(tier=None, errors=errors_of(e))
+        record = await tier_admin.create_tier(
+            _staff_id(info),
+            name=input.name,
+            threshold=input.threshold,
+            multiplier=given(input.multiplier) or "1",
+        )
         return CreateTierPayload(tier=TierInfo.of(record), errors=[])
 
     @strawberry.mutation(
@@ -85,19 +83,17 @@ class TierMutations:
         "tier until a posting lifts them or their period ends.",
         permission_classes=[IsAdmin],
     )
+    @user_errors
     async def update_tier(self, info: Info[Context, Any],
                           input: UpdateTierInput) -> UpdateTierPayload:
-        try:
-            record = await tier_admin.update_tier(
-                _staff_id(info),
-                parse_id(input.id, "id"),
-                name=given(input.name),
-                threshold=given(input.threshold),
-                multiplier=given(input.multiplier),
-                active=given(input.active),
-            )
-        except DomainError as e:
-            return UpdateTierPayload(tier=None, errors=errors_of(e))
+        record = await tier_admin.update_tier(
+            _staff_id(info),
+            parse_id(input.id, "id"),
+            name=given(input.name),
+            threshold=given(input.threshold),
+            multiplier=given(input.multiplier),
+            active=given(input.active),
+        )
         return UpdateTierPayload(tier=TierInfo.of(record), errors=[])
 
     @strawberry.mutation(
@@ -105,19 +101,17 @@ class TierMutations:
         "already set stay; the next review measures with the new rules.",
         permission_classes=[IsAdmin],
     )
+    @user_errors
     async def update_programme_settings(
         self, info: Info[Context, Any], input: UpdateProgrammeSettingsInput
     ) -> UpdateProgrammeSettingsPayload:
         basis, period = given(input.tier_basis), given(input.tier_period)
-        try:
-            view = await update_programme_settings(
-                _staff_id(info),
-                tier_basis=None if basis is None else basis.value,
-                tier_period=None if period is None else period.value,
-                tier_window_days=given(input.tier_window_days),
-                timezone=given(input.timezone),
-                reminder_days=given(input.reminder_days),
-            )
-        except DomainError as e:
-            return UpdateProgrammeSettingsPayload(settings=None, errors=errors_of(e))
+        view = await update_programme_settings(
+            _staff_id(info),
+            tier_basis=None if basis is None else basis.value,
+            tier_period=None if period is None else period.value,
+            tier_window_days=given(input.tier_window_days),
+            timezone=given(input.timezone),
+            reminder_days=given(input.reminder_days),
+        )
         return UpdateProgrammeSettingsPayload(settings=ProgrammeSettings.of(view), errors=[])

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from api.types.common import PageInfo, UserError
 from geofence.admin import BeaconView, FenceView
 from geofence.models import CheckInKind as DomainCheckInKind
+from geofence.nearby import NearbyFence
 from geofence.visits import VisitResult
-
-if TYPE_CHECKING:
-    from api.schema import Geofence
 
 strawberry.enum(
     DomainCheckInKind,
@@ -108,14 +105,28 @@ class VisitConnection:
     page_info: PageInfo = strawberry.field(description="Where this page ends.")
 
 
-# ---- administration ---------------------------------------------------------
-GeofenceRef = Annotated["Geofence", strawberry.lazy("api.schema")]
+# ---- geofences ----------------------------------------------------------------
 
 
 @strawberry.type(description="A point on the Earth (WGS 84).")
 class LatLng:
     latitude: float = strawberry.field(description="Latitude, -90 to 90.")
     longitude: float = strawberry.field(description="Longitude, -180 to 180.")
+
+
+@strawberry.type(description="A circular region around a store, for the phone to monitor.")
+class Geofence:
+    id: strawberry.ID = strawberry.field(description="The geofence's id.")
+    store_id: strawberry.ID = strawberry.field(description="Its store.")
+    store_name: str = strawberry.field(description="Its store's name.")
+    latitude: float = strawberry.field(description="Centre latitude.")
+    longitude: float = strawberry.field(description="Centre longitude.")
+    radius_meters: float = strawberry.field(description="Radius in metres.")
+    vertices: list[LatLng] | None = strawberry.field(
+        default=None,
+        description="A polygon fence's outline, checked by the server; the phone monitors "
+        "the circle, which encloses it. Null for a circular fence.",
+    )
 
 
 @strawberry.input(description="A point on the Earth (WGS 84).")
@@ -128,9 +139,7 @@ def outline_of(vertices: tuple[tuple[float, float], ...] | None) -> list[LatLng]
     return None if vertices is None else [LatLng(latitude=a, longitude=o) for a, o in vertices]
 
 
-def geofence_of(f: FenceView) -> Geofence:
-    from api.schema import Geofence
-
+def geofence_of(f: FenceView | NearbyFence) -> Geofence:
     return Geofence(id=strawberry.ID(str(f.id)), store_id=strawberry.ID(str(f.store_id)),
                     store_name=f.store_name, latitude=f.latitude, longitude=f.longitude,
                     radius_meters=f.radius_meters, vertices=outline_of(f.vertices))
@@ -174,7 +183,7 @@ class CreatePolygonGeofenceInput:
 
 @strawberry.type(description="The result of createGeofence, updateGeofence or retireGeofence.")
 class GeofencePayload:
-    geofence: GeofenceRef | None = strawberry.field(description="The geofence.")
+    geofence: Geofence | None = strawberry.field(description="The geofence.")
     errors: list[UserError] = strawberry.field(description="Why it failed.")
 
 

@@ -150,7 +150,8 @@ class MarkNotificationsReadInput:
 
 @strawberry.type(description="The result of markNotificationsRead.")
 class MarkNotificationsReadPayload:
-    marked: int = strawberry.field(description="How many messages were newly marked read.")
+    marked: int = strawberry.field(default=0,
+                                   description="How many messages were newly marked read.")
     errors: list[UserError] = strawberry.field(description="Why nothing was marked.")
 
 

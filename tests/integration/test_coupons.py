@@ -34,10 +34,10 @@ async def _purchase_ids(holder, count: int) -> list[int]:
     store_id = (await stores.create_store("Opéra", 48.87, 2.33, "Europe/Paris")).id
     ids = []
     for i in range(count):
-        posted = await purchases.record_purchase(
+        posted = await purchases.record_purchase(purchases.RecordPurchase(
             idempotency_key=f"p{i}", customer_id=holder.customer_id,
             account_id=holder.account_id, store_id=store_id, receipt_id=f"r{i}",
-            total=Money(10_00, "EUR"))
+            total=Money(10_00, "EUR")))
         ids.append(posted.transaction.id)
     return ids
 

@@ -44,10 +44,10 @@ async def store() -> int:
 
 async def buy(holder: CardHolder, store_id: int, points: int, *, key: str,
               days_ago: int = 0) -> None:
-    await purchases.record_purchase(
+    await purchases.record_purchase(purchases.RecordPurchase(
         idempotency_key=key, customer_id=holder.customer_id, account_id=holder.account_id,
         store_id=store_id, receipt_id=key, total=Money(points * 100, "EUR"),
-        occurred_at=NOW - timedelta(days=days_ago) if days_ago else None)
+        occurred_at=NOW - timedelta(days=days_ago) if days_ago else None))
 
 
 async def redeem(holder: CardHolder, store_id: int, points: int, *, key: str) -> None:

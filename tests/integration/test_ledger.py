@@ -36,9 +36,9 @@ async def _store() -> int:
 
 
 async def _buy(holder, store_id: int, amount: int, *, key: str, when: datetime | None = None):
-    return await purchases.record_purchase(
+    return await purchases.record_purchase(purchases.RecordPurchase(
         idempotency_key=key, customer_id=holder.customer_id, account_id=holder.account_id,
-        store_id=store_id, receipt_id=key, total=Money(amount, "EUR"), occurred_at=when)
+        store_id=store_id, receipt_id=key, total=Money(amount, "EUR"), occurred_at=when))
 
 
 async def _redeem(holder, store_id: int, points: int, *, key: str, spend: str | None = None):

@@ -78,9 +78,9 @@ async def _earn_at(holder, store_id: int, points: int, when: datetime, key: str)
 async def _buy(holder, store_id: int, amount: int, key: str) -> None:
     """A real purchase, then the tier check as the posting coordinator makes it
     (harmless if record_purchase already made it: a second check changes nothing)."""
-    await purchases.record_purchase(
+    await purchases.record_purchase(purchases.RecordPurchase(
         idempotency_key=key, customer_id=holder.customer_id, account_id=holder.account_id,
-        store_id=store_id, receipt_id=key, total=Money(amount, "EUR"))
+        store_id=store_id, receipt_id=key, total=Money(amount, "EUR")))
     async with transaction() as conn:
         await fetchrow(conn, "SELECT id FROM account WHERE id = $1 FOR UPDATE",
                        holder.account_id)
