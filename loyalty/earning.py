@@ -1,19 +1,11 @@
-"""How many points a purchase earns, and when they mature and expire."""
+"""When earned points mature and expire, and how many a refund takes back."""
 
 from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime, time, timedelta
-from decimal import ROUND_FLOOR, Decimal
 
 from loyalty.config import Settings
-from loyalty.money import Money
-
-
-def base_points(total: Money, settings: Settings) -> int:
-    """Points per major currency unit, rounded down: 12.99 EUR at 1/EUR is 12."""
-    units = Decimal(total.amount_minor) / (Decimal(10) ** total.exponent)
-    return int((units * settings.points_per_unit).to_integral_value(rounding=ROUND_FLOOR))
 
 
 def add_months(moment: datetime, months: int) -> datetime:

@@ -6,8 +6,20 @@ from tortoise.fields.base import OnDelete
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
-from loyalty.models.identity import StaffRole
-from loyalty.models.ledger import AccountKind
+from enum import StrEnum
+
+
+# The enums as they stood when this migration was written: a migration
+# replays history, so it must not follow the live models' enums.
+class StaffRole(StrEnum):
+    CASHIER = "CASHIER"
+    MANAGER = "MANAGER"
+    ADMIN = "ADMIN"
+
+
+class AccountKind(StrEnum):
+    CUSTOMER = "customer"
+    SYSTEM = "system"
 
 
 class Migration(migrations.Migration):

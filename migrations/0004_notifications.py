@@ -1,9 +1,26 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from notifications.models import Platform, Status
+from enum import StrEnum
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+
+
+# The enums as they stood when this migration was written: a migration
+# replays history, so it must not follow the live models' enums.
+class Platform(StrEnum):
+    IOS = "IOS"
+    ANDROID = "ANDROID"
+    WEB = "WEB"
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    DEFERRED = "deferred"
+    SENT = "sent"
+    INBOX = "inbox"
+    FAILED = "failed"
+
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0003_geofence')]

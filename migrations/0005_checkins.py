@@ -1,9 +1,19 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from geofence.models import CheckInKind
+from enum import StrEnum
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+
+
+# The enum as it stood when this migration was written: a migration replays
+# history, so it must not follow the live model's enum.
+class CheckInKind(StrEnum):
+    ENTER = "ENTER"
+    EXIT = "EXIT"
+    DWELL = "DWELL"
+    BEACON = "BEACON"
+
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0004_notifications')]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from tortoise import connections
@@ -29,14 +28,9 @@ from notifications.outcomes import (
 )
 from notifications.preferences import quiet_until
 from notifications.push import SEND_CHUNK, PushMessage, PushSender, PushUnavailable
+from notifications.render import in_languages
 from notifications.stats import RunStats
 from notifications.templates import language
-
-# Renders notifications again in other languages: [(notification, locale)] ->
-# {(notification id, language): (title, body)}; what it cannot render is left out.
-Localize = Callable[
-    [BaseDBAsyncClient, list[tuple[Due, str]]], Awaitable[dict[tuple[int, str], tuple[str, str]]]
-]
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +146,6 @@ async def send_due(
     stats: RunStats,
     settings: Settings,
     lease: timedelta = LEASE,
-    localize: Localize | None = None,
     *,
     started: float | None = None,
 ) -> None:
@@ -182,7 +175,7 @@ async def send_due(
     )
     already = {(r[0], r[1]) for r in delivered}
     sent_before = {r[0] for r in delivered}
-    texts = await _device_texts(to_push, devices, already, localize, conn)
+    texts = await _device_texts(to_push, devices, already, conn)
     plan: list[tuple[Due, int, PushMessage]] = []
     for n in to_push:
         for device_id, token, locale in devices.get(n.customer_id, ()):
@@ -295,14 +288,11 @@ async def _device_texts(
     to_push: list[Due],
     devices: dict[int, list[tuple[int, str, str | None]]],
     already: set[tuple[int, int]],
-    localize: Localize | None,
     conn: BaseDBAsyncClient,
 ) -> dict[tuple[int, str], tuple[str, str]]:
     """Texts in the language of devices whose locale differs from their
     customer's (the inbox row is in the customer's): rendered once per
     (notification, language), and only when there is such a device."""
-    if localize is None:
-        return {}
     wanted: dict[tuple[int, str], tuple[Due, str]] = {}
     for n in to_push:
         for device_id, _, locale in devices.get(n.customer_id, ()):
@@ -314,7 +304,7 @@ async def _device_texts(
                 wanted.setdefault((n.id, language(locale)), (n, locale))
     if not wanted:
         return {}
-    return await localize(conn, list(wanted.values()))
+    return await in_languages(conn, list(wanted.values()))
 
 
 async def _devices(

@@ -20,36 +20,55 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.config import Settings, get_settings
 from loyalty.db import transaction
-from loyalty.events import CampaignMessage, Event
+from loyalty.events import Event
 from loyalty.events import parse as parse_event
 from loyalty.sql import execute, fetch, placeholders, skip_locked
-from notifications import templates
 from notifications.caps import marketing_today
 from notifications.delivery import send_due
-from notifications.inbox_rows import (
-    BODY_MAX,
-    MARKETING,
-    TITLE_MAX,
-    InboxRow,
-    clip,
-    write_row,
-    write_rows,
-)
+from notifications.inbox_rows import MARKETING, InboxRow, write_row, write_rows
 from notifications.models import Status
-from notifications.outcomes import Due
-from notifications.personalise import NOWHERE, Standing, standings, values
-from notifications.personalise import template_for as _template_for
+from notifications.personalise import NOWHERE, standings
 from notifications.policy import Policy, load_policy
 from notifications.push import PushSender
+from notifications.render import Reader, render
 from notifications.stats import RunStats
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An outbox row the claim locked."""
+
+    id: int
+    kind: str
+    customer_id: int | None
+    payload: Any
+    attempts: int
+
+
+async def _readers(conn: BaseDBAsyncClient, events: list[Claimed]) -> dict[int, Reader]:
+    customer_ids = sorted({e.customer_id for e in events if e.customer_id is not None})
+    if not customer_ids:
+        return {}
+    rows = await fetch(
+        conn,
+        "SELECT id, first_name, locale, marketing_opt_in, timezone FROM customer "
+        f"WHERE id IN ({placeholders(1, len(customer_ids))})",
+        *customer_ids,
+    )
+    return {
+        r["id"]: Reader(r["first_name"], r["locale"], bool(r["marketing_opt_in"]), r["timezone"])
+        for r in rows
+    }
 
 
 async def claim_events(
@@ -57,7 +76,7 @@ async def claim_events(
 ) -> None:
     policy = policy or Policy()
     async with transaction() as conn:
-        events = await fetch(
+        rows = await fetch(
             conn,
             skip_locked(
                 conn,
@@ -66,43 +85,41 @@ async def claim_events(
             ),
             batch_size,
         )
-        if not events:
+        if not rows:
             return
-        customer_ids = sorted({e[2] for e in events if e[2] is not None})
-        customers = {}
-        if customer_ids:
-            rows = await fetch(
-                conn,
-                f"SELECT id, first_name, locale, marketing_opt_in, timezone FROM customer "
-                f"WHERE id IN ({placeholders(1, len(customer_ids))})",
-                *customer_ids,
-            )
-            customers = {r[0]: (r[1], r[2], bool(r[3]), r[4]) for r in rows}
+        events = [Claimed(r["id"], r["kind"], r["customer_id"], r["payload"], r["attempts"])
+                  for r in rows]
+        readers = await _readers(conn, events)
         # A payload that does not parse fails its own event below, not the batch.
         parsed: dict[int, Event | None] = {}
         for e in events:
             with contextlib.suppress(ValueError, TypeError):
-                parsed[e[0]] = parse_event(e[1], e[3])
+                parsed[e.id] = parse_event(e.kind, e.payload)
+
+        def consented(e: Claimed) -> bool:
+            """Not a marketing message, or one its reader said yes to."""
+            reader = readers.get(e.customer_id or 0)
+            return reader is not None and (e.kind not in MARKETING or reader.marketing_opt_in)
+
         # What the messages tell of the ledger now (balance, next reward or
         # tier, expiring points, a visited store's offer), for the whole batch.
         # Not for marketing messages the customer has not consented to.
         standing = await standings(
             conn,
             [
-                (e[0], e[2], event)
+                (e.id, e.customer_id, event)
                 for e in events
-                if e[2] in customers
-                and (event := parsed.get(e[0])) is not None
-                and (e[1] not in MARKETING or customers[e[2]][2])
+                if e.customer_id is not None and consented(e)
+                and (event := parsed.get(e.id)) is not None
             ],
             now,
         )
         # Without marketing consent a campaign message is not written at all:
         # no push and no inbox row (the customer said no to marketing).
         marketing = {
-            e[2]: customers[e[2]][3]
+            e.customer_id: readers[e.customer_id].timezone
             for e in events
-            if e[1] in MARKETING and e[2] in customers and customers[e[2]][2]
+            if e.kind in MARKETING and e.customer_id is not None and consented(e)
         }
         today = await marketing_today(conn, now, marketing)
         # Phase 1, no database: render each event's message. One that raises (a
@@ -110,31 +127,27 @@ async def claim_events(
         # the batch and blocking every later event forever.
         done: list[int] = []
         messages: list[InboxRow] = []
-        for event_id, kind, customer_id, raw, attempts in events:
-            if customer_id not in customers:
-                done.append(event_id)  # not a customer-facing event
+        for e in events:
+            reader = readers.get(e.customer_id or 0)
+            if e.customer_id is None or reader is None:
+                done.append(e.id)  # not a customer-facing event
+                continue
+            if not consented(e):
+                done.append(e.id)
+                stats.skipped += 1
                 continue
             try:
-                if kind in MARKETING and not customers[customer_id][2]:
-                    rendered: tuple[str, str] | str | None = "skipped"
-                else:
-                    rendered = _render(
-                        parsed[event_id] if event_id in parsed else parse_event(kind, raw),
-                        customers[customer_id],
-                        standing.get(event_id, NOWHERE),
-                    )
+                event = parsed[e.id] if e.id in parsed else parse_event(e.kind, e.payload)
+                rendered = render(event, reader, standing.get(e.id, NOWHERE))
             except Exception as exc:
-                await _claim_failed(conn, event_id, kind, attempts + 1, exc, now, policy)
+                await _claim_failed(conn, e.id, e.kind, e.attempts + 1, exc, now, policy)
                 stats.event_errors += 1
                 continue
             if rendered is None:
-                done.append(event_id)  # no message for this kind (yet)
-            elif isinstance(rendered, str):  # "skipped"
-                done.append(event_id)
-                stats.skipped += 1
+                done.append(e.id)  # no message for this kind (yet)
             else:
                 title, body = rendered
-                messages.append(InboxRow(event_id, kind, customer_id, title, body, attempts))
+                messages.append(InboxRow(e.id, e.kind, e.customer_id, title, body, e.attempts))
         # Phase 2: the inserts, all in one savepoint; if one is refused (on
         # PostgreSQL that aborts the transaction) they are redone one
         # savepoint each, so that only the culprit fails. A savepoint per
@@ -172,24 +185,6 @@ async def claim_events(
                 *done,
             )
         stats.events += len(events)
-
-
-def _render(
-    event: Event | None,
-    customer: tuple[str, str | None, bool, str],
-    standing: Standing,
-) -> tuple[str, str] | None:
-    """The event's (title, body); None when there is no message for it."""
-    first_name, locale, _, timezone = customer
-    if event is None:
-        return None  # a kind no class describes
-    if isinstance(event, CampaignMessage):
-        return event.title, event.body
-    template = _template_for(event)  # tier.changed has one per direction
-    if not templates.has_template(template):
-        return None
-    message = templates.render(template, locale, values(event, first_name, timezone, standing))
-    return message.title, message.body
 
 
 async def _claim_failed(
@@ -232,55 +227,6 @@ async def _claim_failed(
         )
 
 
-async def localized(
-    conn: BaseDBAsyncClient, wanted: list[tuple[Due, str]]
-) -> dict[tuple[int, str], tuple[str, str]]:
-    """Messages rendered again from their events in another locale (a device's,
-    when it differs from its customer's): {(notification id, language): text}.
-    Campaign texts are written by hand in one language and are left as they are."""
-    wanted = [(n, loc) for n, loc in wanted
-              if n.event_id is not None and n.kind != CampaignMessage.kind]
-    if not wanted:
-        return {}
-    event_ids = sorted({n.event_id for n, _ in wanted if n.event_id is not None})
-    rows = await fetch(
-        conn,
-        f"SELECT id, payload FROM outbox_event WHERE id IN ({placeholders(1, len(event_ids))})",
-        *event_ids,
-    )
-    kinds = {n.event_id: n.kind for n, _ in wanted}
-    parsed: dict[int, Event] = {}
-    for r in rows:
-        with contextlib.suppress(ValueError, TypeError):
-            event = parse_event(kinds[r[0]], r[1])
-            if event is not None:
-                parsed[r[0]] = event
-    events = {
-        n.event_id: (n.event_id, n.customer_id, parsed[n.event_id])
-        for n, _ in wanted
-        if n.event_id is not None and n.event_id in parsed
-    }
-    standing = await standings(conn, list(events.values()), datetime.now(UTC))
-    texts: dict[tuple[int, str], tuple[str, str]] = {}
-    for n, locale in wanted:
-        found = parsed.get(n.event_id or 0)
-        if found is None:
-            continue
-        try:
-            customer = (n.first_name, locale, True, n.timezone)
-            rendered = _render(found, customer, standing.get(n.event_id or 0, NOWHERE))
-        except Exception:  # the customer's text, already written, is sent instead
-            log.warning("notification %s cannot be rendered in %s", n.id, locale, exc_info=True)
-            continue
-        if isinstance(rendered, tuple):
-            title, body = rendered
-            texts[(n.id, templates.language(locale))] = (
-                clip(title, TITLE_MAX),
-                clip(body, BODY_MAX),
-            )
-    return texts
-
-
 async def run_once(
     batch_size: int = 100,
     *,
@@ -297,9 +243,7 @@ async def run_once(
     stats = RunStats()
     started = time.monotonic()  # when `now` was: the send's lease is timed from it
     await claim_events(batch_size, now, stats, policy)
-    await send_due(
-        batch_size, now, sender, stats, settings, policy.lease, localized, started=started
-    )
+    await send_due(batch_size, now, sender, stats, settings, policy.lease, started=started)
     return stats
 
 

@@ -1,4 +1,5 @@
-"""Points arithmetic: base rate, rounding, expiry dates, pro-rata refunds."""
+"""Points arithmetic: money parsing, expiry dates, pro-rata refunds (the base rate
+and its rounding are the rules engine's: tests/unit/test_rules.py)."""
 
 from __future__ import annotations
 
@@ -10,25 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loyalty.config import Settings
-from loyalty.earning import add_months, base_points, expiry_for, pending_until, refund_points
+from loyalty.earning import add_months, expiry_for, pending_until, refund_points
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.money import Money, parse_money
 
 ONE_PER_UNIT = Settings(points_per_unit=Decimal("1"))
-
-
-@pytest.mark.parametrize(("amount", "currency", "rate", "points"), [
-    (12_99, "EUR", "1", 12),        # rounds down, never up
-    (1_00, "EUR", "1", 1),
-    (99, "EUR", "1", 0),
-    (12_99, "EUR", "1.5", 19),      # 19.485
-    (1500, "JPY", "0.01", 15),      # no minor unit: 1500 yen
-    (1_000, "KWD", "1", 1),         # three decimals: 1.000 dinar
-    (10_00, "EUR", "0.1", 1),
-])
-def test_base_points(amount, currency, rate, points):
-    settings = Settings(points_per_unit=Decimal(rate))
-    assert base_points(Money(amount, currency), settings) == points
 
 
 def test_parse_money_rejects_bad_amounts_and_unknown_currencies():

@@ -8,8 +8,8 @@ import pytest
 
 from loyalty.config import load_settings
 from loyalty.events import parse
+from notifications.personalise import template_for
 from notifications.templates import format_date, render
-from notifications.worker import _template_for
 
 DEC_2 = date(2026, 12, 2)
 
@@ -48,7 +48,7 @@ def test_the_job_events_read_well_in_each_language(kind, locale, values, title, 
     ({"from": "Silver", "to": None, "direction": "down"}, "tier.lost"),
 ])
 def test_a_tier_change_picks_its_message_by_direction(payload, template):
-    assert _template_for(parse("tier.changed", payload)) == template
+    assert template_for(parse("tier.changed", payload)) == template
 
 
 def test_the_jobs_interval_is_a_setting():
