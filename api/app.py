@@ -51,7 +51,10 @@ class GraphQLView(GraphQL[Context, None]):
         await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:
-        value = json.loads(data)
+        try:
+            value = json.loads(data)
+        except ValueError:  # not JSON, or not UTF-8 at all
+            raise HTTPException(400, "Unable to parse request body as JSON") from None
         # A GraphQL request is an object (a list is a batch, refused later as
         # such); `"abc"`, `123` or `null` as the whole body is not one.
         if not isinstance(value, dict | list):

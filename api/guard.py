@@ -1,5 +1,6 @@
 """The schema's request guard: the token limit, the extra validation rules,
-the parse and validation caches and error masking, as one extension.
+the parse and validation caches, unstorable strings in variables
+(api/storable.py) and error codes and masking, as one extension.
 
 Strawberry runs every hook of every extension on every request (a context
 manager each); five extensions cost about as much as executing a small
@@ -22,6 +23,7 @@ from strawberry.extensions.mask_errors import MaskErrors
 from strawberry.schema.schema import validate_document
 
 from api.errors import with_code
+from api.storable import unstorable_variable
 
 
 class GuardCaches:
@@ -83,7 +85,9 @@ class RequestGuard(MaskErrors):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if context.query and context.pre_execution_errors is None:
-            context.pre_execution_errors = self.caches.validated(
+            errors = self.caches.validated(
                 context.schema._schema, context.query, tuple(context.validation_rules)
             )
+            unstorable = unstorable_variable(context.variables)
+            context.pre_execution_errors = [*errors, unstorable] if unstorable else errors
         yield

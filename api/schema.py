@@ -30,6 +30,7 @@ from api.mutations.rewards import RewardMutations, RewardQueries
 from api.mutations.surveys import SurveyMutations
 from api.mutations.tiers import TierMutations, TierQueries
 from api.permissions import IsCustomer
+from api.storable import StorableStringLiterals
 from api.types.checkins import LatLng, outline_of
 from api.types.common import Money, UserError
 from api.types.customer import Customer, LoyaltyCard, PointsBalance
@@ -172,6 +173,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         rules=[
             *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
             *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+            StorableStringLiterals,
         ],
         maxsize=512,
     )

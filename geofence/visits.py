@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -28,6 +27,7 @@ from loyalty.ledger import (
     request_hash,
 )
 from loyalty.sql import as_datetime, execute, fetch, fetchrow
+from loyalty.timezones import zone_or_utc
 
 EVENT = "visit.accepted"
 
@@ -181,11 +181,7 @@ async def apply(
 
 
 def local_day(when: datetime, timezone: str) -> str:
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return when.astimezone(zone).date().isoformat()
+    return when.astimezone(zone_or_utc(timezone)).date().isoformat()
 
 
 def in_cooldown(last_reward_at: datetime | None, when: datetime, settings: Settings) -> bool:

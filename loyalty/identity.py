@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
@@ -16,7 +17,7 @@ from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.models import Account, AccountKind, Customer, RefreshToken, Staff
 from loyalty.profile import check_birth_date
-from loyalty.sql import execute
+from loyalty.sql import execute, fetchrow
 from loyalty.tokens import Principal, hash_refresh_token, issue_access_token, new_refresh_token
 
 
@@ -61,7 +62,7 @@ async def sign_up(
 ) -> Session:
     """Create a customer, their points account and (through `issue_card`, which
     the wallet supplies) their card, all in one transaction."""
-    from loyalty.stores import check_timezone
+    from loyalty.timezones import check_timezone
 
     email = normalize_email(email)
     passwords.check_strength(password)
@@ -206,3 +207,11 @@ async def create_admin(email: str, password: str) -> Staff:
 
 
 __all__ = ["Session", "log_in", "log_out", "refresh_session", "sign_up", "staff_log_in"]
+
+
+async def principal_exists(kind: str, subject_id: int) -> bool:
+    """Whether the customer or staff member a token names still exists."""
+    table = "customer" if kind == "customer" else "staff"
+    row = await fetchrow(connections.get("default"), f"SELECT 1 FROM {table} WHERE id = $1",
+                         subject_id)
+    return row is not None

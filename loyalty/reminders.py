@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -19,6 +19,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from loyalty.db import transaction
 from loyalty.ledger import add_outbox
 from loyalty.sql import as_datetime, fetch, fetchrow, skip_locked
+from loyalty.timezones import zone_or_utc
 
 DEFAULT_REMINDER_DAYS = 14
 
@@ -144,7 +145,4 @@ async def _coupons_batch(now: datetime, until: datetime, batch: int) -> tuple[in
 
 def zone(tz: str | None) -> ZoneInfo:
     """A customer's timezone; UTC when unset or unknown to this machine."""
-    try:
-        return ZoneInfo(tz or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return zone_or_utc(tz)

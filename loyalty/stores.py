@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -13,17 +12,10 @@ from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.identity import normalize_email
 from loyalty.models import Staff, StaffRole, Store
 from loyalty.sql import execute, fetch
+from loyalty.timezones import check_timezone
 
 _NAME_TTL_SECONDS = 60.0
 _names: dict[int, tuple[float, str, str]] = {}
-
-
-def check_timezone(name: str, field: str = "timezone") -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise invalid(f"Unknown IANA timezone {name!r}.", field) from None
-    return name
 
 
 async def create_store(

@@ -73,6 +73,7 @@ class PageInfo:
 T = TypeVar("T")
 
 MAX_PAGE = 100
+MAX_ID = 2**63 - 1
 
 
 class BadArgument(Exception):
@@ -95,11 +96,16 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
         return None
     try:
         prefix, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if prefix != kind:
+        if prefix != kind or not (value.isascii() and value.isdigit()):
             raise ValueError(prefix)
-        return int(value)
+        parsed = int(value)
     except (ValueError, UnicodeError) as exc:
         raise BadArgument("Invalid cursor.") from exc
+    # A database id: a bigger number is no cursor of ours (and overflows the
+    # driver's 64-bit parameter).
+    if not 0 <= parsed <= MAX_ID:
+        raise BadArgument("Invalid cursor.")
+    return parsed
 
 
 def clamp_first(first: int | None) -> int:
