@@ -9,7 +9,7 @@ import httpx
 from tortoise import connections
 
 from tests.api.test_pos import PURCHASE, purchase_input
-from tests.conftest import CREATE_STORE, SIGN_UP, STAFF_LOG_IN, PASSWORD, GraphQLClient
+from tests.conftest import CREATE_STORE, PASSWORD, SIGN_UP, STAFF_LOG_IN, GraphQLClient
 
 REGISTER = """mutation($input: RegisterDeviceInput!) {
   registerDevice(input: $input) { device { id } errors { code field } } }"""
@@ -59,8 +59,8 @@ async def test_nul_and_lone_surrogates_are_refused_before_anything_runs(server, 
             assert _code(body) == "INVALID_INPUT", body
             assert body["errors"][0]["extensions"]["field"].startswith("$input")
     # In the document's literals.
-    literal = ('mutation { signUp(input: {email: "z\\u0000@example.test", password: "%s", '
-               'firstName: "Z"}) { accessToken } }' % PASSWORD)
+    literal = ('mutation { signUp(input: {email: "z\\u0000@example.test", password: "'
+               + PASSWORD + '", firstName: "Z"}) { accessToken } }')
     body = await gql.raw(literal)
     assert body.get("data") is None and _code(body) == "INVALID_INPUT"
     after = {t: await _count(t) for t in before}
