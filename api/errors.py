@@ -143,7 +143,8 @@ def log_errors(errors: list[GraphQLError], operation_name: str | None) -> None:
     its traceback."""
     rid = current_request_id()
     for error in errors:
-        code = (error.extensions or {}).get("code", ApiCode.INTERNAL.value)
+        # Strawberry logs before the guard's result hook assigns codes.
+        code = (error.extensions or {}).get("code") or classify(error).value
         where = ".".join(str(p) for p in error.path) if error.path else "-"
         original = error.original_error
         kind = type(original).__name__ if original is not None else "GraphQLError"

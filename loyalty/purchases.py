@@ -67,6 +67,24 @@ def check_occurred_at(occurred_at: datetime | None, now: datetime) -> datetime:
     return occurred_at.astimezone(UTC)
 
 
+# Where something is sold. CHECKIN and SYSTEM are the programme's own postings
+# (visit rewards, expiry): a purchase never claims them.
+SALES_CHANNELS = frozenset({Channel.STORE, Channel.APP, Channel.WEB, Channel.PHONE,
+                            Channel.FRANCHISE})
+
+
+def check_sales_channel(channel: Channel | str) -> Channel:
+    try:
+        parsed = Channel(channel)
+    except ValueError:
+        parsed = None
+    if parsed not in SALES_CHANNELS:
+        names = ", ".join(sorted(SALES_CHANNELS))
+        raise invalid(f"A purchase's channel is a sales channel: {names}.", "channel")
+    assert parsed is not None
+    return parsed
+
+
 def check_receipt(receipt_id: str) -> str:
     receipt_id = receipt_id.strip() if isinstance(receipt_id, str) else ""
     if not receipt_id or len(receipt_id) > 128:
@@ -117,6 +135,7 @@ async def record_purchase(
     (store, receipt) is DUPLICATE_RECEIPT."""
     settings = get_settings()
     key = check_idempotency_key(idempotency_key)
+    channel = check_sales_channel(channel)
     receipt_id = check_receipt(receipt_id)
     lines = check_lines(tuple(lines))
     coupon = check_coupon_code(coupon_code)

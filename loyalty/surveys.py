@@ -94,14 +94,19 @@ async def submit_survey(
             pg = is_pg(conn)
             purchase = await fetchrow(
                 conn,
-                "SELECT id, customer_id, channel, total_minor, currency, occurred_at "
-                "FROM purchase WHERE store_id = $1 AND receipt_id = $2",
+                "SELECT id, customer_id, channel, total_minor, currency, occurred_at, "
+                "refunded_minor FROM purchase WHERE store_id = $1 AND receipt_id = $2",
                 store_id,
                 receipt_id,
             )
             if purchase is None or purchase[1] != customer_id:
                 # Someone else's receipt looks exactly like no receipt.
                 raise DomainError(ErrorCode.NOT_FOUND, "No such purchase of yours.", "receiptId")
+            if purchase[6] >= purchase[3]:
+                # Nothing of it was kept: a bonus for it would be points for
+                # nothing (buy, answer, return everything).
+                raise DomainError(ErrorCode.SURVEY_NOT_ELIGIBLE,
+                                  "This purchase was refunded in full.", "receiptId")
             purchase_id = purchase[0]
             # Claim the purchase first: a concurrent answer blocks on the
             # unique purchase_id until this commits, then fails.

@@ -30,7 +30,8 @@ class SubmitSurveyPayload:
     points_awarded: int = strawberry.field(
         description="The survey bonus credited (0 when no survey bonus runs).")
     errors: list[UserError] = strawberry.field(
-        description="Why it was refused (NOT_FOUND, SURVEY_ALREADY_ANSWERED, INVALID_INPUT).")
+        description="Why it was refused (NOT_FOUND, SURVEY_ALREADY_ANSWERED, "
+        "SURVEY_NOT_ELIGIBLE for a purchase refunded in full, INVALID_INPUT).")
 
 
 @strawberry.input(description="Profile fields to change; omitted ones stay as they are.")
