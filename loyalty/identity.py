@@ -64,7 +64,7 @@ async def sign_up(
     from loyalty.stores import check_timezone
 
     email = normalize_email(email)
-    passwords.check_strength(password)
+    passwords.check_strength(password, email)
     first_name = first_name.strip() if isinstance(first_name, str) else ""
     if not first_name or len(first_name) > 100:
         raise invalid("firstName must be 1 to 100 characters.", "firstName")

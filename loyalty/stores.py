@@ -64,7 +64,7 @@ async def create_staff(
     email: str, password: str, role: StaffRole, store_ids: list[int]
 ) -> tuple[Staff, list[int]]:
     email = normalize_email(email)
-    passwords.check_strength(password)
+    passwords.check_strength(password, email)
     if role != StaffRole.ADMIN and not store_ids:
         raise invalid("A cashier or manager needs at least one store.", "storeIds")
     stores = await Store.filter(id__in=store_ids) if store_ids else []

@@ -15,7 +15,10 @@ from wallet.cards import issue_card
 @strawberry.input(description="A new customer.")
 class SignUpInput:
     email: str = strawberry.field(description="Email; case-insensitive and unique.")
-    password: str = strawberry.field(description="At least 8 characters.")
+    password: str = strawberry.field(
+        description="10 to 256 characters, not blank, not among the most common passwords, "
+        "not the email; otherwise INVALID_INPUT on `password`."
+    )
     first_name: str = strawberry.field(description="First name.")
     locale: str | None = strawberry.field(
         default=strawberry.UNSET, description="BCP 47, e.g. fr-FR."
