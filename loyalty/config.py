@@ -65,20 +65,55 @@ class Settings:
     # and no visit earns within the cool-down after another one did.
     visit_reward_points: int = 10
     visit_cooldown_minutes: int = 60
+    # Introspection (and the "Did you mean ...?" suggestions that would give the
+    # same names away): None means on, except in production.
+    introspection: bool | None = None
+    # When set, /metrics answers only `Authorization: Bearer <this token>`.
+    metrics_token: str | None = None
 
     @property
     def is_prod(self) -> bool:
         return self.env == "prod"
 
+    @property
+    def introspection_enabled(self) -> bool:
+        return not self.is_prod if self.introspection is None else self.introspection
+
     def check(self) -> None:
         """Refuse settings that would be unsafe in production."""
         if self.env not in ("dev", "prod", "test"):
             raise ConfigError(f"LOYALTY_ENV must be dev, test or prod, not {self.env!r}")
-        if self.is_prod and (self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32):
-            raise ConfigError(
-                "LOYALTY_SECRET_KEY must be set to a random value of 32+ characters "
-                "when LOYALTY_ENV=prod"
-            )
+        if self.is_prod:
+            weakness = secret_weakness(self.secret_key)
+            if weakness:
+                raise ConfigError(
+                    f"LOYALTY_SECRET_KEY {weakness}: when LOYALTY_ENV=prod it must be a "
+                    "random value of 32+ characters, e.g. python3 -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'"
+                )
+
+
+# Fewer distinct characters than this is no random key: a hex key has only 16
+# to draw from, and one of 32 characters shows fewer than 10 about once in
+# 10,000 draws, so a higher bar would refuse real keys.
+MIN_SECRET_DISTINCT = 10
+
+
+def secret_weakness(secret: str) -> str | None:
+    """What makes `secret` unfit to sign tokens in production, or None."""
+    if secret == DEFAULT_SECRET_KEY:
+        return "is the default development value"
+    if len(secret) < 32:
+        return "is shorter than 32 characters"
+    if any(c.isspace() for c in secret):
+        return "contains whitespace (a phrase or a copy-paste accident, not a random key)"
+    if len(set(secret)) < MIN_SECRET_DISTINCT:
+        return f"has fewer than {MIN_SECRET_DISTINCT} distinct characters"
+    # A string is a shorter one repeated exactly when it occurs inside itself
+    # doubled, first and last characters dropped.
+    if secret in (secret + secret)[1:-1]:
+        return "is a shorter string repeated"
+    return None
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -123,7 +158,20 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             kwargs[name] = float(env[var])
     if env.get("FIREBASE_CREDENTIALS"):
         kwargs["firebase_credentials"] = env["FIREBASE_CREDENTIALS"]
+    if env.get("LOYALTY_INTROSPECTION"):
+        kwargs["introspection"] = _flag("LOYALTY_INTROSPECTION", env["LOYALTY_INTROSPECTION"])
+    if env.get("LOYALTY_METRICS_TOKEN"):
+        kwargs["metrics_token"] = env["LOYALTY_METRICS_TOKEN"]
     return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, not {value!r}")
 
 
 _settings: Settings | None = None
