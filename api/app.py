@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hmac
 import json
 import time
 from collections.abc import AsyncIterator
@@ -32,6 +33,7 @@ from api.limits import BodySizeLimit
 from api.listener import PgListener
 from api.request_id import RequestId
 from api.schema import build_schema
+from api.security_headers import SecurityHeaders, page_csp
 from loyalty import db
 from loyalty.bus import bus
 from loyalty.config import Settings, get_settings, set_settings
@@ -140,6 +142,13 @@ def _error_response(status: int, code: ApiCode, message: str) -> JSONResponse:
                         status_code=status)
 
 
+def _bearer_matches(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    # Constant time: the comparison must not tell how much of a guess was right.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                              token.encode())
+
+
 async def _open_pool() -> None:
     """Open the pool's connections before serving, not under the first burst
     of requests: each costs a backend start and a few round trips, and the
@@ -201,7 +210,12 @@ def create_app(
         await connections.get("default").execute_query("SELECT 1")
         return JSONResponse({"status": "ok"})
 
-    async def metrics_endpoint(request: Request) -> PlainTextResponse:
+    async def metrics_endpoint(request: Request) -> Response:
+        if settings.metrics_token and not _bearer_matches(request, settings.metrics_token):
+            response = _error_response(401, ApiCode.UNAUTHENTICATED,
+                                       "Use `Authorization: Bearer <metrics token>`.")
+            response.headers["www-authenticate"] = "Bearer"
+            return response
         lines = [
             "# TYPE loyalty_uptime_seconds gauge",
             f"loyalty_uptime_seconds {time.time() - started:.0f}",
@@ -218,6 +232,8 @@ def create_app(
             Route("/metrics", metrics_endpoint),
         ],
         middleware=[
+            Middleware(SecurityHeaders, hsts=settings.is_prod,
+                       page_csp=page_csp(view.graphql_ide_html) if view.graphql_ide else None),
             Middleware(RequestId),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             Middleware(AuthenticationMiddleware, backend=JWTBackend()),

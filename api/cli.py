@@ -158,6 +158,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "log_level": "warning",
         "access_log": False,
         "lifespan": "on",
+        # X-Forwarded-For is believed from LOYALTY_TRUSTED_PROXIES only
+        # (api/client_address.py), never from uvicorn's default of 127.0.0.1.
+        "proxy_headers": False,
     }
     print(
         f"serving GraphQL on http://{args.host}:{args.port}/graphql "

@@ -18,9 +18,10 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSchema
 from graphql.language.parser import parse
-from graphql.validation import ASTValidationRule
+from graphql.validation import ASTValidationRule, validate
 from strawberry.extensions.mask_errors import MaskErrors
-from strawberry.schema.schema import validate_document
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from api.errors import with_code
 from api.storable import unstorable_variable
@@ -30,7 +31,7 @@ class GuardCaches:
     """Shared by every request of one schema (extensions are made per request)."""
 
     def __init__(self, max_tokens: int, rules: list[type[ASTValidationRule]],
-                 maxsize: int) -> None:
+                 maxsize: int, hide_suggestions: bool = False) -> None:
         self.max_tokens = max_tokens
         self.rules = tuple(rules)
 
@@ -42,7 +43,11 @@ class GuardCaches:
         def validated(schema: GraphQLSchema, query: str, rules: tuple[Any, ...]
                       ) -> list[GraphQLError]:
             # Only reached for a text that parsed: the document is cached.
-            return validate_document(schema, parsed(query, self.max_tokens), rules)
+            # Strawberry's validate_document, plus hiding the "Did you mean
+            # ...?" suggestions, which name fields that introspection would.
+            return validate(schema, parsed(query, self.max_tokens),
+                            (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
+                            hide_suggestions=hide_suggestions)
 
         self.parsed = parsed
         self.validated = validated

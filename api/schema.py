@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from functools import partial
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
@@ -157,6 +158,14 @@ class Subscription:
 
 
 class LoyaltySchema(strawberry.Schema):
+    hide_suggestions = False
+
+    def _get_execute_function(self) -> Callable[..., Any]:
+        # Coercing variables suggests names too ("Did you mean the enum value
+        # ...?"): hidden with the validation's (api/guard.py).
+        execute = super()._get_execute_function()
+        return partial(execute, hide_suggestions=True) if self.hide_suggestions else execute
+
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
         # Strawberry's default logs each error with the query's text around
@@ -168,14 +177,19 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     # The depth and alias rules, the token limit, the parse and validation
     # caches and masking run as one extension (api/guard.py): hooks cost per
     # request. Its caches are built once per schema and shared by requests.
+    # Without introspection, the suggestions that would name the same fields
+    # and values go too.
+    closed = not settings.introspection_enabled
     caches = GuardCaches(
         max_tokens=settings.max_query_tokens,
         rules=[
             *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
             *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
             StorableStringLiterals,
+            *([NoSchemaIntrospectionCustomRule] if closed else []),
         ],
         maxsize=512,
+        hide_suggestions=closed,
     )
     extensions: list[Any] = [lambda: RequestGuard(caches, settings.is_prod)]
     schema = LoyaltySchema(
@@ -185,5 +199,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         extensions=extensions,
         types=[UserError, Money],
     )
+    schema.hide_suggestions = closed
     install_input_plans(schema)
     return schema

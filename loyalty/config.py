@@ -65,20 +65,102 @@ class Settings:
     # and no visit earns within the cool-down after another one did.
     visit_reward_points: int = 10
     visit_cooldown_minutes: int = 60
+    # Introspection (and the "Did you mean ...?" suggestions that would give the
+    # same names away): None means on, except in production.
+    introspection: bool | None = None
+    # When set, /metrics answers only `Authorization: Bearer <this token>`.
+    metrics_token: str | None = None
+    # Log-in throttling (loyalty/login_throttle.py). Failed log-ins are
+    # counted per window: of one account from one address (the attacker's own
+    # budget), of one account from anywhere (a distributed attack, looser,
+    # since reaching it also stops the account's owner) and from one address
+    # whatever the account (credential stuffing). A count that reaches its
+    # limit locks that key out, twice as long each time it trips again within
+    # a window of the last lock-out's end. 0 turns a count off.
+    login_window_seconds: int = 900
+    login_max_failures: int = 5
+    login_max_failures_per_account: int = 20
+    login_max_failures_per_address: int = 100
+    login_lockout_seconds: int = 30
+    login_lockout_max_seconds: int = 900
+    # The account-wide lock-out also stops the real customer: kept short.
+    login_account_lockout_max_seconds: int = 120
+    # scrypt runs at once per process (0: half the cores, at least one), so
+    # that a burst of log-ins cannot take every core from other requests.
+    scrypt_concurrency: int = 0
+    # Proxies (addresses or networks) whose X-Forwarded-For is believed when
+    # they are the direct peer; none by default: the peer is the client.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def is_prod(self) -> bool:
         return self.env == "prod"
 
+    @property
+    def introspection_enabled(self) -> bool:
+        return not self.is_prod if self.introspection is None else self.introspection
+
     def check(self) -> None:
         """Refuse settings that would be unsafe in production."""
         if self.env not in ("dev", "prod", "test"):
             raise ConfigError(f"LOYALTY_ENV must be dev, test or prod, not {self.env!r}")
-        if self.is_prod and (self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32):
-            raise ConfigError(
-                "LOYALTY_SECRET_KEY must be set to a random value of 32+ characters "
-                "when LOYALTY_ENV=prod"
-            )
+        self._check_login_throttle()
+        if self.is_prod:
+            weakness = secret_weakness(self.secret_key)
+            if weakness:
+                raise ConfigError(
+                    f"LOYALTY_SECRET_KEY {weakness}: when LOYALTY_ENV=prod it must be a "
+                    "random value of 32+ characters, e.g. python3 -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'"
+                )
+
+
+    def _check_login_throttle(self) -> None:
+        import ipaddress
+
+        for name in ("login_max_failures", "login_max_failures_per_account",
+                     "login_max_failures_per_address"):
+            # A count trips when it reaches its limit, so 1 would need a
+            # first failure to lock out at once: not worth a special case.
+            if getattr(self, name) < 0 or getattr(self, name) == 1:
+                raise ConfigError(f"{name} must be 0 (off) or at least 2")
+        if self.login_window_seconds < 1 or self.login_lockout_seconds < 1:
+            raise ConfigError("login_window_seconds and login_lockout_seconds must be >= 1")
+        if min(self.login_lockout_max_seconds,
+               self.login_account_lockout_max_seconds) < self.login_lockout_seconds:
+            raise ConfigError("a login lock-out maximum is below login_lockout_seconds")
+        if self.scrypt_concurrency < 0:
+            raise ConfigError("scrypt_concurrency must be >= 0 (0: half the cores)")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"LOYALTY_TRUSTED_PROXIES: {proxy!r} is not an address or a network"
+                ) from None
+
+
+# Fewer distinct characters than this is no random key: a hex key has only 16
+# to draw from, and one of 32 characters shows fewer than 10 about once in
+# 10,000 draws, so a higher bar would refuse real keys.
+MIN_SECRET_DISTINCT = 10
+
+
+def secret_weakness(secret: str) -> str | None:
+    """What makes `secret` unfit to sign tokens in production, or None."""
+    if secret == DEFAULT_SECRET_KEY:
+        return "is the default development value"
+    if len(secret) < 32:
+        return "is shorter than 32 characters"
+    if any(c.isspace() for c in secret):
+        return "contains whitespace (a phrase or a copy-paste accident, not a random key)"
+    if len(set(secret)) < MIN_SECRET_DISTINCT:
+        return f"has fewer than {MIN_SECRET_DISTINCT} distinct characters"
+    # A string is a shorter one repeated exactly when it occurs inside itself
+    # doubled, first and last characters dropped.
+    if secret in (secret + secret)[1:-1]:
+        return "is a shorter string repeated"
+    return None
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -108,6 +190,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "LOYALTY_VISIT_MAX_OPEN_MINUTES": "visit_max_open_minutes",
         "LOYALTY_VISIT_REWARD_POINTS": "visit_reward_points",
         "LOYALTY_VISIT_COOLDOWN_MINUTES": "visit_cooldown_minutes",
+        "LOYALTY_LOGIN_WINDOW_SECONDS": "login_window_seconds",
+        "LOYALTY_LOGIN_MAX_FAILURES": "login_max_failures",
+        "LOYALTY_LOGIN_MAX_FAILURES_PER_ACCOUNT": "login_max_failures_per_account",
+        "LOYALTY_LOGIN_MAX_FAILURES_PER_ADDRESS": "login_max_failures_per_address",
+        "LOYALTY_LOGIN_LOCKOUT_SECONDS": "login_lockout_seconds",
+        "LOYALTY_LOGIN_LOCKOUT_MAX_SECONDS": "login_lockout_max_seconds",
+        "LOYALTY_LOGIN_ACCOUNT_LOCKOUT_MAX_SECONDS": "login_account_lockout_max_seconds",
+        "LOYALTY_SCRYPT_CONCURRENCY": "scrypt_concurrency",
     }
     for var, name in ints.items():
         if var in env:
@@ -123,7 +213,23 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             kwargs[name] = float(env[var])
     if env.get("FIREBASE_CREDENTIALS"):
         kwargs["firebase_credentials"] = env["FIREBASE_CREDENTIALS"]
+    if env.get("LOYALTY_INTROSPECTION"):
+        kwargs["introspection"] = _flag("LOYALTY_INTROSPECTION", env["LOYALTY_INTROSPECTION"])
+    if env.get("LOYALTY_METRICS_TOKEN"):
+        kwargs["metrics_token"] = env["LOYALTY_METRICS_TOKEN"]
+    if env.get("LOYALTY_TRUSTED_PROXIES"):
+        kwargs["trusted_proxies"] = tuple(
+            p.strip() for p in env["LOYALTY_TRUSTED_PROXIES"].split(",") if p.strip())
     return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, not {value!r}")
 
 
 _settings: Settings | None = None

@@ -43,5 +43,13 @@ class DomainError(Exception):
         return f"DomainError({self.code}, {self.message!r}, field={self.field!r})"
 
 
+class RateLimited(DomainError):
+    """Too many attempts: RATE_LIMITED, and when the caller may try again."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED, message)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+
 def invalid(message: str, field: str | None = None) -> DomainError:
     return DomainError(ErrorCode.INVALID_INPUT, message, field)

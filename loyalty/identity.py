@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from loyalty import passwords
+from loyalty import login_throttle, passwords
 from loyalty.config import get_settings
 from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
@@ -65,7 +67,7 @@ async def sign_up(
     from loyalty.timezones import check_timezone
 
     email = normalize_email(email)
-    passwords.check_strength(password)
+    passwords.check_strength(password, email)
     first_name = first_name.strip() if isinstance(first_name, str) else ""
     if not first_name or len(first_name) > 100:
         raise invalid("firstName must be 1 to 100 characters.", "firstName")
@@ -95,24 +97,45 @@ async def sign_up(
     return await _open_session(Principal("customer", customer.id))
 
 
-async def log_in(*, email: str, password: str) -> Session:
-    customer = await Customer.get_or_none(email=_email_or_blank(email))
-    if customer is None:
-        await passwords.verify_password_async(password, passwords.dummy_hash())
-        raise _bad_credentials()
-    if not await passwords.verify_password_async(password, customer.password_hash):
-        raise _bad_credentials()
+async def log_in(*, email: str, password: str, client: str | None = None) -> Session:
+    """`client`: the address the attempt came from, for throttling (None
+    outside HTTP). Too many failures: RATE_LIMITED (loyalty/login_throttle.py)."""
+    customer = await _authenticate("customer", Customer, email, password, client)
     return await _open_session(Principal("customer", customer.id))
 
 
-async def staff_log_in(*, email: str, password: str) -> Session:
-    staff = await Staff.get_or_none(email=_email_or_blank(email))
-    if staff is None:
-        await passwords.verify_password_async(password, passwords.dummy_hash())
-        raise _bad_credentials()
-    if not await passwords.verify_password_async(password, staff.password_hash):
-        raise _bad_credentials()
+async def staff_log_in(*, email: str, password: str, client: str | None = None) -> Session:
+    staff = await _authenticate("staff", Staff, email, password, client)
     return await _open_session(await staff_principal(staff))
+
+
+Who = TypeVar("Who", Customer, Staff)
+
+
+async def _authenticate(kind: str, model: type[Who], email: str, password: str,
+                        client: str | None) -> Who:
+    """The account `email` names, if `password` is its own. An unknown email
+    costs the same scrypt run and counts as the same failure as a wrong
+    password, so neither timing nor throttling tells which emails exist."""
+    settings = get_settings()
+    keys = login_throttle.keys_for(kind, email, client, settings)
+    who = await model.get_or_none(email=_email_or_blank(email))
+    # Before any scrypt work, a refused guess costs two indexed reads. Nothing
+    # is awaited between this check and taking a free slot.
+    await login_throttle.check(keys, time.time())
+    async with passwords.scrypt_slot() as slot:
+        if slot.waited:
+            # A burst of guesses queued for the slot; those ahead of this one
+            # may have locked the key meanwhile.
+            await login_throttle.check(keys, time.time())
+        encoded = who.password_hash if who is not None else passwords.dummy_hash()
+        if not await slot.verify(password, encoded) or who is None:
+            # Counted while the slot is held, so that the next guess in the
+            # queue sees it.
+            await login_throttle.count_failure(keys, time.time(), settings)
+            raise _bad_credentials()
+    await login_throttle.forget(keys)
+    return who
 
 
 async def staff_principal(staff: Staff) -> Principal:

@@ -47,6 +47,23 @@ async def execute(conn: BaseDBAsyncClient, statement: str, *args: Any) -> int:
     return count
 
 
+_NUMBERED = re.compile(r"\$(\d+)")
+
+
+@lru_cache(maxsize=64)
+def _numbered_for_sqlite(statement: str) -> str:
+    return _NUMBERED.sub(r"?\1", statement)
+
+
+async def execute_numbered(conn: BaseDBAsyncClient, statement: str, *args: Any) -> int:
+    """`execute` for a statement that uses a `$n` more than once (SQLite's
+    `?n` names the same parameter each time it appears)."""
+    if not is_pg(conn):
+        statement = _numbered_for_sqlite(statement)
+    count, _ = await conn.execute_query(statement, list(args))
+    return count
+
+
 def skip_locked(conn: BaseDBAsyncClient, statement: str, of: str | None = None) -> str:
     """`statement` claiming its rows for a batch job: rows another worker holds
     are skipped, not waited for. SQLite has a single writer: its transaction is

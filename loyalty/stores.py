@@ -56,18 +56,19 @@ async def create_staff(
     email: str, password: str, role: StaffRole, store_ids: list[int]
 ) -> tuple[Staff, list[int]]:
     email = normalize_email(email)
-    passwords.check_strength(password)
+    passwords.check_strength(password, email)
     if role != StaffRole.ADMIN and not store_ids:
         raise invalid("A cashier or manager needs at least one store.", "storeIds")
     stores = await Store.filter(id__in=store_ids) if store_ids else []
     if len(stores) != len(set(store_ids)):
         raise DomainError(ErrorCode.NOT_FOUND, "Unknown store.", "storeIds")
+    # Off the event loop, within the process's scrypt slots, and before the
+    # transaction rather than inside it.
+    password_hash = await passwords.hash_password_async(password)
     async with transaction():
         if await Staff.filter(email=email).exists():
             raise DomainError(ErrorCode.EMAIL_TAKEN, "This email is already in use.", "email")
-        staff = await Staff.create(
-            email=email, password_hash=passwords.hash_password(password), role=role
-        )
+        staff = await Staff.create(email=email, password_hash=password_hash, role=role)
         if stores:
             await staff.stores.add(*stores)
     return staff, sorted(s.id for s in stores)

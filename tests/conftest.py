@@ -92,7 +92,8 @@ _TABLES = ["applied_benefit", "coupon", "offer_activation", "offer_target", "off
            "earn_rule", "programme_settings", "check_in", "visit", "beacon",
            "delivery", "notification", "device", "spent_code", "purchase", "lot",
            "ledger_entry", "outbox_event", "ledger_transaction WHERE reverses_id IS NOT NULL",
-           "ledger_transaction", "card", "refresh_token", "staff_store", "staff", "geofence"]
+           "ledger_transaction", "card", "refresh_token", "staff_store", "staff", "geofence",
+           "login_throttle"]
 
 
 @pytest.fixture(autouse=True)
@@ -138,8 +139,10 @@ class Server:
 async def server(database: str) -> AsyncIterator[Server]:
     port = _free_port()
     app = create_app(settings_for(database), manage_db=False)
+    # No proxy headers, as `loyalty serve` runs it: the client address is the
+    # peer unless LOYALTY_TRUSTED_PROXIES says otherwise.
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", ws="websockets-sansio")
+                            lifespan="on", ws="websockets-sansio", proxy_headers=False)
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve())
     while not srv.started:

@@ -43,7 +43,10 @@ class CreateStorePayload:
 @strawberry.input(description="A new staff member.")
 class CreateStaffInput:
     email: str = strawberry.field(description="Email; unique among staff.")
-    password: str = strawberry.field(description="At least 8 characters.")
+    password: str = strawberry.field(
+        description="10 to 256 characters, not blank, not among the most common passwords, "
+        "not the email; otherwise INVALID_INPUT on `password`."
+    )
     role: StaffRole = strawberry.field(description="What they may do.")
     store_ids: list[strawberry.ID] | None = strawberry.field(
         default=strawberry.UNSET,

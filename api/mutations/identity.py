@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import strawberry
+from strawberry.types import Info
 
+from api.client_address import client_address
+from api.context import Context
 from api.types.common import UserError, errors_of, given
 from loyalty import identity
+from loyalty.config import get_settings
 from loyalty.errors import DomainError
 from wallet.cards import issue_card
 
@@ -15,7 +20,10 @@ from wallet.cards import issue_card
 @strawberry.input(description="A new customer.")
 class SignUpInput:
     email: str = strawberry.field(description="Email; case-insensitive and unique.")
-    password: str = strawberry.field(description="At least 8 characters.")
+    password: str = strawberry.field(
+        description="10 to 256 characters, not blank, not among the most common passwords, "
+        "not the email; otherwise INVALID_INPUT on `password`."
+    )
     first_name: str = strawberry.field(description="First name.")
     locale: str | None = strawberry.field(
         default=strawberry.UNSET, description="BCP 47, e.g. fr-FR."
@@ -67,6 +75,20 @@ def _payload(session: identity.Session) -> AuthPayload:
     )
 
 
+def _client(info: Info[Context, Any]) -> str | None:
+    request = info.context.request
+    scope = getattr(request, "scope", None)
+    return client_address(scope, get_settings().trusted_proxies) if scope else None
+
+
+# Said once, on both log-ins: the app shows a countdown, never parses text.
+_THROTTLED = (
+    " Too many failed attempts (per account and address, per account, per address) "
+    "answer a UserError RATE_LIMITED with retryAfterSeconds, without checking the "
+    "password; a successful log-in clears the account's count."
+)
+
+
 def _failed(error: DomainError) -> AuthPayload:
     return AuthPayload(
         access_token=None, refresh_token=None, expires_at=None, errors=errors_of(error)
@@ -93,10 +115,11 @@ class IdentityMutations:
         except DomainError as e:
             return _failed(e)
 
-    @strawberry.mutation(description="Log a customer in.")
-    async def log_in(self, input: LogInInput) -> AuthPayload:
+    @strawberry.mutation(description="Log a customer in." + _THROTTLED)
+    async def log_in(self, input: LogInInput, info: Info[Context, Any]) -> AuthPayload:
         try:
-            return _payload(await identity.log_in(email=input.email, password=input.password))
+            return _payload(await identity.log_in(email=input.email, password=input.password,
+                                                  client=_client(info)))
         except DomainError as e:
             return _failed(e)
 
@@ -112,9 +135,12 @@ class IdentityMutations:
         await identity.log_out(refresh_token=input.refresh_token)
         return LogOutPayload(errors=[])
 
-    @strawberry.mutation(description="Log a staff member (cashier, manager, admin) in.")
-    async def staff_log_in(self, input: LogInInput) -> AuthPayload:
+    @strawberry.mutation(
+        description="Log a staff member (cashier, manager, admin) in." + _THROTTLED
+    )
+    async def staff_log_in(self, input: LogInInput, info: Info[Context, Any]) -> AuthPayload:
         try:
-            return _payload(await identity.staff_log_in(email=input.email, password=input.password))
+            return _payload(await identity.staff_log_in(
+                email=input.email, password=input.password, client=_client(info)))
         except DomainError as e:
             return _failed(e)

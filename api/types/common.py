@@ -42,10 +42,15 @@ class UserError:
         description="The input field at fault, as a dotted path, when there is one."
     )
     message: str = strawberry.field(description="Human-readable explanation (English).")
+    retry_after_seconds: int | None = strawberry.field(
+        default=None,
+        description="With RATE_LIMITED: seconds to wait before trying again. Null otherwise.",
+    )
 
     @staticmethod
     def of(error: DomainError) -> UserError:
-        return UserError(code=error.code, field=error.field, message=error.message)
+        return UserError(code=error.code, field=error.field, message=error.message,
+                         retry_after_seconds=getattr(error, "retry_after_seconds", None))
 
 
 def errors_of(error: DomainError) -> list[UserError]:

@@ -25,6 +25,7 @@ from loyalty.models.programme import (
     SurveyResponse,
     Tier,
 )
+from loyalty.models.throttle import LoginThrottle
 
 __all__ = [
     "AppliedBenefit",
@@ -44,6 +45,7 @@ __all__ = [
     "Customer",
     "LedgerEntry",
     "LedgerTransaction",
+    "LoginThrottle",
     "Lot",
     "OutboxEvent",
     "Purchase",

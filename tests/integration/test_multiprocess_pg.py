@@ -360,3 +360,30 @@ async def test_points_changed_reaches_a_subscriber_on_the_other_process(
             "available": 42, "pending": 0, "lifetimeEarned": 42}}}}
         assert arrived - answered < 1.0
         await ws.send(json.dumps({"id": "1", "type": "complete"}))
+
+
+LOG_IN = """
+mutation($input: LogInInput!) {
+  logIn(input: $input) { accessToken errors { code retryAfterSeconds } }
+}"""
+
+
+async def test_failed_log_ins_through_either_process_lock_out_both(world: World) -> None:
+    # given: a customer, and each process left at its default limits (5 failures
+    # of one account from one address, then a 30 s lock-out)
+    mallory = await sign_up(world.till(0), "Mallory")
+
+    async def log_in(i: int, password: str) -> dict[str, Any]:
+        return (await world.till(i)(LOG_IN, {"input": {"email": mallory.email,
+                                                       "password": password}}))["logIn"]
+
+    # when: five wrong passwords, alternating between the processes
+    for i in range(5):
+        assert [e["code"] for e in (await log_in(i, f"wrong {i}"))["errors"]] == [
+            "INVALID_CREDENTIALS"]
+    # then: the right one is refused by both, the counts being in the database
+    for i in range(2):
+        refused = await log_in(i, PASSWORD)
+        assert refused["accessToken"] is None
+        [error] = refused["errors"]
+        assert error["code"] == "RATE_LIMITED" and 1 <= error["retryAfterSeconds"] <= 30
