@@ -77,6 +77,17 @@ def cmd_ledger_verify(_: argparse.Namespace) -> int:
     return _run(lambda: _with_db(go))
 
 
+def cmd_schema(_: argparse.Namespace) -> int:
+    """The live schema's SDL, as committed in schema/schema.graphql."""
+    from api.schema import build_schema
+    from loyalty.config import Settings
+
+    # The schema does not depend on the environment's settings; printing it
+    # needs no database and no secret.
+    print(build_schema(Settings(env="test")).as_str())
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     import logging
     import signal
@@ -190,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(fn=cmd_serve)
     sub.add_parser("migrate", help="apply migrations").set_defaults(fn=cmd_migrate)
+    sub.add_parser(
+        "schema", help="print the GraphQL schema (SDL) that this version serves"
+    ).set_defaults(fn=cmd_schema)
     worker = sub.add_parser("worker", help="run the outbox consumers (push, inbox) until stopped")
     worker.add_argument("--batch-size", type=int, default=100)
     worker.add_argument(

@@ -1,4 +1,4 @@
-"""The schema keeps every name of shared/schema-contract.graphql, with the same
+"""The schema keeps every name of schema/contract-core.graphql, with the same
 types, and describes every type and field."""
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from loyalty.config import Settings
 # check-ins #4, offers #5); each leaves this list when its issue lands.
 PENDING: set[str] = set()
 
-CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "schema-contract.graphql"
+# The project's own copy of the core contract that the app and the tills code against.
+CONTRACT = Path(__file__).resolve().parents[2] / "schema" / "contract-core.graphql"
 
 
 def _default(field: GraphQLArgument | GraphQLInputField) -> str | None:
