@@ -32,13 +32,17 @@ from api.limits import BodySizeLimit
 from api.listener import PgListener
 from api.request_id import RequestId
 from api.schema import build_schema
+from api.sockets import SessionSocket, sockets
 from loyalty import db
 from loyalty.bus import bus
 from loyalty.config import Settings, get_settings, set_settings
+from loyalty.identity import revoked_sessions
 from loyalty.ledger import reset_caches
 
 
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = SessionSocket
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
@@ -128,6 +132,14 @@ class GraphQLView(GraphQL[Context, None]):
         if principal is None:
             raise ConnectionRejectionError({"message": "authorization required",
                                             "code": ApiCode.UNAUTHENTICATED.value})
+        # The token outlives a log-out (it is not looked up on HTTP), but a
+        # socket would outlive it by hours: one query, once per socket.
+        if principal.session_id is not None \
+                and await revoked_sessions([principal.session_id]):
+            raise ConnectionRejectionError({"message": "this session has ended",
+                                            "code": ApiCode.UNAUTHENTICATED.value})
+        assert context.socket is not None
+        sockets.admit(context.socket, principal)
         context.principal = principal
         return None
 

@@ -27,6 +27,7 @@ import pytest
 from tortoise import connections
 from websockets.asyncio.client import connect as ws_connect
 
+from tests.api import ws_client
 from tests.conftest import IS_PG, PASSWORD, TEST_SECRET, GraphQLClient, sign_up
 from wallet.qr import make_qr
 
@@ -64,6 +65,11 @@ mutation($input: RedeemPointsInput!) {
   }
 }"""
 BALANCE = "query { me { points { available pending lifetimeEarned } } }"
+LOG_IN = """
+mutation($input: LogInInput!) {
+  logIn(input: $input) { accessToken refreshToken errors { code } }
+}"""
+LOG_OUT = "mutation($input: RefreshSessionInput!) { logOut(input: $input) { errors { code } } }"
 POINTS_CHANGED = "subscription { pointsChanged { available pending lifetimeEarned } }"
 
 STORE_NAME = "Multi-process"  # the same in every test: servers cache names by id
@@ -177,6 +183,7 @@ class World:
     customer_token: str
     card_number: str
     qr_secret: str
+    customer_email: str
 
     def qr(self) -> str:
         return make_qr(self.card_number, self.qr_secret).payload
@@ -216,7 +223,7 @@ async def world(servers: list[ServerProcess]) -> AsyncIterator[World]:
         customer = await sign_up(gql, "Alice")
         yield World([GraphQLClient(h1), GraphQLClient(h2)], cashier["accessToken"],
                     store["store"]["id"], customer.token, customer.card_number,
-                    customer.qr_secret)
+                    customer.qr_secret, customer.email)
 
 
 def purchase_args(world: World, amount: int, *, key: str | None = None,
@@ -360,3 +367,21 @@ async def test_points_changed_reaches_a_subscriber_on_the_other_process(
             "available": 42, "pending": 0, "lifetimeEarned": 42}}}}
         assert arrived - answered < 1.0
         await ws.send(json.dumps({"id": "1", "type": "complete"}))
+
+
+
+async def test_log_out_on_one_process_closes_the_sessions_socket_on_the_other(
+        world: World, servers: list[ServerProcess]) -> None:
+    # given: a customer's session, with its socket on process 1
+    session = (await world.till(1)(LOG_IN, {"input": {"email": world.customer_email,
+                                                      "password": PASSWORD}}))["logIn"]
+    assert session["errors"] == []
+    ws, ack = await ws_client.connect(servers[0].ws_url, session["accessToken"])
+    try:
+        assert ack["type"] == "connection_ack", ack
+        # when: the app logs out through process 2
+        await world.till(1)(LOG_OUT, {"input": {"refreshToken": session["refreshToken"]}})
+        # then: process 1 closes the socket within a second or two
+        assert await ws_client.closed(ws, within=3) == (4401, "UNAUTHENTICATED")
+    finally:
+        await ws.close()
