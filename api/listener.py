@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from api.sockets import sockets
 from loyalty.bus import CHANNEL, SESSION_CHANNEL, EndedSession, bus, sessions
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,22 @@ class PgListener:
         while not self._stopping:
             await asyncio.sleep(self._retry_seconds)
             if self._conn is None or self._conn.is_closed():
-                with contextlib.suppress(OSError, asyncpg.PostgresError):
+                try:
                     await self._connect()
+                except (OSError, asyncpg.PostgresError):
+                    continue
+                await self._resync()
+
+    async def _resync(self) -> None:
+        """What was committed while nobody listened was never heard: now that
+        new changes are, every subscriber re-reads its balance and every socket
+        its session."""
+        log.warning("LISTEN connection restored: resynchronising subscribers and sockets")
+        bus.resync()
+        try:
+            await sockets.recheck()
+        except Exception:  # noqa: BLE001 - those sockets still end with their tokens
+            log.exception("could not recheck the sockets' sessions")
 
     async def stop(self) -> None:
         self._stopping = True

@@ -30,6 +30,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from api.context import Context
 from api.errors import ApiCode
 from loyalty.bus import EndedSession, sessions
+from loyalty.identity import revoked_sessions
 from loyalty.tokens import Principal
 
 # graphql-transport-ws's "Unauthorized": the app must not simply reconnect.
@@ -77,6 +78,18 @@ class SocketRegistry:
         self._live[key].discard(socket)
         if not self._live[key]:
             del self._live[key]
+
+    async def recheck(self) -> None:
+        """Revocations may have gone unheard (the listener reconnected): end the
+        sockets of the sessions revoked meanwhile. A token that names no
+        session cannot be checked; it still ends when it expires."""
+        live = [socket for group in self._live.values() for socket in group]
+        revoked = await revoked_sessions(
+            s.principal.session_id for s in live
+            if s.principal is not None and s.principal.session_id is not None)
+        for socket in live:
+            if socket.principal is not None and socket.principal.session_id in revoked:
+                socket.end(ApiCode.UNAUTHENTICATED)
 
     def _session_ended(self, ended: EndedSession) -> None:
         for socket in list(self._live.get((ended.kind, ended.subject_id), ())):

@@ -31,6 +31,12 @@ class BalanceBus:
             if queue.empty():
                 queue.put_nowait(customer_id)
 
+    def resync(self) -> None:
+        """Changes may have gone unheard (the listener reconnected): every
+        subscriber re-reads its balance and sends it, changed or not."""
+        for customer_id in list(self._subscribers):
+            self.publish(customer_id)
+
     @asynccontextmanager
     async def subscribe(self, customer_id: int) -> AsyncIterator[asyncio.Queue[int]]:
         queue: asyncio.Queue[int] = asyncio.Queue(maxsize=1)
