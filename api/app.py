@@ -8,6 +8,7 @@ import gc
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -32,7 +33,7 @@ from api.limits import BodySizeLimit
 from api.listener import PgListener
 from api.request_id import RequestId
 from api.schema import build_schema
-from api.sockets import SessionSocket, sockets
+from api.sockets import SessionSocket, SocketLimits, sockets
 from loyalty import db
 from loyalty.bus import bus
 from loyalty.config import Settings, get_settings, set_settings
@@ -42,6 +43,10 @@ from loyalty.ledger import reset_caches
 
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SessionSocket
+
+    def __init__(self, schema: Any, *, socket_limits: SocketLimits, **kwargs: Any) -> None:
+        super().__init__(schema, **kwargs)
+        self.socket_limits = socket_limits
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -139,7 +144,7 @@ class GraphQLView(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": "this session has ended",
                                             "code": ApiCode.UNAUTHENTICATED.value})
         assert context.socket is not None
-        sockets.admit(context.socket, principal)
+        sockets.admit(context.socket, principal, self.socket_limits)
         context.principal = principal
         return None
 
@@ -178,6 +183,10 @@ def create_app(
         graphql_ide="graphiql" if not settings.is_prod else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         allow_queries_via_get=False,
+        connection_init_wait_timeout=timedelta(seconds=settings.read_timeout_seconds),
+        # SessionSocket caps operations itself, with a coded error.
+        max_subscriptions_per_connection=None,
+        socket_limits=SocketLimits.of(settings),
     )
 
     @contextlib.asynccontextmanager

@@ -7,6 +7,10 @@ server completes the socket's operations and closes it with 4401 and the
 reason `TOKEN_EXPIRED` (refresh, then reconnect) or `UNAUTHENTICATED` (log in
 again). Every message is checked too, so that nothing runs on an ended
 session even in the instant before the close.
+
+A principal has at most so many sockets in a process (more are closed with
+4429 `LIMIT_REACHED`), and so many live operations on one socket and on all
+of its sockets together (more are refused with a `LIMIT_REACHED` error).
 """
 
 from __future__ import annotations
@@ -25,16 +29,43 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     Message,
+    SubscribeMessage,
 )
 
 from api.context import Context
-from api.errors import ApiCode
+from api.errors import ApiCode, ApiError, log_errors
 from loyalty.bus import EndedSession, sessions
+from loyalty.config import Settings
 from loyalty.identity import revoked_sessions
 from loyalty.tokens import Principal
 
 # graphql-transport-ws's "Unauthorized": the app must not simply reconnect.
 CLOSE_SESSION_ENDED = 4401
+# "Too many": the protocol's own code for one init too many; graphql-ws
+# clients treat it as fatal rather than reconnect in a loop.
+CLOSE_LIMIT_REACHED = 4429
+
+
+@dataclass(frozen=True)
+class SocketLimits:
+    sockets_per_principal: int
+    subscriptions_per_socket: int
+    subscriptions_per_principal: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> SocketLimits:
+        return cls(settings.ws_max_sockets_per_principal,
+                   settings.ws_max_subscriptions_per_socket,
+                   settings.ws_max_subscriptions_per_principal)
+
+
+class SocketRefused(Exception):
+    """Raised by the view's on_ws_connect: the socket is closed with this."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
 
 
 @dataclass(eq=False)
@@ -67,9 +98,19 @@ class SocketRegistry:
         self._live: dict[tuple[str, int], set[LiveSocket]] = defaultdict(set)
         sessions.listen(self._session_ended)
 
-    def admit(self, socket: LiveSocket, principal: Principal) -> None:
+    def admit(self, socket: LiveSocket, principal: Principal, limits: SocketLimits) -> None:
+        live = self._live[(principal.kind, principal.subject_id)]
+        if len(live) >= limits.sockets_per_principal:
+            if not live:
+                del self._live[(principal.kind, principal.subject_id)]
+            raise SocketRefused(CLOSE_LIMIT_REACHED, ApiCode.LIMIT_REACHED.value)
         socket.principal = principal
-        self._live[(principal.kind, principal.subject_id)].add(socket)
+        live.add(socket)
+
+    def operations_of(self, principal: Principal) -> int:
+        """Live operations on all the principal's sockets in this process."""
+        live = self._live.get((principal.kind, principal.subject_id), ())
+        return sum(len(socket.operations) for socket in live)
 
     def release(self, socket: LiveSocket) -> None:
         if socket.principal is None:
@@ -106,6 +147,7 @@ sockets = SocketRegistry()
 class SessionSocket(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.limits: SocketLimits = self.view.socket_limits  # type: ignore[attr-defined]
         self.live = LiveSocket(self.operations)
         self.context.socket = self.live
         self._watch: asyncio.Task[None] | None = None
@@ -119,9 +161,32 @@ class SessionSocket(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_message(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except SocketRefused as refused:
+            await self.websocket.close(code=refused.code, reason=refused.reason)
+            return
         if self.connection_acknowledged and self._watch is None:
             self._watch = asyncio.create_task(self._end_with_session())
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        # Strawberry's own cap (off in the view) answers with an error that
+        # carries no code; this one says LIMIT_REACHED, per socket and per principal.
+        principal = self.live.principal
+        if principal is not None and message["id"] not in self.operations:
+            if len(self.operations) >= self.limits.subscriptions_per_socket:
+                await self._refuse(message["id"], "Too many live operations on this socket.")
+                return
+            if sockets.operations_of(principal) >= self.limits.subscriptions_per_principal:
+                await self._refuse(message["id"], "Too many live operations for this sign-in.")
+                return
+        await super().handle_subscribe(message)
+
+    async def _refuse(self, operation_id: str, message: str) -> None:
+        error = ApiError(ApiCode.LIMIT_REACHED, message)
+        log_errors([error], None)
+        await self.send_message({"id": operation_id, "type": "error",
+                                 "payload": [error.formatted]})
 
     async def _end_with_session(self) -> None:
         principal = self.live.principal

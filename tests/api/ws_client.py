@@ -49,6 +49,17 @@ async def silent_for(ws: ClientConnection, seconds: float) -> bool:
     return False
 
 
+async def drain(ws: ClientConnection, quiet: float = 0.5) -> list[dict[str, Any]]:
+    """Every message until none comes for `quiet` seconds (a process serving two
+    apps, as some tests do, hears each NOTIFY twice)."""
+    messages = []
+    while True:
+        try:
+            messages.append(await receive(ws, within=quiet))
+        except TimeoutError:
+            return messages
+
+
 async def start(ws: ClientConnection, op_id: str, query: str,
                 variables: dict[str, Any] | None = None) -> None:
     """Send a `subscribe` (a subscription, query or mutation); a socket the
