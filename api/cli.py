@@ -152,12 +152,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
 
     _run(prepare)
+    from api.serving import uvicorn_options
+
     kwargs: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
         "log_level": "warning",
         "access_log": False,
         "lifespan": "on",
+        **uvicorn_options(settings),
     }
     print(
         f"serving GraphQL on http://{args.host}:{args.port}/graphql "
