@@ -99,13 +99,11 @@ class SocketRegistry:
         sessions.listen(self._session_ended)
 
     def admit(self, socket: LiveSocket, principal: Principal, limits: SocketLimits) -> None:
-        live = self._live[(principal.kind, principal.subject_id)]
-        if len(live) >= limits.sockets_per_principal:
-            if not live:
-                del self._live[(principal.kind, principal.subject_id)]
+        key = (principal.kind, principal.subject_id)
+        if len(self._live.get(key, ())) >= limits.sockets_per_principal:
             raise SocketRefused(CLOSE_LIMIT_REACHED, ApiCode.LIMIT_REACHED.value)
         socket.principal = principal
-        live.add(socket)
+        self._live[key].add(socket)
 
     def operations_of(self, principal: Principal) -> int:
         """Live operations on all the principal's sockets in this process."""

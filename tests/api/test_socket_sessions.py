@@ -136,3 +136,25 @@ async def test_logging_out_one_device_leaves_the_other_devices_socket(
             "id": "1", "type": "next", "payload": {"data": {"pointsChanged": {"available": 15}}}}
     finally:
         await ws.close()
+
+
+async def test_a_token_that_names_no_session_ends_with_any_log_out_of_its_principal(
+        gql, server, alice: CustomerHandle):
+    import jwt
+
+    from tests.conftest import TEST_SECRET
+
+    # given: a socket on a token issued before tokens named their session
+    now = int(time.time())
+    legacy = jwt.encode({"sub": str(alice.id), "typ": "customer", "aud": "loyalty-api",
+                         "iss": "loyalty", "iat": now, "exp": now + 600}, TEST_SECRET,
+                        algorithm="HS256")
+    ws, ack = await ws_client.connect(server.ws_url, legacy)
+    try:
+        assert ack["type"] == "connection_ack"
+        # when: any session of hers is logged out
+        await gql(LOG_OUT, {"input": {"refreshToken": alice.refresh_token}})
+        # then: it cannot be told apart from that session, so it ends too
+        assert await ws_client.closed(ws, within=2) == (4401, "UNAUTHENTICATED")
+    finally:
+        await ws.close()

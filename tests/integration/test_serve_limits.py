@@ -47,8 +47,11 @@ async def closed_after(reader: asyncio.StreamReader) -> float:
     the way is read and dropped); fails past PATIENCE."""
     began = time.monotonic()
     async with asyncio.timeout(PATIENCE):
-        while await reader.read(65536):
-            pass
+        try:
+            while await reader.read(65536):
+                pass
+        except ConnectionResetError:
+            pass  # closed with our bytes unread: a reset, as closed as can be
     return time.monotonic() - began
 
 
@@ -160,9 +163,8 @@ async def test_a_websocket_frame_over_the_body_limit_is_refused_from_its_header(
 async def test_headers_past_16_kib_are_refused_at_once(served: ServerProcess):
     reader, writer = await raw_connection(served)
     try:
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        for i in range(20):
-            writer.write(b"X-Big-%d: " % i + b"a" * 1000 + b"\r\n")
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     + b"".join(b"X-Big-%02d: " % i + b"a" * 1000 + b"\r\n" for i in range(17)))
         status = await asyncio.wait_for(reader.readline(), READ_TIMEOUT / 2)
         assert status.startswith(b"HTTP/1.1 431"), status
         assert await closed_after(reader) < READ_TIMEOUT / 2
