@@ -9,6 +9,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -34,13 +35,21 @@ from api.listener import PgListener
 from api.request_id import RequestId
 from api.schema import build_schema
 from api.security_headers import SecurityHeaders, page_csp
+from api.sockets import SessionSocket, SocketLimits, sockets
 from loyalty import db
 from loyalty.bus import bus
 from loyalty.config import Settings, get_settings, set_settings
+from loyalty.identity import revoked_sessions
 from loyalty.ledger import reset_caches
 
 
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = SessionSocket
+
+    def __init__(self, schema: Any, *, socket_limits: SocketLimits, **kwargs: Any) -> None:
+        super().__init__(schema, **kwargs)
+        self.socket_limits = socket_limits
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
@@ -133,6 +142,14 @@ class GraphQLView(GraphQL[Context, None]):
         if principal is None:
             raise ConnectionRejectionError({"message": "authorization required",
                                             "code": ApiCode.UNAUTHENTICATED.value})
+        # The token outlives a log-out (it is not looked up on HTTP), but a
+        # socket would outlive it by hours: one query, once per socket.
+        if principal.session_id is not None \
+                and await revoked_sessions([principal.session_id]):
+            raise ConnectionRejectionError({"message": "this session has ended",
+                                            "code": ApiCode.UNAUTHENTICATED.value})
+        assert context.socket is not None
+        sockets.admit(context.socket, principal, self.socket_limits)
         context.principal = principal
         return None
 
@@ -178,6 +195,10 @@ def create_app(
         graphql_ide="graphiql" if not settings.is_prod else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         allow_queries_via_get=False,
+        connection_init_wait_timeout=timedelta(seconds=settings.read_timeout_seconds),
+        # SessionSocket caps operations itself, with a coded error.
+        max_subscriptions_per_connection=None,
+        socket_limits=SocketLimits.of(settings),
     )
 
     @contextlib.asynccontextmanager

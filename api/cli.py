@@ -163,6 +163,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
 
     _run(prepare)
+    from api.serving import uvicorn_options
+
     kwargs: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -172,6 +174,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # X-Forwarded-For is believed from LOYALTY_TRUSTED_PROXIES only
         # (api/client_address.py), never from uvicorn's default of 127.0.0.1.
         "proxy_headers": False,
+        **uvicorn_options(settings),
     }
     print(
         f"serving GraphQL on http://{args.host}:{args.port}/graphql "

@@ -11,11 +11,17 @@ Every top-level error leaves the server with `extensions.code`:
 | `INVALID_INPUT` | a bad argument (a cursor, a page size, a NUL byte, ...) | fix the request |
 | `RATE_LIMITED` | too many attempts; `extensions.retryAfterSeconds` says when to retry | wait |
 | `TOO_EXPENSIVE` | the request costs more than a request may | ask for less |
+| `LIMIT_REACHED` | too many sockets or live subscriptions for this sign-in | close one first |
 | `GRAPHQL_PARSE_FAILED` | the document does not parse | fix the document |
 | `GRAPHQL_VALIDATION_FAILED` | not valid for the schema or its limits | fix the document |
 | `BAD_REQUEST` | the HTTP body is not a GraphQL request | fix the client |
 | `REQUEST_TOO_LARGE` | the body is over `LOYALTY_MAX_BODY_BYTES` | send less |
 | `INTERNAL` | a bug; masked in production, with the request id to quote to support | report it |
+
+On a WebSocket, a session that ends closes the socket with 4401 and the
+reason `TOKEN_EXPIRED` or `UNAUTHENTICATED`; too many sockets close the new one
+with 4429 and `LIMIT_REACHED`; a message over `LOYALTY_MAX_BODY_BYTES` closes
+it with 1009 (api/sockets.py, api/limits.py).
 
 A query that refuses an argument as a mutation would carries the schema's
 `ErrorCode` of that refusal instead (`NOT_FOUND`, ...), with `extensions.field`.
@@ -44,6 +50,7 @@ class ApiCode(StrEnum):
     INVALID_INPUT = "INVALID_INPUT"
     RATE_LIMITED = "RATE_LIMITED"
     TOO_EXPENSIVE = "TOO_EXPENSIVE"
+    LIMIT_REACHED = "LIMIT_REACHED"
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     BAD_REQUEST = "BAD_REQUEST"

@@ -1,4 +1,9 @@
-"""A request-body size limit, enforced before the body is read into memory."""
+"""The request-body size limit: on HTTP, enforced before the body is read into
+memory; on a WebSocket, on every message, before it is parsed.
+
+On a socket the server has already buffered the message by then: `loyalty
+serve` also gives uvicorn the same limit (`ws_max_size`), which refuses a frame
+from its header. This check is for any other way of serving the app."""
 
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self.app(scope, self._limited_messages(receive, send), send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -53,6 +61,28 @@ class BodySizeLimit:
         except BodyTooLarge:
             if not started:
                 await self._refuse(send)
+
+    def _limited_messages(self, receive: Receive, send: Send) -> Receive:
+        async def limited_receive() -> Message:
+            message = await receive()
+            if message["type"] == "websocket.receive" and self._too_big(message):
+                # 1009, "message too big"; the app sees the socket go away.
+                await send({"type": "websocket.close", "code": 1009,
+                            "reason": f"Messages are limited to {self.max_bytes} bytes."})
+                return {"type": "websocket.disconnect", "code": 1009}
+            return message
+
+        return limited_receive
+
+    def _too_big(self, message: Message) -> bool:
+        data = message.get("bytes")
+        if data is not None:
+            return len(data) > self.max_bytes
+        text = message.get("text") or ""
+        # A character is 1 to 4 bytes of UTF-8: encode only when it matters.
+        if len(text) > self.max_bytes:
+            return True
+        return len(text) * 4 > self.max_bytes and len(text.encode()) > self.max_bytes
 
     async def _refuse(self, send: Send) -> None:
         body: dict[str, Any] = {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncGenerator, Callable
 from functools import partial
 from typing import Annotated, Any
@@ -141,18 +139,11 @@ class Subscription:
 
         assert info.context.principal is not None
         customer_id = info.context.principal.subject_id
-        expires_at = info.context.principal.expires_at
+        # It ends with its socket's session (api/sockets.py): at the token's
+        # expiry or a log-out, the app reconnects with a fresh token.
         async with bus.subscribe(customer_id) as queue:
             while True:
-                # The subscription ends with its token: the app reconnects
-                # with a fresh one, so a logged-out device stops hearing.
-                remaining = expires_at - time.time()
-                if remaining <= 0:
-                    return
-                try:
-                    await asyncio.wait_for(queue.get(), timeout=remaining)
-                except TimeoutError:
-                    return
+                await queue.get()
                 found = await balances_for([customer_id])
                 yield PointsBalance.of(found.get(customer_id))
 

@@ -34,7 +34,19 @@ class Settings:
     refresh_token_days: int = 30
     # scrypt cost: 2**14 (16 MiB) in production; tests may lower it to stay fast.
     scrypt_log_n: int = 14
+    # The largest HTTP request body, and the largest WebSocket message.
     max_body_bytes: int = 64 * 1024
+    # A client has this long to send a whole request (headers and body) from
+    # its first byte or from connecting, and a WebSocket its connection_init:
+    # a half-open connection holds a socket and memory for nothing.
+    read_timeout_seconds: float = 10.0
+    # Per principal (a customer or a staff member) in one server process:
+    # open WebSockets, and operations live at once (subscriptions, and queries
+    # or mutations not yet answered) on one socket and on all of them. The app
+    # needs one socket and a subscription or two; a till one socket.
+    ws_max_sockets_per_principal: int = 10
+    ws_max_subscriptions_per_socket: int = 20
+    ws_max_subscriptions_per_principal: int = 50
     max_query_depth: int = 10
     max_query_tokens: int = 2000
     max_query_aliases: int = 30
@@ -113,7 +125,11 @@ class Settings:
                     "random value of 32+ characters, e.g. python3 -c 'import secrets; "
                     "print(secrets.token_urlsafe(48))'"
                 )
-
+        # Zero would refuse every request or socket: a typo, not a policy.
+        for name in ("max_body_bytes", "read_timeout_seconds", "ws_max_sockets_per_principal",
+                     "ws_max_subscriptions_per_socket", "ws_max_subscriptions_per_principal"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"LOYALTY_{name.upper()} must be positive")
 
     def _check_login_throttle(self) -> None:
         import ipaddress
@@ -181,6 +197,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "LOYALTY_REFRESH_TOKEN_DAYS": "refresh_token_days",
         "LOYALTY_SCRYPT_LOG_N": "scrypt_log_n",
         "LOYALTY_MAX_BODY_BYTES": "max_body_bytes",
+        "LOYALTY_WS_MAX_SOCKETS_PER_PRINCIPAL": "ws_max_sockets_per_principal",
+        "LOYALTY_WS_MAX_SUBSCRIPTIONS_PER_SOCKET": "ws_max_subscriptions_per_socket",
+        "LOYALTY_WS_MAX_SUBSCRIPTIONS_PER_PRINCIPAL": "ws_max_subscriptions_per_principal",
         "LOYALTY_PUSH_MAX_ATTEMPTS": "push_max_attempts",
         "LOYALTY_PUSH_BACKOFF_SECONDS": "push_backoff_seconds",
         "LOYALTY_PUSH_BACKOFF_MAX_SECONDS": "push_backoff_max_seconds",
@@ -205,6 +224,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     floats = {
         "LOYALTY_WORKER_POLL_SECONDS": "worker_poll_seconds",
         "LOYALTY_JOBS_INTERVAL_SECONDS": "jobs_interval_seconds",
+        "LOYALTY_READ_TIMEOUT_SECONDS": "read_timeout_seconds",
         "LOYALTY_CHECKIN_MAX_ACCURACY_METERS": "checkin_max_accuracy_meters",
         "LOYALTY_CHECKIN_MAX_SPEED_KMH": "checkin_max_speed_kmh",
     }

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
@@ -14,12 +14,13 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from loyalty import login_throttle, passwords
+from loyalty.bus import SESSION_CHANNEL, EndedSession, sessions
 from loyalty.config import get_settings
 from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.models import Account, AccountKind, Customer, RefreshToken, Staff
 from loyalty.profile import check_birth_date
-from loyalty.sql import execute, fetchrow
+from loyalty.sql import execute, fetch, fetchrow, is_pg
 from loyalty.tokens import Principal, hash_refresh_token, issue_access_token, new_refresh_token
 
 
@@ -174,7 +175,7 @@ async def refresh_session(*, refresh_token: str) -> Session:
         )
         if claimed:
             return await _open_session(principal, family=row.family, conn=conn)
-    await _revoke_family(row.family, now)
+    await _revoke_family(row, now)
     raise _bad_credentials("This session has ended; log in again.")
 
 
@@ -183,28 +184,59 @@ async def log_out(*, refresh_token: str) -> None:
     must always succeed from the app's point of view)."""
     row = await RefreshToken.get_or_none(token_hash=hash_refresh_token(refresh_token or ""))
     if row is not None:
-        await _revoke_family(row.family, datetime.now(UTC))
+        await _revoke_family(row, datetime.now(UTC))
 
 
-async def _revoke_family(family: str, now: datetime) -> None:
+async def _revoke_family(row: RefreshToken, now: datetime) -> None:
+    """Every revocation comes through here, and is announced: the sockets
+    opened in the session close, in every server process."""
+    ended = EndedSession(row.subject_kind, row.subject_id, row.family)
     async with transaction() as conn:
         await execute(
             conn,
             "UPDATE refresh_token SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL",
             now,
-            family,
+            row.family,
         )
+        pg = is_pg(conn)
+        if pg:
+            # Heard by every listening process at commit, never on rollback.
+            await fetch(conn, "SELECT pg_notify($1, $2)", SESSION_CHANNEL, ended.payload())
+    if not pg:
+        sessions.publish(ended)
+
+
+async def revoked_sessions(families: Iterable[str]) -> set[str]:
+    """Those of `families` that were revoked (a family is revoked whole, and
+    nothing is added to it after)."""
+    wanted = sorted(set(families))
+    conn = connections.get("default")
+    revoked: set[str] = set()
+    # In slices: SQLite and asyncpg both cap the parameters of a statement.
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        placeholders = ", ".join(f"${i}" for i in range(1, len(chunk) + 1))
+        rows = await fetch(
+            conn,
+            f"SELECT DISTINCT family FROM refresh_token WHERE family IN ({placeholders}) "
+            "AND revoked_at IS NOT NULL",
+            *chunk,
+        )
+        revoked.update(str(r[0]) for r in rows)
+    return revoked
 
 
 async def _open_session(
     principal: Principal, family: str | None = None, conn: BaseDBAsyncClient | None = None
 ) -> Session:
     settings = get_settings()
-    access, expires = issue_access_token(principal)
+    family = family or secrets.token_hex(16)
+    principal = replace(principal, session_id=family)
+    access, expires = issue_access_token(principal, session_id=family)
     token, token_hash = new_refresh_token()
     await RefreshToken.create(
         token_hash=token_hash,
-        family=family or secrets.token_hex(16),
+        family=family,
         subject_kind=principal.kind,
         subject_id=principal.subject_id,
         expires_at=datetime.now(UTC) + timedelta(days=settings.refresh_token_days),
@@ -229,7 +261,8 @@ async def create_admin(email: str, password: str) -> Staff:
     return staff
 
 
-__all__ = ["Session", "log_in", "log_out", "refresh_session", "sign_up", "staff_log_in"]
+__all__ = ["Session", "log_in", "log_out", "refresh_session", "revoked_sessions", "sign_up",
+           "staff_log_in"]
 
 
 async def principal_exists(kind: str, subject_id: int) -> bool:

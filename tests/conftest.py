@@ -8,6 +8,7 @@ The database is chosen by TEST_DATABASE_URL: unset means a fresh SQLite file;
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import tempfile
@@ -135,10 +136,12 @@ class Server:
     ws_url: str
 
 
-@pytest.fixture(scope="session")
-async def server(database: str) -> AsyncIterator[Server]:
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Server]:
+    """The app made with `settings`, served by uvicorn in this process (on the
+    database the tests use, which they manage)."""
     port = _free_port()
-    app = create_app(settings_for(database), manage_db=False)
+    app = create_app(settings, manage_db=False)
     # No proxy headers, as `loyalty serve` runs it: the client address is the
     # peer unless LOYALTY_TRUSTED_PROXIES says otherwise.
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
@@ -149,9 +152,17 @@ async def server(database: str) -> AsyncIterator[Server]:
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
-    yield Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql")
-    srv.should_exit = True
-    await task
+    try:
+        yield Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql")
+    finally:
+        srv.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="session")
+async def server(database: str) -> AsyncIterator[Server]:
+    async with serving(settings_for(database)) as running:
+        yield running
 
 
 class GraphQLClient:
