@@ -61,6 +61,11 @@ class GraphQLView(GraphQL[Context, None]):
             response = _error_response(e.status_code, ApiCode.BAD_REQUEST, e.reason)
         await response(scope, receive, send)
 
+    def _get_stream_transport_from_headers(self, headers: Any) -> None:
+        # Subscriptions are served over graphql-transport-ws only, where the
+        # socket checks its session (api/sockets.py); no HTTP streaming.
+        return None
+
     def decode_json(self, data: str | bytes) -> object:
         try:
             value = json.loads(data)

@@ -11,6 +11,7 @@ from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
+from strawberry.types.graphql import OperationType
 from tortoise import connections
 
 from api.context import Context
@@ -149,6 +150,15 @@ class Subscription:
 
 
 class LoyaltySchema(strawberry.Schema):
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        # Only the HTTP view executes through here (sockets subscribe): live
+        # updates are served over graphql-transport-ws only, where the socket
+        # checks its session; over HTTP a subscription is a 400.
+        allowed = kwargs.get("allowed_operation_types")
+        if allowed is not None:
+            kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+        return await super().execute(*args, **kwargs)
+
     hide_suggestions = False
 
     def _get_execute_function(self) -> Callable[..., Any]:

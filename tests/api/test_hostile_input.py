@@ -127,3 +127,18 @@ async def test_a_token_for_an_account_that_no_longer_exists(gql: GraphQLClient, 
         assert _code(body) == "UNAUTHENTICATED", body
         assert "no longer exists" in body["errors"][0]["message"]
     assert await _count("device") == 0
+
+
+async def test_subscriptions_are_refused_over_http(gql, alice):
+    """Live updates are served over graphql-transport-ws only: over HTTP (with
+    or without a streaming Accept) a subscription is refused with a code,
+    never an INTERNAL error."""
+    for accept in ("multipart/mixed;subscriptionSpec=1.0, application/json",
+                   "text/event-stream", "application/json"):
+        response = await gql.http.post(
+            "/graphql", json={"query": "subscription { pointsChanged { available } }"},
+            headers={"authorization": f"Bearer {alice.token}", "accept": accept})
+        body = response.json()
+        assert response.status_code in (200, 400), (accept, response.text)
+        assert body.get("data") is None, (accept, body)
+        assert _code(body) in ("BAD_REQUEST", "GRAPHQL_VALIDATION_FAILED"), (accept, body)
