@@ -56,7 +56,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
-from scipy.special import digamma, expit, gammaln, hyp2f1
+from scipy.special import digamma, expit, gammaln, hyp2f1, logsumexp
 
 Unit = Literal["weeks", "days"]
 DAYS_PER_UNIT: dict[str, float] = {"weeks": 7.0, "days": 1.0}
@@ -181,6 +181,8 @@ def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbdParams:
     x_, tx_, T_ = _arrays(x, t_x, T)
     if x_.size == 0:
         raise ValueError("no customers to fit")
+    if not (np.isfinite(x_).all() and np.isfinite(tx_).all() and np.isfinite(T_).all()):
+        raise ValueError("x, t_x and T must be finite")
     if np.any(x_ < 0) or np.any(tx_ < 0) or np.any(tx_ > T_) or np.any((x_ == 0) & (tx_ != 0)):
         raise ValueError("need x >= 0 and 0 <= t_x <= T, with t_x = 0 when x = 0")
     rows, counts = np.unique(np.stack([x_, tx_, T_], axis=1), axis=0, return_counts=True)
@@ -226,23 +228,48 @@ def expected_purchases(params: BgNbdParams, t: float, x: ArrayLike, t_x: ArrayLi
     15.3.3): with z = t / (alpha + T + t),
         ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)
           = (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z),
-    whose upper parameters no longer grow with x: the series stays short and
-    accurate for heavy buyers, where the untransformed one loses digits.
+    whose upper parameters no longer grow with x: accurate for heavy buyers.
+    When a and b are huge (a fit on few customers can send them off towards
+    a drop-out probability common to all) that form overflows inside scipy;
+    those entries are summed from the paper's form instead (_tail_by_series).
+    a = 1 is a removable singularity; it is evaluated a hair away.
     """
     x_, tx_, T_ = _arrays(x, t_x, T)
     p = params
-    z = t / (p.alpha + T_ + t)
-    tail = (1 - z) ** (p.a - 1) * hyp2f1(p.a + p.b - 1 - p.r, p.a - 1, p.a + p.b + x_ - 1, z)
-    unconditional = (p.a + p.b + x_ - 1) / (p.a - 1) * (1 - tail)
+    a = p.a if abs(p.a - 1) > 1e-7 else 1 + 1e-7
+    x_, z = np.broadcast_arrays(x_, t / (p.alpha + T_ + t))
+    with np.errstate(all="ignore"):
+        tail = (1 - z) ** (a - 1) * hyp2f1(a + p.b - 1 - p.r, a - 1, a + p.b + x_ - 1, z)
+    bad = ~np.isfinite(tail)
+    if bad.any():
+        tail = np.where(bad, 0.0, tail)
+        tail[bad] = [_tail_by_series(p, xi, zi) for xi, zi in zip(x_[bad], z[bad], strict=True)]
+    unconditional = (a + p.b + x_ - 1) / (a - 1) * (1 - tail)
     return np.asarray(unconditional * expit(-_log_odds_dead(p, x_, tx_, T_)), dtype=np.float64)
 
 
+def _tail_by_series(p: BgNbdParams, x: float, z: float) -> float:
+    """(1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z), summed in logs.
+
+    Every term is positive (z in [0, 1)), so the sum has no cancellation;
+    the ratio of successive terms tends to z, so it converges geometrically.
+    """
+    A, B, C = p.r + x, p.b + x, p.a + p.b + x - 1
+    terms = 256
+    while True:
+        k = np.arange(terms, dtype=np.float64)
+        log_terms = (gammaln(A + k) - gammaln(A) + gammaln(B + k) - gammaln(B)
+                     - gammaln(C + k) + gammaln(C) - gammaln(k + 1) + k * np.log(z))
+        if log_terms[-1] < log_terms.max() - 40 or terms >= 1 << 20:
+            break
+        terms *= 2
+    return float(np.exp(A * np.log1p(-z) + logsumexp(log_terms)))
+
+
 def expected_purchases_new(params: BgNbdParams, t: float) -> float:
-    """E[X(t)], repeat purchases in (0, t] of a customer just acquired (eq. 7)."""
-    p = params
-    z = t / (p.alpha + t)
-    head = (p.alpha / (p.alpha + t)) ** p.r * hyp2f1(p.r, p.b, p.a + p.b - 1, z)
-    return float((p.a + p.b - 1) / (p.a - 1) * (1 - head))
+    """E[X(t)], repeat purchases in (0, t] of a customer just acquired (eq. 7):
+    the conditional expectation at x = t_x = T = 0."""
+    return float(expected_purchases(params, t, [0], [0], [0])[0])
 
 
 # ---- Gamma-Gamma ---------------------------------------------------------------
@@ -319,12 +346,14 @@ def expected_spend(params: GammaGammaParams, x: ArrayLike, m: ArrayLike) -> Floa
 # ---- 12-month value ----------------------------------------------------------
 
 # Below these the population fit is not trusted and no prediction is made.
-# Judgement calls, checked by simulation from the CDNOW parameters: with 200
-# customers the drop-out parameters (a, b) already have standard errors of
-# about half their value, and a Gamma-Gamma fit on fewer than 50 repeat buyers
-# routinely lands on q <= 1 (an infinite mean spend).
-MIN_CUSTOMERS = 200
-MIN_REPEAT_BUYERS = 50
+# Judgement calls from simulations with the CDNOW parameters (100 seeds each,
+# 26 to 78 weeks of history): with 500 buyers the predicted total of the next
+# year is within -15%/+14% of what happens (10th/90th percentiles; +-10% with
+# 1,000, -20%/+29% with 200) and no fit ran off to a common drop-out
+# probability (a, b -> infinity; 3 in 100 did with 200 buyers). With 100
+# repeat buyers the Gamma-Gamma mean spend is within +-10% (+-22% with 20).
+MIN_CUSTOMERS = 500
+MIN_REPEAT_BUYERS = 100
 
 
 @dataclass(frozen=True)

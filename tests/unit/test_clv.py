@@ -133,6 +133,24 @@ def test_euler_transformed_expectation_equals_the_papers_form():
     assert expected_purchases(p, t, x, t_x, [T] * 4) == pytest.approx(direct, rel=1e-9)
 
 
+def test_huge_a_and_b_reach_the_common_dropout_limit_without_nan():
+    # A fit on few customers may send a, b to infinity at a fixed a / (a + b):
+    # then p = 1/4 for everyone and, given alive, lambda ~ Gamma(r + x, alpha + T):
+    # E[Y(t) | alive] = (1 - ((alpha+T) / (alpha+T+p t))^(r+x)) / p,
+    # P(alive) = 1 / (1 + p/(1-p) ((alpha+T) / (alpha+t_x))^(r+x)).
+    # scipy's 2F1 overflows there (t = 200 > alpha + T); the series fallback does not.
+    limit = BgNbdParams(r=0.24, alpha=4.41, a=3e6, b=9e6)
+    p, r, alpha = 0.25, 0.24, 4.41
+    x, t_x, T, t = np.array([0, 2, 3.0]), np.array([0, 5, 30.0]), np.array([30, 5, 40.0]), 200.0
+    given_alive = (1 - ((alpha + T) / (alpha + T + p * t)) ** (r + x)) / p
+    alive = 1 / (1 + (x > 0) * p / (1 - p) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+    assert expected_purchases(limit, t, x, t_x, T) == pytest.approx(given_alive * alive, rel=1e-4)
+    # a = 1 is a removable singularity of (a + b + x - 1) / (a - 1) * (...).
+    near = [expected_purchases(BgNbdParams(0.24, 4.41, a, 2.43), 52, [3], [30], [40])[0]
+            for a in (1 - 1e-5, 1.0, 1 + 1e-5)]
+    assert near == pytest.approx([near[1]] * 3, rel=1e-4)
+
+
 def test_gradients_match_finite_differences():
     x, t_x, T = np.array([0, 1, 4, 20.0]), np.array([0, 3, 10, 30.0]), np.array([10, 12, 40, 31.0])
     theta = np.log([0.3, 4.0, 0.8, 2.5])
@@ -274,7 +292,7 @@ def test_no_forecast_without_enough_history(population):
 
 
 def test_forecast_combines_purchases_spend_margin_and_discount(population):
-    model = fit_value_model(_summaries(population, 3_000))
+    model = fit_value_model(_summaries(population, MIN_CUSTOMERS))
     assert model is not None
     loyal = PurchaseSummary(frequency=6, recency=30.0, age=32.0, monetary_minor=4_000.0)
     flat = predict_12_months(model, loyal, margin_rate=0.3, monthly_discount_rate=0.0)
