@@ -96,13 +96,11 @@ def summarise_purchases(purchases: Sequence[tuple[datetime, int]], observed_unti
     `observed_until` are ignored (a calibration/hold-out split is one call
     each). None when the customer had bought nothing by then.
     """
-    if observed_until.tzinfo is None:
-        raise ValueError("observed_until must be timezone-aware")
     end = _utc_date(observed_until)
     by_day: dict[date, int] = {}
     for at, amount in purchases:
         day = _utc_date(at)
-        if day <= end:
+        if at <= observed_until:
             by_day[day] = by_day.get(day, 0) + amount
     if not by_day:
         return None
@@ -234,6 +232,8 @@ def expected_purchases(params: BgNbdParams, t: float, x: ArrayLike, t_x: ArrayLi
     those entries are summed from the paper's form instead (_tail_by_series).
     a = 1 is a removable singularity; it is evaluated a hair away.
     """
+    if t < 0:
+        raise ValueError("the horizon t must not be negative")
     x_, tx_, T_ = _arrays(x, t_x, T)
     p = params
     a = p.a if abs(p.a - 1) > 1e-7 else 1 + 1e-7
@@ -244,8 +244,8 @@ def expected_purchases(params: BgNbdParams, t: float, x: ArrayLike, t_x: ArrayLi
     if bad.any():
         tail = np.where(bad, 0.0, tail)
         tail[bad] = [_tail_by_series(p, xi, zi) for xi, zi in zip(x_[bad], z[bad], strict=True)]
-    unconditional = (a + p.b + x_ - 1) / (a - 1) * (1 - tail)
-    return np.asarray(unconditional * expit(-_log_odds_dead(p, x_, tx_, T_)), dtype=np.float64)
+    given_alive = (a + p.b + x_ - 1) / (a - 1) * (1 - tail)
+    return np.asarray(given_alive * expit(-_log_odds_dead(p, x_, tx_, T_)), dtype=np.float64)
 
 
 def _tail_by_series(p: BgNbdParams, x: float, z: float) -> float:

@@ -273,6 +273,8 @@ def test_summary_days_are_utc_days_and_naive_times_are_refused():
     assert summary is not None and summary.frequency == 0 and summary.monetary_minor == 0
     assert summarise_purchases([], observed_until=_at(7)) is None
     assert summarise_purchases([(_at(9), 100)], observed_until=_at(7)) is None
+    # The end is a moment, not a day: later the same day is after it.
+    assert summarise_purchases([(_at(7, 15), 100)], observed_until=_at(7, 9)) is None
     with pytest.raises(ValueError):
         summarise_purchases([(datetime(2024, 1, 1), 100)], observed_until=_at(7))
 
