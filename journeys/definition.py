@@ -9,7 +9,6 @@ worker). What a step's JSON may hold is in journeys.steps.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -19,7 +18,7 @@ from journeys.conditions import SegmentCheck, check_where, structural
 from journeys.durations import Duration
 from journeys.grammar import parse_step
 from journeys.issues import DefinitionInvalid, Issue, Issues, join
-from journeys.steps import STEP_ID, WAITS, Exit, Step, freeze, raw_targets, targets
+from journeys.steps import STEP_ID, WAITS, Exit, Step, freeze, raw_targets, targets, thaw
 from journeys.timing import check_rule
 
 MAX_STEPS = 200
@@ -75,12 +74,17 @@ class Definition:
     def step(self, step_id: str) -> Step:
         return self.steps[step_id]
 
+    def to_json(self) -> dict[str, Any]:
+        """The definition as saved, as plain JSON for a column or the API."""
+        return dict(thaw(self.raw))
+
 
 def parse_definition(raw: Any, *, check_segment: SegmentCheck = structural) -> Definition:
     """The Definition for `raw`, or DefinitionInvalid listing every fault.
     `check_segment` validates segment-grammar conditions (`audience`, a
     branch's `if`); audience/ passes its full validator."""
     issues = Issues()
+    raw = thaw(raw)  # a stored Definition's frozen raw parses like fresh JSON
     top = issues.obj(raw, "", required=("trigger", "start", "steps"),
                      optional=("audience", "reentry", "holdoutPercent", "goal"))
     if top is None:
@@ -105,7 +109,7 @@ def parse_definition(raw: Any, *, check_segment: SegmentCheck = structural) -> D
     assert trigger is not None and reentry is not None and steps is not None
     assert holdout is not None and isinstance(start, str)
     return Definition(trigger, audience, reentry, holdout, goal, start,
-                      MappingProxyType(steps.parsed), freeze(copy.deepcopy(dict(top))))
+                      MappingProxyType(steps.parsed), freeze(top))
 
 
 def validate(raw: Any, *, check_segment: SegmentCheck = structural) -> list[Issue]:

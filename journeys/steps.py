@@ -140,6 +140,15 @@ def raw_targets(raw: Any) -> list[tuple[str, str]]:
     return found
 
 
+def thaw(value: Any) -> Any:
+    """A frozen (or any) JSON value as plain dicts and lists, for storage."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
 def freeze(value: Any) -> Any:
     """A JSON value made read-only: objects as mapping proxies, lists as tuples."""
     if isinstance(value, Mapping):

@@ -317,3 +317,9 @@ def test_hostile_conditions_are_refused_not_recursed_into():
     assert any("nested deeper" in m for _, m in faults(changed("steps.vip.if", deep)))
     wide = {"any": [{"marketingOptIn": True}] * 500}
     assert any("larger than" in m for _, m in faults(changed("steps.vip.if", wide)))
+
+
+def test_a_definition_gives_back_its_json_and_parses_again_from_it():
+    definition = parse_definition(EVERY_STEP)
+    assert definition.to_json() == EVERY_STEP
+    assert parse_definition(definition.raw) == definition
