@@ -10,6 +10,7 @@ while a step visited again through a loop gets new ones.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from journeys.steps import Channel, Content, Money
+from journeys.steps import Channel, Content, Money, thaw
 
 
 class Status(StrEnum):
@@ -37,6 +38,13 @@ class Waiting:
     event: str
     match: Mapping[str, Any]  # trigger references resolved: the values to find
     timeout_at: datetime
+
+
+def match_key(match: Mapping[str, Any]) -> str:
+    """A resolved match as one canonical string (sorted keys, no spaces), the
+    run row's waiting_match: equal matches store equal strings."""
+    return json.dumps(thaw(match), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
 
 
 @dataclass(frozen=True)

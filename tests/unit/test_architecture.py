@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EDGE = ("strawberry", "starlette", "api")
 DOMAIN = ["loyalty", "wallet", "notifications", "geofence", "journeys"]
-# loyalty is the core: it imports none of the other three either.
+# loyalty is the core: it imports none of the other domain packages either.
 CORE_FORBIDDEN = ("wallet", "notifications", "geofence", "journeys")
 
 

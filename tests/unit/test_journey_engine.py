@@ -23,8 +23,9 @@ from journeys.run import (
     SendMessage,
     Status,
     Suppressed,
+    match_key,
 )
-from journeys.steps import Channel
+from journeys.steps import Channel, freeze
 from tests.unit.journey_walk import PARIS, Walk, kinds, never, utc
 
 T0 = utc(2026, 3, 2, 9)  # Monday 10:00 in Paris
@@ -244,3 +245,8 @@ def test_who_enters_by_trigger_and_reentry_rule():
     assert not may_enter(segment, ended, T0, PARIS)  # reentry "never" by default
     after_exit = parse_definition({**segment.to_json(), "reentry": "afterExit"})
     assert may_enter(after_exit, ended, T0, PARIS)
+
+
+def test_an_awaited_match_is_stored_as_one_canonical_string():
+    assert match_key({"b": 1, "a": ("x", "é")}) == '{"a":["x","é"],"b":1}'
+    assert match_key(freeze({"a": [1], "b": 1})) == match_key({"b": 1, "a": (1,)})
