@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from journeys.steps import LANGUAGES, Channel, Content
+from loyalty.timezones import zone_or_utc
 from notifications.templates import DEFAULT_LOCALE, format_date, format_number
 from notifications.templates import language as language_of
 
@@ -139,7 +139,7 @@ class Values:
     trigger: Mapping[str, Any] = field(default_factory=dict)
     survey_url: str | None = None
     unsubscribe_url: str | None = None
-    timezone: str = "UTC"  # the customer's, for dates
+    timezone: str | None = None  # the customer's, for dates; UTC when unset or unknown
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ def _context(values: Values, lang: str) -> dict[str, Any]:
 
     expires = values.coupon_expires_at
     expires_day = None if expires is None else \
-        format_date(expires.astimezone(ZoneInfo(values.timezone)).date(), lang)
+        format_date(expires.astimezone(zone_or_utc(values.timezone)).date(), lang)
     return {
         "customer": {"first_name": values.first_name},
         "points": {

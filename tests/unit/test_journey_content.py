@@ -101,3 +101,11 @@ def test_the_sandbox_refuses_what_the_save_check_could_not_see():
 def test_preferred_is_resolved_before_rendering():
     with pytest.raises(ValueError, match="resolve PREFERRED"):
         render(THANKS, Channel.PREFERRED, "en", DURANT)
+
+
+def test_an_unknown_or_missing_zone_reads_dates_in_utc():
+    content = {"en": Content(None, "{{ coupon.expires_at }}")}
+    late_utc = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)
+    for zone in (None, "Mars/Olympus", "../../etc/passwd"):
+        values = Values("J", coupon_code="K", coupon_expires_at=late_utc, timezone=zone)
+        assert render(content, Channel.SMS, "en", values).body == "31 March"
