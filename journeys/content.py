@@ -115,13 +115,6 @@ def _unknown(name: str, parent: nodes.Node | None, node: nodes.Name) -> str | No
     return None
 
 
-def placeholders_help() -> str:
-    """The allowed placeholders, for error messages and the editor."""
-    fields = [f"{obj}.{attr}" for obj, attrs in OBJECTS.items() for attr in sorted(attrs or ())]
-    return ", ".join(sorted([*fields, "trigger.<property>", *NAMES]))
-
-
-
 @dataclass(frozen=True)
 class Values:
     """What a message may say about its customer, read by the caller at send
