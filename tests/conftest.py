@@ -88,7 +88,8 @@ async def database(database_url: str) -> AsyncIterator[str]:
     await db.close()
 
 
-_TABLES = ["applied_benefit", "coupon", "offer_activation", "offer_target", "offer",
+_TABLES = ["journey_message", "journey_run", "journey_version", "journey",
+           "applied_benefit", "coupon", "offer_activation", "offer_target", "offer",
            "reward", "customer_tier", "tier", "survey_response", "earn_rule_change",
            "earn_rule", "programme_settings", "check_in", "visit", "beacon",
            "delivery", "notification", "device", "spent_code", "purchase", "lot",
