@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext, Info
 from tortoise import connections
 
 from api.context import Context
+from api.cost import max_query_cost_rule
 from api.errors import from_domain, log_errors
 from api.guard import GuardCaches, RequestGuard
 from api.inputs import install as install_input_plans
@@ -165,7 +166,7 @@ class LoyaltySchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    # The depth and alias rules, the token limit, the parse and validation
+    # The depth, alias and cost rules, the token limit, the parse and validation
     # caches and masking run as one extension (api/guard.py): hooks cost per
     # request. Its caches are built once per schema and shared by requests.
     # Without introspection, the suggestions that would name the same fields
@@ -178,6 +179,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
             StorableStringLiterals,
             *([NoSchemaIntrospectionCustomRule] if closed else []),
+            max_query_cost_rule(settings.max_query_cost),
         ],
         maxsize=512,
         hide_suggestions=closed,
