@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 from tortoise import connections
@@ -30,6 +31,7 @@ from api.mutations.rewards import RewardMutations, RewardQueries
 from api.mutations.surveys import SurveyMutations
 from api.mutations.tiers import TierMutations, TierQueries
 from api.permissions import IsCustomer
+from api.scalars import SCALAR_MAP
 from api.storable import StorableStringLiterals
 from api.types.checkins import LatLng, outline_of
 from api.types.common import Money, UserError
@@ -191,6 +193,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         types=[UserError, Money],
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
     schema.hide_suggestions = closed
     install_input_plans(schema)
