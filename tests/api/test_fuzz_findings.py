@@ -49,3 +49,22 @@ async def test_instants_at_the_calendars_edge_are_refused_like_malformed_ones(
         body = await gql.raw(PURCHASE, args, token=shop.cashier_token)
         assert _codes(body) == ["INVALID_INPUT"], (instant, body)
     assert await _count("offer") == 0 and await _count("purchase") == 0
+
+
+LOG_IN = """mutation($input: LogInInput!) {
+  logIn(input: $input) { accessToken errors { code field } } }"""
+
+
+# Found as staffLogIn(email: "x" * 300): the ORM validates a lookup's value
+# against the column (254 characters) and raised ValidationError (INTERNAL).
+# No account can have such an email: it is a wrong log-in like any other.
+async def test_an_email_longer_than_any_account_s_is_a_wrong_log_in(
+        gql: GraphQLClient, shop: Shop):
+    for mutation in ("logIn", "staffLogIn"):
+        document = LOG_IN.replace("logIn", mutation)
+        body = await gql.raw(document, {"input": {"email": "x" * 300 + "@example.test",
+                                                  "password": "whatever it is"}})
+        assert not body.get("errors"), body
+        payload = body["data"][mutation]
+        assert payload["accessToken"] is None
+        assert [e["code"] for e in payload["errors"]] == ["INVALID_CREDENTIALS"]
