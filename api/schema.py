@@ -9,12 +9,14 @@ from typing import Annotated, Any
 import strawberry
 from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 from strawberry.types.graphql import OperationType
 from tortoise import connections
 
 from api.context import Context
+from api.cost import max_query_cost_rule
 from api.errors import from_domain, log_errors
 from api.guard import GuardCaches, RequestGuard
 from api.inputs import install as install_input_plans
@@ -30,6 +32,7 @@ from api.mutations.rewards import RewardMutations, RewardQueries
 from api.mutations.surveys import SurveyMutations
 from api.mutations.tiers import TierMutations, TierQueries
 from api.permissions import IsCustomer
+from api.scalars import SCALAR_MAP
 from api.storable import StorableStringLiterals
 from api.types.checkins import LatLng, outline_of
 from api.types.common import Money, UserError
@@ -175,7 +178,7 @@ class LoyaltySchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    # The depth and alias rules, the token limit, the parse and validation
+    # The depth, alias and cost rules, the token limit, the parse and validation
     # caches and masking run as one extension (api/guard.py): hooks cost per
     # request. Its caches are built once per schema and shared by requests.
     # Without introspection, the suggestions that would name the same fields
@@ -188,6 +191,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
             StorableStringLiterals,
             *([NoSchemaIntrospectionCustomRule] if closed else []),
+            max_query_cost_rule(settings.max_query_cost),
         ],
         maxsize=512,
         hide_suggestions=closed,
@@ -199,6 +203,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         types=[UserError, Money],
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
     schema.hide_suggestions = closed
     install_input_plans(schema)

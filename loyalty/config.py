@@ -50,6 +50,11 @@ class Settings:
     max_query_depth: int = 10
     max_query_tokens: int = 2000
     max_query_aliases: int = 30
+    # The most one operation may cost (api/cost.py: 1 per field, 1,000 per
+    # QR code drawn as SVG, lists multiplied by their page size; a unit is
+    # ~5 µs of CPU). The home screen costs 299, the largest document the
+    # tests send ~1,100, GraphiQL's introspection query 5,000.
+    max_query_cost: int = 5000
     firebase_credentials: str | None = None
     # Push delivery: attempts before a notification ends `failed`, the first
     # back-off (doubled each attempt, with jitter, capped), and the worker's idle sleep.
@@ -200,6 +205,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "LOYALTY_WS_MAX_SOCKETS_PER_PRINCIPAL": "ws_max_sockets_per_principal",
         "LOYALTY_WS_MAX_SUBSCRIPTIONS_PER_SOCKET": "ws_max_subscriptions_per_socket",
         "LOYALTY_WS_MAX_SUBSCRIPTIONS_PER_PRINCIPAL": "ws_max_subscriptions_per_principal",
+        "LOYALTY_MAX_QUERY_COST": "max_query_cost",
         "LOYALTY_PUSH_MAX_ATTEMPTS": "push_max_attempts",
         "LOYALTY_PUSH_BACKOFF_SECONDS": "push_backoff_seconds",
         "LOYALTY_PUSH_BACKOFF_MAX_SECONDS": "push_backoff_max_seconds",
