@@ -1,4 +1,5 @@
-"""The ASGI application: /graphql (HTTP and graphql-transport-ws), /healthz, /metrics."""
+"""The ASGI application: /graphql (HTTP and graphql-transport-ws), /healthz, /readyz,
+/metrics."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
-from api import fast_home
+from api import fast_home, probes
 from api.auth import BadToken, JWTBackend, principal_from_header
 from api.context import Context
 from api.errors import ApiCode
@@ -225,12 +226,6 @@ def create_app(
             if manage_db:
                 await db.close()
 
-    async def healthz(request: Request) -> JSONResponse:
-        from tortoise import connections
-
-        await connections.get("default").execute_query("SELECT 1")
-        return JSONResponse({"status": "ok"})
-
     async def metrics_endpoint(request: Request) -> Response:
         if settings.metrics_token and not _bearer_matches(request, settings.metrics_token):
             response = _error_response(401, ApiCode.UNAUTHENTICATED,
@@ -249,7 +244,8 @@ def create_app(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
-            Route("/healthz", healthz),
+            Route("/healthz", probes.healthz),
+            Route("/readyz", probes.readyz_endpoint()),
             Route("/metrics", metrics_endpoint),
         ],
         middleware=[

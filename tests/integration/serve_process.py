@@ -80,7 +80,7 @@ async def wait_healthy(server: ServerProcess) -> None:
                 raise RuntimeError(f"`loyalty serve` exited with {server.process.returncode}:"
                                    f"\n{server.output()}")
             try:
-                if (await http.get("/healthz")).status_code == 200:
+                if (await http.get("/readyz")).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
