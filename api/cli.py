@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import shutil
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+import tempfile
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 from loyalty import db
@@ -93,8 +97,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
 
     from geofence.jobs import JOBS as GEOFENCE_JOBS
+    from notifications.backlog import SAMPLE_SECONDS as BACKLOG_SAMPLE_SECONDS
     from notifications.loop import default_concurrency, run_forever
     from notifications.push import sender_from_settings
+    from observability.metrics import multiprocess_dir
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -106,15 +112,27 @@ def cmd_worker(args: argparse.Namespace) -> int:
         sender = sender_from_settings(get_settings().firebase_credentials)
         if sender is None:
             print("no FIREBASE_CREDENTIALS: notifications go to the inbox and the log only")
-        print("worker running; stop with SIGTERM or Ctrl-C", flush=True)
-        try:
-            await run_forever(stop, batch_size=args.batch_size, sender=sender,
-                              jobs=GEOFENCE_JOBS,
-                              concurrency=args.concurrency
-                              or default_concurrency(get_settings().database_url))
-        finally:
-            if sender is not None:
-                await sender.close()
+        async with contextlib.AsyncExitStack() as endpoint:
+            if args.metrics_port is not None:
+                from api.worker_http import serving
+
+                await endpoint.enter_async_context(
+                    serving(get_settings(), args.metrics_host, args.metrics_port))
+                print(f"worker metrics on http://{args.metrics_host}:{args.metrics_port}"
+                      "/metrics (/healthz, /readyz)", flush=True)
+            print("worker running; stop with SIGTERM or Ctrl-C", flush=True)
+            try:
+                await run_forever(stop, batch_size=args.batch_size, sender=sender,
+                                  jobs=GEOFENCE_JOBS,
+                                  concurrency=args.concurrency
+                                  or default_concurrency(get_settings().database_url),
+                                  # Shared with other processes' files, the
+                                  # backlog is written on a timer too.
+                                  sample_every=BACKLOG_SAMPLE_SECONDS
+                                  if multiprocess_dir() else None)
+            finally:
+                if sender is not None:
+                    await sender.close()
         print("worker stopped")
         return 0
 
@@ -182,12 +200,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     if args.workers > 1:
-        uvicorn.run("api.asgi:app", workers=args.workers, **kwargs)
+        with _metrics_directory():
+            uvicorn.run("api.asgi:app", workers=args.workers, **kwargs)
     else:
         from api.app import create_app
 
         uvicorn.run(create_app(settings, migrate=False), **kwargs)
     return 0
+
+
+@contextlib.contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """Prometheus' multiprocess mode for the workers about to start: each
+    writes its metrics to files there, and a scrape of any sums them all. A
+    fresh directory per run (values of an earlier run must not count), removed
+    after, unless the environment names one (then it is the operator's, maybe
+    shared with a worker on this host)."""
+    from observability.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="loyalty-metrics-")
+    os.environ[MULTIPROC_ENV] = folder  # inherited by the workers
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -214,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="passes side by side: one claims and writes while another waits on FCM "
         "(default: 2 on PostgreSQL, 1 on SQLite)",
     )
+    worker.add_argument(
+        "--metrics-port", type=int, default=None,
+        help="serve /metrics, /healthz and /readyz on this port (default: none)")
+    worker.add_argument(
+        "--metrics-host", default="127.0.0.1",
+        help="address for --metrics-port (default 127.0.0.1; 0.0.0.0 for a scraper elsewhere)")
     worker.set_defaults(fn=cmd_worker)
     sub.add_parser(
         "jobs", help="run the scheduled jobs (expiry, reminders, tier reviews) once, for cron"

@@ -37,6 +37,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
+from api.observe import count_error
 from api.request_id import current_request_id
 from loyalty.errors import DomainError
 
@@ -152,6 +153,7 @@ def log_errors(errors: list[GraphQLError], operation_name: str | None) -> None:
     for error in errors:
         # Strawberry logs before the guard's result hook assigns codes.
         code = (error.extensions or {}).get("code") or classify(error).value
+        count_error(code)
         where = ".".join(str(p) for p in error.path) if error.path else "-"
         original = error.original_error
         kind = type(original).__name__ if original is not None else "GraphQLError"

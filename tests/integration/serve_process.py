@@ -57,14 +57,15 @@ def server_env(database_url: str) -> dict[str, str]:
             "LOYALTY_SECRET_KEY": TEST_SECRET, "LOYALTY_SCRYPT_LOG_N": "10"}
 
 
-async def start(database_url: str, **env: str) -> ServerProcess:
-    """`loyalty serve` on a free port, with `env` added to the test settings."""
+async def start(database_url: str, *args: str, **env: str) -> ServerProcess:
+    """`loyalty serve` on a free port, with `args` after it and `env` added to
+    the test settings."""
     port = free_port()
     full_env = {**os.environ, **server_env(database_url), "PYTHONUNBUFFERED": "1", **env}
     log = tempfile.TemporaryFile()
     try:
         process = await asyncio.create_subprocess_exec(
-            *loyalty_command(), "serve", "--port", str(port), env=full_env,
+            *loyalty_command(), "serve", "--port", str(port), *args, env=full_env,
             stdout=log, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
     except BaseException:
         log.close()

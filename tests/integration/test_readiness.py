@@ -122,27 +122,42 @@ async def _outage(name: str, on: bool) -> None:
                     "own): set TEST_DATABASE_URL=postgres://...")
 async def test_readyz_goes_503_when_the_database_goes_away_and_200_when_it_returns(
         own_database: str):
-    # given: `loyalty serve` on its own database, ready
+    # given: `loyalty serve` and `loyalty worker` on their own database, ready
     url = _dsn_of(DATABASE_URL, own_database).replace("postgresql://", "postgres://", 1)
-    server = await start(url + "?minsize=1&maxsize=4")
+    url += "?minsize=1&maxsize=4"
+    server = await start(url)
+    worker_port = free_port()
+    worker = None
     try:
-        await wait_healthy(server)
-        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        await wait_healthy(server)  # migrated: the worker would migrate too, at once
+        worker = await asyncio.create_subprocess_exec(
+            *loyalty_command(), "worker", "--metrics-port", str(worker_port),
+            env={**os.environ, **server_env(url), "LOYALTY_WORKER_POLL_SECONDS": "0.2"},
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http, \
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{worker_port}", timeout=10) as w:
+            await _eventually(w, "/readyz", 200, 30)
             assert (await http.get("/readyz")).json()["status"] == "ready"
             # when: the database refuses connections and drops the open ones
             await _outage(own_database, on=True)
-            # then: not ready, within a probe or two, and still alive
+            # then: neither is ready, within a probe or two, and both are alive
             await _eventually(http, "/readyz", 503, 10)
+            await _eventually(w, "/readyz", 503, 10)
             body = (await http.get("/readyz")).json()
             assert body["status"] == "not ready" and body["database"].startswith("unreachable")
             assert (await http.get("/healthz")).status_code == 200
+            assert (await w.get("/healthz")).status_code == 200
             # when: the database is back
             await _outage(own_database, on=False)
-            # then: ready again, with no restart, and serving writes
+            # then: both are ready again, with no restart, and the server serves writes
             await _eventually(http, "/readyz", 200, 15)
+            await _eventually(w, "/readyz", 200, 15)
             signed = (await http.post("/graphql", json={"query": SIGN_UP, "variables": {
                 "input": {"email": "back@example.test", "password": PASSWORD,
                           "firstName": "Back"}}})).json()
             assert signed["data"]["signUp"]["errors"] == [], signed
     finally:
+        if worker is not None and worker.returncode is None:
+            worker.terminate()
+            await worker.wait()
         await stop(server)
