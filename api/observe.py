@@ -10,7 +10,6 @@ increments per request: the home screen takes about 0.3 ms of CPU.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections.abc import MutableMapping
@@ -27,7 +26,9 @@ from observability.metrics import (
     HTTP_REQUESTS,
 )
 
-access_log = logging.getLogger("api.access")
+# The per-request line's logger, set by api/logs.py: none (no line) until
+# the process configures its logging, as tests and embedders may not.
+access_log: Any = None
 
 # Where the request's operation is written for the log line.
 OPERATION = "loyalty.operation"
@@ -160,21 +161,22 @@ class ObserveRequests:
             counter, histogram = _route_metrics(route, status)
             counter.inc()
             histogram.observe(seconds)
-            if access_log.isEnabledFor(logging.INFO):
+            if access_log is not None:
                 _log_request(scope, route, path, status, seconds)
 
 
 def _log_request(scope: Scope, route: str, path: str, status: int, seconds: float) -> None:
     principal = getattr(scope.get("user"), "principal", None)
-    access_log.info("request", extra={
-        "method": scope["method"],
+    access_log.info(
+        "request",
+        method=scope["method"],
         # The app's own paths; anything else is a client's text, not logged.
-        "path": path if route != "other" else "(other)",
-        "status": status,
-        "duration_ms": round(seconds * 1000, 3),
-        "operation": scope.get(OPERATION),
-        "operation_name": scope.get(OPERATION_NAME),
-        "principal": principal.kind if principal is not None else None,
-        "principal_id": principal.subject_id if principal is not None else None,
-        "role": principal.role if principal is not None else None,
-    })
+        path=path if route != "other" else "(other)",
+        status=status,
+        duration_ms=round(seconds * 1000, 3),
+        operation=scope.get(OPERATION),
+        operation_name=scope.get(OPERATION_NAME),
+        principal=principal.kind if principal is not None else None,
+        principal_id=principal.subject_id if principal is not None else None,
+        role=principal.role if principal is not None else None,
+    )

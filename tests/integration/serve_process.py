@@ -46,10 +46,12 @@ class ServerProcess:
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://", 1) + "/graphql"
 
-    def output(self) -> str:
+    def output(self, limit: int | None = 4000) -> str:
+        """What the process wrote so far (its last `limit` characters)."""
         self.log.flush()
         self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-4000:]
+        text = self.log.read().decode(errors="replace")
+        return text if limit is None else text[-limit:]
 
 
 def server_env(database_url: str) -> dict[str, str]:

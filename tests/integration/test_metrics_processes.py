@@ -110,4 +110,4 @@ async def test_the_worker_serves_its_metrics_and_readiness(gql, shop, alice):
             proc.kill()
             await proc.communicate()
     assert proc.returncode == 0, err
-    assert "worker stopped" in out
+    assert "worker stopped" in err
