@@ -26,7 +26,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
-from api import fast_home, probes
+from api import fast_home, graphiql, probes
 from api.auth import BadToken, JWTBackend, principal_from_header
 from api.context import Context
 from api.errors import ApiCode
@@ -49,6 +49,11 @@ from observability.sampling import sample_forever, sample_pool
 
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SessionSocket
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # The app's own page and assets (api/graphiql.py), not a CDN's.
+        return graphiql.page_html()
 
     def __init__(self, schema: Any, *, socket_limits: SocketLimits, **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)
@@ -253,6 +258,7 @@ def create_app(
             Route("/healthz", probes.healthz),
             Route("/readyz", probes.readyz_endpoint()),
             Route("/metrics", metrics_endpoint),
+            *(graphiql.routes if view.graphql_ide else []),
         ],
         middleware=[
             Middleware(SecurityHeaders, hsts=settings.is_prod,
