@@ -13,6 +13,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 from tortoise import connections
 
+from api.admin_lists import AdminListQueries
 from api.context import Context
 from api.errors import from_domain, log_errors
 from api.guard import GuardCaches, RequestGuard
@@ -112,7 +113,7 @@ class CustomerQueries:
 
 Query = merge_types(
     "Query", (CustomerQueries, PosQueries, NotificationQueries, TierQueries, RewardQueries,
-              EarnRuleQueries)
+              EarnRuleQueries, AdminListQueries)
 )
 Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What the app and the till can read."
