@@ -105,6 +105,9 @@ class Settings:
     # they are the direct peer; none by default: the peer is the client.
     trusted_proxies: tuple[str, ...] = ()
 
+    # What a push's deep link starts with: the app's URL scheme, or the
+    # prefix of its universal (iOS) / app (Android) links.
+    deep_link_base: str = "loyalty://"
     # Log lines: `json` or `console` (None: json in production, console
     # elsewhere), and the lowest level written.
     log_format: str | None = None

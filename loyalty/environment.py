@@ -121,6 +121,10 @@ VARIABLES: tuple[Var, ...] = (
        "server process", minimum=1),
     _v("FIREBASE_CREDENTIALS", "firebase_credentials", "str", "unset",
        "service-account file for push; unset: inbox and log only"),
+    _v("LOYALTY_DEEP_LINK_BASE", "deep_link_base", "str", "`loyalty://`",
+       "start of the deep link in each push's data (`link`): the app's URL scheme, or its "
+       "universal-link prefix (`https://app.example.com/`); the screen follows "
+       "(notifications/presentation.py)"),
     _v("LOYALTY_PUSH_MAX_ATTEMPTS", "push_max_attempts", "int", "`5`",
        "push attempts before a notification ends `failed`", minimum=1),
     _v("LOYALTY_PUSH_BACKOFF_SECONDS", "push_backoff_seconds", "int", "`30`",
