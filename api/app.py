@@ -1,11 +1,11 @@
-"""The ASGI application: /graphql (HTTP and graphql-transport-ws), /healthz, /metrics."""
+"""The ASGI application: /graphql (HTTP and graphql-transport-ws), /healthz, /readyz,
+/metrics."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gc
-import hmac
 import json
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -26,12 +26,14 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
-from api import fast_home
+from api import fast_home, graphiql, probes
 from api.auth import BadToken, JWTBackend, principal_from_header
 from api.context import Context
 from api.errors import ApiCode
 from api.limits import BodySizeLimit
 from api.listener import PgListener
+from api.metrics_auth import metrics_allowed, refused
+from api.observe import ObserveRequests, count_error, record_operation
 from api.request_id import RequestId
 from api.schema import build_schema
 from api.security_headers import SecurityHeaders, page_csp
@@ -41,10 +43,17 @@ from loyalty.bus import bus
 from loyalty.config import Settings, get_settings, set_settings
 from loyalty.identity import revoked_sessions
 from loyalty.ledger import reset_caches
+from observability import metrics
+from observability.sampling import sample_forever, sample_pool
 
 
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SessionSocket
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # The app's own page and assets (api/graphiql.py), not a CDN's.
+        return graphiql.page_html()
 
     def __init__(self, schema: Any, *, socket_limits: SocketLimits, **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)
@@ -128,13 +137,18 @@ class GraphQLView(GraphQL[Context, None]):
                 or not fast_home.matches(payload.get("query"), payload.get("variables"),
                                          payload.get("operationName")):
             return None
+        started = time.perf_counter()
         try:
             data = await fast_home.home_data(principal)
         except Exception:  # noqa: BLE001 - the executor answers, and masks, instead
             return None
         if data is None:
             return None
-        return Response(self.encode_json({"data": data}), media_type="application/json")
+        response = Response(self.encode_json({"data": data}), media_type="application/json")
+        # Counted as the executor would count it (api/guard.py).
+        record_operation(request.scope, fast_home.OPERATION, None, "ok",
+                         time.perf_counter() - started)
+        return response
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}
@@ -160,15 +174,9 @@ class GraphQLView(GraphQL[Context, None]):
 
 
 def _error_response(status: int, code: ApiCode, message: str) -> JSONResponse:
+    count_error(code.value)
     return JSONResponse({"errors": [{"message": message, "extensions": {"code": code.value}}]},
                         status_code=status)
-
-
-def _bearer_matches(request: Request, token: str) -> bool:
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    # Constant time: the comparison must not tell how much of a guess was right.
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
-                                                              token.encode())
 
 
 async def _open_pool() -> None:
@@ -185,6 +193,11 @@ async def _open_pool() -> None:
     )
 
 
+def _sample() -> None:
+    metrics.SUBSCRIBERS.set(bus.subscriber_count())
+    sample_pool()
+
+
 def create_app(
     settings: Settings | None = None, *, migrate: bool = True, manage_db: bool = True
 ) -> Starlette:
@@ -193,7 +206,6 @@ def create_app(
     settings = settings or get_settings()
     settings.check()
     set_settings(settings)
-    started = time.time()
     schema = build_schema(settings)
     view = GraphQLView(
         schema,
@@ -222,45 +234,42 @@ def create_app(
         if db.is_postgres():
             listener = PgListener(settings.database_url)
             await listener.start()
+        # With several processes, any of them may answer a scrape: each
+        # writes its own gauges on a timer (observability.sampling).
+        sampler = (asyncio.create_task(sample_forever(_sample))
+                   if metrics.multiprocess_dir() else None)
         try:
             yield
         finally:
+            if sampler is not None:
+                sampler.cancel()
+            metrics.process_exited()
             if listener is not None:
                 await listener.stop()
             if manage_db:
                 await db.close()
 
-    async def healthz(request: Request) -> JSONResponse:
-        from tortoise import connections
-
-        await connections.get("default").execute_query("SELECT 1")
-        return JSONResponse({"status": "ok"})
-
     async def metrics_endpoint(request: Request) -> Response:
-        if settings.metrics_token and not _bearer_matches(request, settings.metrics_token):
-            response = _error_response(401, ApiCode.UNAUTHENTICATED,
-                                       "Use `Authorization: Bearer <metrics token>`.")
-            response.headers["www-authenticate"] = "Bearer"
-            return response
-        lines = [
-            "# TYPE loyalty_uptime_seconds gauge",
-            f"loyalty_uptime_seconds {time.time() - started:.0f}",
-            "# TYPE loyalty_subscribers gauge",
-            f"loyalty_subscribers {bus.subscriber_count()}",
-        ]
-        return PlainTextResponse("\n".join(lines) + "\n")
+        if not metrics_allowed(request, settings):
+            return refused()
+        _sample()
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     return Starlette(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
-            Route("/healthz", healthz),
+            Route("/healthz", probes.healthz),
+            Route("/readyz", probes.readyz_endpoint()),
             Route("/metrics", metrics_endpoint),
+            *(graphiql.routes if view.graphql_ide else []),
         ],
         middleware=[
             Middleware(SecurityHeaders, hsts=settings.is_prod,
                        page_csp=page_csp(view.graphql_ide_html) if view.graphql_ide else None),
             Middleware(RequestId),
+            Middleware(ObserveRequests),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             Middleware(AuthenticationMiddleware, backend=JWTBackend()),
         ],

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+import os
+import shutil
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+import tempfile
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
+from api.cli_config import cmd_config, validate
 from loyalty import db
 from loyalty.config import ConfigError, get_settings
+
+# Status lines go to the log (JSON in production), command output to stdout.
+log = logging.getLogger("loyalty.cli")
 
 
 def _run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
@@ -34,13 +43,39 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return _run(go)
 
 
+def _admin_password(args: argparse.Namespace) -> str | None:
+    """From LOYALTY_ADMIN_PASSWORD, else asked twice on the terminal; the
+    deprecated --password still works, with a warning."""
+    import getpass
+
+    if args.password is not None:
+        print("warning: --password is deprecated (other users can read a command line): "
+              "set LOYALTY_ADMIN_PASSWORD or answer the prompt", file=sys.stderr)
+        return str(args.password)
+    if os.environ.get("LOYALTY_ADMIN_PASSWORD"):
+        return os.environ["LOYALTY_ADMIN_PASSWORD"]
+    if not sys.stdin.isatty():
+        print("error: set LOYALTY_ADMIN_PASSWORD, or run this on a terminal to be asked",
+              file=sys.stderr)
+        return None
+    first = getpass.getpass("password for the admin: ")
+    if getpass.getpass("the same again: ") != first:
+        print("error: the two passwords differ", file=sys.stderr)
+        return None
+    return first
+
+
 def cmd_create_admin(args: argparse.Namespace) -> int:
     from loyalty.errors import DomainError
     from loyalty.identity import create_admin
 
+    password = _admin_password(args)
+    if password is None:
+        return 1
+
     async def go() -> int:
         try:
-            staff = await create_admin(args.email, args.password)
+            staff = await create_admin(args.email, password)
         except DomainError as e:
             print(f"error: {e.code}: {e.message}", file=sys.stderr)
             return 1
@@ -89,14 +124,16 @@ def cmd_schema(_: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import logging
     import signal
 
+    from api.logs import configure
     from geofence.jobs import JOBS as GEOFENCE_JOBS
+    from notifications.backlog import SAMPLE_SECONDS as BACKLOG_SAMPLE_SECONDS
     from notifications.loop import default_concurrency, run_forever
     from notifications.push import sender_from_settings
+    from observability.metrics import multiprocess_dir
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure(get_settings())
 
     async def go() -> int:
         stop = asyncio.Event()
@@ -105,31 +142,43 @@ def cmd_worker(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         sender = sender_from_settings(get_settings().firebase_credentials)
         if sender is None:
-            print("no FIREBASE_CREDENTIALS: notifications go to the inbox and the log only")
-        print("worker running; stop with SIGTERM or Ctrl-C", flush=True)
-        try:
-            await run_forever(stop, batch_size=args.batch_size, sender=sender,
-                              jobs=GEOFENCE_JOBS,
-                              concurrency=args.concurrency
-                              or default_concurrency(get_settings().database_url))
-        finally:
-            if sender is not None:
-                await sender.close()
-        print("worker stopped")
+            log.warning("no FIREBASE_CREDENTIALS: notifications go to the inbox and the log only")
+        async with contextlib.AsyncExitStack() as endpoint:
+            if args.metrics_port is not None:
+                from api.worker_http import serving
+
+                await endpoint.enter_async_context(
+                    serving(get_settings(), args.metrics_host, args.metrics_port))
+                log.info("worker metrics on http://%s:%s/metrics (/healthz, /readyz)",
+                         args.metrics_host, args.metrics_port)
+            log.info("worker running; stop with SIGTERM or Ctrl-C")
+            try:
+                await run_forever(stop, batch_size=args.batch_size, sender=sender,
+                                  jobs=GEOFENCE_JOBS,
+                                  concurrency=args.concurrency
+                                  or default_concurrency(get_settings().database_url),
+                                  # Shared with other processes' files, the
+                                  # backlog is written on a timer too.
+                                  sample_every=BACKLOG_SAMPLE_SECONDS
+                                  if multiprocess_dir() else None)
+            finally:
+                if sender is not None:
+                    await sender.close()
+        log.info("worker stopped")
         return 0
 
     return _run(lambda: _with_db(go))
 
 
 def cmd_jobs(_: argparse.Namespace) -> int:
-    import logging
     from datetime import UTC, datetime
 
+    from api.logs import configure
     from geofence.jobs import JOBS as GEOFENCE_JOBS
     from loyalty.jobs import JOBS
     from notifications.loop import run_jobs
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure(get_settings())
 
     async def go() -> int:
         counts = await run_jobs(datetime.now(UTC), jobs=GEOFENCE_JOBS)
@@ -145,8 +194,11 @@ def cmd_jobs(_: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api.logs import configure
+
     settings = get_settings()
     settings.check()
+    configure(settings)
 
     async def prepare() -> int:
         await db.migrate(settings.database_url)
@@ -168,6 +220,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
+        # Logging is api/logs.py's (one line per request, JSON in production):
+        # uvicorn keeps its warnings and errors, through the same handler.
+        "log_config": None,
         "log_level": "warning",
         "access_log": False,
         "lifespan": "on",
@@ -176,13 +231,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "proxy_headers": False,
         **uvicorn_options(settings),
     }
-    print(
-        f"serving GraphQL on http://{args.host}:{args.port}/graphql "
-        f"({settings.database_url.split('://')[0]}, {args.workers} worker(s))",
-        flush=True,
-    )
+    log.info("serving GraphQL on http://%s:%s/graphql (%s, %s worker(s))", args.host, args.port,
+             settings.database_url.split("://")[0], args.workers)
     if args.workers > 1:
-        uvicorn.run("api.asgi:app", workers=args.workers, **kwargs)
+        with _metrics_directory():
+            uvicorn.run("api.asgi:app", workers=args.workers, **kwargs)
     else:
         from api.app import create_app
 
@@ -190,13 +243,51 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """Prometheus' multiprocess mode for the workers about to start: each
+    writes its metrics to files there, and a scrape of any sums them all. A
+    fresh directory per run (values of an earlier run must not count), removed
+    after, unless the environment names one (then it is the operator's, maybe
+    shared with a worker on this host)."""
+    from observability.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="loyalty-metrics-")
+    os.environ[MULTIPROC_ENV] = folder  # inherited by the workers
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("loyalty-engine")
+    except PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="loyalty", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="loyalty", description=__doc__,
+        epilog="Configuration comes from environment variables: `loyalty config` lists them "
+        "with their effective values.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="migrate if needed, then serve /graphql")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes on the port (default 1); their metrics are "
+                       "summed by any of them (PROMETHEUS_MULTIPROC_DIR)")
     serve.add_argument(
         "--demo",
         action="store_true",
@@ -207,20 +298,37 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "schema", help="print the GraphQL schema (SDL) that this version serves"
     ).set_defaults(fn=cmd_schema)
+    config = sub.add_parser(
+        "config", help="print the effective configuration (secrets masked) and exit")
+    config.add_argument("--markdown", action="store_true",
+                        help="print the table of variables as the README has it instead")
+    config.set_defaults(fn=cmd_config)
     worker = sub.add_parser("worker", help="run the outbox consumers (push, inbox) until stopped")
-    worker.add_argument("--batch-size", type=int, default=100)
+    worker.add_argument("--batch-size", type=int, default=100,
+                        help="outbox events claimed, and notifications sent, per pass "
+                        "(default 100)")
     worker.add_argument(
         "--concurrency", type=int, default=None,
         help="passes side by side: one claims and writes while another waits on FCM "
         "(default: 2 on PostgreSQL, 1 on SQLite)",
     )
+    worker.add_argument(
+        "--metrics-port", type=int, default=None,
+        help="serve /metrics, /healthz and /readyz on this port (default: none)")
+    worker.add_argument(
+        "--metrics-host", default="127.0.0.1",
+        help="address for --metrics-port (default 127.0.0.1; 0.0.0.0 for a scraper elsewhere)")
     worker.set_defaults(fn=cmd_worker)
     sub.add_parser(
         "jobs", help="run the scheduled jobs (expiry, reminders, tier reviews) once, for cron"
     ).set_defaults(fn=cmd_jobs)
-    admin = sub.add_parser("create-admin", help="create an admin account")
-    admin.add_argument("--email", required=True)
-    admin.add_argument("--password", required=True)
+    admin = sub.add_parser(
+        "create-admin", help="create an admin account; the password is read from "
+        "LOYALTY_ADMIN_PASSWORD, or asked for")
+    admin.add_argument("--email", required=True, help="the admin's email (their log-in)")
+    admin.add_argument("--password", default=None,
+                       help="deprecated: a command line is seen by every user of the machine "
+                       "and kept in shell history; use LOYALTY_ADMIN_PASSWORD or the prompt")
     admin.set_defaults(fn=cmd_create_admin)
     sub.add_parser("seed-demo", help="a demo store, cashier and customer").set_defaults(
         fn=cmd_seed_demo
@@ -236,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        # Every variable checked before anything runs (the schema needs none).
+        if args.fn is not cmd_schema:
+            validate()
         return int(args.fn(args))
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)

@@ -61,6 +61,10 @@ FIELD_COSTS: dict[tuple[str, str], int] = {
     ("Query", "__type"): 100,
 }
 
+# A write: a transaction of several statements, ~1.5 ms of server CPU for a
+# purchase (bench/pos_bench.py), as much as ~300 plain fields.
+MUTATION_COST = 300
+
 # Size arguments and the largest value each accepts (a larger one is refused
 # with INVALID_INPUT before any work, so it never costs more than this).
 SIZE_ARGUMENTS: dict[str, int] = {"first": MAX_PAGE, "limit": MAX_NEARBY}
@@ -138,6 +142,8 @@ class _Pricer:
         if not isinstance(parent, GraphQLObjectType):
             return 1
         own = FIELD_COSTS.get((parent.name, name))
+        if own is None and parent.name == "Mutation":
+            own = MUTATION_COST
         if name.startswith("__"):
             return 1 if own is None else own
         field = parent.fields.get(name)

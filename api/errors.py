@@ -37,6 +37,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
+from api.observe import count_error
 from api.request_id import current_request_id
 from loyalty.errors import DomainError
 
@@ -144,22 +145,23 @@ def with_code(error: GraphQLError, mask: bool) -> GraphQLError:
 
 
 def log_errors(errors: list[GraphQLError], operation_name: str | None) -> None:
-    """One line per error: the request id, the operation's name, the code and
-    where it happened. Never the error's text or the query: both can carry a
-    password, a refresh token or a card number given as a literal. A bug adds
-    its traceback."""
+    """One line per error (fields for api/logs.py): the request id, the
+    operation's name, the code and where it happened. Never the error's text
+    or the query: both can carry a password, a refresh token or a card number
+    given as a literal. A bug adds its traceback; a client's error has none."""
     rid = current_request_id()
     for error in errors:
         # Strawberry logs before the guard's result hook assigns codes.
         code = (error.extensions or {}).get("code") or classify(error).value
+        count_error(code)
         where = ".".join(str(p) for p in error.path) if error.path else "-"
         original = error.original_error
         kind = type(original).__name__ if original is not None else "GraphQLError"
+        fields = {"request_id": rid, "operation_name": operation_name, "code": code,
+                  "path": where, "error_type": kind}
         if code in CLIENT_CODES:
-            log.info("graphql error request_id=%s operation=%s code=%s path=%s type=%s",
-                     rid, operation_name or "-", code, where, kind)
+            log.info("graphql error", extra=fields)
         else:
-            log.error("graphql error request_id=%s operation=%s code=%s path=%s type=%s",
-                      rid, operation_name or "-", code, where, kind,
+            log.error("graphql error", extra=fields,
                       exc_info=(type(original), original, original.__traceback__)
                       if original is not None else None)

@@ -12,6 +12,7 @@ request, and one text always parses to the same document.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -24,6 +25,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from api.errors import with_code
+from api.observe import describe_operation, outcome_of, record_operation
 from api.storable import unstorable_variable
 
 
@@ -62,12 +64,31 @@ class RequestGuard(MaskErrors):
         super().__init__()
         self.caches = caches
         self.mask = mask
+        # Whether the document parsed and validated (on_validate is not
+        # reached when it does not parse).
+        self.valid = False
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         context.parse_options["max_tokens"] = self.caches.max_tokens
         context.validation_rules = context.validation_rules + self.caches.rules
+        started = time.perf_counter()
         yield from super().on_operation()
+        # Counted here, where the document and its errors are at hand; the
+        # fast path (api/app.py) counts the home screen itself.
+        result = context.result
+        errors = getattr(result, "errors", None) or context.pre_execution_errors
+        label, subscription = describe_operation(
+            context.query, context.graphql_document, context.operation_name,
+            valid=self.valid)
+        request = getattr(context.context, "request", None)
+        record_operation(
+            getattr(request, "scope", None),
+            label,
+            context.operation_name,
+            outcome_of(errors),
+            None if subscription else time.perf_counter() - started,
+        )
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         return [with_code(error, self.mask) for error in errors]
@@ -95,4 +116,6 @@ class RequestGuard(MaskErrors):
             )
             unstorable = unstorable_variable(context.variables)
             context.pre_execution_errors = [*errors, unstorable] if unstorable else errors
+        # Strawberry later puts execution errors in pre_execution_errors too.
+        self.valid = not context.pre_execution_errors
         yield

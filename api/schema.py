@@ -15,6 +15,7 @@ from strawberry.types import ExecutionContext, Info
 from strawberry.types.graphql import OperationType
 from tortoise import connections
 
+from api.admin_lists import AdminListQueries
 from api.context import Context
 from api.cost import max_query_cost_rule
 from api.errors import from_domain, log_errors
@@ -116,7 +117,7 @@ class CustomerQueries:
 
 Query = merge_types(
     "Query", (CustomerQueries, PosQueries, NotificationQueries, TierQueries, RewardQueries,
-              EarnRuleQueries)
+              EarnRuleQueries, AdminListQueries)
 )
 Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What the app and the till can read."

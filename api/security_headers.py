@@ -2,10 +2,10 @@
 
 The API answers JSON and text to apps and tills, never pages, so its Content
 Security Policy allows nothing at all. The one page there is, GraphiQL
-outside production, gets a policy derived from its own HTML: the origins it
-loads scripts and style sheets from, and its inline script by hash, so that
-a Strawberry upgrade that changes the page cannot silently break it or widen
-what it may run.
+outside production, gets a policy derived from its own HTML (api/graphiql.py):
+where it loads scripts and style sheets from (the app itself, 'self'; an
+https origin if the page ever names one), and its inline script by hash, so
+that a change to the page cannot silently break it or widen what it may run.
 """
 
 from __future__ import annotations
@@ -23,8 +23,14 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-act
 HSTS = "max-age=63072000; includeSubDomains"
 
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
-_SCRIPT_ORIGIN = re.compile(r'<script[^>]*?\ssrc="(https://[^"/]+)/')
-_STYLE_ORIGIN = re.compile(r'<link[^>]*?\shref="(https://[^"/]+)/')
+_SCRIPT_ORIGIN = re.compile(r'<script[^>]*?\ssrc="(https://[^"/]+/|/)')
+_STYLE_ORIGIN = re.compile(r'<link[^>]*?\shref="(https://[^"/]+/|/)')
+
+
+def _sources(pattern: re.Pattern[str], html: str) -> list[str]:
+    """Where the page loads from: an https origin, or the app itself ('self')."""
+    found = {"'self'" if m == "/" else m.rstrip("/") for m in pattern.findall(html)}
+    return sorted(found)
 
 
 def page_csp(html: str) -> str:
@@ -35,8 +41,8 @@ def page_csp(html: str) -> str:
         "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
         for s in _INLINE_SCRIPT.findall(html)
     ]
-    scripts = sorted(set(_SCRIPT_ORIGIN.findall(html)))
-    styles = sorted(set(_STYLE_ORIGIN.findall(html)))
+    scripts = _sources(_SCRIPT_ORIGIN, html)
+    styles = _sources(_STYLE_ORIGIN, html)
     return "; ".join([
         "default-src 'none'",
         "script-src " + " ".join([*scripts, *hashes]),

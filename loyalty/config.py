@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -53,8 +54,9 @@ class Settings:
     # The most one operation may cost (api/cost.py: 1 per field, 1,000 per
     # QR code drawn as SVG, lists multiplied by their page size; a unit is
     # ~5 µs of CPU). The home screen costs 299, the largest document the
-    # tests send ~1,100, GraphiQL's introspection query 5,000.
-    max_query_cost: int = 5000
+    # tests send ~1,100, GraphiQL's introspection query 5,000, an admin list
+    # page of 100 geofences with their outlines ~5,000.
+    max_query_cost: int = 10_000
     firebase_credentials: str | None = None
     # Push delivery: attempts before a notification ends `failed`, the first
     # back-off (doubled each attempt, with jitter, capped), and the worker's idle sleep.
@@ -109,6 +111,18 @@ class Settings:
     # they are the direct peer; none by default: the peer is the client.
     trusted_proxies: tuple[str, ...] = ()
 
+    # What a push's deep link starts with: the app's URL scheme, or the
+    # prefix of its universal (iOS) / app (Android) links.
+    deep_link_base: str = "loyalty://"
+    # Log lines: `json` or `console` (None: json in production, console
+    # elsewhere), and the lowest level written.
+    log_format: str | None = None
+    log_level: str = "INFO"
+
+    @property
+    def log_json(self) -> bool:
+        return (self.log_format or ("json" if self.is_prod else "console")) == "json"
+
     @property
     def is_prod(self) -> bool:
         return self.env == "prod"
@@ -120,7 +134,10 @@ class Settings:
     def check(self) -> None:
         """Refuse settings that would be unsafe in production."""
         if self.env not in ("dev", "prod", "test"):
-            raise ConfigError(f"LOYALTY_ENV must be dev, test or prod, not {self.env!r}")
+            raise ConfigError(f'LOYALTY_ENV must be one of dev, test, prod, got "{self.env}"')
+        if self.log_format not in (None, "json", "console"):
+            raise ConfigError(f'LOYALTY_LOG_FORMAT must be one of json, console, '
+                              f'got "{self.log_format}"')
         self._check_login_throttle()
         if self.is_prod:
             weakness = secret_weakness(self.secret_key)
@@ -144,14 +161,18 @@ class Settings:
             # A count trips when it reaches its limit, so 1 would need a
             # first failure to lock out at once: not worth a special case.
             if getattr(self, name) < 0 or getattr(self, name) == 1:
-                raise ConfigError(f"{name} must be 0 (off) or at least 2")
+                raise ConfigError(f"LOYALTY_{name.upper()} must be 0 (off) or at least 2, "
+                                  f"got {getattr(self, name)}")
         if self.login_window_seconds < 1 or self.login_lockout_seconds < 1:
-            raise ConfigError("login_window_seconds and login_lockout_seconds must be >= 1")
+            raise ConfigError("LOYALTY_LOGIN_WINDOW_SECONDS and LOYALTY_LOGIN_LOCKOUT_SECONDS "
+                              "must be at least 1")
         if min(self.login_lockout_max_seconds,
                self.login_account_lockout_max_seconds) < self.login_lockout_seconds:
-            raise ConfigError("a login lock-out maximum is below login_lockout_seconds")
+            raise ConfigError("LOYALTY_LOGIN_LOCKOUT_MAX_SECONDS and "
+                              "LOYALTY_LOGIN_ACCOUNT_LOCKOUT_MAX_SECONDS must be at least "
+                              "LOYALTY_LOGIN_LOCKOUT_SECONDS")
         if self.scrypt_concurrency < 0:
-            raise ConfigError("scrypt_concurrency must be >= 0 (0: half the cores)")
+            raise ConfigError("LOYALTY_SCRYPT_CONCURRENCY must be at least 0 (0: half the cores)")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)
@@ -184,78 +205,13 @@ def secret_weakness(secret: str) -> str | None:
     return None
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment (loyalty/environment.py lists every
+    variable); a value that does not parse is a ConfigError naming it."""
+    from loyalty.environment import parse_environment
+
     env = os.environ if environ is None else environ
-    kwargs: dict[str, object] = {}
-    if "DATABASE_URL" in env:
-        kwargs["database_url"] = env["DATABASE_URL"]
-    if "LOYALTY_SECRET_KEY" in env:
-        kwargs["secret_key"] = env["LOYALTY_SECRET_KEY"]
-    if "LOYALTY_ENV" in env:
-        kwargs["env"] = env["LOYALTY_ENV"]
-    if "LOYALTY_POINTS_PER_UNIT" in env:
-        kwargs["points_per_unit"] = Decimal(env["LOYALTY_POINTS_PER_UNIT"])
-    ints = {
-        "LOYALTY_PENDING_DAYS": "pending_days",
-        "LOYALTY_EXPIRY_MONTHS": "expiry_months",
-        "LOYALTY_ACCESS_TOKEN_SECONDS": "access_token_seconds",
-        "LOYALTY_REFRESH_TOKEN_DAYS": "refresh_token_days",
-        "LOYALTY_SCRYPT_LOG_N": "scrypt_log_n",
-        "LOYALTY_MAX_BODY_BYTES": "max_body_bytes",
-        "LOYALTY_WS_MAX_SOCKETS_PER_PRINCIPAL": "ws_max_sockets_per_principal",
-        "LOYALTY_WS_MAX_SUBSCRIPTIONS_PER_SOCKET": "ws_max_subscriptions_per_socket",
-        "LOYALTY_WS_MAX_SUBSCRIPTIONS_PER_PRINCIPAL": "ws_max_subscriptions_per_principal",
-        "LOYALTY_MAX_QUERY_COST": "max_query_cost",
-        "LOYALTY_PUSH_MAX_ATTEMPTS": "push_max_attempts",
-        "LOYALTY_PUSH_BACKOFF_SECONDS": "push_backoff_seconds",
-        "LOYALTY_PUSH_BACKOFF_MAX_SECONDS": "push_backoff_max_seconds",
-        "LOYALTY_CHECKIN_MAX_AGE_MINUTES": "checkin_max_age_minutes",
-        "LOYALTY_CHECKIN_RATE_PER_MINUTE": "checkin_rate_per_minute",
-        "LOYALTY_CHECKIN_MIN_RSSI": "checkin_min_rssi",
-        "LOYALTY_VISIT_MAX_OPEN_MINUTES": "visit_max_open_minutes",
-        "LOYALTY_VISIT_REWARD_POINTS": "visit_reward_points",
-        "LOYALTY_VISIT_COOLDOWN_MINUTES": "visit_cooldown_minutes",
-        "LOYALTY_LOGIN_WINDOW_SECONDS": "login_window_seconds",
-        "LOYALTY_LOGIN_MAX_FAILURES": "login_max_failures",
-        "LOYALTY_LOGIN_MAX_FAILURES_PER_ACCOUNT": "login_max_failures_per_account",
-        "LOYALTY_LOGIN_MAX_FAILURES_PER_ADDRESS": "login_max_failures_per_address",
-        "LOYALTY_LOGIN_LOCKOUT_SECONDS": "login_lockout_seconds",
-        "LOYALTY_LOGIN_LOCKOUT_MAX_SECONDS": "login_lockout_max_seconds",
-        "LOYALTY_LOGIN_ACCOUNT_LOCKOUT_MAX_SECONDS": "login_account_lockout_max_seconds",
-        "LOYALTY_SCRYPT_CONCURRENCY": "scrypt_concurrency",
-    }
-    for var, name in ints.items():
-        if var in env:
-            kwargs[name] = int(env[var])
-    floats = {
-        "LOYALTY_WORKER_POLL_SECONDS": "worker_poll_seconds",
-        "LOYALTY_JOBS_INTERVAL_SECONDS": "jobs_interval_seconds",
-        "LOYALTY_READ_TIMEOUT_SECONDS": "read_timeout_seconds",
-        "LOYALTY_CHECKIN_MAX_ACCURACY_METERS": "checkin_max_accuracy_meters",
-        "LOYALTY_CHECKIN_MAX_SPEED_KMH": "checkin_max_speed_kmh",
-    }
-    for var, name in floats.items():
-        if var in env:
-            kwargs[name] = float(env[var])
-    if env.get("FIREBASE_CREDENTIALS"):
-        kwargs["firebase_credentials"] = env["FIREBASE_CREDENTIALS"]
-    if env.get("LOYALTY_INTROSPECTION"):
-        kwargs["introspection"] = _flag("LOYALTY_INTROSPECTION", env["LOYALTY_INTROSPECTION"])
-    if env.get("LOYALTY_METRICS_TOKEN"):
-        kwargs["metrics_token"] = env["LOYALTY_METRICS_TOKEN"]
-    if env.get("LOYALTY_TRUSTED_PROXIES"):
-        kwargs["trusted_proxies"] = tuple(
-            p.strip() for p in env["LOYALTY_TRUSTED_PROXIES"].split(",") if p.strip())
-    return Settings(**kwargs)  # type: ignore[arg-type]
-
-
-def _flag(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be 1 or 0, not {value!r}")
+    return Settings(**parse_environment(env))
 
 
 _settings: Settings | None = None

@@ -31,6 +31,7 @@ from notifications.outcomes import (
     verdict,
 )
 from notifications.preferences import quiet_until
+from notifications.presentation import SOUND, channel, deep_link
 from notifications.push import SEND_CHUNK, PushMessage, PushSender, PushUnavailable
 from notifications.stats import RunStats
 from notifications.templates import language
@@ -197,6 +198,7 @@ async def send_due(
     already = {(r[0], r[1]) for r in delivered}
     sent_before = {r[0] for r in delivered}
     texts = await _device_texts(to_push, devices, already, localize, conn)
+    unread = await _unread(conn, to_push)
     plan: list[tuple[Due, int, PushMessage]] = []
     for n in to_push:
         for device_id, token, locale in devices.get(n.customer_id, ()):
@@ -212,8 +214,12 @@ async def send_due(
                             token=token,
                             title=title,
                             body=body,
-                            data={"kind": n.kind, "notificationId": str(n.id)},
+                            data={"kind": n.kind, "notificationId": str(n.id),
+                                  "link": deep_link(settings.deep_link_base, n.kind, n.id)},
                             collapse_id=f"n{n.id}",
+                            sound=SOUND,
+                            badge=unread.get(n.customer_id, 1),
+                            channel_id=channel(n.kind),
                         ),
                     )
                 )
@@ -329,6 +335,19 @@ async def _device_texts(
     if not wanted:
         return {}
     return await localize(conn, list(wanted.values()))
+
+
+async def _unread(conn: BaseDBAsyncClient, due: list[Due]) -> dict[int, int]:
+    """Each customer's unread inbox messages (those being pushed included):
+    the badge on the app's icon. One statement for the batch."""
+    customer_ids = sorted({n.customer_id for n in due})
+    rows = await fetch(
+        conn,
+        f"SELECT customer_id, COUNT(*) FROM notification WHERE read_at IS NULL "
+        f"AND customer_id IN ({placeholders(1, len(customer_ids))}) GROUP BY customer_id",
+        *customer_ids,
+    )
+    return {r[0]: int(r[1]) for r in rows}
 
 
 async def _devices(

@@ -48,6 +48,7 @@ from notifications.personalise import template_for as _template_for
 from notifications.policy import Policy, load_policy
 from notifications.push import PushSender
 from notifications.stats import RunStats
+from observability.metrics import WORKER_STEP
 
 log = logging.getLogger(__name__)
 
@@ -295,9 +296,12 @@ async def run_once(
     stats = RunStats()
     started = time.monotonic()  # when `now` was: the send's lease is timed from it
     await claim_events(batch_size, now, stats, policy)
+    claimed = time.monotonic()
+    WORKER_STEP.labels("claim").observe(claimed - started)
     await send_due(
         batch_size, now, sender, stats, settings, policy.lease, localized, started=started
     )
+    WORKER_STEP.labels("send").observe(time.monotonic() - claimed)
     return stats
 
 

@@ -46,10 +46,12 @@ class ServerProcess:
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://", 1) + "/graphql"
 
-    def output(self) -> str:
+    def output(self, limit: int | None = 4000) -> str:
+        """What the process wrote so far (its last `limit` characters)."""
         self.log.flush()
         self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-4000:]
+        text = self.log.read().decode(errors="replace")
+        return text if limit is None else text[-limit:]
 
 
 def server_env(database_url: str) -> dict[str, str]:
@@ -57,14 +59,15 @@ def server_env(database_url: str) -> dict[str, str]:
             "LOYALTY_SECRET_KEY": TEST_SECRET, "LOYALTY_SCRYPT_LOG_N": "10"}
 
 
-async def start(database_url: str, **env: str) -> ServerProcess:
-    """`loyalty serve` on a free port, with `env` added to the test settings."""
+async def start(database_url: str, *args: str, **env: str) -> ServerProcess:
+    """`loyalty serve` on a free port, with `args` after it and `env` added to
+    the test settings."""
     port = free_port()
     full_env = {**os.environ, **server_env(database_url), "PYTHONUNBUFFERED": "1", **env}
     log = tempfile.TemporaryFile()
     try:
         process = await asyncio.create_subprocess_exec(
-            *loyalty_command(), "serve", "--port", str(port), env=full_env,
+            *loyalty_command(), "serve", "--port", str(port), *args, env=full_env,
             stdout=log, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
     except BaseException:
         log.close()
@@ -80,7 +83,7 @@ async def wait_healthy(server: ServerProcess) -> None:
                 raise RuntimeError(f"`loyalty serve` exited with {server.process.returncode}:"
                                    f"\n{server.output()}")
             try:
-                if (await http.get("/healthz")).status_code == 200:
+                if (await http.get("/readyz")).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

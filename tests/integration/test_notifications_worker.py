@@ -51,7 +51,8 @@ async def test_a_purchase_becomes_one_inbox_row_and_one_push_per_active_device(
     pushed = fake_fcm.delivered()
     assert sorted(s.token for s in pushed) == ["alice-phone", "alice-tablet"]
     assert {(s.title, s.body) for s in pushed} == {(note.title, note.body)}
-    assert pushed[0].data == {"kind": "points.earned", "notificationId": str(note.id)}
+    assert pushed[0].data == {"kind": "points.earned", "notificationId": str(note.id),
+                              "link": "loyalty://history"}
     assert await Delivery.filter(notification_id=note.id, status="sent").count() == 2
     assert await Notification.filter(customer_id=bob.id).count() == 0
 

@@ -59,3 +59,11 @@ def test_transactions_are_opened_through_the_cancellation_safe_door():
             if "in_transaction" in text and path != ROOT / "loyalty" / "db.py":
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_observability_imports_neither_the_edge_nor_the_domain():
+    """Every package counts into observability.metrics; it must import none of them."""
+    project = {*EDGE, *DOMAIN, "migrations"}
+    offenders = {str(p.relative_to(ROOT)): sorted(_imports(p) & project)
+                 for p in (ROOT / "observability").rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}

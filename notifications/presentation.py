@@ -1,0 +1,41 @@
+"""How a push shows on the phone, beside its text: the screen it opens (a
+deep link in its data), the Android channel it is posted to, its sound, and
+the app icon's badge (the customer's unread inbox messages, this one included).
+
+The app must create both Android channels (ids below) at start: Android 8+
+posts a notification to an unknown channel to a default one the user cannot
+silence separately. Marketing has a channel of its own so that a customer can
+mute offers and keep their points news.
+"""
+
+from __future__ import annotations
+
+from notifications.inbox_rows import MARKETING
+
+ACCOUNT_CHANNEL = "loyalty-account"
+MARKETING_CHANNEL = "loyalty-offers"
+SOUND = "default"
+
+# The app's screen for each kind of notification, after the deep-link base
+# (LOYALTY_DEEP_LINK_BASE: `loyalty://` or the app's universal-link prefix).
+SCREENS: dict[str, str] = {
+    "points.earned": "history",
+    "points.redeemed": "history",
+    "points.refunded": "history",
+    "points.expired": "history",
+    "points.expiring": "points",
+    "reward.redeemed": "coupons",
+    "coupon.expiring": "coupons",
+    "tier.changed": "tier",
+    "visit.accepted": "offers",
+}
+# Anything else (a campaign's message) opens the message in the inbox.
+INBOX = "inbox/{id}"
+
+
+def deep_link(base: str, kind: str, notification_id: int) -> str:
+    return base + SCREENS.get(kind, INBOX).format(id=notification_id)
+
+
+def channel(kind: str) -> str:
+    return MARKETING_CHANNEL if kind in MARKETING else ACCOUNT_CHANNEL
