@@ -143,7 +143,7 @@ def named_strategies(seeds: Seeds, allow_nul: bool = True) -> dict[str, st.Searc
 
 
 def operations(schema: graphql.GraphQLSchema, fields: Iterable[str], seeds: Seeds,
-               allow_nul: bool = True, mode: Mode = Mode.POSITIVE
+               allow_nul: bool = True, mode: Mode = Mode.POSITIVE, together: bool = False
                ) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
     """(document, variables): queries and mutations on `fields`. Most positive
     documents select one root field (the request gets further than a document
@@ -151,7 +151,8 @@ def operations(schema: graphql.GraphQLSchema, fields: Iterable[str], seeds: Seed
     by side. String values of well-known names (HOSTILE_BY_NAME) are redrawn
     for that name half the time; half the documents carry their arguments as
     variables. Mode.NEGATIVE: each document breaks the schema once (a wrong
-    type, a missing argument...)."""
+    type, a missing argument...). `together`: every document selects several
+    root fields, so that a refused one lands while its siblings work."""
     scalars = scalar_strategies(seeds, allow_nul)
     named = named_strategies(seeds, allow_nul)
 
@@ -161,7 +162,7 @@ def operations(schema: graphql.GraphQLSchema, fields: Iterable[str], seeds: Seed
 
     names = tuple(fields)
     chosen = documents(names)
-    if mode == Mode.POSITIVE:  # a negative document needs a field it can break
+    if mode == Mode.POSITIVE and not together:  # a negative document needs a field to break
         one = st.one_of([documents((name,)) for name in names
                          for _ in range(_arguments_below(schema, name))])
         chosen = st.one_of(one, one, one, chosen)
