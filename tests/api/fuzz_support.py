@@ -2,9 +2,17 @@
 
 Documents come from hypothesis-graphql, with our own strategies for the
 scalars: besides arbitrary text and numbers, the values that reach deep code
-(ids and card numbers that exist, fresh QR codes, timezones, cursors,
-datetimes at the calendar's edges). Half the documents carry their arguments
-as variables instead of literals: graphql-core coerces the two differently.
+(ids and card numbers that exist, fresh QR codes, new emails, a good
+password) and the hostile ones (NUL, long strings, cursors past 64 bits,
+time zones that are folders, instants at the calendar's edges). A string
+given to a well-known name (`after`, `timezone`, `email`...) is often redrawn
+for that name, since the scalar alone cannot tell a cursor from an email.
+Half the documents carry their arguments as variables instead of literals:
+graphql-core coerces the two differently.
+
+Tuned by checking that the run catches each bug class fixed before it was
+written (NUL on PostgreSQL, folder and 300-character time zones, huge
+cursors, tokens of vanished customers) with those fixes reverted.
 """
 
 from __future__ import annotations
@@ -30,17 +38,36 @@ def _cursor(kind: str, value: int | str) -> str:
     return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode()
 
 
-# Strings that have broken, or could break, something below the API.
-NASTY_STRINGS: tuple[str, ...] = (
-    "", " ", "0", "-1", "null", "NaN", "1e400", "99999999999999999999",
-    "\u0000", "a\u0000b", "💳" * 3, "é" * 200, "x" * 300, "%s%s%n", "'; DROP TABLE x; --",
-    "UTC", "Europe/Paris", "Europe", "Etc/GMT+14", "../../../../etc/passwd", "/", ".",
-    "fr-FR", "EUR", "eur", "JPY", "@", "a@b", "alice@example.test",
-    "2025-01-01", "2025-13-45", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
-    *(_cursor(kind, value) for kind in ("entry", "notification", "visit")
-      for value in (1, 0, -1, 2**63, 10**30, "x")),
-    "not-a-cursor", "@@@",
+# Strings that have broken, or could break, something below the API, by
+# kind: the generator picks a kind first, so a short kind is not drowned by
+# a long one.
+NASTY_KINDS: tuple[tuple[str, ...], ...] = (
+    ("", " ", "null", "%s%s%n", "'; DROP TABLE x; --", "@", "a@b", "@@@"),
+    ("\u0000", "a\u0000b", "💳" * 3, "é" * 200, "x" * 300, "\u200b", "\ufeff"),
+    ("0", "-1", "NaN", "1e400", "99999999999999999999", "9" * 40, "0x10"),
+    ("UTC", "Europe/Paris", "Europe", "Etc/GMT+14", "../../../../etc/passwd", "/", ".",
+     "Europe/" + "x" * 300),
+    ("fr-FR", "EUR", "eur", "JPY", "BHD", "en-" + "x" * 60),
+    ("2025-01-01", "2025-13-45", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"),
+    tuple(_cursor(kind, value) for kind in ("entry", "notification", "visit")
+          for value in (1, 0, -1, 2**63, 10**30, "x")) + ("not-a-cursor", "=="),
 )
+# By argument or input field name: what breaks code that reads that name.
+# A string argument or input field of one of these names gets one of these
+# (or a seeded value of its name) half the time, whatever the scalar drew.
+HOSTILE_BY_NAME: dict[str, tuple[str, ...]] = {
+    "after": tuple(_cursor(kind, value) for kind in ("entry", "notification", "visit")
+                   for value in (2**63, 10**30, 0)) + ("==",),
+    "timezone": NASTY_KINDS[3] + ("America/New_York", "utc", "Mars/Olympus", ""),
+    "currency": ("EUR", "eur", "USD", "JPY", "XXX", "EURO", ""),
+    "locale": ("fr-FR", "fr", "x", "en-" + "x" * 60, ""),
+    "email": ("x" * 300 + "@example.test", "a@b", "", "ALICE@EXAMPLE.TEST "),
+    "cardNumber": ("0000 0000 0000", "9" * 40, "", "1234"),
+    "qrPayload": ("", "1.2.3.4", "x" * 5000),
+}
+# Appended or prepended to a plausible value.
+POISONS: tuple[str, ...] = ("\u0000", "x" * 300, "é" * 120, "💳", " ", "/..", "'")
+EDGE_FLOATS: tuple[float, ...] = (0.0, -0.0, 48.87, 2.33, 90.0, -180.0, 1e308, -1e308, 5e-324)
 _EDGE_TIMES = (datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59), datetime(1970, 1, 1))
 _ZONES = (None, UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12)))
 
@@ -52,6 +79,9 @@ class Seeds:
     ids: list[str] = field(default_factory=list)
     strings: list[str] = field(default_factory=list)
     fresh_strings: list[Callable[[], str]] = field(default_factory=list)
+    # By argument or input field name (`after`, `email`...): real values.
+    named: dict[str, list[str]] = field(default_factory=dict)
+    fresh_named: dict[str, Callable[[], str]] = field(default_factory=dict)
 
 
 def _datetimes() -> st.SearchStrategy[str]:
@@ -68,37 +98,122 @@ def _datetimes() -> st.SearchStrategy[str]:
 
 def scalar_strategies(seeds: Seeds, allow_nul: bool = True
                       ) -> dict[str, st.SearchStrategy[graphql.ValueNode]]:
-    nasty = [s for s in NASTY_STRINGS if allow_nul or "\u0000" not in s]
+    nasty = st.sampled_from(NASTY_KINDS).flatmap(lambda kind: st.sampled_from(
+        [s for s in kind if allow_nul or "\u0000" not in s] or [""]))
     alphabet = st.characters(codec="utf-8", min_codepoint=0 if allow_nul else 1,
                              max_codepoint=0xFFFF, exclude_categories=["Cs"])
-    known = st.sampled_from(seeds.strings or [""])
-    fresh = st.sampled_from(seeds.fresh_strings or [str]).map(lambda make: make())
-    text = st.text(alphabet) | st.sampled_from(nasty) | known | fresh
-    ints = (st.integers(-(2**31), 2**31 - 1) | st.integers(-3, 120)
-            | st.sampled_from([0, 1, 100, 101, 2**31 - 1, -(2**31)]))
+    # Values that pass the first checks, so that the request goes deeper: the
+    # seeded programme's strings, fresh QR codes, new emails, a good password.
+    plausible = (st.sampled_from(seeds.strings or [""])
+                 | st.sampled_from(seeds.fresh_strings or [str]).map(lambda make: make())
+                 | st.emails().filter(lambda e: len(e) <= 254))
+    # ... and the same with something hostile before or after it.
+    poisons = [p for p in POISONS if allow_nul or "\u0000" not in p]
+    poisoned = st.builds(lambda value, poison, first: poison + value if first else value + poison,
+                         plausible, st.sampled_from(poisons), st.booleans())
+    text = st.one_of(st.text(alphabet, max_size=40), nasty, nasty, plausible, plausible,
+                     poisoned)
+    # Hypothesis leans to the first choices and to 0: the useful values first.
+    ints = (st.sampled_from([20, 1, 100, 101, 0, -1, 2**31 - 1, -(2**31)])
+            | st.integers(1, 120) | st.integers(-(2**31), 2**31 - 1))
+    floats = (st.floats(-90, 90) | st.floats(-180, 180) | st.sampled_from(EDGE_FLOATS)
+              | st.floats(allow_nan=False, allow_infinity=False))
     ids = (st.sampled_from(seeds.ids or ["1"]) | st.integers(-3, 10**20).map(str)
-           | st.sampled_from(nasty))
+           | nasty)
     return {
         "String": text.map(nodes.String),
         "ID": ids.map(nodes.String),
         "Int": ints.map(nodes.Int),
-        "DateTime": (_datetimes() | st.sampled_from(nasty)).map(nodes.String),
-        "Date": (st.dates().map(lambda d: d.isoformat()) | st.sampled_from(nasty)
-                 ).map(nodes.String),
+        "Float": floats.map(nodes.Float),
+        "DateTime": (_datetimes() | nasty).map(nodes.String),
+        "Date": (st.dates().map(lambda d: d.isoformat()) | nasty).map(nodes.String),
     }
 
 
+def named_strategies(seeds: Seeds, allow_nul: bool = True) -> dict[str, st.SearchStrategy[str]]:
+    named = {}
+    for name in set(HOSTILE_BY_NAME) | set(seeds.named) | set(seeds.fresh_named):
+        values = [*HOSTILE_BY_NAME.get(name, ()), *seeds.named.get(name, ())]
+        strategy = st.sampled_from([v for v in values if allow_nul or "\u0000" not in v] or [""])
+        if name in seeds.fresh_named:
+            make = seeds.fresh_named[name]
+            strategy = strategy | st.builds(make) | st.builds(make)
+        named[name] = strategy
+    return named
+
+
 def operations(schema: graphql.GraphQLSchema, fields: Iterable[str], seeds: Seeds,
-               allow_nul: bool = True, mode: Mode = Mode.POSITIVE
+               allow_nul: bool = True, mode: Mode = Mode.POSITIVE, together: bool = False
                ) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
-    """(document, variables): queries and mutations on `fields`, with their
-    arguments as literals or, half the time, as variables. Mode.NEGATIVE: each
-    document breaks the schema once (a wrong type, a missing argument...)."""
-    documents = from_schema(schema, fields=tuple(fields),
-                            custom_scalars=scalar_strategies(seeds, allow_nul),
-                            print_ast=lambda document: document, mode=mode)
-    return st.tuples(documents, st.booleans()).map(
-        lambda pair: hoisted(schema, pair[0]) if pair[1] else (graphql.print_ast(pair[0]), {}))
+    """(document, variables): queries and mutations on `fields`. Most positive
+    documents select one root field (the request gets further than a document
+    whose every field must be valid at once); the others select several, side
+    by side. String values of well-known names (HOSTILE_BY_NAME) are redrawn
+    for that name half the time; half the documents carry their arguments as
+    variables. Mode.NEGATIVE: each document breaks the schema once (a wrong
+    type, a missing argument...). `together`: every document selects several
+    root fields, so that a refused one lands while its siblings work."""
+    scalars = scalar_strategies(seeds, allow_nul)
+    named = named_strategies(seeds, allow_nul)
+
+    def documents(names: tuple[str, ...]) -> st.SearchStrategy[graphql.DocumentNode]:
+        return from_schema(schema, fields=names, custom_scalars=scalars,
+                           print_ast=lambda document: document, mode=mode)
+
+    names = tuple(fields)
+    chosen = documents(names)
+    if mode == Mode.POSITIVE and not together:  # a negative document needs a field to break
+        one = st.one_of([documents((name,)) for name in names
+                         for _ in range(_arguments_below(schema, name))])
+        chosen = st.one_of(one, one, one, chosen)
+
+    @st.composite
+    def operation(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+        document = renamed(draw(chosen), named, draw)
+        if draw(st.booleans()):
+            return hoisted(schema, document)
+        return graphql.print_ast(document), {}
+
+    return operation()
+
+
+def _arguments_below(schema: graphql.GraphQLSchema, name: str, depth: int = 3) -> int:
+    """How many arguments a root field and the fields below it take (at most
+    5): a field with more of them gets more of the documents."""
+    def count(type_: Any, level: int) -> int:
+        if level == 0 or not isinstance(type_, graphql.GraphQLObjectType):
+            return 0
+        return sum(len(f.args) + count(graphql.get_named_type(f.type), level - 1)
+                   for f in type_.fields.values())
+
+    roots = [t for t in (schema.query_type, schema.mutation_type) if t and name in t.fields]
+    field = roots[0].fields[name]
+    return min(5, 1 + len(field.args) + count(graphql.get_named_type(field.type), depth - 1))
+
+
+def renamed(node: Any, named: dict[str, st.SearchStrategy[str]], draw: st.DrawFn,
+            name: str | None = None) -> Any:
+    """`node` with some string values redrawn by the name they are given to."""
+    if isinstance(node, graphql.StringValueNode):
+        if name in named and draw(st.booleans()):
+            return graphql.StringValueNode(value=draw(named[name]))
+        return node
+    if isinstance(node, graphql.ArgumentNode | graphql.ObjectFieldNode):
+        return replace(node, value=renamed(node.value, named, draw, node.name.value))
+    if isinstance(node, graphql.ListValueNode):
+        return replace(node, values=tuple(renamed(v, named, draw, name) for v in node.values))
+    if isinstance(node, graphql.ObjectValueNode):
+        return replace(node, fields=tuple(renamed(f, named, draw) for f in node.fields))
+    if isinstance(node, graphql.FieldNode):
+        return replace(node, arguments=tuple(renamed(a, named, draw) for a in node.arguments),
+                       selection_set=renamed(node.selection_set, named, draw))
+    if isinstance(node, graphql.SelectionSetNode):
+        return replace(node, selections=tuple(renamed(s, named, draw) for s in node.selections))
+    if isinstance(node, graphql.OperationDefinitionNode):
+        return replace(node, selection_set=renamed(node.selection_set, named, draw))
+    if isinstance(node, graphql.DocumentNode):
+        return replace(node, definitions=tuple(renamed(d, named, draw) for d in node.definitions))
+    return node
 
 
 def hoisted(schema: graphql.GraphQLSchema, document: graphql.DocumentNode

@@ -10,18 +10,21 @@ Reproducible: Hypothesis runs derandomized, so CI sends the same documents on
 every run (only the fresh QR codes and near-now times differ). Each role's
 run prints how many requests it sent and how long they took; a failure lists
 one request per kind of problem, with the exception the server logged.
-Bounded: about 1,400 requests, under a minute per database on two cores.
+Bounded: 2,100 requests, under a minute per database on two idle cores;
+LOYALTY_FUZZ_SCALE=10 sends ten times as many (a longer campaign, by hand).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -35,6 +38,8 @@ from tests.api.fuzz_support import Seeds, operations, problems_of
 from tests.api.test_pos import buy
 from tests.conftest import (
     DATABASE_URL,
+    IS_PG,
+    PASSWORD,
     CustomerHandle,
     GraphQLClient,
     Server,
@@ -55,15 +60,18 @@ class Role:
     token: str
     # Mode.NEGATIVE: documents that break the schema once each.
     mode: Mode = Mode.POSITIVE
+    # Several root fields in every document (see fuzz_support.operations).
+    together: bool = False
 
 
 ROLES = {
-    "customer": Role(frozenset({"IsCustomer"}), 350, "customer"),
-    "cashier": Role(frozenset({"IsStaff"}), 250, "cashier"),
-    "admin": Role(frozenset({"IsAdmin", "IsStaff"}), 450, "admin"),
-    "anonymous": Role(None, 120, "none"),
+    "customer": Role(frozenset({"IsCustomer"}), 600, "customer"),
+    "cashier": Role(frozenset({"IsStaff"}), 400, "cashier"),
+    "admin": Role(frozenset({"IsAdmin", "IsStaff"}), 700, "admin"),
+    # Refused at once beside public fields that are mid-transaction.
+    "anonymous": Role(None, 100, "none", together=True),
     # A well-signed token whose customer no longer exists.
-    "ghost": Role(frozenset({"IsCustomer"}), 80, "ghost"),
+    "ghost": Role(frozenset({"IsCustomer"}), 150, "ghost"),
     "malformed": Role(None, 150, "admin", Mode.NEGATIVE),
 }
 
@@ -111,9 +119,15 @@ async def seed(gql: GraphQLClient, shop: Shop, alice: CustomerHandle) -> Seeds:
         "name": "double", "label": "Double points", "kind": "MULTIPLIER", "rate": "2"}, "rule"))
     purchase = await buy(gql, shop, alice, 25_00, receipt="R-1")
     ids.append(str(purchase["transaction"]["id"]))
+    history = await gql("{ me { history { edges { cursor } } } }", token=alice.token)
+    cursors = [edge["cursor"] for edge in history["me"]["history"]["edges"]]
     return Seeds(ids=ids,
-                 strings=[alice.card_number, alice.email, "R-1", "Silver", "Coffee"],
-                 fresh_strings=[alice.qr])
+                 strings=[alice.card_number, alice.email, PASSWORD, "R-1", "Silver", "Coffee",
+                          "Europe/Paris", "UTC", "fr-FR", "EUR"],
+                 fresh_strings=[alice.qr],
+                 named={"after": cursors, "email": [alice.email], "password": [PASSWORD],
+                        "cardNumber": [alice.card_number], "timezone": ["Europe/Paris"]},
+                 fresh_named={"qrPayload": alice.qr})
 
 
 @dataclass
@@ -184,6 +198,26 @@ def _report(failures: list[Failure], records: list[logging.LogRecord]) -> str:
     return "\n".join(lines)
 
 
+async def open_transactions() -> list[str]:
+    """PostgreSQL: the app's connections still inside a transaction a moment
+    after the last answer (each holds its locks until it is used again).
+    Asked on a connection of its own: one from the pool would be one of
+    those it looks for, and using it ends its transaction."""
+    if not IS_PG:
+        return []
+    from api.listener import plain_dsn
+
+    await asyncio.sleep(0.1)
+    probe = await asyncpg.connect(plain_dsn(DATABASE_URL))
+    try:
+        rows = await probe.fetch(
+            "SELECT left(query, 80) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL")
+    finally:
+        await probe.close()
+    return [str(row[0]) for row in rows]
+
+
 @pytest.mark.parametrize("role_name", list(ROLES))
 async def test_fuzzed_requests_find_no_bug(role_name: str, gql: GraphQLClient, server: Server,
                                            shop: Shop, alice: CustomerHandle,
@@ -195,13 +229,24 @@ async def test_fuzzed_requests_find_no_bug(role_name: str, gql: GraphQLClient, s
               "admin": shop.admin_token, "none": None,
               "ghost": issue_access_token(Principal("customer", 2**31 - 7))[0]}
     await sign_up(gql, "Bob")  # someone for the generated ids and logins to find
-    strategy = operations(SCHEMA, fields_for(role), seeds, mode=role.mode)
+    strategy = operations(SCHEMA, fields_for(role), seeds, mode=role.mode,
+                          together=role.together)
     started = time.perf_counter()
+    examples = role.examples * int(os.environ.get("LOYALTY_FUZZ_SCALE", "1"))
     sent, failures = await asyncio.to_thread(_fuzz, server.url, tokens[role.token], strategy,
-                                             role.examples)
+                                             examples)
     elapsed = time.perf_counter() - started
-    line = (f"fuzz {role_name} on {'PostgreSQL' if 'postgres' in DATABASE_URL else 'SQLite'}: "
-            f"{sent} requests in {elapsed:.1f} s, {len(failures)} failing answers")
+    left_open = await open_transactions()
+    if left_open:
+        # TODO(lead, cancellation class): remove with the fix. Every pooled
+        # connection used once ends what a cut-off query left open, so that
+        # the next test's TRUNCATE does not wait 300 s for the pool to drop it.
+        from api.app import _open_pool
+
+        await _open_pool()
+    line = (f"fuzz {role_name} on {'PostgreSQL' if IS_PG else 'SQLite'}: "
+            f"{sent} requests in {elapsed:.1f} s, {len(failures)} failing answers, "
+            f"{len(left_open)} transactions left open")
     plugins = request.config.pluginmanager
     reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
     if reporter is not None and capture is not None:
@@ -211,4 +256,8 @@ async def test_fuzzed_requests_find_no_bug(role_name: str, gql: GraphQLClient, s
     ledger = await verify_ledger()
     assert not failures, _report(failures, caplog.records)
     assert ledger.ok, ledger.problems
-    assert sent >= role.examples // 2, line
+    # TODO(lead, cancellation class): assert `not left_open` once a sibling
+    # cancelled mid-query on PostgreSQL no longer leaves its connection in
+    # the pool inside a transaction (test_fuzz_findings.py shows it).
+    assert await open_transactions() == []
+    assert sent >= examples // 2, line
