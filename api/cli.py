@@ -92,6 +92,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import logging
     import signal
 
+    from audience.jobs import JOBS as AUDIENCE_JOBS
+    from audience.worker import run_forever as audience_loop
     from geofence.jobs import JOBS as GEOFENCE_JOBS
     from notifications.loop import default_concurrency, run_forever
     from notifications.push import sender_from_settings
@@ -108,10 +110,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
             print("no FIREBASE_CREDENTIALS: notifications go to the inbox and the log only")
         print("worker running; stop with SIGTERM or Ctrl-C", flush=True)
         try:
-            await run_forever(stop, batch_size=args.batch_size, sender=sender,
-                              jobs=GEOFENCE_JOBS,
-                              concurrency=args.concurrency
-                              or default_concurrency(get_settings().database_url))
+            # The audience loop (the stream from the outbox, segment updates)
+            # runs beside the notification passes and stops with them.
+            await asyncio.gather(
+                run_forever(stop, batch_size=args.batch_size, sender=sender,
+                            jobs={**GEOFENCE_JOBS, **AUDIENCE_JOBS},
+                            concurrency=args.concurrency
+                            or default_concurrency(get_settings().database_url)),
+                audience_loop(stop),
+            )
         finally:
             if sender is not None:
                 await sender.close()
@@ -125,6 +132,7 @@ def cmd_jobs(_: argparse.Namespace) -> int:
     import logging
     from datetime import UTC, datetime
 
+    from audience.jobs import JOBS as AUDIENCE_JOBS
     from geofence.jobs import JOBS as GEOFENCE_JOBS
     from loyalty.jobs import JOBS
     from notifications.loop import run_jobs
@@ -132,8 +140,8 @@ def cmd_jobs(_: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     async def go() -> int:
-        counts = await run_jobs(datetime.now(UTC), jobs=GEOFENCE_JOBS)
-        names = [*JOBS, *GEOFENCE_JOBS]
+        counts = await run_jobs(datetime.now(UTC), jobs={**GEOFENCE_JOBS, **AUDIENCE_JOBS})
+        names = [*JOBS, *GEOFENCE_JOBS, *AUDIENCE_JOBS]
         for name in names:
             print(f"{name}: {counts.get(name, 'FAILED')}")
         # Non-zero for cron to report, once every job has had its turn.

@@ -20,6 +20,7 @@ from api.inputs import install as install_input_plans
 from api.mutations.admin import AdminMutations
 from api.mutations.checkins import CheckInMutations
 from api.mutations.earn_rules import EarnRuleMutations, EarnRuleQueries
+from api.mutations.events import EventMutations
 from api.mutations.geofences import GeofenceAdminMutations
 from api.mutations.identity import IdentityMutations
 from api.mutations.notifications import NotificationMutations, NotificationQueries
@@ -121,7 +122,7 @@ Mutation = merge_types(
     "Mutation",
     (IdentityMutations, PosMutations, AdminMutations, NotificationMutations, CheckInMutations,
      GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
-     EarnRuleMutations, SurveyMutations),
+     EarnRuleMutations, SurveyMutations, EventMutations),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

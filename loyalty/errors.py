@@ -28,6 +28,8 @@ class ErrorCode(StrEnum):
     OUT_OF_STOCK = "OUT_OF_STOCK"
     SURVEY_ALREADY_ANSWERED = "SURVEY_ALREADY_ANSWERED"
     SURVEY_NOT_ELIGIBLE = "SURVEY_NOT_ELIGIBLE"
+    # A valid token that may not do this one thing (another customer's data).
+    FORBIDDEN = "FORBIDDEN"
 
 
 class DomainError(Exception):

@@ -44,6 +44,11 @@ class Customer(Model):
     birth_date = fields.DateField(null=True)
     # The store-local year whose birthday bonus was given (once a year).
     birthday_bonus_year = fields.IntField(null=True)
+    # Where the customer came from (signUp's `acquisition`): attribution and
+    # acquisition cost per source and month.
+    acquisition_source = fields.CharField(max_length=100, null=True)
+    acquisition_medium = fields.CharField(max_length=100, null=True)
+    acquisition_campaign = fields.CharField(max_length=100, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

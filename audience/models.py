@@ -1,0 +1,85 @@
+"""Tables of the audience package: the event stream and what is derived from it.
+
+On PostgreSQL `customer_event` is partitioned by month of `occurred_at`
+(migration 0011, audience/partitions.py); the model describes its columns for
+both databases."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class CustomerEvent(Model):
+    # One behavioural or server event; append-only. customer_id carries no
+    # foreign key: the table is built for volume, and anonymous events have
+    # no customer until a log-in merges them (anonymous_identity).
+
+    id = fields.BigIntField(primary_key=True)
+    # The client's messageId, or "srv:..." for the server's own events.
+    message_id = fields.CharField(max_length=128)
+    customer_id = fields.BigIntField(null=True)
+    anonymous_id = fields.CharField(max_length=128, null=True)
+    name = fields.CharField(max_length=64)
+    channel = fields.CharField(max_length=16)
+    occurred_at = fields.DatetimeField()
+    received_at = fields.DatetimeField()
+    properties: dict | None = fields.JSONField(null=True)
+
+    class Meta:
+        table = "customer_event"
+        # A customer's timeline, newest first; anonymous events to merge.
+        indexes = (("customer_id", "occurred_at"), ("anonymous_id",))
+
+
+class EventMessage(Model):
+    # The idempotency of the stream: one row per messageId ever accepted.
+    # On PostgreSQL a unique key on the partitioned events would have to
+    # include occurred_at (the partition key), so that a resend with another
+    # occurredAt would pass; this narrow table is unique on the id alone and
+    # is pruned once a resend would be refused as too old anyway.
+
+    message_id = fields.CharField(max_length=128, primary_key=True)
+    received_at = fields.DatetimeField()
+
+    class Meta:
+        table = "event_message"
+
+
+class AnonymousIdentity(Model):
+    # An app or browser's anonymousId, once a sign-up or log-in named its
+    # customer: its earlier events were merged, later ones are attributed on
+    # arrival. The first customer to claim an anonymousId keeps it.
+
+    anonymous_id = fields.CharField(max_length=128, primary_key=True)
+    customer_id = fields.BigIntField()
+    merged_at = fields.DatetimeField()
+
+    class Meta:
+        table = "anonymous_identity"
+
+
+class SegmentTouch(Model):
+    # A customer whose segment membership may have changed (an event, a
+    # posting): appended without conflicts, claimed in batches by a worker.
+
+    id = fields.BigIntField(primary_key=True)
+    customer_id = fields.BigIntField()
+    touched_at = fields.DatetimeField()
+
+    class Meta:
+        table = "segment_touch"
+
+
+class AudienceCursor(Model):
+    # How far a consumer of the outbox has read: the highest id seen, and the
+    # lower ids not seen yet (transactions still open when it read), each with
+    # when it was first missed.
+
+    name = fields.CharField(max_length=32, primary_key=True)
+    position = fields.BigIntField(default=0)
+    gaps: dict = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "audience_cursor"

@@ -1,0 +1,140 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+from orjson import loads
+from tortoise.fields.data import JSON_DUMPS
+from tortoise import fields
+from tortoise.indexes import Index
+
+# The event stream is built for volume on PostgreSQL (docs/adr/0012): range-
+# partitioned by month of occurred_at, a BRIN index on time (rows arrive
+# roughly in time order: a few pages per range instead of a B-tree entry per
+# row), a B-tree on (customer_id, occurred_at) for a customer's timeline, and
+# the anonymous events to merge indexed only while they have no customer.
+# Partitions are made by audience/partitions.py, ahead of time by the worker's
+# jobs and on demand. Without a unique key of its own (it would have to
+# include occurred_at): idempotency is event_message's. SQLite keeps the plain
+# table the model describes.
+_EVENTS_PG = """
+CREATE SEQUENCE customer_event_id_seq;
+CREATE TABLE customer_event (
+    id BIGINT NOT NULL DEFAULT nextval('customer_event_id_seq'),
+    message_id VARCHAR(128) NOT NULL,
+    customer_id BIGINT,
+    anonymous_id VARCHAR(128),
+    name VARCHAR(64) NOT NULL,
+    channel VARCHAR(16) NOT NULL,
+    occurred_at TIMESTAMPTZ NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL,
+    properties JSONB
+) PARTITION BY RANGE (occurred_at);
+ALTER SEQUENCE customer_event_id_seq OWNED BY customer_event.id;
+CREATE INDEX customer_event_time_brin ON customer_event USING brin (occurred_at);
+CREATE INDEX customer_event_customer_time ON customer_event (customer_id, occurred_at);
+CREATE INDEX customer_event_anonymous ON customer_event (anonymous_id)
+    WHERE customer_id IS NULL;
+"""
+
+# event_message is pruned by age (audience.events.prune_messages): a BRIN
+# index finds the old rows without a B-tree entry per accepted message.
+_MESSAGES_PG = "CREATE INDEX event_message_received_brin ON event_message USING brin (received_at);"
+
+
+class CreateEventsModel(ops.CreateModel):
+    """CreateModel, whose table is the partitioned one on PostgreSQL."""
+
+    async def database_forward(self, app_label, old_state, new_state, state_editor=None):
+        if state_editor is not None and state_editor.client.capabilities.dialect == "postgres":
+            await state_editor.client.execute_script(_EVENTS_PG)
+            return
+        await super().database_forward(app_label, old_state, new_state, state_editor)
+
+
+async def _brin_forward(apps, editor) -> None:
+    if editor.client.capabilities.dialect == "postgres":
+        await editor.client.execute_script(_MESSAGES_PG)
+
+
+async def _brin_backward(apps, editor) -> None:
+    if editor.client.capabilities.dialect == "postgres":
+        await editor.client.execute_script("DROP INDEX IF EXISTS event_message_received_brin;")
+
+
+class Migration(migrations.Migration):
+    dependencies = [('models', '0009_login_throttle')]
+
+    initial = False
+
+    operations = [
+        ops.CreateModel(
+            name='AnonymousIdentity',
+            fields=[
+                ('anonymous_id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=128)),
+                ('customer_id', fields.BigIntField()),
+                ('merged_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'anonymous_identity', 'app': 'models', 'pk_attr': 'anonymous_id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='AudienceCursor',
+            fields=[
+                ('name', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=32)),
+                ('position', fields.BigIntField(default=0)),
+                ('gaps', fields.JSONField(default=dict, encoder=JSON_DUMPS, decoder=loads)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'audience_cursor', 'app': 'models', 'pk_attr': 'name'},
+            bases=['Model'],
+        ),
+        CreateEventsModel(
+            name='CustomerEvent',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('message_id', fields.CharField(max_length=128)),
+                ('customer_id', fields.BigIntField(null=True)),
+                ('anonymous_id', fields.CharField(null=True, max_length=128)),
+                ('name', fields.CharField(max_length=64)),
+                ('channel', fields.CharField(max_length=16)),
+                ('occurred_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('received_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('properties', fields.JSONField(null=True, encoder=JSON_DUMPS, decoder=loads)),
+            ],
+            options={'table': 'customer_event', 'app': 'models', 'indexes': [Index(fields=['customer_id', 'occurred_at']), Index(fields=['anonymous_id'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='EventMessage',
+            fields=[
+                ('message_id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=128)),
+                ('received_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'event_message', 'app': 'models', 'pk_attr': 'message_id'},
+            bases=['Model'],
+        ),
+        ops.RunPython(_brin_forward, _brin_backward),
+        ops.CreateModel(
+            name='SegmentTouch',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('customer_id', fields.BigIntField()),
+                ('touched_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'segment_touch', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.AddField(
+            model_name='Customer',
+            name='acquisition_campaign',
+            field=fields.CharField(null=True, max_length=100),
+        ),
+        ops.AddField(
+            model_name='Customer',
+            name='acquisition_medium',
+            field=fields.CharField(null=True, max_length=100),
+        ),
+        ops.AddField(
+            model_name='Customer',
+            name='acquisition_source',
+            field=fields.CharField(null=True, max_length=100),
+        ),
+    ]
