@@ -27,6 +27,7 @@ from api.mutations.notifications import NotificationMutations, NotificationQueri
 from api.mutations.offers import OfferMutations
 from api.mutations.pos import PosMutations, PosQueries
 from api.mutations.rewards import RewardMutations, RewardQueries
+from api.mutations.segments import SegmentMutations, SegmentQueries
 from api.mutations.surveys import SurveyMutations
 from api.mutations.tiers import TierMutations, TierQueries
 from api.permissions import IsCustomer
@@ -113,7 +114,7 @@ class CustomerQueries:
 
 Query = merge_types(
     "Query", (CustomerQueries, PosQueries, NotificationQueries, TierQueries, RewardQueries,
-              EarnRuleQueries)
+              EarnRuleQueries, SegmentQueries)
 )
 Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What the app and the till can read."
@@ -122,7 +123,7 @@ Mutation = merge_types(
     "Mutation",
     (IdentityMutations, PosMutations, AdminMutations, NotificationMutations, CheckInMutations,
      GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
-     EarnRuleMutations, SurveyMutations, EventMutations),
+     EarnRuleMutations, SurveyMutations, EventMutations, SegmentMutations),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

@@ -83,3 +83,76 @@ class AudienceCursor(Model):
 
     class Meta:
         table = "audience_cursor"
+
+
+class Segment(Model):
+    # A dynamic segment: a definition in the contract's JSON grammar
+    # (audience/segment_grammar.py), its members kept in segment_member.
+
+    id = fields.BigIntField(primary_key=True)
+    name = fields.CharField(max_length=200, unique=True)
+    description = fields.CharField(max_length=1000, null=True)
+    definition: dict = fields.JSONField()
+    # Bumped by each change of the definition.
+    version = fields.IntField(default=1)
+    created_by = fields.BigIntField(null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    # When its members were last evaluated in full; null: as soon as possible
+    # (created, or its definition changed).
+    refreshed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "segment"
+
+
+class SegmentMember(Model):
+    id = fields.BigIntField(primary_key=True)
+    segment: fields.ForeignKeyRelation[Segment] = fields.ForeignKeyField(
+        "models.Segment", related_name="members", on_delete=fields.CASCADE
+    )
+    customer_id = fields.BigIntField()
+    since = fields.DatetimeField()
+
+    class Meta:
+        table = "segment_member"
+        unique_together = (("segment", "customer_id"),)
+        # A customer's segments (the 360 view).
+        indexes = (("customer_id",),)
+
+
+class CustomerScore(Model):
+    # RFM and engagement, recomputed in SQL on a schedule (audience/scores.py).
+    # A row exists for every customer who bought in the RFM window or clicked
+    # or bought in the engagement window; no row reads as engagement C.
+
+    customer_id = fields.BigIntField(primary_key=True, generated=False)
+    # 1..5 each (5: most recent, most frequent, most spent); null: no
+    # purchase in the RFM window.
+    recency = fields.SmallIntField(null=True)
+    frequency = fields.SmallIntField(null=True)
+    monetary = fields.SmallIntField(null=True)
+    rfm_segment = fields.CharField(max_length=24, null=True)
+    purchases = fields.IntField(default=0)
+    spend_minor = fields.BigIntField(default=0)
+    last_purchase_at = fields.DatetimeField(null=True)
+    # Engagement window: opens and clicks, purchases, and the ABCD quadrant.
+    clicks = fields.IntField(default=0)
+    recent_purchases = fields.IntField(default=0)
+    engagement = fields.CharField(max_length=1, null=True)
+    computed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "customer_score"
+        indexes = (("rfm_segment",),)
+
+
+class AudienceJob(Model):
+    # When a scheduled job of its own interval last ran (a full segment
+    # refresh, a score recomputation): claimed by one worker at a time.
+
+    name = fields.CharField(max_length=32, primary_key=True)
+    last_run_at = fields.DatetimeField()
+
+    class Meta:
+        table = "audience_job"

@@ -30,6 +30,8 @@ class ErrorCode(StrEnum):
     SURVEY_NOT_ELIGIBLE = "SURVEY_NOT_ELIGIBLE"
     # A valid token that may not do this one thing (another customer's data).
     FORBIDDEN = "FORBIDDEN"
+    # A segment (or journey) definition that does not validate; `field` is its path.
+    INVALID_DEFINITION = "INVALID_DEFINITION"
 
 
 class DomainError(Exception):

@@ -3,6 +3,7 @@ from tortoise.migrations import operations as ops
 from orjson import loads
 from tortoise.fields.data import JSON_DUMPS
 from tortoise import fields
+from tortoise.fields.base import OnDelete
 from tortoise.indexes import Index
 
 # The event stream is built for volume on PostgreSQL (docs/adr/0012): range-
@@ -136,5 +137,60 @@ class Migration(migrations.Migration):
             model_name='Customer',
             name='acquisition_source',
             field=fields.CharField(null=True, max_length=100),
+        ),
+        ops.CreateModel(
+            name='AudienceJob',
+            fields=[
+                ('name', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=32)),
+                ('last_run_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'audience_job', 'app': 'models', 'pk_attr': 'name'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='CustomerScore',
+            fields=[
+                ('customer_id', fields.BigIntField(generated=False, primary_key=True, unique=True, db_index=True)),
+                ('recency', fields.SmallIntField(null=True)),
+                ('frequency', fields.SmallIntField(null=True)),
+                ('monetary', fields.SmallIntField(null=True)),
+                ('rfm_segment', fields.CharField(null=True, max_length=24)),
+                ('purchases', fields.IntField(default=0)),
+                ('spend_minor', fields.BigIntField(default=0)),
+                ('last_purchase_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('clicks', fields.IntField(default=0)),
+                ('recent_purchases', fields.IntField(default=0)),
+                ('engagement', fields.CharField(null=True, max_length=1)),
+                ('computed_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'customer_score', 'app': 'models', 'indexes': [Index(fields=['rfm_segment'])], 'pk_attr': 'customer_id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Segment',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('name', fields.CharField(unique=True, max_length=200)),
+                ('description', fields.CharField(null=True, max_length=1000)),
+                ('definition', fields.JSONField(encoder=JSON_DUMPS, decoder=loads)),
+                ('version', fields.IntField(default=1)),
+                ('created_by', fields.BigIntField(null=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('refreshed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'segment', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='SegmentMember',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('segment', fields.ForeignKeyField('models.Segment', source_field='segment_id', db_constraint=True, to_field='id', related_name='members', on_delete=OnDelete.CASCADE)),
+                ('customer_id', fields.BigIntField()),
+                ('since', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'segment_member', 'app': 'models', 'unique_together': (('segment', 'customer_id'),), 'indexes': [Index(fields=['customer_id'])], 'pk_attr': 'id'},
+            bases=['Model'],
         ),
     ]
