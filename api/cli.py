@@ -77,6 +77,26 @@ def cmd_ledger_verify(_: argparse.Namespace) -> int:
     return _run(lambda: _with_db(go))
 
 
+def cmd_audience_recompute(args: argparse.Namespace) -> int:
+    from audience.jobs import recompute_now
+    from loyalty.errors import DomainError
+
+    async def go() -> int:
+        try:
+            done, changes = await recompute_now(rfm_window_days=args.window_days,
+                                                all_segments=True)
+        except DomainError as e:
+            print(f"error: {e.code}: {e.message}", file=sys.stderr)
+            return 1
+        print(f"scores: {done.scored} customers scored, {done.removed} removed "
+              f"(computed at {done.computed_at.isoformat()})")
+        print(f"segments: {changes.segments} refreshed, {changes.entered} entered, "
+              f"{changes.exited} exited")
+        return 0
+
+    return _run(lambda: _with_db(go))
+
+
 def cmd_schema(_: argparse.Namespace) -> int:
     """The live schema's SDL, as committed in schema/schema.graphql."""
     from api.schema import build_schema
@@ -233,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("seed-demo", help="a demo store, cashier and customer").set_defaults(
         fn=cmd_seed_demo
     )
+    audience = sub.add_parser("audience", help="customer scores and segments")
+    audience_sub = audience.add_subparsers(dest="audience_command", required=True)
+    recompute = audience_sub.add_parser(
+        "recompute", help="recompute RFM and engagement scores, then every segment in full")
+    recompute.add_argument("--window-days", type=int, default=None,
+                           help="RFM over this many last days (default LOYALTY_RFM_WINDOW_DAYS)")
+    recompute.set_defaults(fn=cmd_audience_recompute)
     ledger = sub.add_parser("ledger", help="ledger tools")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
     ledger_sub.add_parser("verify", help="check the ledger invariants").set_defaults(

@@ -18,6 +18,7 @@ from api.errors import from_domain, log_errors
 from api.guard import GuardCaches, RequestGuard
 from api.inputs import install as install_input_plans
 from api.mutations.admin import AdminMutations
+from api.mutations.analytics import AnalyticsMutations, AnalyticsQueries
 from api.mutations.checkins import CheckInMutations
 from api.mutations.earn_rules import EarnRuleMutations, EarnRuleQueries
 from api.mutations.events import EventMutations
@@ -114,7 +115,7 @@ class CustomerQueries:
 
 Query = merge_types(
     "Query", (CustomerQueries, PosQueries, NotificationQueries, TierQueries, RewardQueries,
-              EarnRuleQueries, SegmentQueries)
+              EarnRuleQueries, SegmentQueries, AnalyticsQueries)
 )
 Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What the app and the till can read."
@@ -123,7 +124,8 @@ Mutation = merge_types(
     "Mutation",
     (IdentityMutations, PosMutations, AdminMutations, NotificationMutations, CheckInMutations,
      GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
-     EarnRuleMutations, SurveyMutations, EventMutations, SegmentMutations),
+     EarnRuleMutations, SurveyMutations, EventMutations, SegmentMutations,
+     AnalyticsMutations),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

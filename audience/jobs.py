@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise import connections
 
-from audience import events, identity_merge, membership, partitions
+from audience import events, identity_merge, membership, partitions, scores
 from audience.config import audience_settings
 from loyalty.sql import execute
 
@@ -40,6 +40,27 @@ async def refresh_segments(now: datetime) -> int:
     return (await membership.refresh(now)).segments
 
 
+async def recompute_now(now: datetime | None = None, rfm_window_days: int | None = None,
+                        all_segments: bool = False) -> tuple[scores.Recomputed,
+                                                             membership.Changes]:
+    """Scores recomputed now, then the segments that read them (or, with
+    `all_segments`, every segment) evaluated in full: the admin mutation and
+    `loyalty audience recompute`."""
+    now = now or datetime.now(UTC)
+    done = await scores.recompute(now, rfm_window_days)
+    changes = await membership.refresh(now, only_scored=not all_segments)
+    return done, changes
+
+
+async def recompute_scores(now: datetime) -> int:
+    """Scores every LOYALTY_SCORES_INTERVAL_SECONDS; returns customers scored."""
+    every = timedelta(seconds=audience_settings().scores_interval_seconds)
+    if not await claim("scores", every, now):
+        return 0
+    done, _ = await recompute_now(now)
+    return done.scored
+
+
 # Name (as reported and logged) -> job, as in loyalty.jobs.JOBS.
 JOBS: dict[str, Callable[[datetime], Awaitable[int]]] = {
     # This month's and the next two months' partitions of the events (PostgreSQL).
@@ -47,4 +68,5 @@ JOBS: dict[str, Callable[[datetime], Awaitable[int]]] = {
     "event_messages_pruned": events.prune_messages,
     "anonymous_events_merged": identity_merge.merge_stragglers,
     "segments_refreshed": refresh_segments,
+    "scores_recomputed": recompute_scores,
 }
