@@ -100,3 +100,12 @@ class MayTrackEvents(_TokenPermission):
     def allows(self, principal: Principal) -> bool:
         return principal.is_customer or (principal.is_staff
                                          and principal.role in ("ADMIN", "MANAGER"))
+
+
+class MayReadCustomers(_TokenPermission):
+    """The staff 360 view: managers, admins and customer service."""
+
+    message = "An admin's, manager's or support agent's staff token is required."
+
+    def allows(self, principal: Principal) -> bool:
+        return principal.is_staff and principal.role in ("ADMIN", "MANAGER", "SUPPORT")

@@ -156,3 +156,38 @@ class AudienceJob(Model):
 
     class Meta:
         table = "audience_job"
+
+
+class AcquisitionCost(Model):
+    # What a source (and optionally one of its campaigns) cost in a month;
+    # shared by the customers it brought that month (audience/value.py).
+    # campaign '' is the source as a whole.
+
+    id = fields.BigIntField(primary_key=True)
+    source = fields.CharField(max_length=100)
+    campaign = fields.CharField(max_length=100, default="")
+    month = fields.CharField(max_length=7)  # YYYY-MM, UTC
+    amount_minor = fields.BigIntField()
+    currency = fields.CharField(max_length=3)
+    recorded_by = fields.BigIntField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "acquisition_cost"
+        unique_together = (("source", "campaign", "month"),)
+
+
+class StaffAudit(Model):
+    # Who of the staff read or changed what of a customer, and when: every
+    # read of the 360 view writes one row per customer shown.
+
+    id = fields.BigIntField(primary_key=True)
+    staff_id = fields.BigIntField()
+    action = fields.CharField(max_length=32)
+    customer_id = fields.BigIntField(null=True)
+    detail: dict | None = fields.JSONField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "staff_audit"
+        indexes = (("customer_id", "id"), ("staff_id", "id"))

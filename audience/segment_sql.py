@@ -42,6 +42,15 @@ from loyalty.tiers import TierInfo, qualifying
 
 # A definition inlining others is capped, so that refs cannot multiply it.
 MAX_INLINED_NODES = 2000
+# The channels a customer bought or engaged on (the server's own SYSTEM
+# events aside): the `channels` condition, the 360 view's list and the value
+# by channel count all count these.
+CHANNELS_OF_SQL = (
+    "SELECT p.channel FROM purchase p WHERE p.customer_id = c.id "
+    "UNION SELECT e.channel FROM customer_event e WHERE e.customer_id = c.id "
+    "AND e.channel <> 'SYSTEM'"
+)
+CHANNEL_COUNT_SQL = f"(SELECT COUNT(*) FROM ({CHANNELS_OF_SQL}) ch)"
 
 
 class Params:
@@ -139,10 +148,7 @@ class _Compiler:
                 f"'C') IN ({marks})")
 
     def _Channels(self, node: Channels) -> str:
-        return self._compare(
-            "(SELECT COUNT(*) FROM (SELECT p.channel FROM purchase p WHERE p.customer_id = c.id "
-            "UNION SELECT e.channel FROM customer_event e WHERE e.customer_id = c.id "
-            "AND e.channel <> 'SYSTEM') ch)", node.compare)
+        return self._compare(CHANNEL_COUNT_SQL, node.compare)
 
     def _Purchases(self, node: Purchases) -> str:
         where = "p.customer_id = c.id" + self._since("p.occurred_at", node.within)

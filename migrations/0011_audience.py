@@ -1,4 +1,5 @@
 from tortoise import migrations
+from loyalty.models.identity import StaffRole
 from tortoise.migrations import operations as ops
 from orjson import loads
 from tortoise.fields.data import JSON_DUMPS
@@ -192,5 +193,42 @@ class Migration(migrations.Migration):
             ],
             options={'table': 'segment_member', 'app': 'models', 'unique_together': (('segment', 'customer_id'),), 'indexes': [Index(fields=['customer_id'])], 'pk_attr': 'id'},
             bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='AcquisitionCost',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('source', fields.CharField(max_length=100)),
+                ('campaign', fields.CharField(default='', max_length=100)),
+                ('month', fields.CharField(max_length=7)),
+                ('amount_minor', fields.BigIntField()),
+                ('currency', fields.CharField(max_length=3)),
+                ('recorded_by', fields.BigIntField(null=True)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'acquisition_cost', 'app': 'models', 'unique_together': (('source', 'campaign', 'month'),), 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='StaffAudit',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('staff_id', fields.BigIntField()),
+                ('action', fields.CharField(max_length=32)),
+                ('customer_id', fields.BigIntField(null=True)),
+                ('detail', fields.JSONField(null=True, encoder=JSON_DUMPS, decoder=loads)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'staff_audit', 'app': 'models', 'indexes': [Index(fields=['customer_id', 'id']), Index(fields=['staff_id', 'id'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.AddIndex(
+            model_name='Customer',
+            index=Index(fields=['acquisition_source', 'created_at']),
+        ),
+        ops.AlterField(
+            model_name='Staff',
+            name='role',
+            field=fields.CharEnumField(description='CASHIER: CASHIER\nMANAGER: MANAGER\nADMIN: ADMIN\nSUPPORT: SUPPORT', enum_type=StaffRole, max_length=16),
         ),
     ]

@@ -91,6 +91,7 @@ async def database(database_url: str) -> AsyncIterator[str]:
 
 _TABLES = ["customer_event", "event_message", "anonymous_identity", "segment_touch",
            "audience_cursor", "segment_member", "segment", "customer_score", "audience_job",
+           "staff_audit", "acquisition_cost",
            "applied_benefit", "coupon", "offer_activation", "offer_target", "offer",
            "reward", "customer_tier", "tier", "survey_response", "earn_rule_change",
            "earn_rule", "programme_settings", "check_in", "visit", "beacon",

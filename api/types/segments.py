@@ -44,9 +44,11 @@ class Segment:
     async def member_count(self, info: Info[Context, Any]) -> int:
         return await info.context.audience.member_counts.load(int(self.id))
 
-    @strawberry.field(description="The members, by customer id.")
+    @strawberry.field(description="The members, by customer id (each read is audited, as "
+                      "the 360 view's).")
     async def members(
         self,
+        info: Info[Context, Any],
         first: Annotated[int | None, strawberry.argument(description="Page size, 1-100.")] = 50,
         after: Annotated[str | None, strawberry.argument(description="A cursor.")
                          ] = strawberry.UNSET,
@@ -54,7 +56,8 @@ class Segment:
         size = clamp_first(first)
         ids, total = await search_customers(None, int(self.id), size,
                                             decode_cursor("customer", given(after)))
-        return await profile_connection(ids, size, total)
+        return await profile_connection(info, ids, size, total,
+                                        {"query": "segment.members", "segmentId": self.id})
 
     @staticmethod
     def of(view: SegmentView) -> Segment:

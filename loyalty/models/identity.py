@@ -12,6 +12,9 @@ class StaffRole(StrEnum):
     CASHIER = "CASHIER"
     MANAGER = "MANAGER"
     ADMIN = "ADMIN"
+    # Customer service: reads the staff 360 view (every read audited); acts
+    # in no store.
+    SUPPORT = "SUPPORT"
 
 
 class Store(Model):
@@ -53,6 +56,8 @@ class Customer(Model):
 
     class Meta:
         table = "customer"
+        # A source's sign-ups in a month: what its acquisition cost is shared by.
+        indexes = (("acquisition_source", "created_at"),)
 
 
 class Staff(Model):

@@ -1,0 +1,124 @@
+"""A customer's timeline for the 360 view: the channels they use, the one
+they respond to best, their events (newest first) and the messages sent to
+them (notification rows, read through SQL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from tortoise import connections
+
+from audience.scores import CLICK_EVENTS
+from loyalty.sql import as_datetime, fetch
+
+# What an open or a click says of the channel it came through.
+RESPONSE_CHANNEL = {"push_opened": "PUSH", "email_opened": "EMAIL", "email_clicked": "EMAIL",
+                    "sms_clicked": "SMS", "inbox_read": "INBOX"}
+# Ties go to the channel first here.
+CHANNEL_ORDER = ("PUSH", "INBOX", "EMAIL", "SMS")
+
+
+def _marks(count: int, start: int = 1) -> str:
+    return ", ".join(f"${i}" for i in range(start, start + count))
+
+
+async def channels_of(customer_ids: list[int]) -> dict[int, list[str]]:
+    """Every channel each customer bought or engaged on (the server's own
+    SYSTEM events aside), as the `channels` segment condition counts them."""
+    if not customer_ids:
+        return {}
+    n = len(customer_ids)
+    rows = await fetch(
+        connections.get("default"),
+        f"SELECT customer_id, channel FROM purchase WHERE customer_id IN ({_marks(n)}) "
+        "UNION SELECT customer_id, channel FROM customer_event "
+        f"WHERE customer_id IN ({_marks(n, n + 1)}) AND channel <> 'SYSTEM'",
+        *customer_ids, *customer_ids)
+    found: dict[int, set[str]] = {i: set() for i in customer_ids}
+    for customer_id, channel in rows:
+        found[int(customer_id)].add(channel)
+    return {i: sorted(c) for i, c in found.items()}
+
+
+async def preferred_channels(customer_ids: list[int]) -> dict[int, str | None]:
+    """The message channel each customer opens or clicks most (inbox reads
+    count for INBOX); None without any response."""
+    if not customer_ids:
+        return {}
+    n = len(customer_ids)
+    names = ", ".join(f"'{e}'" for e in CLICK_EVENTS)
+    rows = await fetch(
+        connections.get("default"),
+        f"SELECT customer_id, name, COUNT(*) FROM customer_event "
+        f"WHERE customer_id IN ({_marks(n)}) AND name IN ({names}) GROUP BY customer_id, name "
+        f"UNION ALL SELECT customer_id, 'inbox_read', COUNT(*) FROM notification "
+        f"WHERE customer_id IN ({_marks(n, n + 1)}) AND read_at IS NOT NULL "
+        "GROUP BY customer_id",
+        *customer_ids, *customer_ids)
+    counts: dict[int, dict[str, int]] = {i: {} for i in customer_ids}
+    for customer_id, name, count in rows:
+        channel = RESPONSE_CHANNEL[name]
+        mine = counts[int(customer_id)]
+        mine[channel] = mine.get(channel, 0) + int(count)
+    return {i: (max(CHANNEL_ORDER, key=lambda ch: (c.get(ch, 0), -CHANNEL_ORDER.index(ch)))
+                if c else None) for i, c in counts.items()}
+
+
+@dataclass(frozen=True)
+class EventView:
+    id: int
+    name: str
+    channel: str
+    occurred_at: datetime
+    properties: Any
+
+
+async def events_of(customer_id: int, first: int,
+                    before: tuple[datetime, int] | None) -> list[EventView]:
+    """The customer's events, newest first, after the cursor (occurredAt, id)."""
+    args: list[Any] = [customer_id]
+    cursor = ""
+    if before is not None:
+        args += [before[0], before[0], before[1]]
+        cursor = " AND (occurred_at < $2 OR (occurred_at = $3 AND id < $4))"
+    args.append(first)
+    rows = await fetch(
+        connections.get("default"),
+        "SELECT id, name, channel, occurred_at, properties FROM customer_event "
+        f"WHERE customer_id = $1{cursor} ORDER BY occurred_at DESC, id DESC LIMIT ${len(args)}",
+        *args)
+    return [EventView(int(r[0]), r[1], r[2], as_datetime(r[3]),
+                      orjson.loads(r[4]) if isinstance(r[4], str) else r[4]) for r in rows]
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    channel: str
+    title: str | None
+    body: str
+    status: str
+    sent_at: datetime | None
+    opened_at: datetime | None
+
+
+async def messages_of(customer_id: int, first: int, before_id: int | None) -> list[MessageView]:
+    """Messages sent to the customer, newest first: a notification pushed to a
+    device is PUSH, one left in the inbox (opted out, no device) INBOX."""
+    args: list[Any] = [customer_id]
+    cursor = ""
+    if before_id is not None:
+        args.append(before_id)
+        cursor = " AND id < $2"
+    args.append(first)
+    rows = await fetch(
+        connections.get("default"),
+        "SELECT id, status, title, body, sent_at, read_at, created_at FROM notification "
+        f"WHERE customer_id = $1{cursor} ORDER BY id DESC LIMIT ${len(args)}", *args)
+    return [MessageView(int(r[0]), "PUSH" if r[1] == "sent" else "INBOX", r[2], r[3], r[1],
+                        as_datetime(r[4]) if r[4] is not None
+                        else (as_datetime(r[6]) if r[1] == "inbox" else None),
+                        None if r[5] is None else as_datetime(r[5])) for r in rows]
