@@ -50,12 +50,17 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return _run(lambda: _with_db(go))
 
 
-def cmd_seed_demo(_: argparse.Namespace) -> int:
+def cmd_seed_demo(args: argparse.Namespace) -> int:
     from api.demo import seed_demo
 
     async def go() -> int:
         for line in await seed_demo():
             print(line)
+        if args.customers:
+            from api.demo_programme import seed_demo_programme
+
+            for line in await seed_demo_programme(args.customers):
+                print(line)
         return 0
 
     return _run(lambda: _with_db(go))
@@ -181,10 +186,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         await db.close()
         if args.demo:
             from api.demo import seed_demo
+            from api.demo_programme import seed_demo_programme
 
             async def seed() -> int:
                 for line in await seed_demo():
                     print(line)
+                if args.demo_customers:
+                    for line in await seed_demo_programme(args.demo_customers):
+                        print(line)
                 return 0
 
             await _with_db(seed)
@@ -230,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="seed the demo store, cashier and customer and print their log-ins",
     )
+    serve.add_argument(
+        "--demo-customers", type=int, default=2000,
+        help="with --demo: a programme of this many customers with their history, so that "
+        "the 360 view, segments, the RFM grid and the ABCD matrix show something (once; "
+        "0: none)",
+    )
     serve.set_defaults(fn=cmd_serve)
     sub.add_parser("migrate", help="apply migrations").set_defaults(fn=cmd_migrate)
     sub.add_parser(
@@ -250,9 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)
     admin.set_defaults(fn=cmd_create_admin)
-    sub.add_parser("seed-demo", help="a demo store, cashier and customer").set_defaults(
-        fn=cmd_seed_demo
-    )
+    demo = sub.add_parser("seed-demo", help="a demo store, cashier and customer")
+    demo.add_argument(
+        "--customers", type=int, default=0,
+        help="also a realistic programme of this many customers across channels, with "
+        "purchases, events, messages, segments and scores (once)")
+    demo.set_defaults(fn=cmd_seed_demo)
     audience = sub.add_parser("audience", help="customer scores and segments")
     audience_sub = audience.add_subparsers(dest="audience_command", required=True)
     recompute = audience_sub.add_parser(
