@@ -13,7 +13,7 @@ from tortoise import connections
 from audience.profiles import ProfileRow
 from audience.scores import ScoreView, scores_of
 from audience.segments import SegmentView, member_counts, segments_of
-from audience.timeline import channels_of, preferred_channels
+from audience.timeline import Activity, activity_of
 from audience.value import LifetimeValueView, lifetime_values
 from loyalty.tiers import TierStatusView, tier_statuses
 
@@ -28,13 +28,8 @@ async def _tiers(ids: list[int]) -> list[TierStatusView | None]:
     return [found[i] for i in ids]
 
 
-async def _channels(ids: list[int]) -> list[list[str]]:
-    found = await channels_of(list(ids))
-    return [found[i] for i in ids]
-
-
-async def _preferred(ids: list[int]) -> list[str | None]:
-    found = await preferred_channels(list(ids))
+async def _activity(ids: list[int]) -> list[Activity]:
+    found = await activity_of(list(ids))
     return [found[i] for i in ids]
 
 
@@ -61,8 +56,8 @@ def _loader(fn: Any) -> Any:
 class AudienceLoaders:
     member_counts: DataLoader[int, int] = _loader(_member_counts)
     tiers: DataLoader[int, TierStatusView | None] = _loader(_tiers)
-    channels: DataLoader[int, list[str]] = _loader(_channels)
-    preferred: DataLoader[int, str | None] = _loader(_preferred)
+    # Channels used and the preferred one: one read of the events for both.
+    activity: DataLoader[int, Activity] = _loader(_activity)
     scores: DataLoader[int, ScoreView | None] = _loader(_scores)
     segments: DataLoader[int, list[SegmentView]] = _loader(_segments)
     values: DataLoader[ProfileRow, LifetimeValueView] = _loader(_values)

@@ -34,7 +34,7 @@ def partition_name(year: int, month: int) -> str:
     return f"{TABLE}_y{year:04d}m{month:02d}"
 
 
-def _ddl(year: int, month: int) -> str:
+def partition_ddl(year: int, month: int) -> str:
     # Two processes making the same month take turns on an advisory lock held
     # to the end of the statement's transaction; the second finds it made.
     end_year, end_month = _next(year, month)
@@ -55,7 +55,7 @@ async def ensure(conn: BaseDBAsyncClient, months: Iterable[tuple[int, int]]) -> 
     months were checked (made or found)."""
     done = 0
     for year, month in sorted(set(months)):
-        await conn.execute_script(_ddl(year, month))
+        await conn.execute_script(partition_ddl(year, month))
         _known.add((year, month))
         done += 1
     return done

@@ -10,7 +10,9 @@ from tortoise.indexes import Index
 # The event stream is built for volume on PostgreSQL (docs/adr/0012): range-
 # partitioned by month of occurred_at, a BRIN index on time (rows arrive
 # roughly in time order: a few pages per range instead of a B-tree entry per
-# row), a B-tree on (customer_id, occurred_at) for a customer's timeline, and
+# row), a B-tree on (customer_id, occurred_at) for a customer's timeline
+# (carrying channel and name, so that the channels a customer used and the
+# messages they opened are read from the index alone), and
 # the anonymous events to merge indexed only while they have no customer.
 # Partitions are made by audience/partitions.py, ahead of time by the worker's
 # jobs and on demand. Without a unique key of its own (it would have to
@@ -31,7 +33,8 @@ CREATE TABLE customer_event (
 ) PARTITION BY RANGE (occurred_at);
 ALTER SEQUENCE customer_event_id_seq OWNED BY customer_event.id;
 CREATE INDEX customer_event_time_brin ON customer_event USING brin (occurred_at);
-CREATE INDEX customer_event_customer_time ON customer_event (customer_id, occurred_at);
+CREATE INDEX customer_event_customer_time ON customer_event (customer_id, occurred_at)
+    INCLUDE (channel, name);
 CREATE INDEX customer_event_anonymous ON customer_event (anonymous_id)
     WHERE customer_id IS NULL;
 """

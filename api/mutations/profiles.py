@@ -3,6 +3,7 @@ ADMIN, SUPPORT; every profile read is written to the audit log)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import strawberry
@@ -29,12 +30,15 @@ class ProfileQueries:
             customer_id = parse_id(id, "id")
         except DomainError:
             return None
-        rows = await profile_rows([customer_id])
+        assert info.context.principal is not None
+        # The read is recorded (even of an id that turns out unknown) while
+        # the customer is read: both before the answer goes out.
+        rows, _ = await asyncio.gather(
+            profile_rows([customer_id]),
+            record_reads(info.context.principal.subject_id, [customer_id],
+                         {"query": "customer"}))
         if customer_id not in rows:
             return None
-        assert info.context.principal is not None
-        await record_reads(info.context.principal.subject_id, [customer_id],
-                           {"query": "customer"})
         return CustomerProfile.of(rows[customer_id])
 
     @strawberry.field(description="Staff search by email (prefix), card number, or first name "

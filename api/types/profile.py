@@ -188,13 +188,14 @@ class CustomerProfile:
 
     @strawberry.field(description="Every channel the customer bought or engaged on.")
     async def channels(self, info: Info[Context, Any]) -> list[Channel]:
-        return [Channel(c) for c in await info.context.audience.channels.load(self.row.id)]
+        activity = await info.context.audience.activity.load(self.row.id)
+        return [Channel(c) for c in activity.channels]
 
     @strawberry.field(description="The channel this customer responds to best: the one whose "
                       "messages they open or click most (inbox reads count for INBOX); null "
                       "before any response.")
     async def preferred_channel(self, info: Info[Context, Any]) -> MessageChannel | None:
-        found = await info.context.audience.preferred.load(self.row.id)
+        found = (await info.context.audience.activity.load(self.row.id)).preferred
         return None if found is None else MessageChannel(found)
 
     @strawberry.field(description="RFM scores; null when the customer did not buy in the "

@@ -90,12 +90,12 @@ async def test_the_value_by_channel_count_averages_the_same_figures():
     by_count = await value.value_by_channel_count()
     rows = await profile_rows([p.customer_id for p in people])
     each = await value.lifetime_values(list(rows.values()))
-    from audience.timeline import channels_of
+    from audience.timeline import activity_of
 
-    channels = await channels_of([p.customer_id for p in people])
+    activity = await activity_of([p.customer_id for p in people])
     expected: dict[int, list[int]] = {}
     for who in people:
-        expected.setdefault(len(channels[who.customer_id]), []).append(
+        expected.setdefault(len(activity[who.customer_id].channels), []).append(
             value.net_value(each[who.customer_id]))
     assert by_count == [
         (n, len(v), int((Decimal(sum(v)) / len(v)).quantize(Decimal(1), "ROUND_HALF_UP")))
