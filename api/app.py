@@ -102,9 +102,8 @@ class GraphQLView(GraphQL[Context, None]):
     async def _track_fast_path(self, request: Request) -> Response | None:
         """The persisted trackEvents document straight to its use case
         (api/fast_track.py); None lets `run` answer anything else."""
-        from api.fast_track import data_of, events_of, may_track
+        from api.fast_track import data_of, events_of, may_track, storable
         from api.permissions import require_existing
-        from api.storable import unstorable_variable
         from audience.events import track_events
 
         principal = getattr(request.scope.get("user"), "principal", None)
@@ -114,12 +113,15 @@ class GraphQLView(GraphQL[Context, None]):
                 or not headers.get("content-type", "").startswith("application/json") \
                 or "multipart/" in accept or "event-stream" in accept:
             return None
+        body = await request.body()
+        if not storable(body):
+            return None
         try:
-            payload = orjson.loads(await request.body())
+            payload = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
         events = events_of(payload)
-        if events is None or unstorable_variable(payload["variables"]) is not None:
+        if events is None:
             return None
         try:
             await require_existing(principal)

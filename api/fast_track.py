@@ -39,6 +39,18 @@ _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
 
 
+# What api/storable.py refuses, as it can only be written in a JSON body: a NUL
+# or a UTF-16 surrogate as a \u escape (raw, neither is valid JSON text). A
+# body holding one goes to the executor, which refuses it (or, for an escaped
+# backslash before such text, accepts it): a byte search instead of a walk of
+# every string of the variables.
+_UNSTORABLE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def storable(body: bytes) -> bool:
+    return _UNSTORABLE.search(body) is None
+
+
 def events_of(payload: Any) -> list[EventIn] | None:
     """The events of a request body (decoded) that is the persisted document
     with variables of exactly the expected shape; None otherwise."""

@@ -29,6 +29,7 @@ from loyalty.sql import execute, fetch, fetchrow, is_pg
 _ID = re.compile(r"[\x21-\x7e]{1,128}")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
 MAX_ID_LENGTH = 128
+_CHANNELS = frozenset(c.value for c in Channel)
 # The server's own message ids; a client may not take them.
 SERVER_PREFIX = "srv:"
 # The server writes these from the ledger, the check-ins and the segments
@@ -97,10 +98,9 @@ def _check(event: EventIn, at: str, now: datetime) -> StreamRow:
                       "_ . : or -.", f"{at}.name")
     if event.name in SERVER_EVENTS:
         raise invalid(f"{event.name!r} is written by the server itself.", f"{at}.name")
-    try:
-        channel = Channel(event.channel).value
-    except ValueError:
-        raise invalid("Unknown channel.", f"{at}.channel") from None
+    channel = event.channel
+    if channel not in _CHANNELS:
+        raise invalid("Unknown channel.", f"{at}.channel")
     occurred = event.occurred_at
     if occurred.tzinfo is None:
         occurred = occurred.replace(tzinfo=UTC)

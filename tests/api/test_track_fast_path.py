@@ -86,6 +86,16 @@ async def test_a_staff_sender_and_other_shapes(gql: GraphQLClient, shop: Shop, a
     assert unstorable["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
 
 
+def test_bodies_with_unstorable_strings_go_to_the_executor():
+    import json
+
+    from api.fast_track import storable
+
+    assert not storable(json.dumps({"x": "a\u0000b"}).encode())
+    assert not storable(json.dumps({"x": "\ud800"}).encode())
+    assert storable(json.dumps({"x": "été \u00e9"}).encode())
+
+
 def test_only_the_exact_shape_is_taken():
     event = {"messageId": "a", "name": "b", "occurredAt": "2026-01-01T00:00:00Z",
              "channel": "WEB"}
