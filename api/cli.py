@@ -85,12 +85,17 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return _run(lambda: _with_db(go))
 
 
-def cmd_seed_demo(_: argparse.Namespace) -> int:
+def cmd_seed_demo(args: argparse.Namespace) -> int:
     from api.demo import seed_demo
 
     async def go() -> int:
         for line in await seed_demo():
             print(line)
+        if args.customers:
+            from api.demo_programme import seed_demo_programme
+
+            for line in await seed_demo_programme(args.customers):
+                print(line)
         return 0
 
     return _run(lambda: _with_db(go))
@@ -112,6 +117,26 @@ def cmd_ledger_verify(_: argparse.Namespace) -> int:
     return _run(lambda: _with_db(go))
 
 
+def cmd_audience_recompute(args: argparse.Namespace) -> int:
+    from audience.jobs import recompute_now
+    from loyalty.errors import DomainError
+
+    async def go() -> int:
+        try:
+            done, changes = await recompute_now(rfm_window_days=args.window_days,
+                                                all_segments=True)
+        except DomainError as e:
+            print(f"error: {e.code}: {e.message}", file=sys.stderr)
+            return 1
+        print(f"scores: {done.scored} customers scored, {done.removed} removed "
+              f"(computed at {done.computed_at.isoformat()})")
+        print(f"segments: {changes.segments} refreshed, {changes.entered} entered, "
+              f"{changes.exited} exited")
+        return 0
+
+    return _run(lambda: _with_db(go))
+
+
 def cmd_schema(_: argparse.Namespace) -> int:
     """The live schema's SDL, as committed in schema/schema.graphql."""
     from api.schema import build_schema
@@ -127,6 +152,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
 
     from api.logs import configure
+    from audience.jobs import JOBS as AUDIENCE_JOBS
+    from audience.worker import run_forever as audience_loop
     from geofence.jobs import JOBS as GEOFENCE_JOBS
     from notifications.backlog import SAMPLE_SECONDS as BACKLOG_SAMPLE_SECONDS
     from notifications.loop import default_concurrency, run_forever
@@ -153,14 +180,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
                          args.metrics_host, args.metrics_port)
             log.info("worker running; stop with SIGTERM or Ctrl-C")
             try:
-                await run_forever(stop, batch_size=args.batch_size, sender=sender,
-                                  jobs=GEOFENCE_JOBS,
-                                  concurrency=args.concurrency
-                                  or default_concurrency(get_settings().database_url),
-                                  # Shared with other processes' files, the
-                                  # backlog is written on a timer too.
-                                  sample_every=BACKLOG_SAMPLE_SECONDS
-                                  if multiprocess_dir() else None)
+                # The audience loop (the stream from the outbox, segment
+                # updates) runs beside the notification passes and stops
+                # with them.
+                await asyncio.gather(
+                    run_forever(stop, batch_size=args.batch_size, sender=sender,
+                                jobs={**GEOFENCE_JOBS, **AUDIENCE_JOBS},
+                                concurrency=args.concurrency
+                                or default_concurrency(get_settings().database_url),
+                                # Shared with other processes' files, the
+                                # backlog is written on a timer too.
+                                sample_every=BACKLOG_SAMPLE_SECONDS
+                                if multiprocess_dir() else None),
+                    audience_loop(stop),
+                )
             finally:
                 if sender is not None:
                     await sender.close()
@@ -174,6 +207,7 @@ def cmd_jobs(_: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from api.logs import configure
+    from audience.jobs import JOBS as AUDIENCE_JOBS
     from geofence.jobs import JOBS as GEOFENCE_JOBS
     from loyalty.jobs import JOBS
     from notifications.loop import run_jobs
@@ -181,8 +215,8 @@ def cmd_jobs(_: argparse.Namespace) -> int:
     configure(get_settings())
 
     async def go() -> int:
-        counts = await run_jobs(datetime.now(UTC), jobs=GEOFENCE_JOBS)
-        names = [*JOBS, *GEOFENCE_JOBS]
+        counts = await run_jobs(datetime.now(UTC), jobs={**GEOFENCE_JOBS, **AUDIENCE_JOBS})
+        names = [*JOBS, *GEOFENCE_JOBS, *AUDIENCE_JOBS]
         for name in names:
             print(f"{name}: {counts.get(name, 'FAILED')}")
         # Non-zero for cron to report, once every job has had its turn.
@@ -205,10 +239,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         await db.close()
         if args.demo:
             from api.demo import seed_demo
+            from api.demo_programme import seed_demo_programme
 
             async def seed() -> int:
                 for line in await seed_demo():
                     print(line)
+                if args.demo_customers:
+                    for line in await seed_demo_programme(args.demo_customers):
+                        print(line)
                 return 0
 
             await _with_db(seed)
@@ -293,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="seed the demo store, cashier and customer and print their log-ins",
     )
+    serve.add_argument(
+        "--demo-customers", type=int, default=2000,
+        help="with --demo: a programme of this many customers with their history, so that "
+        "the 360 view, segments, the RFM grid and the ABCD matrix show something (once; "
+        "0: none)",
+    )
     serve.set_defaults(fn=cmd_serve)
     sub.add_parser("migrate", help="apply migrations").set_defaults(fn=cmd_migrate)
     sub.add_parser(
@@ -330,9 +374,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="deprecated: a command line is seen by every user of the machine "
                        "and kept in shell history; use LOYALTY_ADMIN_PASSWORD or the prompt")
     admin.set_defaults(fn=cmd_create_admin)
-    sub.add_parser("seed-demo", help="a demo store, cashier and customer").set_defaults(
-        fn=cmd_seed_demo
-    )
+    demo = sub.add_parser("seed-demo", help="a demo store, cashier and customer")
+    demo.add_argument(
+        "--customers", type=int, default=0,
+        help="also a realistic programme of this many customers across channels, with "
+        "purchases, events, messages, segments and scores (once)")
+    demo.set_defaults(fn=cmd_seed_demo)
+    audience = sub.add_parser("audience", help="customer scores and segments")
+    audience_sub = audience.add_subparsers(dest="audience_command", required=True)
+    recompute = audience_sub.add_parser(
+        "recompute", help="recompute RFM and engagement scores, then every segment in full")
+    recompute.add_argument("--window-days", type=int, default=None,
+                           help="RFM over this many last days (default LOYALTY_RFM_WINDOW_DAYS)")
+    recompute.set_defaults(fn=cmd_audience_recompute)
     ledger = sub.add_parser("ledger", help="ledger tools")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
     ledger_sub.add_parser("verify", help="check the ledger invariants").set_defaults(

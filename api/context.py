@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from strawberry.dataloader import DataLoader
 
 from api.auth import BadToken
+from api.loaders import AudienceLoaders
 from loyalty.balances import Balance, balances_for
 from loyalty.tokens import Principal
 
@@ -32,3 +33,5 @@ class Context:
     balances: DataLoader[int, Balance | None] = field(
         default_factory=lambda: DataLoader(load_fn=_load_balances)
     )
+    # The 360 view's and the segments' (api/loaders.py).
+    audience: AudienceLoaders = field(default_factory=AudienceLoaders)

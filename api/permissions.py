@@ -89,3 +89,23 @@ class IsAdmin(_TokenPermission):
 
     def allows(self, principal: Principal) -> bool:
         return principal.is_admin
+
+
+class MayTrackEvents(_TokenPermission):
+    """The app (a customer's own events), or a trusted sender until API
+    clients exist: a staff token of an admin or a manager."""
+
+    message = "A customer token, or an admin's or manager's staff token, is required."
+
+    def allows(self, principal: Principal) -> bool:
+        return principal.is_customer or (principal.is_staff
+                                         and principal.role in ("ADMIN", "MANAGER"))
+
+
+class MayReadCustomers(_TokenPermission):
+    """The staff 360 view: managers, admins and customer service."""
+
+    message = "An admin's, manager's or support agent's staff token is required."
+
+    def allows(self, principal: Principal) -> bool:
+        return principal.is_staff and principal.role in ("ADMIN", "MANAGER", "SUPPORT")

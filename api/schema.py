@@ -22,14 +22,23 @@ from api.errors import from_domain, log_errors
 from api.guard import GuardCaches, RequestGuard
 from api.inputs import install as install_input_plans
 from api.mutations.admin import AdminMutations
+from api.mutations.analytics import (
+    AnalyticsMutations,
+    AnalyticsQueries,
+    ValueMutations,
+    ValueQueries,
+)
 from api.mutations.checkins import CheckInMutations
 from api.mutations.earn_rules import EarnRuleMutations, EarnRuleQueries
+from api.mutations.events import EventMutations
 from api.mutations.geofences import GeofenceAdminMutations
 from api.mutations.identity import IdentityMutations
 from api.mutations.notifications import NotificationMutations, NotificationQueries
 from api.mutations.offers import OfferMutations
 from api.mutations.pos import PosMutations, PosQueries
+from api.mutations.profiles import ProfileQueries
 from api.mutations.rewards import RewardMutations, RewardQueries
+from api.mutations.segments import SegmentMutations, SegmentQueries
 from api.mutations.surveys import SurveyMutations
 from api.mutations.tiers import TierMutations, TierQueries
 from api.permissions import IsCustomer
@@ -117,7 +126,8 @@ class CustomerQueries:
 
 Query = merge_types(
     "Query", (CustomerQueries, PosQueries, NotificationQueries, TierQueries, RewardQueries,
-              EarnRuleQueries, AdminListQueries)
+              EarnRuleQueries, AdminListQueries, SegmentQueries, AnalyticsQueries,
+              ProfileQueries, ValueQueries)
 )
 Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What the app and the till can read."
@@ -126,7 +136,8 @@ Mutation = merge_types(
     "Mutation",
     (IdentityMutations, PosMutations, AdminMutations, NotificationMutations, CheckInMutations,
      GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
-     EarnRuleMutations, SurveyMutations),
+     EarnRuleMutations, SurveyMutations, EventMutations, SegmentMutations,
+     AnalyticsMutations, ValueMutations),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

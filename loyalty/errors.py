@@ -28,6 +28,10 @@ class ErrorCode(StrEnum):
     OUT_OF_STOCK = "OUT_OF_STOCK"
     SURVEY_ALREADY_ANSWERED = "SURVEY_ALREADY_ANSWERED"
     SURVEY_NOT_ELIGIBLE = "SURVEY_NOT_ELIGIBLE"
+    # A valid token that may not do this one thing (another customer's data).
+    FORBIDDEN = "FORBIDDEN"
+    # A segment (or journey) definition that does not validate; `field` is its path.
+    INVALID_DEFINITION = "INVALID_DEFINITION"
 
 
 class DomainError(Exception):

@@ -56,6 +56,33 @@ def _check_locale(locale: str | None) -> str:
 CardIssuer = Callable[[BaseDBAsyncClient, Customer], Awaitable[object]]
 
 
+@dataclass(frozen=True)
+class Acquisition:
+    """Where a customer came from: a source (a partner, "instagram", a store
+    flyer), optionally the medium and the campaign, as UTM tags name them."""
+
+    source: str
+    medium: str | None = None
+    campaign: str | None = None
+
+
+ACQUISITION_MAX = 100
+
+
+def check_acquisition(value: Acquisition | None) -> Acquisition | None:
+    if value is None:
+        return None
+    parts = {}
+    for name in ("source", "medium", "campaign"):
+        text = getattr(value, name)
+        text = text.strip() if isinstance(text, str) else text
+        if (name == "source" and not text) or (text is not None and len(text) > ACQUISITION_MAX):
+            raise invalid(f"{name} must be 1 to {ACQUISITION_MAX} characters.",
+                          f"acquisition.{name}")
+        parts[name] = text or None
+    return Acquisition(**parts)  # type: ignore[arg-type]
+
+
 async def sign_up(
     *,
     email: str,
@@ -66,6 +93,7 @@ async def sign_up(
     marketing_opt_in: bool | None = None,
     issue_card: CardIssuer | None = None,
     birth_date: date | None = None,
+    acquisition: Acquisition | None = None,
 ) -> Session:
     """Create a customer, their points account and (through `issue_card`, which
     the wallet supplies) their card, all in one transaction."""
@@ -79,6 +107,7 @@ async def sign_up(
     locale = _check_locale(locale)
     timezone = check_timezone(timezone) if timezone else "UTC"
     birth_date = check_birth_date(birth_date)
+    acquisition = check_acquisition(acquisition)
     password_hash = await passwords.hash_password_async(password)
     try:
         async with transaction() as conn:
@@ -90,6 +119,9 @@ async def sign_up(
                 timezone=timezone,
                 marketing_opt_in=bool(marketing_opt_in),
                 birth_date=birth_date,
+                acquisition_source=acquisition.source if acquisition else None,
+                acquisition_medium=acquisition.medium if acquisition else None,
+                acquisition_campaign=acquisition.campaign if acquisition else None,
                 using_db=conn,
             )
             await Account.create(kind=AccountKind.CUSTOMER, customer=customer, using_db=conn)
@@ -269,8 +301,8 @@ async def create_admin(email: str, password: str) -> Staff:
     return staff
 
 
-__all__ = ["Session", "log_in", "log_out", "refresh_session", "revoked_sessions", "sign_up",
-           "staff_log_in"]
+__all__ = ["Acquisition", "Session", "log_in", "log_out", "refresh_session", "revoked_sessions",
+           "sign_up", "staff_log_in"]
 
 
 async def principal_exists(kind: str, subject_id: int) -> bool:

@@ -57,8 +57,11 @@ async def create_staff(
 ) -> tuple[Staff, list[int]]:
     email = normalize_email(email)
     passwords.check_strength(password, email)
-    if role != StaffRole.ADMIN and not store_ids:
+    if role in (StaffRole.CASHIER, StaffRole.MANAGER) and not store_ids:
         raise invalid("A cashier or manager needs at least one store.", "storeIds")
+    if role == StaffRole.SUPPORT and store_ids:
+        # Customer service reads profiles; it never acts at a till.
+        raise invalid("Support staff act in no store.", "storeIds")
     stores = await Store.filter(id__in=store_ids) if store_ids else []
     if len(stores) != len(set(store_ids)):
         raise DomainError(ErrorCode.NOT_FOUND, "Unknown store.", "storeIds")

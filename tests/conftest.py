@@ -23,6 +23,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from audience.config import AudienceSettings, set_audience_settings
 from geofence import nearby
 from loyalty import db
 from loyalty import earn_rules as earn_rules_module
@@ -88,7 +89,10 @@ async def database(database_url: str) -> AsyncIterator[str]:
     await db.close()
 
 
-_TABLES = ["journey_message", "journey_run", "journey_version", "journey",
+_TABLES = ["customer_event", "event_message", "anonymous_identity", "segment_touch",
+           "audience_cursor", "segment_member", "segment", "customer_score", "audience_job",
+           "staff_audit", "acquisition_cost",
+           "journey_message", "journey_run", "journey_version", "journey",
            "applied_benefit", "coupon", "offer_activation", "offer_target", "offer",
            "reward", "customer_tier", "tier", "survey_response", "earn_rule_change",
            "earn_rule", "programme_settings", "check_in", "visit", "beacon",
@@ -122,6 +126,7 @@ async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     earn_rules_module.invalidate_rules()
     programme_module.invalidate()
     set_settings(settings_for(DATABASE_URL))
+    set_audience_settings(AudienceSettings())
     yield
 
 

@@ -11,10 +11,25 @@ from strawberry.types import Info
 from api.client_address import client_address
 from api.context import Context
 from api.types.common import UserError, errors_of, given
+from audience.events import check_anonymous_id
+from audience.identity_merge import merge_anonymous
 from loyalty import identity
 from loyalty.config import get_settings
 from loyalty.errors import DomainError
 from wallet.cards import issue_card
+
+
+@strawberry.input(description="Where a new customer came from, as UTM tags name it.")
+class AcquisitionInput:
+    source: str = strawberry.field(description="1 to 100 characters: a partner, a network, "
+                                   "a store flyer.")
+    medium: str | None = strawberry.field(default=strawberry.UNSET,
+                                          description="Up to 100 characters, e.g. cpc, email.")
+    campaign: str | None = strawberry.field(default=strawberry.UNSET,
+                                            description="Up to 100 characters.")
+
+_ANONYMOUS = ("The app's or browser's anonymousId from before this session: its events "
+              "become this customer's (the first customer to claim an anonymousId keeps it).")
 
 
 @strawberry.input(description="A new customer.")
@@ -38,12 +53,20 @@ class SignUpInput:
         default=strawberry.UNSET,
         description="Birth date, for the birthday bonus (only month and day matter).",
     )
+    anonymous_id: str | None = strawberry.field(default=strawberry.UNSET, description=_ANONYMOUS)
+    acquisition: AcquisitionInput | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Where the customer came from, for attribution and acquisition cost.",
+    )
 
 
 @strawberry.input(description="Email and password.")
 class LogInInput:
     email: str = strawberry.field(description="Email.")
     password: str = strawberry.field(description="Password.")
+    anonymous_id: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=_ANONYMOUS + " Customers only: staffLogIn ignores it.")
 
 
 @strawberry.input(description="A refresh token from a previous AuthPayload.")
@@ -100,28 +123,37 @@ class IdentityMutations:
     @strawberry.mutation(description="Create a customer account, its card, and a session.")
     async def sign_up(self, input: SignUpInput) -> AuthPayload:
         try:
-            return _payload(
-                await identity.sign_up(
-                    email=input.email,
-                    password=input.password,
-                    first_name=input.first_name,
-                    locale=given(input.locale),
-                    timezone=given(input.timezone),
-                    marketing_opt_in=given(input.marketing_opt_in),
-                    issue_card=issue_card,
-                    birth_date=given(input.birth_date),
-                )
+            anonymous_id = check_anonymous_id(given(input.anonymous_id))
+            acquisition = given(input.acquisition)
+            session = await identity.sign_up(
+                email=input.email,
+                password=input.password,
+                first_name=input.first_name,
+                locale=given(input.locale),
+                timezone=given(input.timezone),
+                marketing_opt_in=given(input.marketing_opt_in),
+                issue_card=issue_card,
+                birth_date=given(input.birth_date),
+                acquisition=None if acquisition is None else identity.Acquisition(
+                    acquisition.source, given(acquisition.medium), given(acquisition.campaign)),
             )
         except DomainError as e:
             return _failed(e)
+        if anonymous_id is not None:
+            await merge_anonymous(session.principal.subject_id, anonymous_id)
+        return _payload(session)
 
     @strawberry.mutation(description="Log a customer in." + _THROTTLED)
     async def log_in(self, input: LogInInput, info: Info[Context, Any]) -> AuthPayload:
         try:
-            return _payload(await identity.log_in(email=input.email, password=input.password,
-                                                  client=_client(info)))
+            anonymous_id = check_anonymous_id(given(input.anonymous_id))
+            session = await identity.log_in(email=input.email, password=input.password,
+                                            client=_client(info))
         except DomainError as e:
             return _failed(e)
+        if anonymous_id is not None:
+            await merge_anonymous(session.principal.subject_id, anonymous_id)
+        return _payload(session)
 
     @strawberry.mutation(description="Swap a refresh token for a new session (rotation).")
     async def refresh_session(self, input: RefreshSessionInput) -> AuthPayload:

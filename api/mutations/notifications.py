@@ -45,8 +45,10 @@ def _ids(values: list[strawberry.ID]) -> list[int]:
 def _target(value: CampaignTargetInput) -> campaigns.Target:
     ids = given(value.customer_ids)
     customer_ids = None if ids is None else [parse_id(v, "target.customerIds") for v in ids]
+    segment = given(value.segment_id)
     return campaigns.Target(
-        everyone=bool(given(value.everyone)), tier=given(value.tier), customer_ids=customer_ids
+        everyone=bool(given(value.everyone)), tier=given(value.tier), customer_ids=customer_ids,
+        segment_id=None if segment is None else parse_id(segment, "target.segmentId"),
     )
 
 
@@ -136,7 +138,7 @@ class NotificationMutations:
 
     @strawberry.mutation(
         description="Admin: push a marketing message to every customer who consented to "
-        "marketing, or to a list of customers (admin token).",
+        "marketing, a tier, a segment, or a list of customers (admin token).",
         permission_classes=[IsAdmin],
     )
     async def send_campaign(self, input: SendCampaignInput) -> SendCampaignPayload:

@@ -168,6 +168,11 @@ class CampaignTargetInput:
         default=strawberry.UNSET,
         description="Up to 10,000 customers; those without marketing consent are left out.",
     )
+    segment_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A segment's members as last evaluated; those without marketing consent "
+        "are left out.",
+    )
 
 
 @strawberry.input(description="A marketing message pushed to many customers.")

@@ -12,6 +12,9 @@ class StaffRole(StrEnum):
     CASHIER = "CASHIER"
     MANAGER = "MANAGER"
     ADMIN = "ADMIN"
+    # Customer service: reads the staff 360 view (every read audited); acts
+    # in no store.
+    SUPPORT = "SUPPORT"
 
 
 class Store(Model):
@@ -44,10 +47,17 @@ class Customer(Model):
     birth_date = fields.DateField(null=True)
     # The store-local year whose birthday bonus was given (once a year).
     birthday_bonus_year = fields.IntField(null=True)
+    # Where the customer came from (signUp's `acquisition`): attribution and
+    # acquisition cost per source and month.
+    acquisition_source = fields.CharField(max_length=100, null=True)
+    acquisition_medium = fields.CharField(max_length=100, null=True)
+    acquisition_campaign = fields.CharField(max_length=100, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "customer"
+        # A source's sign-ups in a month: what its acquisition cost is shared by.
+        indexes = (("acquisition_source", "created_at"),)
 
 
 class Staff(Model):
