@@ -23,25 +23,9 @@ MODEL_MODULES = ["loyalty.models", "wallet.models", "geofence.models", "notifica
 class NoResetConnection(asyncpg.Connection):
     """Pool connections carry no session state here (no SET, LISTEN, advisory
     locks, cursors): skip asyncpg's reset query on every release. asyncpg
-    still rolls back a transaction it knows to be open.
-
-    Except after a cancelled query: asyncpg then sends a cancel request on the
-    side, and its view of the transaction state may predate the server's
-    answer, so a connection released without a round trip could go back to
-    the pool still inside a transaction, holding its locks (found by the
-    fuzzer: a sibling resolver cancelled mid-query). A ROLLBACK on release
-    settles it (outside a transaction it is only a warning)."""
-
-    _cancelled_since_reset = False
-
-    def _cancel_current_command(self, *args: Any, **kwargs: Any) -> None:
-        self._cancelled_since_reset = True
-        super()._cancel_current_command(*args, **kwargs)  # type: ignore[misc]
+    still rolls back a transaction left open."""
 
     def get_reset_query(self) -> str:
-        if self._cancelled_since_reset:
-            self._cancelled_since_reset = False
-            return "ROLLBACK"
         return ""
 
 
