@@ -18,8 +18,10 @@ from api.errors import from_domain, log_errors
 from api.guard import GuardCaches, RequestGuard
 from api.inputs import install as install_input_plans
 from api.mutations.admin import AdminMutations
+from api.mutations.api_clients import ApiClientMutations, ApiClientQueries
 from api.mutations.checkins import CheckInMutations
 from api.mutations.earn_rules import EarnRuleMutations, EarnRuleQueries
+from api.mutations.franchises import FranchiseMutations, FranchiseQueries
 from api.mutations.geofences import GeofenceAdminMutations
 from api.mutations.identity import IdentityMutations
 from api.mutations.notifications import NotificationMutations, NotificationQueries
@@ -112,7 +114,7 @@ class CustomerQueries:
 
 Query = merge_types(
     "Query", (CustomerQueries, PosQueries, NotificationQueries, TierQueries, RewardQueries,
-              EarnRuleQueries)
+              EarnRuleQueries, ApiClientQueries, FranchiseQueries)
 )
 Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What the app and the till can read."
@@ -121,7 +123,8 @@ Mutation = merge_types(
     "Mutation",
     (IdentityMutations, PosMutations, AdminMutations, NotificationMutations, CheckInMutations,
      GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
-     EarnRuleMutations, SurveyMutations),
+     EarnRuleMutations, SurveyMutations, ApiClientMutations,
+     FranchiseMutations),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

@@ -28,6 +28,9 @@ class ErrorCode(StrEnum):
     OUT_OF_STOCK = "OUT_OF_STOCK"
     SURVEY_ALREADY_ANSWERED = "SURVEY_ALREADY_ANSWERED"
     SURVEY_NOT_ELIGIBLE = "SURVEY_NOT_ELIGIBLE"
+    # A caller that may not do this (an API client without the scope, a role
+    # over its adjustment ceiling).
+    FORBIDDEN = "FORBIDDEN"
 
 
 class DomainError(Exception):

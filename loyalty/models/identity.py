@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from loyalty.models.integrations import Franchise
 
 
 class StaffRole(StrEnum):
     CASHIER = "CASHIER"
     MANAGER = "MANAGER"
     ADMIN = "ADMIN"
+    # Customer service: reads customers, adjusts points with a reason, erases.
+    SUPPORT = "SUPPORT"
 
 
 class Store(Model):
     id = fields.BigIntField(primary_key=True)
     name = fields.CharField(max_length=200)
-    latitude = fields.FloatField()
-    longitude = fields.FloatField()
+    # Null for ONLINE and CALL_CENTRE stores, which have no position.
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
     timezone = fields.CharField(max_length=64)
+    # loyalty.models.integrations.StoreKind
+    kind = fields.CharField(max_length=16, default="PHYSICAL")
+    franchise: fields.ForeignKeyNullableRelation[Franchise] = fields.ForeignKeyField(
+        "models.Franchise", related_name="stores", null=True, on_delete=fields.RESTRICT
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -45,6 +57,9 @@ class Customer(Model):
     # The store-local year whose birthday bonus was given (once a year).
     birthday_bonus_year = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Set when the customer's personal data was erased (loyalty/privacy.py):
+    # the row stays, anonymous, because the ledger points at it.
+    erased_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "customer"
@@ -57,6 +72,10 @@ class Staff(Model):
     role = fields.CharEnumField(StaffRole, max_length=16)
     stores: fields.ManyToManyRelation[Store] = fields.ManyToManyField(
         "models.Store", related_name="staff", through="staff_store"
+    )
+    # A franchise's manager acts in every store of the franchise.
+    franchise: fields.ForeignKeyNullableRelation[Franchise] = fields.ForeignKeyField(
+        "models.Franchise", related_name="managers", null=True, on_delete=fields.RESTRICT
     )
     created_at = fields.DatetimeField(auto_now_add=True)
 

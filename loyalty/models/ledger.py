@@ -10,6 +10,7 @@ from tortoise.models import Model
 
 if TYPE_CHECKING:
     from loyalty.models.identity import Customer, Store
+    from loyalty.models.integrations import ApiClient
 
 
 class AccountKind(StrEnum):
@@ -60,6 +61,10 @@ class LedgerTransaction(Model):
     )
     occurred_at = fields.DatetimeField()
     created_at = fields.DatetimeField(auto_now_add=True)
+    # The API client whose call posted it (loyalty/attribution.py), if any.
+    api_client: fields.ForeignKeyNullableRelation[ApiClient] = fields.ForeignKeyField(
+        "models.ApiClient", related_name="transactions", null=True, on_delete=fields.RESTRICT
+    )
 
     class Meta:
         table = "ledger_transaction"
