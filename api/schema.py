@@ -17,6 +17,7 @@ from api.context import Context
 from api.errors import from_domain, log_errors
 from api.guard import GuardCaches, RequestGuard
 from api.inputs import install as install_input_plans
+from api.mutations.adjustments import AdjustmentMutations
 from api.mutations.admin import AdminMutations
 from api.mutations.api_clients import ApiClientMutations, ApiClientQueries
 from api.mutations.checkins import CheckInMutations
@@ -124,7 +125,7 @@ Mutation = merge_types(
     (IdentityMutations, PosMutations, AdminMutations, NotificationMutations, CheckInMutations,
      GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
      EarnRuleMutations, SurveyMutations, ApiClientMutations,
-     FranchiseMutations),
+     FranchiseMutations, AdjustmentMutations),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

@@ -103,6 +103,28 @@ class Settings:
     # Proxies (addresses or networks) whose X-Forwarded-For is believed when
     # they are the direct peer; none by default: the peer is the client.
     trusted_proxies: tuple[str, ...] = ()
+    # Integrations (README "Integrations"). The largest adjustPoints, in
+    # points either way, per role.
+    adjust_max_points_support: int = 1_000
+    adjust_max_points_admin: int = 100_000
+    # recordPurchases accepts purchases this old (an offline till's batch).
+    offline_max_age_days: int = 7
+    # Webhooks: http:// endpoints allowed (tests, a local receiver), attempts
+    # per delivery, back-off (doubled per attempt, jittered, capped), the
+    # request timeout, and failed attempts in a row that disable a webhook.
+    webhook_allow_http: bool = False
+    webhook_max_attempts: int = 10
+    webhook_backoff_seconds: float = 10.0
+    webhook_backoff_max_seconds: float = 3600.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_disable_after_failures: int = 50
+    # Email (password reset, email verification, account claims):
+    # smtp://user:password@host:port (smtps:// for TLS); unset logs instead.
+    smtp_url: str | None = None
+    email_from: str = "loyalty@localhost"
+    # Links in emails: this URL with `?token=...` (the app's or site's page).
+    email_link_url: str = "http://127.0.0.1:8000/account"
+    email_token_minutes: int = 60
 
     @property
     def is_prod(self) -> bool:
@@ -217,6 +239,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "LOYALTY_LOGIN_LOCKOUT_MAX_SECONDS": "login_lockout_max_seconds",
         "LOYALTY_LOGIN_ACCOUNT_LOCKOUT_MAX_SECONDS": "login_account_lockout_max_seconds",
         "LOYALTY_SCRYPT_CONCURRENCY": "scrypt_concurrency",
+        "LOYALTY_ADJUST_MAX_POINTS_SUPPORT": "adjust_max_points_support",
+        "LOYALTY_ADJUST_MAX_POINTS_ADMIN": "adjust_max_points_admin",
+        "LOYALTY_OFFLINE_MAX_AGE_DAYS": "offline_max_age_days",
+        "LOYALTY_WEBHOOK_MAX_ATTEMPTS": "webhook_max_attempts",
+        "LOYALTY_WEBHOOK_DISABLE_AFTER_FAILURES": "webhook_disable_after_failures",
+        "LOYALTY_EMAIL_TOKEN_MINUTES": "email_token_minutes",
     }
     for var, name in ints.items():
         if var in env:
@@ -227,6 +255,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "LOYALTY_READ_TIMEOUT_SECONDS": "read_timeout_seconds",
         "LOYALTY_CHECKIN_MAX_ACCURACY_METERS": "checkin_max_accuracy_meters",
         "LOYALTY_CHECKIN_MAX_SPEED_KMH": "checkin_max_speed_kmh",
+        "LOYALTY_WEBHOOK_BACKOFF_SECONDS": "webhook_backoff_seconds",
+        "LOYALTY_WEBHOOK_BACKOFF_MAX_SECONDS": "webhook_backoff_max_seconds",
+        "LOYALTY_WEBHOOK_TIMEOUT_SECONDS": "webhook_timeout_seconds",
     }
     for var, name in floats.items():
         if var in env:
@@ -235,6 +266,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         kwargs["firebase_credentials"] = env["FIREBASE_CREDENTIALS"]
     if env.get("LOYALTY_INTROSPECTION"):
         kwargs["introspection"] = _flag("LOYALTY_INTROSPECTION", env["LOYALTY_INTROSPECTION"])
+    if env.get("LOYALTY_WEBHOOK_ALLOW_HTTP"):
+        kwargs["webhook_allow_http"] = _flag("LOYALTY_WEBHOOK_ALLOW_HTTP",
+                                             env["LOYALTY_WEBHOOK_ALLOW_HTTP"])
+    for var, name in (("LOYALTY_SMTP_URL", "smtp_url"), ("LOYALTY_EMAIL_FROM", "email_from"),
+                      ("LOYALTY_EMAIL_LINK_URL", "email_link_url")):
+        if env.get(var):
+            kwargs[name] = env[var]
     if env.get("LOYALTY_METRICS_TOKEN"):
         kwargs["metrics_token"] = env["LOYALTY_METRICS_TOKEN"]
     if env.get("LOYALTY_TRUSTED_PROXIES"):
