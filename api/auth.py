@@ -70,6 +70,18 @@ async def client_principal(value: str | None) -> Principal | None:
     return principal
 
 
+async def may_send_bulk(value: str | None) -> bool:
+    """Whether this bearer may send a bulk body (recordPurchases' 500 items):
+    a valid staff token or API key; never an anonymous or customer request."""
+    try:
+        principal = await client_principal(value)
+        if principal is None:
+            principal = principal_from_header(value)
+    except BadToken:
+        return False
+    return principal is not None and (principal.is_staff or principal.is_client)
+
+
 class JWTBackend(AuthenticationBackend):
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         # WebSockets authenticate in connection_init (see api.view), not here.

@@ -27,6 +27,7 @@ from api.mutations.geofences import GeofenceAdminMutations
 from api.mutations.identity import IdentityMutations
 from api.mutations.notifications import NotificationMutations, NotificationQueries
 from api.mutations.offers import OfferMutations
+from api.mutations.offline import OfflineMutations
 from api.mutations.pos import PosMutations, PosQueries
 from api.mutations.rewards import RewardMutations, RewardQueries
 from api.mutations.surveys import SurveyMutations
@@ -125,7 +126,7 @@ Mutation = merge_types(
     (IdentityMutations, PosMutations, AdminMutations, NotificationMutations, CheckInMutations,
      GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
      EarnRuleMutations, SurveyMutations, ApiClientMutations,
-     FranchiseMutations, AdjustmentMutations),
+     FranchiseMutations, AdjustmentMutations, OfflineMutations),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

@@ -36,6 +36,8 @@ class Settings:
     scrypt_log_n: int = 14
     # The largest HTTP request body, and the largest WebSocket message.
     max_body_bytes: int = 64 * 1024
+    # The same for staff and API clients (recordPurchases sends 500 purchases).
+    bulk_max_body_bytes: int = 1024 * 1024
     # A client has this long to send a whole request (headers and body) from
     # its first byte or from connecting, and a WebSocket its connection_init:
     # a half-open connection holds a socket and memory for nothing.
@@ -219,6 +221,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "LOYALTY_REFRESH_TOKEN_DAYS": "refresh_token_days",
         "LOYALTY_SCRYPT_LOG_N": "scrypt_log_n",
         "LOYALTY_MAX_BODY_BYTES": "max_body_bytes",
+        "LOYALTY_BULK_MAX_BODY_BYTES": "bulk_max_body_bytes",
         "LOYALTY_WS_MAX_SOCKETS_PER_PRINCIPAL": "ws_max_sockets_per_principal",
         "LOYALTY_WS_MAX_SUBSCRIPTIONS_PER_SOCKET": "ws_max_subscriptions_per_socket",
         "LOYALTY_WS_MAX_SUBSCRIPTIONS_PER_PRINCIPAL": "ws_max_subscriptions_per_principal",

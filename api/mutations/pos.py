@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import strawberry
@@ -92,6 +93,68 @@ def _lines(input: RecordPurchaseInput, currency: str) -> tuple[Line, ...]:
     return tuple(lines)
 
 
+async def record_one(info: Info[Context, Any], input: RecordPurchaseInput,
+                     max_age: timedelta | None = None) -> RecordPurchasePayload:
+    """recordPurchase's work, shared with recordPurchases (whose items may be at
+    most `max_age` old, except for a retry of one already posted)."""
+    try:
+        store_id = store_in_scope(info, input.store_id)
+        total = money(input.total, "total")
+        lines = _lines(input, total.currency)
+        # Earning with a code already seen is harmless: a fresh, genuine
+        # code is enough, it is not consumed.
+        if names_customer(input.card):
+            holder = await holder_named(info, input.card)
+        else:
+            holder = await resolve_card(
+                given(input.card.qr_payload),
+                given(input.card.card_number),
+                allow_expired_qr=True,
+                cached=True,
+            )
+        purchase = dict(
+            idempotency_key=input.idempotency_key,
+            customer_id=holder.customer_id,
+            account_id=holder.account_id,
+            store_id=store_id,
+            receipt_id=input.receipt_id,
+            total=total,
+            channel=Channel(input.channel or Channel.STORE),
+            occurred_at=given(input.occurred_at),
+            lines=lines,
+            coupon_code=given(input.coupon_code),
+        )
+        occurred = given(input.occurred_at)
+        too_old = (max_age is not None and occurred is not None
+                   and occurred.tzinfo is not None
+                   and occurred < datetime.now(UTC) - max_age)
+        if holder.qr_error is not None or too_old:
+            # An expired but genuine code, or an offline purchase past its
+            # age: only a retry of what it already posted may go through
+            # (same rule as redeemPoints).
+            posted = await purchases.replay(**purchase)  # type: ignore[arg-type]
+            if posted is None and too_old:
+                raise invalid("occurredAt is older than an offline batch may be.",
+                              "occurredAt")
+            if posted is None:
+                raise DomainError(
+                    ErrorCode(holder.qr_error or "QR_EXPIRED"),
+                    "This QR code has expired; ask for a fresh one.",
+                    "card.qrPayload",
+                )
+        else:
+            posted = await purchases.record_purchase(**purchase)  # type: ignore[arg-type]
+    except DomainError as e:
+        return RecordPurchasePayload(transaction=None, customer=None, errors=errors_of(e))
+    return RecordPurchasePayload(
+        transaction=LedgerTransaction.of(posted.transaction),
+        customer=CashierCustomerView.of(holder, store_id, posted.available),
+        errors=[],
+        applied=[AppliedBenefit.of(a, total.currency) for a in posted.applied],
+        discount=Money(amount_minor=posted.discount_minor, currency=total.currency),
+    )
+
+
 @strawberry.type
 class PosQueries:
     @strawberry.field(
@@ -123,54 +186,7 @@ class PosMutations:
     async def record_purchase(
         self, info: Info[Context, Any], input: RecordPurchaseInput
     ) -> RecordPurchasePayload:
-        try:
-            store_id = store_in_scope(info, input.store_id)
-            total = money(input.total, "total")
-            lines = _lines(input, total.currency)
-            # Earning with a code already seen is harmless: a fresh, genuine
-            # code is enough, it is not consumed.
-            if names_customer(input.card):
-                holder = await holder_named(info, input.card)
-            else:
-                holder = await resolve_card(
-                    given(input.card.qr_payload),
-                    given(input.card.card_number),
-                    allow_expired_qr=True,
-                    cached=True,
-                )
-            purchase = dict(
-                idempotency_key=input.idempotency_key,
-                customer_id=holder.customer_id,
-                account_id=holder.account_id,
-                store_id=store_id,
-                receipt_id=input.receipt_id,
-                total=total,
-                channel=Channel(input.channel or Channel.STORE),
-                occurred_at=given(input.occurred_at),
-                lines=lines,
-                coupon_code=given(input.coupon_code),
-            )
-            if holder.qr_error is not None:
-                # An expired but genuine code: only a retry of what it already
-                # paid for may go through (same rule as redeemPoints).
-                posted = await purchases.replay(**purchase)  # type: ignore[arg-type]
-                if posted is None:
-                    raise DomainError(
-                        ErrorCode(holder.qr_error),
-                        "This QR code has expired; ask for a fresh one.",
-                        "card.qrPayload",
-                    )
-            else:
-                posted = await purchases.record_purchase(**purchase)  # type: ignore[arg-type]
-        except DomainError as e:
-            return RecordPurchasePayload(transaction=None, customer=None, errors=errors_of(e))
-        return RecordPurchasePayload(
-            transaction=LedgerTransaction.of(posted.transaction),
-            customer=CashierCustomerView.of(holder, store_id, posted.available),
-            errors=[],
-            applied=[AppliedBenefit.of(a, total.currency) for a in posted.applied],
-            discount=Money(amount_minor=posted.discount_minor, currency=total.currency),
-        )
+        return await record_one(info, input)
 
     @strawberry.mutation(
         description="POS: spend points (staff token; needs a QR code not "
