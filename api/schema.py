@@ -32,6 +32,7 @@ from api.mutations.pos import PosMutations, PosQueries
 from api.mutations.rewards import RewardMutations, RewardQueries
 from api.mutations.surveys import SurveyMutations
 from api.mutations.tiers import TierMutations, TierQueries
+from api.mutations.webhooks import WebhookMutations, WebhookQueries
 from api.permissions import IsCustomer
 from api.storable import StorableStringLiterals
 from api.types.checkins import LatLng, outline_of
@@ -116,7 +117,8 @@ class CustomerQueries:
 
 Query = merge_types(
     "Query", (CustomerQueries, PosQueries, NotificationQueries, TierQueries, RewardQueries,
-              EarnRuleQueries, ApiClientQueries, FranchiseQueries)
+              EarnRuleQueries, ApiClientQueries, FranchiseQueries,
+              WebhookQueries)
 )
 Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What the app and the till can read."
@@ -126,7 +128,8 @@ Mutation = merge_types(
     (IdentityMutations, PosMutations, AdminMutations, NotificationMutations, CheckInMutations,
      GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
      EarnRuleMutations, SurveyMutations, ApiClientMutations,
-     FranchiseMutations, AdjustmentMutations, OfflineMutations),
+     FranchiseMutations, AdjustmentMutations, OfflineMutations,
+     WebhookMutations),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

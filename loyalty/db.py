@@ -16,7 +16,8 @@ from tortoise.migrations.api import migrate as _migrate
 
 log = logging.getLogger(__name__)
 
-MODEL_MODULES = ["loyalty.models", "wallet.models", "geofence.models", "notifications.models"]
+MODEL_MODULES = ["loyalty.models", "wallet.models", "geofence.models", "notifications.models",
+                 "notifications.webhooks.models"]
 
 
 class NoResetConnection(asyncpg.Connection):

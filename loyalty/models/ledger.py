@@ -180,7 +180,10 @@ class OutboxEvent(Model):
     # Why the last claim of this event failed; with processed_at set, the
     # event is dead (it failed every allowed attempt) and is skipped.
     last_error = fields.CharField(max_length=200, null=True)
+    # When the webhooks' fan-out read it (notifications/webhooks/events.py):
+    # processed_at belongs to the inbox consumer (docs/adr/0004).
+    webhooked_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "outbox_event"
-        indexes = (("processed_at", "id"),)
+        indexes = (("processed_at", "id"), ("webhooked_at", "id"))
