@@ -29,6 +29,7 @@ from api.mutations.notifications import NotificationMutations, NotificationQueri
 from api.mutations.offers import OfferMutations
 from api.mutations.offline import OfflineMutations
 from api.mutations.pos import PosMutations, PosQueries
+from api.mutations.privacy import PrivacyMutations
 from api.mutations.rewards import RewardMutations, RewardQueries
 from api.mutations.surveys import SurveyMutations
 from api.mutations.tiers import TierMutations, TierQueries
@@ -129,7 +130,7 @@ Mutation = merge_types(
      GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
      EarnRuleMutations, SurveyMutations, ApiClientMutations,
      FranchiseMutations, AdjustmentMutations, OfflineMutations,
-     WebhookMutations),
+     WebhookMutations, PrivacyMutations),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

@@ -95,7 +95,8 @@ _TABLES = ["applied_benefit", "coupon", "offer_activation", "offer_target", "off
            "delivery", "notification", "device", "spent_code", "purchase", "lot",
            "ledger_entry", "outbox_event", "ledger_transaction WHERE reverses_id IS NOT NULL",
            "ledger_transaction", "card", "refresh_token", "staff_store", "staff", "geofence",
-           "login_throttle", "audit_log", "webhook_delivery", "webhook", "api_client"]
+           "login_throttle", "audit_log", "webhook_delivery", "webhook", "api_client",
+           "consent_change", "email_token"]
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from loyalty.models.ledger import (
     Purchase,
     SpentCode,
 )
+from loyalty.models.privacy import ConsentChange, EmailToken
 from loyalty.models.programme import (
     AppliedBenefit,
     Coupon,
@@ -29,6 +30,8 @@ from loyalty.models.programme import (
 from loyalty.models.throttle import LoginThrottle
 
 __all__ = [
+    "ConsentChange",
+    "EmailToken",
     "ApiClient",
     "ApiScope",
     "AuditLog",

@@ -57,6 +57,12 @@ class Customer(Model):
     # The store-local year whose birthday bonus was given (once a year).
     birthday_bonus_year = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Optional; imported customers may bring one.
+    phone = fields.CharField(max_length=32, null=True)
+    # The customer's id in the programme they were imported from.
+    external_id = fields.CharField(max_length=64, null=True, unique=True)
+    # When the customer proved the email is theirs (an emailed link).
+    email_verified_at = fields.DatetimeField(null=True)
     # Set when the customer's personal data was erased (loyalty/privacy.py):
     # the row stays, anonymous, because the ledger points at it.
     erased_at = fields.DatetimeField(null=True)
