@@ -17,6 +17,7 @@ from api.context import Context
 from api.errors import from_domain, log_errors
 from api.guard import GuardCaches, RequestGuard
 from api.inputs import install as install_input_plans
+from api.mutations.account_email import AccountEmailMutations
 from api.mutations.adjustments import AdjustmentMutations
 from api.mutations.admin import AdminMutations
 from api.mutations.api_clients import ApiClientMutations, ApiClientQueries
@@ -130,7 +131,7 @@ Mutation = merge_types(
      GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
      EarnRuleMutations, SurveyMutations, ApiClientMutations,
      FranchiseMutations, AdjustmentMutations, OfflineMutations,
-     WebhookMutations, PrivacyMutations),
+     WebhookMutations, PrivacyMutations, AccountEmailMutations),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

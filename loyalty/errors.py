@@ -31,6 +31,9 @@ class ErrorCode(StrEnum):
     # A caller that may not do this (an API client without the scope, a role
     # over its adjustment ceiling).
     FORBIDDEN = "FORBIDDEN"
+    # signUp with the email of an imported account that has no password yet:
+    # a link to claim it was emailed instead (loyalty/email_tokens.py).
+    CLAIM_LINK_SENT = "CLAIM_LINK_SENT"
 
 
 class DomainError(Exception):

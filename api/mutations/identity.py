@@ -13,7 +13,10 @@ from api.context import Context
 from api.types.common import UserError, errors_of, given
 from loyalty import identity
 from loyalty.config import get_settings
-from loyalty.errors import DomainError
+from loyalty.email_tokens import claim_error
+from loyalty.errors import DomainError, ErrorCode
+from loyalty.identity import normalize_email
+from notifications import account_emails
 from wallet.cards import issue_card
 
 
@@ -113,6 +116,9 @@ class IdentityMutations:
                 )
             )
         except DomainError as e:
+            if e.code == ErrorCode.EMAIL_TAKEN and \
+                    await account_emails.claim_instead_of_sign_up(normalize_email(input.email)):
+                return _failed(claim_error())
             return _failed(e)
 
     @strawberry.mutation(description="Log a customer in." + _THROTTLED)
