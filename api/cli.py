@@ -225,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("seed-demo", help="a demo store, cashier and customer").set_defaults(
         fn=cmd_seed_demo
     )
+    from api.cli_import import add_parser as add_import
+
+    add_import(sub)
     ledger = sub.add_parser("ledger", help="ledger tools")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
     ledger_sub.add_parser("verify", help="check the ledger invariants").set_defaults(

@@ -96,7 +96,7 @@ _TABLES = ["applied_benefit", "coupon", "offer_activation", "offer_target", "off
            "ledger_entry", "outbox_event", "ledger_transaction WHERE reverses_id IS NOT NULL",
            "ledger_transaction", "card", "refresh_token", "staff_store", "staff", "geofence",
            "login_throttle", "audit_log", "webhook_delivery", "webhook", "api_client",
-           "consent_change", "email_token"]
+           "consent_change", "email_token", "import_row", "import_run"]
 
 
 @pytest.fixture(autouse=True)

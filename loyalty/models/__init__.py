@@ -1,6 +1,7 @@
 """Tortoise models of the domain core, one module per concept."""
 
 from loyalty.models.identity import Customer, RefreshToken, Staff, StaffRole, Store
+from loyalty.models.imports import ImportRow, ImportRun
 from loyalty.models.integrations import ApiClient, ApiScope, AuditLog, Franchise, StoreKind
 from loyalty.models.ledger import (
     Account,
@@ -30,6 +31,8 @@ from loyalty.models.programme import (
 from loyalty.models.throttle import LoginThrottle
 
 __all__ = [
+    "ImportRow",
+    "ImportRun",
     "ConsentChange",
     "EmailToken",
     "ApiClient",

@@ -136,3 +136,30 @@ async def test_a_mail_server_that_is_down_changes_nothing_for_the_caller(gql, al
     answer = await gql(REQUEST_RESET, {"input": {"email": alice.email}})
     assert answer["requestPasswordReset"]["errors"] == []
     assert inbox.messages == []
+
+
+async def test_an_imported_customer_claims_the_account_by_signing_up(gql, inbox, tmp_path):
+    from tests.conftest import SIGN_UP
+    from tests.integration.test_imports import CUSTOMERS, load, write
+
+    await load("customers", write(tmp_path, "c.csv", CUSTOMERS))
+    sign_up = (await gql(SIGN_UP, {"input": {"email": "carla@old.test", "password": PASSWORD,
+                                             "firstName": "Carla"}}))["signUp"]
+    assert sign_up["accessToken"] is None
+    assert sign_up["errors"] == [{"code": "CLAIM_LINK_SENT", "field": "email",
+                                  "message": sign_up["errors"][0]["message"]}]
+    assert inbox.messages[-1]["Subject"] == "Your loyalty account is waiting"
+    # Without a password, logging in is refused until the link is used.
+    refused = await gql(LOG_IN, {"input": {"email": "carla@old.test", "password": "!"}})
+    assert refused["logIn"]["errors"] == [{"code": "INVALID_CREDENTIALS"}]
+    claimed = await gql(RESET, {"input": {"token": inbox.token(), "password": NEW_PASSWORD}})
+    assert claimed["resetPassword"]["errors"] == []
+    session = (await gql(LOG_IN, {"input": {"email": "carla@old.test",
+                                            "password": NEW_PASSWORD}}))["logIn"]
+    me = await gql("query { me { firstName points { available } } }",
+                   token=session["accessToken"])
+    assert me["me"] == {"firstName": "Carla", "points": {"available": 35}}
+    # Signing up with an email that is a real account still says EMAIL_TAKEN.
+    taken = (await gql(SIGN_UP, {"input": {"email": "carla@old.test", "password": PASSWORD,
+                                           "firstName": "Carla"}}))["signUp"]
+    assert [e["code"] for e in taken["errors"]] == ["EMAIL_TAKEN"]
