@@ -14,11 +14,10 @@ from typing import TextIO
 from loyalty.imports import ImportResult, import_file
 
 
-def _new_card() -> tuple[str, str]:
-    from wallet.card_numbers import new_card_number
-    from wallet.qr import new_qr_secret
+def _new_cards(count: int) -> list[tuple[str, str]]:
+    from wallet.bulk import new_cards
 
-    return new_card_number(), new_qr_secret()
+    return new_cards(count)
 
 
 class Bar:
@@ -55,8 +54,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     async def go() -> ImportResult:
         await db.init(get_settings().database_url)
         try:
-            return await import_file(args.kind, path, new_card=_new_card,
-                                     progress=None if args.quiet else Bar(), chunk=args.chunk)
+            return await import_file(args.kind, path, new_cards=_new_cards,
+                                     progress=None if args.quiet else Bar(), chunk=args.chunk,
+                                     lanes=args.lanes)
         finally:
             await db.close()
 
@@ -91,5 +91,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cmd.add_argument("file")
     cmd.add_argument("--report", help="where rejected lines go (default FILE.rejected.csv)")
     cmd.add_argument("--chunk", type=int, default=10_000, help="rows per transaction")
+    cmd.add_argument("--lanes", type=int, default=1,
+                     help="PostgreSQL: chunks of new customers posted side by side")
     cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     cmd.set_defaults(fn=cmd_import)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tortoise import connections
 
-from api.cli_import import _new_card
+from api.cli_import import _new_cards
 from loyalty import imports
 from loyalty.balances import history, verify_ledger
 from tests.integration.test_cli import _loyalty
@@ -36,7 +36,7 @@ async def scalar(sql: str) -> object:
 
 
 async def load(kind: str, path: Path, **kw: object) -> imports.ImportResult:
-    return await imports.import_file(kind, path, new_card=_new_card, **kw)  # type: ignore[arg-type]
+    return await imports.import_file(kind, path, new_cards=_new_cards, **kw)  # type: ignore[arg-type]
 
 
 async def test_customers_arrive_with_cards_and_opening_balances_once(tmp_path):
@@ -100,12 +100,12 @@ async def test_a_stopped_import_resumes_where_it_stopped(tmp_path, monkeypatch):
     real = imports._post_customers
     calls = 0
 
-    async def dies_on_the_third_chunk(conn, staged, new_card):
+    async def dies_on_the_third_chunk(conn, staged, new_cards):
         nonlocal calls
         calls += 1
         if calls == 3:
             raise ConnectionError("killed")
-        return await real(conn, staged, new_card)
+        return await real(conn, staged, new_cards)
 
     monkeypatch.setattr(imports, "_post_customers", dies_on_the_third_chunk)
     with pytest.raises(ConnectionError):
