@@ -76,22 +76,9 @@ async def run_forever(
 async def webhook_passes(stop: asyncio.Event) -> None:
     """Webhooks' fan-out and deliveries (notifications/webhooks), beside the
     push passes, until `stop`."""
-    from notifications.webhooks.delivery import new_client
-    from notifications.webhooks.delivery import run_once as webhooks_once
+    from notifications.webhooks.delivery import run_until
 
-    settings = get_settings()
-    async with new_client() as client:
-        while not stop.is_set():
-            try:
-                done = await webhooks_once(client, settings)
-            except Exception:  # a database blip must not kill the worker
-                log.exception("webhook pass failed")
-                done = 0
-            if not done:
-                try:
-                    await asyncio.wait_for(stop.wait(), settings.worker_poll_seconds)
-                except TimeoutError:
-                    pass
+    await run_until(stop)
 
 
 async def run_jobs(

@@ -11,11 +11,10 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from loyalty.config import set_settings
-from notifications.webhooks.delivery import deliver_due, fan_out
+from notifications.webhooks.delivery import Sender, deliver_due, fan_out, new_client
 from tests.api.test_api_clients import create_client, web_purchase
 from tests.conftest import DATABASE_URL, GraphQLClient, Shop, settings_for
 from tests.fakes.webhook_receiver import Receiver, receiving
@@ -59,7 +58,7 @@ async def receiver(database) -> AsyncIterator[Receiver]:
         yield running
 
 
-async def pump(client: httpx.AsyncClient, passes: int = 1) -> None:
+async def pump(client: Sender, passes: int = 1) -> None:
     for i in range(passes):
         await fan_out()
         await deliver_due(client)
@@ -83,7 +82,7 @@ async def test_a_shop_receives_signed_events_for_its_purchase_and_refund(
               token=client_secret)
     await gql(REFUND, {"input": {"idempotencyKey": uuid.uuid4().hex, "storeId": shop.store_id,
                                  "receiptId": "W-7"}}, token=client_secret)
-    async with httpx.AsyncClient() as http:
+    async with new_client() as http:
         await pump(http)  # her refund waits for her purchase to be delivered
         assert len(receiver.received) == 1
         await pump(http)
@@ -110,7 +109,7 @@ async def test_failures_and_timeouts_are_retried_in_order_per_customer(
 
     receiver.mode = 503
     await buy(gql, shop, alice, 10_00)
-    async with httpx.AsyncClient() as http:
+    async with new_client() as http:
         await pump(http)
         assert receiver.attempts == 1 and receiver.received == []
         # A second purchase of hers waits behind the first; Bob's goes on.
@@ -136,7 +135,7 @@ async def test_a_failing_endpoint_is_disabled_and_a_redelivery_revives_it(
 
     receiver.mode = 500
     await buy(gql, shop, alice, 10_00)
-    async with httpx.AsyncClient() as http:
+    async with new_client() as http:
         await pump(http, passes=8)
         assert receiver.attempts == 6
         hooks = (await gql(HOOKS, token=shop.admin_token))["webhooks"]
@@ -164,7 +163,7 @@ async def test_a_delivery_fails_after_its_last_attempt_and_bad_input(gql, shop, 
 
     receiver.mode = 500
     await buy(gql, shop, alice, 10_00)
-    async with httpx.AsyncClient() as http:
+    async with new_client() as http:
         await pump(http, passes=3)
         receiver.mode = 200
         await buy(gql, shop, alice, 11_00)  # not held back by the failed one
