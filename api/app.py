@@ -27,7 +27,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
 from api import fast_home, graphiql, probes
-from api.auth import BadToken, JWTBackend, principal_from_header
+from api.auth import BadToken, JWTBackend, may_send_bulk, principal_from_header
 from api.context import Context
 from api.errors import ApiCode
 from api.limits import BodySizeLimit
@@ -306,7 +306,8 @@ def create_app(
                        page_csp=page_csp(view.graphql_ide_html) if view.graphql_ide else None),
             Middleware(RequestId),
             Middleware(ObserveRequests),
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       bulk_max_bytes=settings.bulk_max_body_bytes, bulk=may_send_bulk),
             Middleware(AuthenticationMiddleware, backend=JWTBackend()),
         ],
         lifespan=lifespan,

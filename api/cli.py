@@ -387,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     recompute.add_argument("--window-days", type=int, default=None,
                            help="RFM over this many last days (default LOYALTY_RFM_WINDOW_DAYS)")
     recompute.set_defaults(fn=cmd_audience_recompute)
+    from api.cli_import import add_parser as add_import
+
+    add_import(sub)
     ledger = sub.add_parser("ledger", help="ledger tools")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
     ledger_sub.add_parser("verify", help="check the ledger invariants").set_defaults(

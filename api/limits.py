@@ -8,6 +8,7 @@ from its header. This check is for any other way of serving the app."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,9 +19,16 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """`bulk_max_bytes` is the limit for requests whose bearer `bulk` admits
+    (staff and API clients sending offline batches); everyone else gets
+    `max_bytes`."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, bulk_max_bytes: int | None = None,
+                 bulk: Callable[[str | None], Awaitable[bool]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.bulk_max_bytes = bulk_max_bytes
+        self.bulk = bulk
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -29,14 +37,21 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes
+        if self.bulk_max_bytes and self.bulk is not None:
+            headers = dict(scope.get("headers", []))
+            length = headers.get(b"content-length", b"0")
+            if (not length.isdigit() or int(length) > limit) and await self.bulk(
+                    headers.get(b"authorization", b"").decode("latin-1") or None):
+                limit = self.bulk_max_bytes
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > limit
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await self._refuse(send)
+                    await self._refuse(send, limit)
                     return
         received = 0
         started = False
@@ -46,7 +61,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise BodyTooLarge
             return message
 
@@ -60,7 +75,7 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, limit)
 
     def _limited_messages(self, receive: Receive, send: Send) -> Receive:
         async def limited_receive() -> Message:
@@ -84,11 +99,11 @@ class BodySizeLimit:
             return True
         return len(text) * 4 > self.max_bytes and len(text.encode()) > self.max_bytes
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         body: dict[str, Any] = {
             "errors": [
                 {
-                    "message": f"The request body is larger than {self.max_bytes} bytes.",
+                    "message": f"The request body is larger than {limit} bytes.",
                     "extensions": {"code": "REQUEST_TOO_LARGE"},
                 }
             ]

@@ -21,6 +21,8 @@ from api.cost import max_query_cost_rule
 from api.errors import from_domain, log_errors
 from api.guard import GuardCaches, RequestGuard
 from api.inputs import install as install_input_plans
+from api.mutations.account_email import AccountEmailMutations
+from api.mutations.adjustments import AdjustmentMutations
 from api.mutations.admin import AdminMutations
 from api.mutations.analytics import (
     AnalyticsMutations,
@@ -28,19 +30,24 @@ from api.mutations.analytics import (
     ValueMutations,
     ValueQueries,
 )
+from api.mutations.api_clients import ApiClientMutations, ApiClientQueries
 from api.mutations.checkins import CheckInMutations
 from api.mutations.earn_rules import EarnRuleMutations, EarnRuleQueries
 from api.mutations.events import EventMutations
+from api.mutations.franchises import FranchiseMutations, FranchiseQueries
 from api.mutations.geofences import GeofenceAdminMutations
 from api.mutations.identity import IdentityMutations
 from api.mutations.notifications import NotificationMutations, NotificationQueries
 from api.mutations.offers import OfferMutations
+from api.mutations.offline import OfflineMutations
 from api.mutations.pos import PosMutations, PosQueries
+from api.mutations.privacy import PrivacyMutations
 from api.mutations.profiles import ProfileQueries
 from api.mutations.rewards import RewardMutations, RewardQueries
 from api.mutations.segments import SegmentMutations, SegmentQueries
 from api.mutations.surveys import SurveyMutations
 from api.mutations.tiers import TierMutations, TierQueries
+from api.mutations.webhooks import WebhookMutations, WebhookQueries
 from api.permissions import IsCustomer
 from api.scalars import SCALAR_MAP
 from api.storable import StorableStringLiterals
@@ -127,7 +134,8 @@ class CustomerQueries:
 Query = merge_types(
     "Query", (CustomerQueries, PosQueries, NotificationQueries, TierQueries, RewardQueries,
               EarnRuleQueries, AdminListQueries, SegmentQueries, AnalyticsQueries,
-              ProfileQueries, ValueQueries)
+              ProfileQueries, ValueQueries, ApiClientQueries, FranchiseQueries,
+              WebhookQueries)
 )
 Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What the app and the till can read."
@@ -137,7 +145,9 @@ Mutation = merge_types(
     (IdentityMutations, PosMutations, AdminMutations, NotificationMutations, CheckInMutations,
      GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
      EarnRuleMutations, SurveyMutations, EventMutations, SegmentMutations,
-     AnalyticsMutations, ValueMutations),
+     AnalyticsMutations, ValueMutations, ApiClientMutations,
+     FranchiseMutations, AdjustmentMutations, OfflineMutations,
+     WebhookMutations, PrivacyMutations, AccountEmailMutations),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

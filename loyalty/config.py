@@ -37,6 +37,8 @@ class Settings:
     scrypt_log_n: int = 14
     # The largest HTTP request body, and the largest WebSocket message.
     max_body_bytes: int = 64 * 1024
+    # The same for staff and API clients (recordPurchases sends 500 purchases).
+    bulk_max_body_bytes: int = 1024 * 1024
     # A client has this long to send a whole request (headers and body) from
     # its first byte or from connecting, and a WebSocket its connection_init:
     # a half-open connection holds a socket and memory for nothing.
@@ -110,6 +112,28 @@ class Settings:
     # Proxies (addresses or networks) whose X-Forwarded-For is believed when
     # they are the direct peer; none by default: the peer is the client.
     trusted_proxies: tuple[str, ...] = ()
+    # Integrations (README "Integrations"). The largest adjustPoints, in
+    # points either way, per role.
+    adjust_max_points_support: int = 1_000
+    adjust_max_points_admin: int = 100_000
+    # recordPurchases accepts purchases this old (an offline till's batch).
+    offline_max_age_days: int = 7
+    # Webhooks: http:// endpoints allowed (tests, a local receiver), attempts
+    # per delivery, back-off (doubled per attempt, jittered, capped), the
+    # request timeout, and failed attempts in a row that disable a webhook.
+    webhook_allow_http: bool = False
+    webhook_max_attempts: int = 10
+    webhook_backoff_seconds: float = 10.0
+    webhook_backoff_max_seconds: float = 3600.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_disable_after_failures: int = 50
+    # Email (password reset, email verification, account claims):
+    # smtp://user:password@host:port (smtps:// for TLS); unset logs instead.
+    smtp_url: str | None = None
+    email_from: str = "loyalty@localhost"
+    # Links in emails: this URL with `?token=...` (the app's or site's page).
+    email_link_url: str = "http://127.0.0.1:8000/account"
+    email_token_minutes: int = 60
 
     # What a push's deep link starts with: the app's URL scheme, or the
     # prefix of its universal (iOS) / app (Android) links.

@@ -17,7 +17,7 @@ from tortoise.migrations.api import migrate as _migrate
 log = logging.getLogger(__name__)
 
 MODEL_MODULES = ["loyalty.models", "wallet.models", "geofence.models", "notifications.models",
-                 "journeys.models", "audience.models"]
+                 "journeys.models", "audience.models", "notifications.webhooks.models"]
 
 
 class NoResetConnection(asyncpg.Connection):

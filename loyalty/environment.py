@@ -110,6 +110,9 @@ VARIABLES: tuple[Var, ...] = (
        "most an operation may cost, priced before it runs "
        "([`api/cost.py`](api/cost.py): 1 per field, 1,000 per `qr { svg }`, lists times their "
        "`first`, the maximum 100 when it is a variable); over it: `TOO_EXPENSIVE`", minimum=1),
+    _v("LOYALTY_BULK_MAX_BODY_BYTES", "bulk_max_body_bytes", "int", "`1048576`",
+       "largest body of a bulk request (`recordPurchases`, `trackEvents`) from a caller "
+       "allowed to send one", minimum=1),
     _v("LOYALTY_READ_TIMEOUT_SECONDS", "read_timeout_seconds", "float", "`10`",
        "time a client has to send a whole request (headers and body) from connecting or its "
        "first byte, and a WebSocket its `connection_init`; then the connection is closed",
@@ -123,6 +126,35 @@ VARIABLES: tuple[Var, ...] = (
     _v("LOYALTY_WS_MAX_SUBSCRIPTIONS_PER_PRINCIPAL", "ws_max_subscriptions_per_principal",
        "int", "`50`", "the same, over all of one customer's or staff member's sockets in one "
        "server process", minimum=1),
+    _v("LOYALTY_ADJUST_MAX_POINTS_SUPPORT", "adjust_max_points_support", "int", "`1000`",
+       "largest `adjustPoints` (either sign) a SUPPORT member may post", minimum=1),
+    _v("LOYALTY_ADJUST_MAX_POINTS_ADMIN", "adjust_max_points_admin", "int", "`100000`",
+       "largest `adjustPoints` (either sign) an ADMIN may post", minimum=1),
+    _v("LOYALTY_OFFLINE_MAX_AGE_DAYS", "offline_max_age_days", "int", "`7`",
+       "oldest `occurredAt` a `recordPurchases` batch from an offline till may carry",
+       minimum=1),
+    _v("LOYALTY_WEBHOOK_ALLOW_HTTP", "webhook_allow_http", "flag", "`0`",
+       "accept plain `http://` webhook URLs (tests, a receiver on the same host); "
+       "otherwise HTTPS only"),
+    _v("LOYALTY_WEBHOOK_MAX_ATTEMPTS", "webhook_max_attempts", "int", "`10`",
+       "attempts before a delivery ends `failed`", minimum=1),
+    _v("LOYALTY_WEBHOOK_BACKOFF_SECONDS", "webhook_backoff_seconds", "float", "`10`",
+       "first retry delay, doubled per attempt, jittered", minimum=0.001),
+    _v("LOYALTY_WEBHOOK_BACKOFF_MAX_SECONDS", "webhook_backoff_max_seconds", "float", "`3600`",
+       "longest retry delay", minimum=0.001),
+    _v("LOYALTY_WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", "float", "`10`",
+       "how long a receiver has to answer a delivery", minimum=0.001),
+    _v("LOYALTY_WEBHOOK_DISABLE_AFTER_FAILURES", "webhook_disable_after_failures", "int",
+       "`50`", "failed deliveries in a row after which a webhook is disabled", minimum=1),
+    _v("LOYALTY_SMTP_URL", "smtp_url", "str", "unset",
+       "`smtp://user:password@host:port` for emails (password reset, verification, claim "
+       "links); unset: emails are logged, not sent", secret=True),
+    _v("LOYALTY_EMAIL_FROM", "email_from", "str", "`loyalty@localhost`",
+       "the emails' From address"),
+    _v("LOYALTY_EMAIL_LINK_URL", "email_link_url", "str", "`http://127.0.0.1:8000/account`",
+       "start of the links in emails (the app's or the web shop's account page)"),
+    _v("LOYALTY_EMAIL_TOKEN_MINUTES", "email_token_minutes", "int", "`60`",
+       "how long an emailed link stays valid", minimum=1),
     _v("FIREBASE_CREDENTIALS", "firebase_credentials", "str", "unset",
        "service-account file for push; unset: inbox and log only"),
     _v("LOYALTY_DEEP_LINK_BASE", "deep_link_base", "str", "`loyalty://`",

@@ -28,10 +28,14 @@ class ErrorCode(StrEnum):
     OUT_OF_STOCK = "OUT_OF_STOCK"
     SURVEY_ALREADY_ANSWERED = "SURVEY_ALREADY_ANSWERED"
     SURVEY_NOT_ELIGIBLE = "SURVEY_NOT_ELIGIBLE"
-    # A valid token that may not do this one thing (another customer's data).
+    # A valid token that may not do this one thing (another customer's data, an
+    # API client without the scope, a role over its adjustment ceiling).
     FORBIDDEN = "FORBIDDEN"
     # A segment (or journey) definition that does not validate; `field` is its path.
     INVALID_DEFINITION = "INVALID_DEFINITION"
+    # signUp with the email of an imported account that has no password yet:
+    # a link to claim it was emailed instead (loyalty/email_tokens.py).
+    CLAIM_LINK_SENT = "CLAIM_LINK_SENT"
 
 
 class DomainError(Exception):

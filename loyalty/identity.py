@@ -13,7 +13,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from loyalty import login_throttle, passwords
+from loyalty import consents, login_throttle, passwords
 from loyalty.bus import SESSION_CHANNEL, EndedSession, sessions
 from loyalty.config import get_settings
 from loyalty.db import transaction
@@ -125,6 +125,9 @@ async def sign_up(
                 using_db=conn,
             )
             await Account.create(kind=AccountKind.CUSTOMER, customer=customer, using_db=conn)
+            await consents.record(conn, customer.id, {
+                "marketing_opt_in": bool(marketing_opt_in), "push_opt_in": True,
+                "location_opt_in": False}, "signup")
             if issue_card is not None:
                 await issue_card(conn, customer)
     except IntegrityError:
@@ -307,7 +310,8 @@ __all__ = ["Acquisition", "Session", "log_in", "log_out", "refresh_session", "re
 
 async def principal_exists(kind: str, subject_id: int) -> bool:
     """Whether the customer or staff member a token names still exists."""
-    table = "customer" if kind == "customer" else "staff"
-    row = await fetchrow(connections.get("default"), f"SELECT 1 FROM {table} WHERE id = $1",
-                         subject_id)
+    # An erased customer's row stays (the ledger points at it) but is nobody.
+    sql = ("SELECT 1 FROM customer WHERE id = $1 AND erased_at IS NULL" if kind == "customer"
+           else "SELECT 1 FROM staff WHERE id = $1")
+    row = await fetchrow(connections.get("default"), sql, subject_id)
     return row is not None

@@ -17,6 +17,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from loyalty.attribution import acting_client
 from loyalty.bus import CHANNEL, bus
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.sql import as_datetime, execute, fetch, fetchrow, is_pg
@@ -154,8 +155,8 @@ async def insert_transaction(
     row = await fetchrow(
         conn,
         "INSERT INTO ledger_transaction (kind, channel, description, idempotency_key, "
-        "request_hash, customer_id, store_id, points, reverses_id, occurred_at, created_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        "request_hash, customer_id, store_id, points, reverses_id, occurred_at, created_at, "
+        "api_client_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         kind.value,
         channel.value,
         description,
@@ -167,6 +168,8 @@ async def insert_transaction(
         reverses_id,
         occurred_at,
         now,
+        # The API client whose call this posting serves (loyalty/attribution.py).
+        acting_client.get(),
     )
     assert row is not None
     return TransactionResult(row[0], kind.value, points, description, now, customer_id)

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from loyalty.attribution import acting_client
 from loyalty.bus import CHANNEL
 from loyalty.ledger import SYSTEM_ISSUED, Channel, Kind, TransactionResult, system_account_id
 from loyalty.money import Money
@@ -26,15 +27,15 @@ from loyalty.offers import clipped_offer_exists
 from loyalty.sql import fetchrow
 
 _GUARD_OFFERS = f"NOT {clipped_offer_exists('$4', '$8')}"
-_GUARD_TIER = "COALESCE((SELECT tier_id FROM customer_tier WHERE customer_id = $4), 0) = $18"
+_GUARD_TIER = "COALESCE((SELECT tier_id FROM customer_tier WHERE customer_id = $4), 0) = $19"
 
 _EARN_SQL = """WITH a AS (
   UPDATE account SET available = available + $6, lifetime_earned = lifetime_earned + $6,
     updated_at = $8 WHERE id = $9 AND {guards} RETURNING available, pending),
 t AS (
   INSERT INTO ledger_transaction (kind, channel, description, idempotency_key, request_hash,
-    customer_id, store_id, points, reverses_id, occurred_at, created_at)
-  SELECT 'EARN', $16, $1, $2, $3, $4, $5, $6, NULL, $7, $8 FROM a RETURNING id),
+    customer_id, store_id, points, reverses_id, occurred_at, created_at, api_client_id)
+  SELECT 'EARN', $16, $1, $2, $3, $4, $5, $6, NULL, $7, $8, $18::bigint FROM a RETURNING id),
 l AS (INSERT INTO lot (account_id, transaction_id, points, remaining, pending_until, expires_at,
     created_at)
   SELECT $9, t.id, $6, $6 - LEAST($6, GREATEST(0, $6 - a.available)), NULL, $10, $8 FROM t, a
@@ -87,7 +88,7 @@ async def earn_in_one_statement(
     args: list[object] = [
         description, key, fingerprint, customer_id, store_id, points, when, now, account_id,
         expires_at, receipt_id, total.amount_minor, total.currency, system_id, store_name,
-        channel.value, CHANNEL,
+        channel.value, CHANNEL, acting_client.get(),
     ]
     if with_tiers:
         args.append(expected_tier_id or 0)

@@ -21,15 +21,17 @@ ISSUER = "loyalty"
 class Principal:
     """Who a valid access token speaks for."""
 
-    kind: str  # "customer" | "staff"
+    kind: str  # "customer" | "staff" | "client" (an API client, loyalty/api_clients.py)
     subject_id: int
     role: str | None = None  # staff only
-    store_ids: tuple[int, ...] = ()  # staff only
+    store_ids: tuple[int, ...] = ()  # staff and API clients
     # When the access token this principal came from expires (unix seconds).
     expires_at: float = field(default=0.0, compare=False)
     # The log-in session (refresh-token family) the token was issued in: what
     # a log-out or a leaked refresh token revokes, and the sockets with it.
     session_id: str | None = field(default=None, compare=False)
+    # An API client's scopes (loyalty.models.ApiScope values).
+    scopes: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def is_customer(self) -> bool:
@@ -43,8 +45,15 @@ class Principal:
     def is_admin(self) -> bool:
         return self.kind == "staff" and self.role == "ADMIN"
 
+    @property
+    def is_client(self) -> bool:
+        return self.kind == "client"
+
+    def has_scope(self, scope: str) -> bool:
+        return self.is_client and scope in self.scopes
+
     def may_act_in(self, store_id: int) -> bool:
-        return self.is_admin or (self.is_staff and store_id in self.store_ids)
+        return self.is_admin or ((self.is_staff or self.is_client) and store_id in self.store_ids)
 
 
 class InvalidToken(Exception):

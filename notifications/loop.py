@@ -96,10 +96,16 @@ async def run_forever(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), sample_every or 0)
 
-    tasks = [passes(i == 0) for i in range(max(1, concurrency))]
+    tasks = [*(passes(i == 0) for i in range(max(1, concurrency))), webhook_passes(stop)]
     if sample_every:
         tasks.append(sample())
     await asyncio.gather(*tasks)
+async def webhook_passes(stop: asyncio.Event) -> None:
+    """Webhooks' fan-out and deliveries (notifications/webhooks), beside the
+    push passes, until `stop`."""
+    from notifications.webhooks.delivery import run_until
+
+    await run_until(stop)
 
 
 async def run_jobs(

@@ -19,7 +19,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from loyalty.offers import first_offers_in_stores
 from loyalty.progress import Progress, progress_for
 from loyalty.reminders import zone
-from loyalty.sql import as_datetime
+from loyalty.sql import as_datetime, fetch
 
 VISIT = "visit.accepted"
 # Events whose messages tell the customer where they stand.
@@ -36,6 +36,8 @@ class Standing:
     progress: Progress | None = None
     # The title of the first offer valid in the visited store.
     offer: str | None = None
+    # The event's store's kind (loyalty.models.StoreKind), when it has one.
+    store_kind: str | None = None
 
 
 NOWHERE = Standing(None)
@@ -61,20 +63,34 @@ async def standings(
         ],
         now,
     )
+    kinds = await store_kinds(conn, {s for _, _, _, p in events if (s := _store_id(p))})
     found: dict[int, Standing] = {}
     for event_id, kind, customer_id, payload in events:
         mine = progress.get(customer_id)
+        store_id = _store_id(payload)
         if mine is None:
+            if store_id in kinds:
+                found[event_id] = Standing(None, store_kind=kinds[store_id])
             continue
         offer = None
-        store_id = _store_id(payload)
         if kind == VISIT and store_id is not None:
             offer = offers.get((customer_id, store_id))
         if kind in PERSONAL and isinstance(payload.get("balance"), int):
             # The reward to aim for is measured from the balance the message states.
             mine = mine.with_balance(payload["balance"])
-        found[event_id] = Standing(mine.balance, mine if kind in PERSONAL else None, offer)
+        found[event_id] = Standing(mine.balance, mine if kind in PERSONAL else None, offer,
+                                   kinds.get(store_id) if store_id is not None else None)
     return found
+
+
+async def store_kinds(conn: BaseDBAsyncClient, store_ids: set[int]) -> dict[int, str]:
+    """Each store's kind, in one statement for the batch."""
+    if not store_ids:
+        return {}
+    ids = sorted(store_ids)
+    marks = ", ".join(f"${i + 1}" for i in range(len(ids)))
+    rows = await fetch(conn, f"SELECT id, kind FROM store WHERE id IN ({marks})", *ids)
+    return {r[0]: r[1] for r in rows}
 
 
 def _store_id(payload: dict[str, Any]) -> int | None:
@@ -87,6 +103,10 @@ def _store_id(payload: dict[str, Any]) -> int | None:
 
 def _needs_balance(kind: str, payload: dict[str, Any]) -> bool:
     return kind not in VERBATIM and "balance" not in payload
+
+
+def _remote(standing: Standing) -> bool:
+    return standing.store_kind in ("ONLINE", "CALL_CENTRE")
 
 
 def template_for(kind: str, payload: dict[str, Any]) -> str:
@@ -133,7 +153,10 @@ def values(
         "first_name": first_name,
         "points": payload.get("points"),
         "balance": payload.get("balance", standing.balance),
-        "store": payload.get("store_name"),
+        # A store without a place is named by where it is ("online"), not
+        # by its name ("at Boutique en ligne").
+        "store": payload.get("store_name") if not _remote(standing) else None,
+        "where": standing.store_kind if _remote(standing) else None,
         "points_to_next": None if goal is None else goal.points,
         "next_reward": goal.name if goal and progress and goal is progress.next_reward else None,
         "next_tier": goal.name if goal and progress and goal is progress.next_tier else None,

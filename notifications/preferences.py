@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from loyalty import consents
+from loyalty.consents import CONSENTS
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.models import Customer
 
@@ -50,6 +53,7 @@ async def update_preferences(
     marketing_opt_in: bool | None = None,
     quiet_hours_start: str | None | object = UNCHANGED,
     quiet_hours_end: str | None | object = UNCHANGED,
+    source: str = "app",
 ) -> Preferences:
     """Change what is given; quiet hours are set or cleared as a pair."""
     customer = await Customer.get_or_none(id=customer_id)
@@ -79,8 +83,13 @@ async def update_preferences(
         changes["quiet_hours_start"] = start
         changes["quiet_hours_end"] = end
     if changes:
+        changed = {k: bool(v) for k, v in changes.items()
+                   if k in CONSENTS and getattr(customer, k) != v}
         customer.update_from_dict(changes)
-        await customer.save(update_fields=list(changes))
+        async with transaction() as conn:
+            await customer.save(update_fields=list(changes), using_db=conn)
+            # Each consent changed, with when and through what (GDPR art. 7).
+            await consents.record(conn, customer_id, changed, source)
     return _of(customer)
 
 

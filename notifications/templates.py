@@ -34,10 +34,18 @@ ALLOWED = frozenset(
         "offer",
         "tier",
         "previous_tier",
+        # Where a store without a place is: "online" or "by phone", in the
+        # reader's language (WHERE), instead of "at <store name>".
+        "where",
     }
 )
 NUMBERS = frozenset({"points", "balance", "points_to_next", "expiring_points"})
 DEFAULT_LOCALE = "en"
+# The `where` placeholder's values (loyalty.models.StoreKind) per language.
+WHERE = {
+    "en": {"ONLINE": "online", "CALL_CENTRE": "by phone"},
+    "fr": {"ONLINE": "en ligne", "CALL_CENTRE": "par téléphone"},
+}
 
 
 class TemplateError(ValueError):
@@ -82,22 +90,22 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "points.earned": {
         "en": (
             "+{points} points",
-            "+{points} points[ at {store}], {balance} in all" + _NEXT_EN + _EXPIRING_EN,
+            "+{points} points[ at {store}][ {where}], {balance} in all" + _NEXT_EN + _EXPIRING_EN,
         ),
         "fr": (
             "+{points} points",
-            "+{points} points[ à {store}], {balance} au total" + _NEXT_FR + _EXPIRING_FR,
+            "+{points} points[ à {store}][ {where}], {balance} au total" + _NEXT_FR + _EXPIRING_FR,
         ),
     },
     "points.redeemed": {
         "en": (
             "{points} points spent",
-            "{first_name}, you spent {points} points[ at {store}]. {balance} left"
+            "{first_name}, you spent {points} points[ at {store}][ {where}]. {balance} left"
             + _NEXT_EN + _EXPIRING_EN,
         ),
         "fr": (
             "{points} points utilisés",
-            "{first_name}, vous avez utilisé {points} points[ à {store}]. "
+            "{first_name}, vous avez utilisé {points} points[ à {store}][ {where}]. "
             "Il vous en reste {balance}" + _NEXT_FR + _EXPIRING_FR,
         ),
     },
@@ -195,11 +203,11 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "points.refunded": {
         "en": (
             "{points} points returned",
-            "A refund[ at {store}] took back {points} points, {balance} in all",
+            "A refund[ at {store}][ {where}] took back {points} points, {balance} in all",
         ),
         "fr": (
             "{points} points repris",
-            "Un remboursement[ à {store}] a repris {points} points, {balance} au total",
+            "Un remboursement[ à {store}][ {where}] a repris {points} points, {balance} au total",
         ),
     },
 }
@@ -310,6 +318,9 @@ def render(kind: str, locale: str | None, values: Mapping[str, Any]) -> Rendered
             filled[name] = format_number(value, used)
         elif isinstance(value, date):
             filled[name] = format_date(value, used)
+        elif name == "where":
+            words = WHERE.get(used, WHERE[DEFAULT_LOCALE])
+            filled[name] = words.get(str(value), WHERE[DEFAULT_LOCALE].get(str(value), ""))
         elif value is not None:
             filled[name] = str(value)
     return Rendered(_fill(template.title, filled), _fill(template.body, filled))

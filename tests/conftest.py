@@ -25,6 +25,7 @@ import uvicorn
 from api.app import create_app
 from audience.config import AudienceSettings, set_audience_settings
 from geofence import nearby
+from loyalty import api_clients as api_clients_module
 from loyalty import db
 from loyalty import earn_rules as earn_rules_module
 from loyalty import programme as programme_module
@@ -99,7 +100,8 @@ _TABLES = ["customer_event", "event_message", "anonymous_identity", "segment_tou
            "delivery", "notification", "device", "spent_code", "purchase", "lot",
            "ledger_entry", "outbox_event", "ledger_transaction WHERE reverses_id IS NOT NULL",
            "ledger_transaction", "card", "refresh_token", "staff_store", "staff", "geofence",
-           "login_throttle"]
+           "login_throttle", "audit_log", "webhook_delivery", "webhook", "api_client",
+           "consent_change", "email_token", "import_row", "import_run"]
 
 
 @pytest.fixture(autouse=True)
@@ -115,16 +117,18 @@ async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         await conn.execute_script(
             f"TRUNCATE {', '.join(t for t in _TABLES if ' ' not in t)} RESTART IDENTITY CASCADE; "
             "DELETE FROM account WHERE kind = 'customer'; DELETE FROM customer; "
-            "DELETE FROM store;"
+            "DELETE FROM store; DELETE FROM franchise;"
         )
     else:
-        for table in [*_TABLES, "account WHERE kind = 'customer'", "customer", "store"]:
+        for table in [*_TABLES, "account WHERE kind = 'customer'", "customer", "store",
+                      "franchise"]:
             await conn.execute_script(f"DELETE FROM {table}")
     stores_module._names.clear()
     nearby.invalidate()
     tiers_module.invalidate()
     earn_rules_module.invalidate_rules()
     programme_module.invalidate()
+    api_clients_module.forget_cached()
     set_settings(settings_for(DATABASE_URL))
     set_audience_settings(AudienceSettings())
     yield

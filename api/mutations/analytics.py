@@ -18,14 +18,13 @@ from api.types.analytics import (
     AttributionRow,
     ChannelCountValue,
     EngagementQuadrant,
-    OkPayload,
     PointsLiability,
     QuadrantCount,
     RecomputeScoresInput,
     RecomputeScoresPayload,
     RfmCell,
 )
-from api.types.common import errors_of, given
+from api.types.common import OkPayload, errors_of, given
 from audience import jobs, scores, touchpoints, value
 from loyalty.errors import DomainError
 

@@ -15,7 +15,10 @@ from audience.events import check_anonymous_id
 from audience.identity_merge import merge_anonymous
 from loyalty import identity
 from loyalty.config import get_settings
-from loyalty.errors import DomainError
+from loyalty.email_tokens import claim_error
+from loyalty.errors import DomainError, ErrorCode
+from loyalty.identity import normalize_email
+from notifications import account_emails
 from wallet.cards import issue_card
 
 
@@ -138,6 +141,9 @@ class IdentityMutations:
                     acquisition.source, given(acquisition.medium), given(acquisition.campaign)),
             )
         except DomainError as e:
+            if e.code == ErrorCode.EMAIL_TAKEN and \
+                    await account_emails.claim_instead_of_sign_up(normalize_email(input.email)):
+                return _failed(claim_error())
             return _failed(e)
         if anonymous_id is not None:
             await merge_anonymous(session.principal.subject_id, anonymous_id)

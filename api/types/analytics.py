@@ -116,6 +116,3 @@ class AcquisitionCostInput:
         description="The cost, in the programme's currency; replaces any recorded before.")
 
 
-@strawberry.type(description="A payload with nothing to return but its errors.")
-class OkPayload:
-    errors: list[UserError] = strawberry.field(description="Why nothing was done.")

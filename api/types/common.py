@@ -53,6 +53,12 @@ class UserError:
                          retry_after_seconds=getattr(error, "retry_after_seconds", None))
 
 
+@strawberry.type(description="A payload with nothing to return but its errors.")
+class OkPayload:
+    errors: list[UserError] = strawberry.field(description="Why nothing was done; empty on "
+                                               "success.")
+
+
 def errors_of(error: DomainError) -> list[UserError]:
     return [UserError.of(error)]
 

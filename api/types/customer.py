@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 import wallet.qr as qr_module
@@ -218,6 +219,15 @@ class Customer:
     @strawberry.field(description="The points balance.")
     async def points(self, info: Info[Context, Any]) -> PointsBalance:
         return PointsBalance.of(await info.context.balances.load(int(self.id)))
+
+    @strawberry.field(
+        description="The customer's own data, everything the programme holds on them (GDPR "
+        "access), table by table as JSON; credentials and keys left out."
+    )
+    async def export_data(self) -> JSON:
+        from loyalty.privacy import export_data
+
+        return cast(JSON, await export_data(int(self.id)))
 
     @strawberry.field(
         description="Tier status; null while the programme has no tiers. A customer who has "

@@ -13,13 +13,24 @@ from loyalty.ledger import TransactionResult
 from wallet.cards import CardHolder
 
 
-@strawberry.input(description="A card presented at the till. Exactly one of the two.")
+@strawberry.input(
+    description="A card presented at the till: exactly one of qrPayload or cardNumber, or, "
+    "for an API client with scope CUSTOMERS_READ, exactly one of customerId or email."
+)
 class CardInput:
     qr_payload: str | None = strawberry.field(
         default=strawberry.UNSET, description="The scanned QR payload (see LoyaltyCard)."
     )
     card_number: str | None = strawberry.field(
         default=strawberry.UNSET, description="The printed card number, typed in (spaces allowed)."
+    )
+    customer_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The customer's id (API clients with scope CUSTOMERS_READ only).",
+    )
+    email: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The customer's email (API clients with scope CUSTOMERS_READ only).",
     )
 
 

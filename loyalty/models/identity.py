@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from loyalty.models.integrations import Franchise
 
 
 class StaffRole(StrEnum):
     CASHIER = "CASHIER"
     MANAGER = "MANAGER"
     ADMIN = "ADMIN"
-    # Customer service: reads the staff 360 view (every read audited); acts
-    # in no store.
+    # Customer service: reads the staff 360 view (every read audited), adjusts
+    # points with a reason, erases; acts in no store.
     SUPPORT = "SUPPORT"
 
 
 class Store(Model):
     id = fields.BigIntField(primary_key=True)
     name = fields.CharField(max_length=200)
-    latitude = fields.FloatField()
-    longitude = fields.FloatField()
+    # Null for ONLINE and CALL_CENTRE stores, which have no position.
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
     timezone = fields.CharField(max_length=64)
+    # loyalty.models.integrations.StoreKind
+    kind = fields.CharField(max_length=16, default="PHYSICAL")
+    franchise: fields.ForeignKeyNullableRelation[Franchise] = fields.ForeignKeyField(
+        "models.Franchise", related_name="stores", null=True, on_delete=fields.RESTRICT
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -53,6 +63,15 @@ class Customer(Model):
     acquisition_medium = fields.CharField(max_length=100, null=True)
     acquisition_campaign = fields.CharField(max_length=100, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Optional; imported customers may bring one.
+    phone = fields.CharField(max_length=32, null=True)
+    # The customer's id in the programme they were imported from.
+    external_id = fields.CharField(max_length=64, null=True, unique=True)
+    # When the customer proved the email is theirs (an emailed link).
+    email_verified_at = fields.DatetimeField(null=True)
+    # Set when the customer's personal data was erased (loyalty/privacy.py):
+    # the row stays, anonymous, because the ledger points at it.
+    erased_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "customer"
@@ -67,6 +86,10 @@ class Staff(Model):
     role = fields.CharEnumField(StaffRole, max_length=16)
     stores: fields.ManyToManyRelation[Store] = fields.ManyToManyField(
         "models.Store", related_name="staff", through="staff_store"
+    )
+    # A franchise's manager acts in every store of the franchise.
+    franchise: fields.ForeignKeyNullableRelation[Franchise] = fields.ForeignKeyField(
+        "models.Franchise", related_name="managers", null=True, on_delete=fields.RESTRICT
     )
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -1,0 +1,40 @@
+"""The audit log: who (staff, API client, customer) did what to whom, when and
+why. Written in the transaction of the change it records."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from loyalty.sql import execute
+from loyalty.tokens import Principal
+
+
+async def record(
+    conn: BaseDBAsyncClient,
+    actor: Principal | None,
+    action: str,
+    *,
+    target_kind: str | None = None,
+    target_id: int | None = None,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """One row; `detail` must hold no personal data (it outlives an erasure)."""
+    await execute(
+        conn,
+        "INSERT INTO audit_log (at, actor_kind, actor_id, action, target_kind, target_id, "
+        "reason, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        at or datetime.now(UTC),
+        "system" if actor is None else actor.kind,
+        None if actor is None else actor.subject_id,
+        action,
+        target_kind,
+        target_id,
+        reason,
+        None if detail is None else json.dumps(detail, sort_keys=True),
+    )
