@@ -127,6 +127,17 @@ def scalar_strategies(seeds: Seeds, allow_nul: bool = True
         "Float": floats.map(nodes.Float),
         "DateTime": (_datetimes() | nasty).map(nodes.String),
         "Date": (st.dates().map(lambda d: d.isoformat()) | nasty).map(nodes.String),
+        # Free-form JSON (event properties, definitions): any GraphQL value,
+        # objects and lists of the scalars above, nested a little.
+        "JSON": st.recursive(
+            text.map(nodes.String) | ints.map(nodes.Int) | floats.map(nodes.Float)
+            | st.booleans().map(nodes.Boolean) | st.just(nodes.Null),
+            lambda inner: st.lists(inner, max_size=3).map(nodes.List)
+            | st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True),
+                              inner, max_size=3).map(lambda d: nodes.Object([
+                                  graphql.ObjectFieldNode(name=graphql.NameNode(value=k),
+                                                          value=v) for k, v in d.items()])),
+            max_leaves=6),
     }
 
 

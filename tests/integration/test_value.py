@@ -137,8 +137,6 @@ async def test_acquisition_costs_are_validated(kwargs, field):
 
 
 async def test_attribution_feeds_the_models_conversion_paths_once_they_exist(monkeypatch):
-    import sys
-    import types
 
     from audience import touchpoints
 
@@ -150,20 +148,13 @@ async def test_attribution_feeds_the_models_conversion_paths_once_they_exist(mon
                        customer_id=alice.customer_id, now=NOW)
     await buy(alice, shop, 25, key="a-1")
     window = (NOW - timedelta(days=1), datetime.now(UTC) + timedelta(minutes=1))
-    assert await touchpoints.attribution("LINEAR", *window) == []  # no models yet
-    seen = {}
-
-    def attribute(model, paths):
-        seen["model"], seen["paths"] = model, paths
-        return [("utm:news", 0.5, 1250), ("push_opened", 0.5, 1250)]
-
-    monkeypatch.setitem(sys.modules, "audience.attribution",
-                        types.SimpleNamespace(attribute=attribute))
-    credits = await touchpoints.attribution("LINEAR", *window)
-    assert [(c.touchpoint, c.conversions, c.revenue_minor) for c in credits] == [
-        ("utm:news", 0.5, 1250), ("push_opened", 0.5, 1250)]
-    [path] = seen["paths"]
-    assert seen["model"] == "LINEAR" and path.revenue_minor == 2500
+    [path] = await touchpoints.conversion_paths(*window)
+    assert path.revenue_minor == 2500
     # oldest first; she signed up (the acquisition) after the events' stated times
     assert [t for t, _ in path.touchpoints] == ["utm:news", "push_opened",
                                                 "acquisition:instagram"]
+    # The linear model splits the one conversion and its 25.00 three ways, to the cent.
+    credits = await touchpoints.attribution("LINEAR", *window)
+    assert sorted((c.touchpoint, round(c.conversions, 6)) for c in credits) == [
+        ("acquisition:instagram", 0.333333), ("push_opened", 0.333333), ("utm:news", 0.333333)]
+    assert sorted(c.revenue_minor for c in credits) == [833, 833, 834]
