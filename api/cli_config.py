@@ -14,13 +14,15 @@ from loyalty.environment import VARIABLES, Var, markdown_table, masked, unknown
 
 
 def validate(env: Mapping[str, str] | None = None) -> None:
-    """Parse and check every variable now, so that a bad value stops the
-    command at once with its name (a ConfigError), not at first use; warn
-    about LOYALTY_* variables that nothing reads (a typo keeps a default)."""
+    """Parse every variable now, so that a bad value stops the command at once
+    with its name (a ConfigError), not at first use; warn about LOYALTY_*
+    variables that nothing reads (a typo keeps a default). What production
+    demands of the values together (a strong secret) is Settings.check's, run
+    by `serve` and by `loyalty config`: a migration job needs no secret."""
     from notifications.policy import load_policy
 
     env = os.environ if env is None else env
-    get_settings().check()
+    get_settings()
     load_policy(env)
     for name in unknown(env):
         print(f"warning: {name} is not a variable loyalty reads (a typo?); "
@@ -49,4 +51,7 @@ def cmd_config(args: argparse.Namespace) -> int:
         origin = "set" if os.environ.get(var.name, "").strip() else "default"
         print(f"{var.name:<{width}} = {masked(var, _effective(var, settings, policy))}"
               f"  ({origin})")
+    # Last, what `loyalty serve` would refuse (exit 2, as it would): a
+    # pre-flight check for a deployment.
+    settings.check()
     return 0

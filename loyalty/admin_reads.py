@@ -63,7 +63,7 @@ async def offers_page(after_id: int | None, limit: int) -> list[OfferRecord]:
         "per_customer_limit, benefit_kind, benefit_value, min_basket_minor, active "
         "FROM offer WHERE id > $1 ORDER BY id LIMIT $2", after_id or 0, limit)
     targets: dict[int, list[int]] = {row[0]: [] for row in rows}
-    if any(row[3] == "CUSTOMERS" for row in rows):
+    if rows:
         for offer_id, customer_id in await fetch(
                 conn, f"SELECT offer_id, customer_id FROM offer_target WHERE offer_id IN "
                 f"({placeholders(len(rows))}) ORDER BY offer_id, customer_id",

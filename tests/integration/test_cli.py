@@ -94,3 +94,11 @@ async def test_seed_demo_prints_log_ins_and_is_idempotent():
     assert "demo programme: tiers" in first.stdout
     assert "demo programme" not in second.stdout
     assert [await m.all().count() for m in (Tier, EarnRule, Reward, Offer)] == [3, 4, 1, 1]
+
+
+async def test_config_says_what_serve_would_refuse_and_migrate_needs_no_secret():
+    refused = await asyncio.to_thread(_loyalty, "config", LOYALTY_ENV="prod")
+    assert refused.returncode == 2 and "LOYALTY_SECRET_KEY" in refused.stderr
+    assert "LOYALTY_ENV" in refused.stdout  # the values are printed first
+    migrated = await asyncio.to_thread(_loyalty, "migrate", LOYALTY_ENV="prod")
+    assert migrated.returncode == 0, migrated.stderr

@@ -243,7 +243,7 @@ async def _subscriber_count(server: ServerProcess) -> int:
         text = (await http.get("/metrics")).text
     for line in text.splitlines():
         if line.startswith("loyalty_subscribers "):
-            return int(line.split()[1])
+            return int(float(line.split()[1]))  # prometheus-client writes gauges as floats
     raise AssertionError(f"no loyalty_subscribers in /metrics:\n{text}")
 
 
