@@ -9,7 +9,7 @@ Revocation is effective in every server process within `_TTL_SECONDS` (1 s):
 each process keeps a client's row that long, then reads it again. The
 process that revokes drops its copy at once. One indexed read per client per
 second per process is cheaper than a NOTIFY channel and cannot miss a
-revocation while a listener reconnects (docs/adr/0012-api-clients.md).
+revocation while a listener reconnects (docs/adr/0015-api-clients.md).
 """
 
 from __future__ import annotations
