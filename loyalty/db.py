@@ -20,6 +20,9 @@ MODEL_MODULES = ["loyalty.models", "wallet.models", "geofence.models", "notifica
                  "journeys.models", "audience.models", "notifications.webhooks.models"]
 
 
+IDLE_IN_TRANSACTION_MS = 30_000
+
+
 class NoResetConnection(asyncpg.Connection):
     """Pool connections carry no session state here (no SET, LISTEN, advisory
     locks, cursors): skip asyncpg's reset query on every release. asyncpg
@@ -37,6 +40,13 @@ def _connection(database_url: str) -> Any:
 
     config = expand_db_url(url)
     config["credentials"]["connection_class"] = NoResetConnection
+    # No transaction of ours idles between statements for long; one that does
+    # was left behind (a pooled connection whose cancelled query left it
+    # inside a transaction: tests/api/test_fuzz_findings.py), holding its
+    # locks. PostgreSQL ends such a session after this, so a stuck lock lasts
+    # seconds, never for good.
+    config["credentials"]["server_settings"] = {
+        "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_MS)}
     return config
 
 
