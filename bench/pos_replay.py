@@ -201,7 +201,9 @@ async def phase_raw(dsn: str, s: Seed, statements: list[Captured],
                               fingerprint(customer_id, store_id, receipt), customer_id,
                               store_id, points, now, now, account_id,
                               expiry_for(now, settings), receipt, TOTAL_MINOR, "EUR",
-                              system_id, name, "STORE", "points_changed")
+                              system_id, name, "STORE", "points_changed",
+                              # $18: the API client posting it; a cashier's is none
+                              None)
                 return None
 
             return op
