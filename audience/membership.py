@@ -27,6 +27,7 @@ from audience.segment_sql import Context, Params, compile_predicate
 from loyalty.db import transaction
 from loyalty.sql import as_datetime, execute, fetch, is_pg
 from loyalty.tiers import active_tiers
+from observability.metrics import SEGMENT_RECOMPUTE
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,11 @@ async def evaluate_touched(now: datetime | None = None, limit: int = TOUCH_BATCH
     marks for the next pass."""
     now = now or datetime.now(UTC)
     result = Changes()
+    with SEGMENT_RECOMPUTE.labels("incremental").time():
+        return await _evaluate_touched(now, limit, result)
+
+
+async def _evaluate_touched(now: datetime, limit: int, result: Changes) -> Changes:
     async with transaction() as conn:
         ids = await _claim_touched(conn, limit)
         if not ids:
@@ -223,6 +229,13 @@ async def refresh(now: datetime | None = None, *, only_pending: bool = False,
     chosen = [s for s in segments.values()
               if (not only_pending or s.refreshed_at is None)
               and (not only_scored or _reads_scores(s, segments))]
+    with SEGMENT_RECOMPUTE.labels("full").time():
+        await _refresh_each(chosen, segments, now, result)
+    return result
+
+
+async def _refresh_each(chosen: list[Stored], segments: dict[int, Stored], now: datetime,
+                        result: Changes) -> None:
     for segment in chosen:
         async with transaction() as conn:
             ctx = await context(conn, segments, now)
@@ -230,7 +243,6 @@ async def refresh(now: datetime | None = None, *, only_pending: bool = False,
             await execute(conn, "UPDATE segment SET refreshed_at = $1 WHERE id = $2",
                           now, segment.id)
         result.segments += 1
-    return result
 
 
 def _reads_scores(segment: Stored, segments: dict[int, Stored],

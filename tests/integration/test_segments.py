@@ -210,3 +210,18 @@ async def test_time_alone_moves_customers_out_at_the_full_refresh(people):
     assert await members(made.id) == set()
     assert [e[0] for e in await segment_events(people["alice"])] == [
         "segment_entered", "segment_exited"]
+
+
+async def test_segment_recomputations_are_timed_for_the_metrics():
+    from prometheus_client import REGISTRY
+
+    from audience import membership
+
+    def count(mode: str) -> float:
+        return REGISTRY.get_sample_value("loyalty_segment_recompute_seconds_count",
+                                         {"mode": mode}) or 0.0
+
+    full, incremental = count("full"), count("incremental")
+    await membership.refresh()
+    await membership.evaluate_touched()
+    assert (count("full"), count("incremental")) == (full + 1, incremental + 1)
