@@ -26,9 +26,25 @@ IDLE_IN_TRANSACTION_MS = 30_000
 class NoResetConnection(asyncpg.Connection):
     """Pool connections carry no session state here (no SET, LISTEN, advisory
     locks, cursors): skip asyncpg's reset query on every release. asyncpg
-    still rolls back a transaction left open."""
+    still rolls back a transaction it knows to be open.
+
+    Except after a cancelled query (graphql-core cancels a failing field's
+    siblings): its answer may still be on its way, the server blocked writing
+    it (holding its locks) until someone reads the socket, and asyncpg's view
+    of the transaction state older than the server's. Such a connection is
+    settled on release with a round trip, which first waits for the
+    cancellation and drains what was left unread."""
+
+    _cancelled_since_reset = False
+
+    def _cancel_current_command(self, *args: Any, **kwargs: Any) -> Any:
+        self._cancelled_since_reset = True
+        return super()._cancel_current_command(*args, **kwargs)
 
     def get_reset_query(self) -> str:
+        if self._cancelled_since_reset or self._cancellations:
+            self._cancelled_since_reset = False
+            return "ROLLBACK"
         return ""
 
 
