@@ -9,6 +9,7 @@ serialises writers."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -25,6 +26,8 @@ CODE_LENGTH = 10  # 31**10 ~ 8e14 codes: a collision is rare and retried
 MAX_CODE_LENGTH = 32
 MAX_PERCENT = 100
 MAX_VALUE = 10**9
+# Where a coupon may be used: at a till, on the web shop, by phone.
+COUPON_CHANNELS = ("STORE", "WEB", "PHONE")
 
 
 class BenefitKind(StrEnum):
@@ -92,20 +95,39 @@ async def issue_coupon(
     expires_at: datetime,
     reward_id: int | None = None,
     bought_with_id: int | None = None,
+    channels: Sequence[str] | None = None,
+    remind_at: datetime | None = None,
+    issue_key: str | None = None,
 ) -> str:
     """Insert a coupon in the caller's transaction and return its code.
+
+    `channels` limits where it may be used ("STORE", "WEB", "PHONE"; None:
+    anywhere); `remind_at` is when its expiry reminder is due; `issue_key`
+    makes the call idempotent: a second call with the same key returns the
+    first coupon's code and inserts nothing (a journey step retried).
 
     ON CONFLICT DO NOTHING turns a code collision into "no row" instead of an
     error, which on PostgreSQL would abort the caller's whole transaction."""
     check_benefit(kind, value)
+    if channels is not None:
+        unknown = [c for c in channels if c not in COUPON_CHANNELS]
+        if not channels or unknown:
+            raise invalid(f"A coupon's channels are among {', '.join(COUPON_CHANNELS)}.",
+                          "channels")
     while True:
+        if issue_key is not None:
+            issued = await fetchrow(conn, "SELECT code FROM coupon WHERE issue_key = $1",
+                                    issue_key)
+            if issued is not None:
+                return str(issued[0])
         code = new_code()
         row = await fetchrow(
             conn,
             "INSERT INTO coupon (code, customer_id, reward_id, bought_with_id, title, "
-            "benefit_kind, benefit_value, expires_at, created_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-            "ON CONFLICT (code) DO NOTHING RETURNING id",
+            "benefit_kind, benefit_value, expires_at, created_at, channels, remind_at, "
+            "issue_key) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+            "ON CONFLICT DO NOTHING RETURNING id",
             code,
             customer_id,
             reward_id,
@@ -115,6 +137,9 @@ async def issue_coupon(
             value,
             expires_at,
             datetime.now(UTC),
+            None if channels is None else ",".join(channels),
+            remind_at,
+            issue_key,
         )
         if row is not None:
             return code

@@ -247,6 +247,13 @@ class Coupon(Model):
     )
     reminded_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Where it may be used ("STORE", "WEB", "PHONE", comma-separated); null: anywhere.
+    channels = fields.CharField(max_length=40, null=True)
+    # When its expiry reminder is due (a journey's remindBefore); null: the
+    # programme's default reminder.
+    remind_at = fields.DatetimeField(null=True)
+    # The key of the step that issued it: a retried step issues nothing new.
+    issue_key = fields.CharField(max_length=128, null=True, unique=True)
 
     class Meta:
         table = "coupon"
