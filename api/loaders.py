@@ -1,4 +1,4 @@
-"""Per-request dataloaders of the audience views (on Context.audience): each
+"""Per-request dataloaders of the audience and journey views (on Context.audience): each
 field of a page of profiles costs one batch, whatever the page's length."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from audience.scores import ScoreView, scores_of
 from audience.segments import SegmentView, member_counts, segments_of
 from audience.timeline import Activity, activity_of
 from audience.value import LifetimeValueView, lifetime_values
+from journeys.service import JourneyStats, journey_stats
 from loyalty.tiers import TierStatusView, tier_statuses
 
 
@@ -48,6 +49,11 @@ async def _values(rows: list[ProfileRow]) -> list[LifetimeValueView]:
     return [found[r.id] for r in rows]
 
 
+async def _journey_stats(ids: list[int]) -> list[JourneyStats]:
+    found = await journey_stats(list(ids))
+    return [found[i] for i in ids]
+
+
 def _loader(fn: Any) -> Any:
     return field(default_factory=lambda: DataLoader(load_fn=fn))
 
@@ -61,3 +67,4 @@ class AudienceLoaders:
     scores: DataLoader[int, ScoreView | None] = _loader(_scores)
     segments: DataLoader[int, list[SegmentView]] = _loader(_segments)
     values: DataLoader[ProfileRow, LifetimeValueView] = _loader(_values)
+    journey_stats: DataLoader[int, JourneyStats] = _loader(_journey_stats)

@@ -37,6 +37,7 @@ from api.mutations.events import EventMutations
 from api.mutations.franchises import FranchiseMutations, FranchiseQueries
 from api.mutations.geofences import GeofenceAdminMutations
 from api.mutations.identity import IdentityMutations
+from api.mutations.journeys import JourneyMutations, JourneyQueries
 from api.mutations.notifications import NotificationMutations, NotificationQueries
 from api.mutations.offers import OfferMutations
 from api.mutations.offline import OfflineMutations
@@ -135,7 +136,7 @@ Query = merge_types(
     "Query", (CustomerQueries, PosQueries, NotificationQueries, TierQueries, RewardQueries,
               EarnRuleQueries, AdminListQueries, SegmentQueries, AnalyticsQueries,
               ProfileQueries, ValueQueries, ApiClientQueries, FranchiseQueries,
-              WebhookQueries)
+              WebhookQueries, JourneyQueries)
 )
 Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What the app and the till can read."
@@ -147,7 +148,7 @@ Mutation = merge_types(
      EarnRuleMutations, SurveyMutations, EventMutations, SegmentMutations,
      AnalyticsMutations, ValueMutations, ApiClientMutations,
      FranchiseMutations, AdjustmentMutations, OfflineMutations,
-     WebhookMutations, PrivacyMutations, AccountEmailMutations),
+     WebhookMutations, PrivacyMutations, AccountEmailMutations, JourneyMutations),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."

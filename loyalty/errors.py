@@ -33,6 +33,8 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     # A segment (or journey) definition that does not validate; `field` is its path.
     INVALID_DEFINITION = "INVALID_DEFINITION"
+    # A journey that can no longer change (archived): create a new one.
+    JOURNEY_NOT_EDITABLE = "JOURNEY_NOT_EDITABLE"
     # signUp with the email of an imported account that has no password yet:
     # a link to claim it was emailed instead (loyalty/email_tokens.py).
     CLAIM_LINK_SENT = "CLAIM_LINK_SENT"
@@ -49,6 +51,17 @@ class DomainError(Exception):
 
     def __repr__(self) -> str:
         return f"DomainError({self.code}, {self.message!r}, field={self.field!r})"
+
+
+class DomainErrors(DomainError):
+    """Several refusals at once (every fault of a definition, each with its
+    path), so that an editor shows them all; the first stands for the rest."""
+
+    def __init__(self, errors: list[DomainError]) -> None:
+        assert errors, "DomainErrors needs at least one error"
+        first = errors[0]
+        super().__init__(first.code, first.message, first.field)
+        self.errors = list(errors)
 
 
 class RateLimited(DomainError):

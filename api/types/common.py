@@ -9,7 +9,7 @@ from typing import TypeVar
 import strawberry
 from strawberry.types.unset import UnsetType
 
-from loyalty.errors import DomainError
+from loyalty.errors import DomainError, DomainErrors
 from loyalty.errors import ErrorCode as DomainErrorCode
 from loyalty.ledger import Channel as DomainChannel
 from loyalty.ledger import Kind as DomainKind
@@ -60,6 +60,8 @@ class OkPayload:
 
 
 def errors_of(error: DomainError) -> list[UserError]:
+    if isinstance(error, DomainErrors):
+        return [UserError.of(e) for e in error.errors]
     return [UserError.of(error)]
 
 
