@@ -202,7 +202,13 @@ async def stream_rows(conn: BaseDBAsyncClient, rows: list[OutboxRow]) -> list[St
         return []
     facts = await _facts(conn, rows)
     out: list[StreamRow] = []
+    seen: set[str] = set()
     for r in rows:
         with contextlib.suppress(KeyError, TypeError, ValueError):
-            out.extend(_adapt(r, facts))
+            # Two rows of one batch may name one event (a survey's bonus and
+            # its survey.submitted): write_events takes each id once per batch.
+            for row in _adapt(r, facts):
+                if row.message_id not in seen:
+                    seen.add(row.message_id)
+                    out.append(row)
     return out
