@@ -99,8 +99,9 @@ async def issue(customer: CustomerHandle, *, kind: str = "PERCENT_OFF", value: i
 
 
 def item(till: Till, customer: CustomerHandle, amount: int, *, code: str | None = None,
-         currency: str = "EUR", receipt: str | None = None) -> dict:
+         currency: str = "EUR", receipt: str | None = None, **extra: object) -> dict:
     return {
+        **extra,
         "idempotencyKey": uuid.uuid4().hex,
         "card": {"cardNumber": customer.card_number},
         "storeId": till.store_id,

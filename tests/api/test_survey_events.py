@@ -50,15 +50,16 @@ async def test_coupon_redeemed_and_survey_submitted_reach_the_stream(gql, shop, 
     # given a journey coupon spent on the web shop, and a survey answered
     # without any survey bonus running
     code = await issue(alice, channels=["WEB", "STORE"])
-    bought = await buy(gql, tills.web, alice, 30_00, code=code, receipt="W-1001")
+    bought = await buy(gql, tills.web, alice, 30_00, code=code, receipt="W-1001",
+                       channel="WEB")
     assert bought["errors"] == []
     assert await answer(gql, shop, alice, "W-1001", 5, tills.web.store_id) == {
         "pointsAwarded": 0, "errors": []}
     # then the stream has the purchase, the coupon and the answer
     events = await stream(gql, shop, alice)
     assert [(name, channel) for name, channel, _ in events] == [
-        ("purchase", "STORE"), ("coupon_redeemed", "STORE"), ("survey_submitted", "APP")]
-    assert events[1][2] == {"code": code, "receiptId": "W-1001", "channel": "STORE",
+        ("purchase", "WEB"), ("coupon_redeemed", "WEB"), ("survey_submitted", "APP")]
+    assert events[1][2] == {"code": code, "receiptId": "W-1001", "channel": "WEB",
                             "storeId": tills.web.store_id}
     assert events[2][2] == {"receiptId": "W-1001", "rating": 5,
                             "storeId": tills.web.store_id, "points": 0}
@@ -180,4 +181,25 @@ async def test_the_bonus_taken_back_after_it_was_spent_leaves_a_debt(gql, shop, 
     await refund(gql, shop, "R-5", "ref-5")
     # 10 points of the purchase and 20 of the bonus, all spent: a debt of 30
     assert await available(gql, alice) == -30
+    assert (await verify_ledger()).problems == []
+
+
+async def test_an_answer_and_a_full_refund_at_once_never_leave_a_bonus_on_nothing(
+        gql, shop, alice):
+    import asyncio
+
+    from tests.api.test_pos import buy as pos_buy
+
+    await create(gql, shop, name="Survey", label="+20 for your feedback", kind="SURVEY",
+                 points=20)
+    for i in range(6):
+        await pos_buy(gql, shop, alice, 10_00, receipt=f"RACE-{i}")
+    # each receipt is answered and refunded in full at the same instant
+    await asyncio.gather(*(
+        call for i in range(6) for call in (
+            gql(SURVEY, {"input": {"storeId": shop.store_id, "receiptId": f"RACE-{i}",
+                                   "rating": 5}}, token=alice.token),
+            refund(gql, shop, f"RACE-{i}", f"race-{i}"))))
+    # whichever came first, every purchase was refunded and no bonus is kept
+    assert await available(gql, alice) == 0
     assert (await verify_ledger()).problems == []
