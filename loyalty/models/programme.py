@@ -260,7 +260,7 @@ class Coupon(Model):
 
     class Meta:
         table = "coupon"
-        indexes = (("customer_id", "id"), ("expires_at",))
+        indexes = (("customer_id", "id"), ("expires_at",), ("remind_at",))
 
 
 class AppliedBenefit(Model):
