@@ -95,6 +95,20 @@ def parse_channels(raw: str | None) -> tuple[str, ...] | None:
     return tuple(c for c in str(raw).split(",") if c)
 
 
+def benefit_title(kind: str, value: int, currency: str | None = None) -> str:
+    """A coupon's title from what it gives, for coupons nobody named (a
+    journey's issueCoupon without a title): "10% off", "5.00 EUR off",
+    "+50 points"."""
+    if kind == BenefitKind.PERCENT_OFF:
+        return f"{value}% off"
+    if kind == BenefitKind.AMOUNT_OFF:
+        exponent = EXPONENTS.get(currency or "", 2)
+        whole, fraction = divmod(value, 10**exponent)
+        amount = f"{whole}.{fraction:0{exponent}d}" if exponent else str(whole)
+        return f"{amount} {currency} off" if currency else f"{amount} off"
+    return f"+{value} points"
+
+
 def check_benefit(kind: str, value: int, field: str = "benefit") -> BenefitKind:
     """A benefit as an admin typed it: percent 1..100, amount or points > 0."""
     try:
