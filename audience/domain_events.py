@@ -9,16 +9,19 @@ so that reading a row twice writes nothing twice.
 
 - points.earned of a purchase: purchase (channel, storeId, totalMinor,
   currency, receiptId, points), and coupon_redeemed (code, receiptId,
-  storeId) for each coupon it used;
-- points.earned of a survey bonus: survey_submitted (receiptId, rating,
-  storeId, points);
+  channel, storeId) for each coupon it used (any coupon: the catalogue's, a
+  marketer's, a journey's);
+- survey.submitted: survey_submitted (receiptId, rating, storeId, points),
+  for every accepted answer, bonus or not; its message id is the survey's
+  (`srv:survey:<id>`), which the points.earned of a survey bonus written
+  before survey.submitted existed also maps to, so either gives one event;
 - points.redeemed: redemption (points, storeId, rewardId, rewardName);
-- points.refunded: refund (points, storeId, receiptId);
+- points.refunded: refund (points, storeId, receiptId), except the survey
+  bonus a full refund takes back (reason "survey_bonus"): one refund, one event;
 - visit.accepted: checkin (storeId, kind "VISIT", visitId, points);
 - tier.changed: tier_changed (from, to, direction).
 
-Other kinds (expiry, reminders, campaigns) are not behaviour: no event. A
-survey answered without a bonus writes no outbox row, so no event either.
+Other kinds (expiry, reminders, campaigns) are not behaviour: no event.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from audience.events import StreamRow
 from loyalty.ledger import Channel
+from loyalty.refunds import SURVEY_CLAWBACK
 from loyalty.sql import as_datetime, fetch
+from loyalty.surveys import SURVEY_SUBMITTED
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,8 @@ async def _facts(conn: BaseDBAsyncClient, rows: list[OutboxRow]) -> _Facts:
             facts.purchases[int(p[0])] = tuple(p)
         for s in await fetch(
             conn,
-            "SELECT s.transaction_id, s.rating, p.receipt_id, p.store_id FROM survey_response s "
+            "SELECT s.transaction_id, s.rating, p.receipt_id, p.store_id, s.id "
+            "FROM survey_response s "
             f"JOIN purchase p ON p.id = s.purchase_id WHERE s.transaction_id IN ({marks})",
             *earned,
         ):
@@ -114,9 +120,10 @@ async def _facts(conn: BaseDBAsyncClient, rows: list[OutboxRow]) -> _Facts:
 
 
 def _row(source: OutboxRow, name: str, channel: str, properties: dict[str, Any],
-         occurred_at: datetime | None = None, suffix: str = "") -> StreamRow:
+         occurred_at: datetime | None = None, suffix: str = "",
+         message_id: str | None = None) -> StreamRow:
     return StreamRow(
-        message_id=f"srv:outbox:{source.id}{suffix}",
+        message_id=message_id or f"srv:outbox:{source.id}{suffix}",
         name=name,
         channel=channel,
         occurred_at=occurred_at or source.created_at,
@@ -145,22 +152,26 @@ def _adapt(r: OutboxRow, facts: _Facts) -> list[StreamRow]:
             }, when)]
             for coupon_id, code in facts.coupons.get(txn, []):
                 out.append(_row(r, "coupon_redeemed", channel,
-                                {"code": code, "receiptId": receipt, "storeId": _store(store_id)},
+                                {"code": code, "receiptId": receipt, "channel": channel,
+                                 "storeId": _store(store_id)},
                                 when, f":coupon:{coupon_id}"))
             return out
         survey = facts.surveys.get(txn)
         if survey is not None:
-            _, rating, receipt, store_id = survey
-            return [_row(r, "survey_submitted", Channel.APP.value, {
-                "receiptId": receipt, "rating": int(rating), "storeId": _store(store_id),
-                "points": p.get("points")})]
+            _, rating, receipt, store_id, survey_id = survey
+            return [_survey_row(r, survey_id, receipt, rating, store_id, p.get("points"))]
         return []
+    if r.kind == SURVEY_SUBMITTED:
+        return [_survey_row(r, p["survey_id"], p["receipt_id"], p["rating"], p["store_id"],
+                            p.get("points"))]
     if r.kind == "points.redeemed":
         channel = (facts.transactions.get(txn or 0) or (None, Channel.SYSTEM.value))[1]
         return [_row(r, "redemption", channel, {
             "points": p.get("points"), "storeId": _store(p.get("store_id")),
             "rewardId": _store(p.get("reward_id")), "rewardName": p.get("reward_name")})]
     if r.kind == "points.refunded":
+        if p.get("reason") == SURVEY_CLAWBACK:
+            return []
         known = facts.transactions.get(txn or 0)
         return [_row(r, "refund", known[1] if known else Channel.SYSTEM.value, {
             "points": p.get("points"), "storeId": _store(p.get("store_id")),
@@ -175,6 +186,13 @@ def _adapt(r: OutboxRow, facts: _Facts) -> list[StreamRow]:
     return []
 
 
+def _survey_row(r: OutboxRow, survey_id: Any, receipt: Any, rating: Any, store_id: Any,
+                points: Any) -> StreamRow:
+    return _row(r, "survey_submitted", Channel.APP.value, {
+        "receiptId": str(receipt), "rating": int(rating), "storeId": _store(store_id),
+        "points": points}, message_id=f"srv:survey:{int(survey_id)}")
+
+
 async def stream_rows(conn: BaseDBAsyncClient, rows: list[OutboxRow]) -> list[StreamRow]:
     """The stream rows of a batch of outbox rows, in outbox order. A row that
     cannot be read (a payload of another shape) is skipped, never fatal: the
@@ -184,7 +202,13 @@ async def stream_rows(conn: BaseDBAsyncClient, rows: list[OutboxRow]) -> list[St
         return []
     facts = await _facts(conn, rows)
     out: list[StreamRow] = []
+    seen: set[str] = set()
     for r in rows:
         with contextlib.suppress(KeyError, TypeError, ValueError):
-            out.extend(_adapt(r, facts))
+            # Two rows of one batch may name one event (a survey's bonus and
+            # its survey.submitted): write_events takes each id once per batch.
+            for row in _adapt(r, facts):
+                if row.message_id not in seen:
+                    seen.add(row.message_id)
+                    out.append(row)
     return out

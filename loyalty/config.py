@@ -134,6 +134,10 @@ class Settings:
     # Links in emails: this URL with `?token=...` (the app's or site's page).
     email_link_url: str = "http://127.0.0.1:8000/account"
     email_token_minutes: int = 60
+    # A purchase's survey page, `{token}` standing for the signed token
+    # (loyalty/surveys.py: survey_url); None: messages carry no survey link.
+    survey_url: str | None = None
+    survey_link_days: int = 30
 
     # What a push's deep link starts with: the app's URL scheme, or the
     # prefix of its universal (iOS) / app (Android) links.
@@ -163,6 +167,9 @@ class Settings:
             raise ConfigError(f'LOYALTY_LOG_FORMAT must be one of json, console, '
                               f'got "{self.log_format}"')
         self._check_login_throttle()
+        if self.survey_url is not None and "{token}" not in self.survey_url:
+            raise ConfigError("LOYALTY_SURVEY_URL must contain {token}, where the survey's "
+                              "signed token goes")
         if self.is_prod:
             weakness = secret_weakness(self.secret_key)
             if weakness:

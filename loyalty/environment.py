@@ -155,6 +155,12 @@ VARIABLES: tuple[Var, ...] = (
        "start of the links in emails (the app's or the web shop's account page)"),
     _v("LOYALTY_EMAIL_TOKEN_MINUTES", "email_token_minutes", "int", "`60`",
        "how long an emailed link stays valid", minimum=1),
+    _v("LOYALTY_SURVEY_URL", "survey_url", "str", "unset",
+       "the page where a customer answers a purchase's survey, with `{token}` where the "
+       "signed token goes (`https://shop.example.com/survey?t={token}`); messages' "
+       "`survey_url` placeholder; the token is `submitSurveyFromLink`'s. Unset: no links"),
+    _v("LOYALTY_SURVEY_LINK_DAYS", "survey_link_days", "int", "`30`",
+       "how long a survey link stays valid", minimum=1),
     _v("FIREBASE_CREDENTIALS", "firebase_credentials", "str", "unset",
        "service-account file for push; unset: inbox and log only"),
     _v("LOYALTY_DEEP_LINK_BASE", "deep_link_base", "str", "`loyalty://`",

@@ -24,6 +24,9 @@ class ErrorCode(StrEnum):
     COUPON_NOT_FOUND = "COUPON_NOT_FOUND"
     COUPON_EXPIRED = "COUPON_EXPIRED"
     COUPON_ALREADY_USED = "COUPON_ALREADY_USED"
+    # A coupon limited to other channels (STORE, WEB, PHONE) than this store's,
+    # or an amount off in another currency than the purchase's.
+    COUPON_NOT_VALID_HERE = "COUPON_NOT_VALID_HERE"
     REWARD_NOT_AVAILABLE = "REWARD_NOT_AVAILABLE"
     OUT_OF_STOCK = "OUT_OF_STOCK"
     SURVEY_ALREADY_ANSWERED = "SURVEY_ALREADY_ANSWERED"

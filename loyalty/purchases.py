@@ -35,7 +35,7 @@ from loyalty.ledger import (
 from loyalty.money import Money
 from loyalty.purchase_fast import earn_in_one_statement
 from loyalty.sql import execute, fetchrow, is_pg
-from loyalty.stores import store_info
+from loyalty.stores import store_info, store_kind
 
 # Tills that were offline may post late; beyond this a receipt is refused.
 MAX_BACKDATE = timedelta(days=30)
@@ -242,8 +242,13 @@ async def _post(
         benefits: list[coupons.Benefit] = []
         if context.has_offers:
             benefits += await offers.clipped_benefits(conn, customer_id, store_id, now)
+        where = None
         if coupon is not None:
-            benefits.append(await coupons.peek_coupon(conn, coupon, customer_id, now))
+            # Refused before anything is written where the coupon is not valid
+            # (its channels, its currency): the transaction then rolls back.
+            where = coupons.STORE_CHANNEL[await store_kind(conn, store_id)].value
+            benefits.append(await coupons.peek_coupon(
+                conn, coupon, customer_id, now, where=where, currency=total.currency))
         applied = apply_benefits(total.amount_minor, benefits)
         day = pc.local_date(when, timezone)
         prog = await pc.programme(conn)
@@ -267,7 +272,8 @@ async def _post(
         )
         for a in applied:
             if a.coupon_id is not None:
-                await coupons.spend_coupon(conn, coupon or "", customer_id, txn.id, now)
+                await coupons.spend_coupon(conn, coupon or "", customer_id, txn.id, now,
+                                           where=where, currency=total.currency)
             elif a.activation_id is not None and not await offers.use_offer(
                 conn, a.activation_id
             ):

@@ -1,9 +1,16 @@
-"""Taking points back when goods come back (docs/adr/0002)."""
+"""Taking points back when goods come back (docs/adr/0002).
+
+A refund that leaves nothing of the purchase kept also takes back the survey
+bonus it earned, in the same transaction: a second reversal posting naming the
+bonus. A partial refund leaves the bonus alone: the bonus rewards answering
+about the visit, not the basket's size, and a purchase partly kept may still
+earn it (submitSurvey refuses only one refunded in full)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from loyalty.db import transaction
@@ -171,6 +178,11 @@ async def refund_purchase(
                 store_id=store_id,
                 store_name=name,
             )
+            if refunded_minor + returned >= total_minor:
+                await _claw_back_survey_bonus(
+                    conn, purchase_id=purchase_id, customer_id=customer_id,
+                    account_id=account_id, store_id=store_id, store_name=name, now=now,
+                )
     except IntegrityError:
         async with transaction() as conn:
             existing = await find_by_key(conn, key, fingerprint)
@@ -178,4 +190,67 @@ async def refund_purchase(
             raise
         return existing
     published_after_commit(pg, customer_id)
+    return txn
+
+
+SURVEY_CLAWBACK = "survey_bonus"
+
+
+async def _claw_back_survey_bonus(
+    conn: BaseDBAsyncClient, *, purchase_id: int, customer_id: int, account_id: int,
+    store_id: int, store_name: str, now: datetime,
+) -> TransactionResult | None:
+    """Reverse the survey bonus of a purchase now refunded in full, under the
+    account lock the refund holds: the bonus's own lot is emptied first, then
+    others first-expiring-first; points already spent leave the account
+    negative, as a refund does (docs/adr/0002). Its key makes it happen once."""
+    bonus = await fetchrow(
+        conn,
+        "SELECT t.id, t.points FROM survey_response s "
+        "JOIN ledger_transaction t ON t.id = s.transaction_id WHERE s.purchase_id = $1",
+        purchase_id,
+    )
+    if bonus is None or int(bonus[1]) <= 0:
+        return None
+    bonus_id, points = int(bonus[0]), int(bonus[1])
+    txn = await insert_transaction(
+        conn,
+        kind=Kind.REFUND,
+        channel=Channel.STORE,
+        description=f"Survey bonus taken back: refund at {store_name}",
+        key=f"sys:survey-clawback:{purchase_id}",
+        fingerprint=request_hash("surveyClawback", purchase=purchase_id),
+        customer_id=customer_id,
+        store_id=store_id,
+        points=-points,
+        occurred_at=now,
+        reverses_id=bonus_id,
+    )
+    lot = await fetchrow(conn, "SELECT id FROM lot WHERE transaction_id = $1", bonus_id)
+    await consume_lots(conn, account_id, points, first_lot_id=None if lot is None else lot[0])
+    row = await fetchrow(
+        conn,
+        "UPDATE account SET available = available - $1, "
+        "lifetime_earned = lifetime_earned - $2, updated_at = $3 "
+        "WHERE id = $4 RETURNING available, pending",
+        points,
+        points,
+        now,
+        account_id,
+    )
+    assert row is not None
+    await finish_posting(
+        conn,
+        txn,
+        account_id=account_id,
+        available=row[0],
+        pending=row[1],
+        system_account=SYSTEM_ISSUED,
+        event="points.refunded",
+        store_id=store_id,
+        store_name=store_name,
+        # The event stream's `refund` is the refund's own event: this one is
+        # its consequence (audience/domain_events.py leaves it out).
+        reason=SURVEY_CLAWBACK,
+    )
     return txn

@@ -15,7 +15,7 @@ from loyalty.sql import execute, fetch
 from loyalty.timezones import check_timezone
 
 _NAME_TTL_SECONDS = 60.0
-_names: dict[int, tuple[float, str, str]] = {}
+_names: dict[int, tuple[float, str, str, str]] = {}
 
 
 async def create_store(
@@ -129,12 +129,24 @@ async def store_name(conn: BaseDBAsyncClient, store_id: int) -> str:
 
 async def store_info(conn: BaseDBAsyncClient, store_id: int) -> tuple[str, str]:
     """(name, IANA timezone) of a store, cached like its name."""
+    hit = await _store(conn, store_id)
+    return hit[1], hit[2]
+
+
+async def store_kind(conn: BaseDBAsyncClient, store_id: int) -> StoreKind:
+    """Whether the store is a place, the web shop or the phone, cached like its
+    name (a store's kind never changes). Unknown store -> NOT_FOUND."""
+    return StoreKind((await _store(conn, store_id))[3])
+
+
+async def _store(conn: BaseDBAsyncClient, store_id: int) -> tuple[float, str, str, str]:
     hit = _names.get(store_id)
     now = time.monotonic()
     if hit is not None and hit[0] > now:
-        return hit[1], hit[2]
-    rows = await fetch(conn, "SELECT name, timezone FROM store WHERE id = $1", store_id)
+        return hit
+    rows = await fetch(conn, "SELECT name, timezone, kind FROM store WHERE id = $1", store_id)
     if not rows:
         raise DomainError(ErrorCode.NOT_FOUND, "Unknown store.", "storeId")
-    _names[store_id] = (now + _NAME_TTL_SECONDS, rows[0][0], rows[0][1])
-    return rows[0][0], rows[0][1]
+    found = (now + _NAME_TTL_SECONDS, rows[0][0], rows[0][1], rows[0][2])
+    _names[store_id] = found
+    return found

@@ -1,9 +1,14 @@
-"""The satisfaction survey a customer answers in the app about one purchase,
-and the bonus the active SURVEY rule gives for it (once per purchase)."""
+"""The satisfaction survey a customer answers in the app (or from a signed
+link in a message) about one purchase, and the bonus the active SURVEY rule
+gives for it (once per purchase).
+
+Every accepted answer writes a `survey.submitted` outbox event in its own
+transaction, bonus or not (journeys wait for it); a bonus whose purchase is
+later refunded in full is taken back (loyalty/refunds.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,7 +16,7 @@ from zoneinfo import ZoneInfo
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from loyalty import tiers
+from loyalty import survey_links, tiers
 from loyalty.config import get_settings
 from loyalty.db import transaction
 from loyalty.earn_rules import active_rules, survey_rule
@@ -22,6 +27,7 @@ from loyalty.ledger import (
     Channel,
     Kind,
     TransactionResult,
+    add_outbox,
     credit_points,
     finish_posting,
     insert_transaction,
@@ -36,6 +42,43 @@ from loyalty.sql import as_datetime, execute, fetchrow, is_pg
 from loyalty.stores import store_info
 
 MAX_COMMENT = 2000
+SURVEY_SUBMITTED = "survey.submitted"
+
+
+@dataclass(frozen=True)
+class SurveySubmitted:
+    """The `survey.submitted` outbox event: its payload is these fields."""
+
+    survey_id: int
+    purchase_id: int
+    store_id: int
+    receipt_id: str
+    rating: int
+    points: int  # the bonus credited, 0 without one
+
+    def payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def survey_url(customer_id: int, store_id: int, receipt_id: str) -> str | None:
+    """The link inviting this customer to rate this purchase: LOYALTY_SURVEY_URL
+    with its `{token}` replaced by a signed token (submitSurveyFromLink takes
+    it), valid LOYALTY_SURVEY_LINK_DAYS; None when LOYALTY_SURVEY_URL is unset.
+    Nothing is read or written: whether the purchase is the customer's is
+    checked when the survey is answered."""
+    template = get_settings().survey_url
+    if not template:
+        return None
+    return template.replace("{token}", survey_links.new_token(customer_id, store_id, receipt_id))
+
+
+async def submit_survey_from_link(
+    *, token: str, rating: int, comment: str | None = None
+) -> SurveyResult:
+    """submit_survey for the customer, store and receipt a survey link names."""
+    link = survey_links.read(token)
+    return await submit_survey(customer_id=link.customer_id, store_id=link.store_id,
+                               receipt_id=link.receipt_id, rating=rating, comment=comment)
 
 
 @dataclass(frozen=True)
@@ -92,10 +135,14 @@ async def submit_survey(
     try:
         async with transaction() as conn:
             pg = is_pg(conn)
+            # The purchase row is the lock a refund takes too: a refund in full
+            # and this answer are serialised, so either the refund sees the
+            # bonus (and takes it back) or the answer sees the refund.
             purchase = await fetchrow(
                 conn,
                 "SELECT id, customer_id, channel, total_minor, currency, occurred_at, "
-                "refunded_minor FROM purchase WHERE store_id = $1 AND receipt_id = $2",
+                "refunded_minor FROM purchase WHERE store_id = $1 AND receipt_id = $2 "
+                "FOR UPDATE",
                 store_id,
                 receipt_id,
             )
@@ -122,12 +169,18 @@ async def submit_survey(
             )
             assert survey is not None
             rule = await _survey_rule(conn, rules, customer_id, store_id, purchase)
-            if rule is None or not rule.points:
-                return SurveyResult(survey[0], 0, None)
-            txn = await _post_bonus(conn, customer_id, store_id, purchase_id, rule, now)
-            await execute(conn, "UPDATE survey_response SET transaction_id = $1 WHERE id = $2",
-                          txn.id, survey[0])
-            await tiers.after_earning(conn, customer_id, now)
+            txn = None
+            if rule is not None and rule.points:
+                txn = await _post_bonus(conn, customer_id, store_id, purchase_id, rule, now)
+                await execute(conn,
+                              "UPDATE survey_response SET transaction_id = $1 WHERE id = $2",
+                              txn.id, survey[0])
+                await tiers.after_earning(conn, customer_id, now)
+            # Bonus or not, the answer is an event (a journey waiting for it).
+            await add_outbox(conn, SURVEY_SUBMITTED, customer_id, SurveySubmitted(
+                survey_id=survey[0], purchase_id=purchase_id, store_id=store_id,
+                receipt_id=receipt_id, rating=rating, points=txn.points if txn else 0,
+            ).payload())
     except IntegrityError:
         answered = await _answered(store_id, receipt_id)
         if answered is None:
@@ -139,6 +192,8 @@ async def submit_survey(
         raise DomainError(ErrorCode.SURVEY_ALREADY_ANSWERED,
                           "This purchase's survey was already answered.",
                           "receiptId") from None
+    if txn is None:
+        return SurveyResult(survey[0], 0, None)
     published_after_commit(pg, customer_id)
     return SurveyResult(survey[0], txn.points, txn)
 

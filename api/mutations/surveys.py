@@ -34,6 +34,17 @@ class SubmitSurveyPayload:
         "SURVEY_NOT_ELIGIBLE for a purchase refunded in full, INVALID_INPUT).")
 
 
+@strawberry.input(description="A survey answered from the link a message carried, without "
+                  "signing in.")
+class SubmitSurveyFromLinkInput:
+    token: str = strawberry.field(
+        description="The token of the survey link (LOYALTY_SURVEY_URL's {token}): it names "
+        "the customer, the store and the receipt, signed by the server.")
+    rating: int = strawberry.field(description="1 (poor) to 5 (excellent).")
+    comment: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Free text, at most 2000 characters.")
+
+
 @strawberry.input(description="Profile fields to change; omitted ones stay as they are.")
 class UpdateProfileInput:
     first_name: str | None = strawberry.field(default=strawberry.UNSET, description="First name.")
@@ -64,6 +75,19 @@ class SurveyMutations:
                 customer_id=_customer(info), store_id=parse_id(input.store_id, "storeId"),
                 receipt_id=input.receipt_id, rating=input.rating, comment=given(input.comment),
             )
+        except DomainError as e:
+            return SubmitSurveyPayload(points_awarded=0, errors=errors_of(e))
+        return SubmitSurveyPayload(points_awarded=result.points_awarded, errors=[])
+
+    @strawberry.mutation(
+        description="Anyone holding a survey link (an email or SMS to the customer): answer "
+        "that purchase's survey as submitSurvey would, without a token. A link that is not "
+        "the server's is INVALID_INPUT (field token); an expired one SURVEY_NOT_ELIGIBLE.")
+    async def submit_survey_from_link(self, input: SubmitSurveyFromLinkInput
+                                      ) -> SubmitSurveyPayload:
+        try:
+            result = await surveys.submit_survey_from_link(
+                token=input.token, rating=input.rating, comment=given(input.comment))
         except DomainError as e:
             return SubmitSurveyPayload(points_awarded=0, errors=errors_of(e))
         return SubmitSurveyPayload(points_awarded=result.points_awarded, errors=[])

@@ -24,7 +24,7 @@ class Webhook:
     events: list[str] = strawberry.field(
         description="Event kinds it receives (points.earned, points.redeemed, points.refunded, "
         "points.adjusted, points.expired, points.expiring, tier.changed, visit.accepted, "
-        "coupon.expiring, customer.erased, ...) or \"*\" for all.")
+        "coupon.expiring, survey.submitted, customer.erased, ...) or \"*\" for all.")
     active: bool = strawberry.field(
         description="False once its attempts failed too often in a row "
         "(LOYALTY_WEBHOOK_DISABLE_AFTER_FAILURES); redelivering enables it again.")

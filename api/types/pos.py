@@ -122,7 +122,9 @@ class RecordPurchaseInput:
         default=strawberry.UNSET,
         description="A coupon the customer presents (single-use; case and spaces ignored). "
         "If it cannot be applied nothing is posted and the error says why "
-        "(COUPON_NOT_FOUND, COUPON_EXPIRED, COUPON_ALREADY_USED).",
+        "(COUPON_NOT_FOUND, COUPON_EXPIRED, COUPON_ALREADY_USED, or COUPON_NOT_VALID_HERE: "
+        "limited to other channels than this store's kind, PHYSICAL = STORE, ONLINE = WEB, "
+        "CALL_CENTRE = PHONE, or an amount off in another currency).",
     )
 
 

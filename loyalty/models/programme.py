@@ -254,10 +254,13 @@ class Coupon(Model):
     remind_at = fields.DatetimeField(null=True)
     # The key of the step that issued it: a retried step issues nothing new.
     issue_key = fields.CharField(max_length=128, null=True, unique=True)
+    # The ISO 4217 currency of an AMOUNT_OFF value; null: any (the reward
+    # catalogue's coupons, in the programme's one currency).
+    currency = fields.CharField(max_length=3, null=True)
 
     class Meta:
         table = "coupon"
-        indexes = (("customer_id", "id"), ("expires_at",))
+        indexes = (("customer_id", "id"), ("expires_at",), ("remind_at",))
 
 
 class AppliedBenefit(Model):
