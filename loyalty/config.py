@@ -134,6 +134,10 @@ class Settings:
     # Links in emails: this URL with `?token=...` (the app's or site's page).
     email_link_url: str = "http://127.0.0.1:8000/account"
     email_token_minutes: int = 60
+    # Marketing emails' unsubscribe page (api/unsubscribe.py), as customers reach it.
+    unsubscribe_url: str = "http://127.0.0.1:8000/unsubscribe"
+    # The SMS provider (notifications/sms.py): https://user:apikey@host/path; unset, no SMS.
+    sms_url: str | None = None
 
     # What a push's deep link starts with: the app's URL scheme, or the
     # prefix of its universal (iOS) / app (Android) links.
