@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
@@ -33,6 +34,7 @@ from notifications.unsubscribe import link_for
 
 log = logging.getLogger(__name__)
 
+_SPACES = re.compile(r"[ \t\r\f\v]+")
 # Messages handed over at once by one pass.
 CONCURRENCY = 8
 
@@ -70,7 +72,8 @@ def text_of(body: str) -> str:
     parser = _Text()
     parser.feed(body)
     parser.close()
-    lines = [" ".join(line.split()) for line in "".join(parser.parts).splitlines()]
+    # Runs of spaces as one, but a no-break space (French punctuation) kept.
+    lines = [_SPACES.sub(" ", line).strip(" ") for line in "".join(parser.parts).splitlines()]
     text = "\n".join(lines)
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
@@ -127,7 +130,7 @@ def _verdict(n: Due, channel: str, outcome: SmsOutcome, now: datetime, settings:
             stats.emailed += 1
         else:
             stats.texted += 1
-        return Verdict(Status.SENT, None, attempts, None, now, channel)
+        return Verdict(Status.SENT, n.passed, attempts, None, now, channel)
     reason = f"{channel}: {outcome.error}"[:200]
     if outcome.transient and attempts < settings.push_max_attempts:
         stats.retried += 1

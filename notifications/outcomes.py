@@ -67,6 +67,9 @@ class Due:
     phone: str | None = None
     email_opt_in: bool = True
     sms_opt_in: bool = True
+    # The channels passed over before the one it goes on ("EMAIL: no email
+    # consent"): the reason a sent row keeps.
+    passed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -229,7 +232,7 @@ def verdict(
     if not had_plan:
         if sent_before:  # every device reached on an earlier attempt
             stats.pushed += 1
-            return Verdict(Status.SENT, None, n.attempts, None, now, "PUSH")
+            return Verdict(Status.SENT, n.passed, n.attempts, None, now, "PUSH")
         stats.inbox_only += 1
         return Verdict(Status.INBOX, "no device", n.attempts, None, None, "INBOX")
     attempts = n.attempts + 1
@@ -249,7 +252,7 @@ def verdict(
         )
     if success:
         stats.pushed += 1
-        return Verdict(Status.SENT, reason if retry else None, attempts, None, now, "PUSH")
+        return Verdict(Status.SENT, reason if retry else n.passed, attempts, None, now, "PUSH")
     gone = sorted({o.error for o in n.outcomes if o.token_gone and o.error})
     stats.failed += 1
     return Verdict(

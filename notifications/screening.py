@@ -125,6 +125,7 @@ async def screen(
                     stats.capped += 1
                     continue
                 decided[n.id] = True
+            n.passed = chosen.reason
             if chosen.channel == PUSH:
                 out.push.append(n)
             elif chosen.channel in (EMAIL, SMS):
