@@ -19,7 +19,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from loyalty.config import Settings
 from loyalty.db import transaction
 from loyalty.sql import execute, fetch, skip_locked
-from notifications.direct import send_direct
+from notifications.direct import send_direct, text_of
 from notifications.email import EmailSender
 from notifications.outcomes import (
     Due,
@@ -193,7 +193,9 @@ async def _push(
     for n in to_push:
         for device_id, token, locale in devices.get(n.customer_id, ()):
             if (n.id, device_id) not in already:
-                title, body = (n.title, n.body)
+                # A journey's body may be an email's HTML (a message for EMAIL
+                # then PUSH): a phone shows its text.
+                title, body = (n.title, n.body if n.event_id is not None else text_of(n.body))
                 if locale:
                     title, body = texts.get((n.id, language(locale)), (title, body))
                 plan.append(
@@ -209,7 +211,7 @@ async def _push(
                             collapse_id=f"n{n.id}",
                             sound=SOUND,
                             badge=unread.get(n.customer_id, 1),
-                            channel_id=channel(n.kind),
+                            channel_id=channel(n.kind, n.marketing),
                         ),
                     )
                 )

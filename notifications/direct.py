@@ -31,6 +31,8 @@ from notifications.sms import Sms, SmsOutcome, SmsSender
 from notifications.stats import RunStats
 from notifications.templates import language
 from notifications.unsubscribe import link_for
+from observability.metrics import EMAILS
+from observability.metrics import SMS as SMS_COUNTS
 
 log = logging.getLogger(__name__)
 
@@ -125,18 +127,22 @@ async def _email(sender: EmailSender, n: Due, settings: Settings) -> SmsOutcome:
 def _verdict(n: Due, channel: str, outcome: SmsOutcome, now: datetime, settings: Settings,
              stats: RunStats) -> Verdict:
     attempts = n.attempts + 1
+    counter = EMAILS if channel == EMAIL else SMS_COUNTS
     if outcome.ok:
         if channel == EMAIL:
             stats.emailed += 1
         else:
             stats.texted += 1
+        counter.labels("sent").inc()
         return Verdict(Status.SENT, n.passed, attempts, None, now, channel)
     reason = f"{channel}: {outcome.error}"[:200]
     if outcome.transient and attempts < settings.push_max_attempts:
         stats.retried += 1
+        counter.labels("retried").inc()
         return Verdict(Status.QUEUED, reason, attempts,
                        now + backoff(attempts, settings, None), None, channel)
     stats.failed += 1
+    counter.labels("failed").inc()
     return Verdict(Status.FAILED, reason, attempts, None, None, channel)
 
 

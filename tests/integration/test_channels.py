@@ -155,7 +155,10 @@ async def test_an_email_first_message_is_emailed_and_its_link_unsubscribes(
     second = await queue(alice.id, ["EMAIL", "PUSH"], "run1:s2")
     await run_once(100, now=NOON + timedelta(hours=1), sender=sender, settings=settings)
     # then: pushed, not emailed
-    assert len(box.messages) == 1 and [s.token for s in fake_fcm.delivered()] == ["alice-phone"]
+    [pushed] = fake_fcm.delivered()
+    assert len(box.messages) == 1 and pushed.token == "alice-phone"
+    assert pushed.body == "Bonjour Alice,\n\n10\xa0% chez Dupont & Fils."
+    assert pushed.message["android"]["notification"]["channel_id"] == "loyalty-offers"
     note = await Notification.get(id=second)
     assert (note.status, note.channel, note.reason) == (
         Status.SENT, "PUSH", "EMAIL: no email consent")
