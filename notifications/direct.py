@@ -121,6 +121,9 @@ async def _email(sender: EmailSender, n: Due, settings: Settings) -> SmsOutcome:
         return SmsOutcome(error=f"{exc.code} {exc.message}"[:200], transient=exc.code < 500)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         return SmsOutcome(error=f"{type(exc).__name__}: {exc}"[:200], transient=True)
+    except Exception as exc:  # noqa: BLE001 - another sender's failure: retried, and logged
+        log.exception("email sender failed on notification %s", n.id)
+        return SmsOutcome(error=f"{type(exc).__name__}: {exc}"[:200], transient=True)
     return SmsOutcome()
 
 

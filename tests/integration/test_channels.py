@@ -47,6 +47,14 @@ query($id: ID!) {
 class Mailbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        # Recipients answered with an error reply instead of "250 OK".
+        self.refuse: dict[str, str] = {}
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
         self.messages.append(message_from_bytes(envelope.content,  # type: ignore[arg-type]
@@ -167,6 +175,30 @@ async def test_an_email_first_message_is_emailed_and_its_link_unsubscribes(
     assert [e["node"] for e in profile["customer"]["messages"]["edges"]] == [
         {"channel": "PUSH", "status": "sent", "journeyId": "7"},
         {"channel": "EMAIL", "status": "sent", "journeyId": "7"}]
+
+
+async def test_an_email_the_server_defers_is_retried_and_one_it_refuses_fails(
+        server, alice, bob, mailbox):
+    box, port = mailbox
+    settings = configured(server, smtp_port=port)
+    await consenting(alice.id)
+    await consenting(bob.id)
+    box.refuse[alice.email] = "451 4.3.0 try again later"
+    box.refuse[bob.email] = "550 5.1.1 no such mailbox"
+    later = await queue(alice.id, ["EMAIL"], "run11:s1")
+    never = await queue(bob.id, ["EMAIL", "INBOX"], "run11:s2")
+    await run_once(100, now=NOON, settings=settings)
+    note = await Notification.get(id=later)
+    assert (note.status, note.channel, note.attempts) == (Status.QUEUED, "EMAIL", 1)
+    assert "451" in (note.reason or "")
+    bad = await Notification.get(id=never)
+    assert (bad.status, bad.channel) == (Status.FAILED, "EMAIL")
+    assert (bad.reason or "").startswith("EMAIL: refused: 550")
+    # the server takes it on the retry
+    del box.refuse[alice.email]
+    await run_once(100, now=NOON + timedelta(hours=1), settings=settings)
+    assert (await Notification.get(id=later)).status == Status.SENT
+    assert [m["To"] for m in box.messages] == [alice.email]
 
 
 async def test_an_sms_goes_to_the_provider_with_the_message_id_as_reference(
