@@ -26,7 +26,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
-from api import fast_home, graphiql, probes
+from api import fast_home, graphiql, probes, unsubscribe
 from api.auth import BadToken, JWTBackend, may_send_bulk, principal_from_header
 from api.context import Context
 from api.errors import ApiCode
@@ -299,6 +299,7 @@ def create_app(
             Route("/healthz", probes.healthz),
             Route("/readyz", probes.readyz_endpoint()),
             Route("/metrics", metrics_endpoint),
+            *unsubscribe.routes,
             *(graphiql.routes if view.graphql_ide else []),
         ],
         middleware=[

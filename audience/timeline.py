@@ -105,11 +105,26 @@ class MessageView:
     status: str
     sent_at: datetime | None
     opened_at: datetime | None
+    journey_id: int | None = None
+
+
+def _channel(channel: str | None, status: str, channels: str | None) -> str:
+    """The channel that carried it (or was tried). Rows written before the
+    column was: a pushed one is PUSH, one left in the inbox INBOX; one not
+    sent yet names the first channel it will try."""
+    if channel:
+        return channel
+    if status == "sent":
+        return "PUSH"
+    if status in ("queued", "deferred", "suppressed") and channels:
+        return channels.split(",", 1)[0]
+    return "INBOX"
 
 
 async def messages_of(customer_id: int, first: int, before_id: int | None) -> list[MessageView]:
-    """Messages sent to the customer, newest first: a notification pushed to a
-    device is PUSH, one left in the inbox (opted out, no device) INBOX."""
+    """Messages sent to the customer on any channel, newest first, with what
+    became of each (queued, deferred, sent, inbox, failed, suppressed) and the
+    journey that sent it."""
     args: list[Any] = [customer_id]
     cursor = ""
     if before_id is not None:
@@ -118,9 +133,11 @@ async def messages_of(customer_id: int, first: int, before_id: int | None) -> li
     args.append(first)
     rows = await fetch(
         connections.get("default"),
-        "SELECT id, status, title, body, sent_at, read_at, created_at FROM notification "
-        f"WHERE customer_id = $1{cursor} ORDER BY id DESC LIMIT ${len(args)}", *args)
-    return [MessageView(int(r[0]), "PUSH" if r[1] == "sent" else "INBOX", r[2], r[3], r[1],
+        "SELECT id, status, title, body, sent_at, read_at, created_at, channel, channels, "
+        f"journey_id FROM notification WHERE customer_id = $1{cursor} "
+        f"ORDER BY id DESC LIMIT ${len(args)}", *args)
+    return [MessageView(int(r[0]), _channel(r[7], r[1], r[8]), r[2], r[3], r[1],
                         as_datetime(r[4]) if r[4] is not None
                         else (as_datetime(r[6]) if r[1] == "inbox" else None),
-                        None if r[5] is None else as_datetime(r[5])) for r in rows]
+                        None if r[5] is None else as_datetime(r[5]),
+                        None if r[9] is None else int(r[9])) for r in rows]

@@ -138,6 +138,10 @@ class Settings:
     # (loyalty/surveys.py: survey_url); None: messages carry no survey link.
     survey_url: str | None = None
     survey_link_days: int = 30
+    # Marketing emails' unsubscribe page (api/unsubscribe.py), as customers reach it.
+    unsubscribe_url: str = "http://127.0.0.1:8000/unsubscribe"
+    # The SMS provider (notifications/sms.py): https://user:apikey@host/path; unset, no SMS.
+    sms_url: str | None = None
 
     # What a push's deep link starts with: the app's URL scheme, or the
     # prefix of its universal (iOS) / app (Android) links.

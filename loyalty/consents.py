@@ -11,7 +11,7 @@ from loyalty.sql import execute
 
 # Customer columns that are consents, and their names in the history.
 CONSENTS = {"marketing_opt_in": "marketing", "push_opt_in": "push",
-            "location_opt_in": "location"}
+            "location_opt_in": "location", "email_opt_in": "email", "sms_opt_in": "sms"}
 
 
 async def record(conn: BaseDBAsyncClient, customer_id: int, changes: Mapping[str, bool],

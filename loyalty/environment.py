@@ -148,11 +148,20 @@ VARIABLES: tuple[Var, ...] = (
        "`50`", "failed deliveries in a row after which a webhook is disabled", minimum=1),
     _v("LOYALTY_SMTP_URL", "smtp_url", "str", "unset",
        "`smtp://user:password@host:port` for emails (password reset, verification, claim "
-       "links); unset: emails are logged, not sent", secret=True),
+       "links, journeys' marketing emails); unset: account emails are logged, not sent, and "
+       "a message for EMAIL goes on its next channel", secret=True),
     _v("LOYALTY_EMAIL_FROM", "email_from", "str", "`loyalty@localhost`",
        "the emails' From address"),
     _v("LOYALTY_EMAIL_LINK_URL", "email_link_url", "str", "`http://127.0.0.1:8000/account`",
        "start of the links in emails (the app's or the web shop's account page)"),
+    _v("LOYALTY_UNSUBSCRIBE_URL", "unsubscribe_url", "str",
+       "`http://127.0.0.1:8000/unsubscribe`",
+       "this API's `/unsubscribe` page as customers reach it: marketing emails link to it "
+       "(`?token=...`) and name it in `List-Unsubscribe`"),
+    _v("LOYALTY_SMS_URL", "sms_url", "str", "unset",
+       "`https://user:apikey@sms.example/v1/messages`: the SMS provider's endpoint, sent "
+       "`POST {to, body, reference}` as JSON with basic auth; unset: no SMS (a message for "
+       "SMS only is suppressed)", secret=True),
     _v("LOYALTY_EMAIL_TOKEN_MINUTES", "email_token_minutes", "int", "`60`",
        "how long an emailed link stays valid", minimum=1),
     _v("LOYALTY_SURVEY_URL", "survey_url", "str", "unset",
@@ -178,7 +187,9 @@ VARIABLES: tuple[Var, ...] = (
        "how long a worker holds the notifications it is sending; longer than the slowest FCM "
        "batch, or a slow worker's batch is sent twice", owner="policy", minimum=1),
     _v("LOYALTY_MARKETING_DAILY_CAP", "marketing_daily_cap", "int", "`3`",
-       "marketing messages pushed per customer per local day; the rest reach the inbox only",
+       "marketing messages sent per customer per local day, push, email and SMS together; "
+       "the rest reach the inbox only (or, without INBOX among their channels, are "
+       "suppressed)",
        owner="policy", minimum=0),
     _v("LOYALTY_OUTBOX_MAX_ATTEMPTS", "outbox_max_attempts", "int", "`5`",
        "claims of one outbox event that may fail before it is set aside as dead",

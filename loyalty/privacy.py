@@ -128,7 +128,7 @@ async def erase_customer(actor: Principal | None, customer_id: int, *, source: s
         await execute(conn, "UPDATE refresh_token SET revoked_at = $1 WHERE subject_kind = "
                       "'customer' AND subject_id = $2 AND revoked_at IS NULL", now, customer_id)
         ended = [EndedSession("customer", customer_id, str(f[0])) for f in families]
-        current = await fetchrow(conn, "SELECT marketing_opt_in, push_opt_in, location_opt_in "
+        current = await fetchrow(conn, f"SELECT {', '.join(consents.CONSENTS)} "
                                  "FROM customer WHERE id = $1", customer_id)
         assert current is not None
         withdrawn = {k: False for k, v in zip(consents.CONSENTS, current, strict=True) if v}
@@ -139,8 +139,9 @@ async def erase_customer(actor: Principal | None, customer_id: int, *, source: s
             "birth_date = NULL, phone = NULL, external_id = NULL, locale = 'en', "
             "timezone = 'UTC', quiet_hours_start = NULL, quiet_hours_end = NULL, "
             "marketing_opt_in = $2, push_opt_in = $3, location_opt_in = $4, "
-            "email_verified_at = NULL, erased_at = $5 WHERE id = $6",
-            _anonymous_email(customer_id), False, False, False, now, customer_id)
+            "email_opt_in = $5, sms_opt_in = $6, "
+            "email_verified_at = NULL, erased_at = $7 WHERE id = $8",
+            _anonymous_email(customer_id), False, False, False, False, False, now, customer_id)
         await execute(conn, "DELETE FROM email_token WHERE customer_id = $1", customer_id)
         await execute(conn, "UPDATE survey_response SET comment = NULL WHERE customer_id = $1",
                       customer_id)

@@ -23,6 +23,10 @@ class Email:
     to: str
     subject: str
     text: str
+    # An HTML body, sent as the alternative to `text` (multipart/alternative).
+    html: str | None = None
+    # More headers (List-Unsubscribe, Message-ID...), in order.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class EmailSender(Protocol):
@@ -50,7 +54,11 @@ class SmtpSender:
         message["From"] = self.sender
         message["To"] = email.to
         message["Subject"] = email.subject
+        for name, value in email.headers:
+            message[name] = value
         message.set_content(email.text)
+        if email.html is not None:
+            message.add_alternative(email.html, subtype="html")
         await aiosmtplib.send(message, hostname=self.hostname, port=self.port,
                               username=self.username, password=self.password,
                               use_tls=self.use_tls, timeout=self.timeout)

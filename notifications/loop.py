@@ -150,7 +150,8 @@ class LoopState:
         for outcome, count in (("sent", stats.pushed), ("retried", stats.retried),
                                ("failed", stats.failed), ("inbox_only", stats.inbox_only),
                                ("deferred", stats.deferred), ("capped", stats.capped),
-                               ("skipped", stats.skipped)):
+                               ("skipped", stats.skipped),
+                               ("suppressed", stats.suppressed)):
             if count:
                 PUSHES.labels(outcome).inc(count)
         if stats.devices_disabled:

@@ -23,7 +23,10 @@ class Status(StrEnum):
     DEFERRED = "deferred"  # quiet hours: held until next_attempt_at, never dropped
     SENT = "sent"  # pushed to at least one device
     INBOX = "inbox"  # inbox only (opted out, no device, no credentials): see reason
-    FAILED = "failed"  # no device reached after the last attempt: see reason
+    FAILED = "failed"  # not delivered after the last attempt (or refused): see reason
+    # None of its channels could carry it (not configured, no address, no
+    # consent, the marketing cap): see reason, one per channel tried.
+    SUPPRESSED = "suppressed"
 
 
 class Device(Model):

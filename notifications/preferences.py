@@ -23,6 +23,9 @@ class Preferences:
     marketing_opt_in: bool
     quiet_hours_start: str | None
     quiet_hours_end: str | None
+    # Marketing by email / by SMS (each needs marketing_opt_in too).
+    email_opt_in: bool = True
+    sms_opt_in: bool = True
 
 
 def _of(customer: Customer) -> Preferences:
@@ -32,6 +35,8 @@ def _of(customer: Customer) -> Preferences:
         marketing_opt_in=customer.marketing_opt_in,
         quiet_hours_start=customer.quiet_hours_start,
         quiet_hours_end=customer.quiet_hours_end,
+        email_opt_in=customer.email_opt_in,
+        sms_opt_in=customer.sms_opt_in,
     )
 
 
@@ -54,6 +59,8 @@ async def update_preferences(
     quiet_hours_start: str | None | object = UNCHANGED,
     quiet_hours_end: str | None | object = UNCHANGED,
     source: str = "app",
+    email_opt_in: bool | None = None,
+    sms_opt_in: bool | None = None,
 ) -> Preferences:
     """Change what is given; quiet hours are set or cleared as a pair."""
     customer = await Customer.get_or_none(id=customer_id)
@@ -64,6 +71,8 @@ async def update_preferences(
         ("push_opt_in", push_opt_in),
         ("location_opt_in", location_opt_in),
         ("marketing_opt_in", marketing_opt_in),
+        ("email_opt_in", email_opt_in),
+        ("sms_opt_in", sms_opt_in),
     ):
         if value is not None:
             changes[name] = bool(value)

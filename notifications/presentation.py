@@ -37,5 +37,6 @@ def deep_link(base: str, kind: str, notification_id: int) -> str:
     return base + SCREENS.get(kind, INBOX).format(id=notification_id)
 
 
-def channel(kind: str) -> str:
-    return MARKETING_CHANNEL if kind in MARKETING else ACCOUNT_CHANNEL
+def channel(kind: str, marketing: bool = False) -> str:
+    """The Android channel: offers (a journey's marketing message too) or the account's."""
+    return MARKETING_CHANNEL if marketing or kind in MARKETING else ACCOUNT_CHANNEL

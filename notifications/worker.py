@@ -31,6 +31,7 @@ from loyalty.sql import execute, fetch, skip_locked
 from notifications import templates
 from notifications.caps import marketing_today
 from notifications.delivery import payload_of, placeholders, send_due
+from notifications.email import EmailSender, SmtpSender
 from notifications.inbox_rows import (
     BODY_MAX,
     CAMPAIGN,
@@ -47,6 +48,7 @@ from notifications.personalise import NOWHERE, Standing, standings, values
 from notifications.personalise import template_for as _template_for
 from notifications.policy import Policy, load_policy
 from notifications.push import PushSender
+from notifications.sms import SmsSender, sms_sender_from_url
 from notifications.stats import RunStats
 from observability.metrics import WORKER_STEP
 
@@ -287,20 +289,35 @@ async def run_once(
     sender: PushSender | None = None,
     settings: Settings | None = None,
     policy: Policy | None = None,
+    email_sender: EmailSender | None = None,
+    sms_sender: SmsSender | None = None,
 ) -> RunStats:
     """One pass: claim up to `batch_size` events, then send up to `batch_size`
-    due notifications. Without a sender, messages reach the inbox and the log."""
+    due notifications. Without a push sender, pushes reach the inbox and the
+    log; email and SMS go through `email_sender` and `sms_sender`, by default
+    the ones LOYALTY_SMTP_URL and LOYALTY_SMS_URL configure (neither set: no
+    email, no SMS; a message for those channels only is suppressed)."""
     now = now or datetime.now(UTC)
     settings = settings or get_settings()
     policy = policy or load_policy()
+    if email_sender is None and settings.smtp_url:
+        email_sender = SmtpSender(settings.smtp_url, settings.email_from)
+    own_sms = sms_sender is None and bool(settings.sms_url)
+    if own_sms:
+        sms_sender = sms_sender_from_url(settings.sms_url)
     stats = RunStats()
     started = time.monotonic()  # when `now` was: the send's lease is timed from it
     await claim_events(batch_size, now, stats, policy)
     claimed = time.monotonic()
     WORKER_STEP.labels("claim").observe(claimed - started)
-    await send_due(
-        batch_size, now, sender, stats, settings, policy.lease, localized, started=started
-    )
+    try:
+        await send_due(
+            batch_size, now, sender, stats, settings, policy.lease, localized, started=started,
+            email_sender=email_sender, sms_sender=sms_sender, cap=policy.marketing_daily_cap,
+        )
+    finally:
+        if own_sms and sms_sender is not None:
+            await sms_sender.close()
     WORKER_STEP.labels("send").observe(time.monotonic() - claimed)
     return stats
 

@@ -88,7 +88,7 @@ PUSHES = Counter(
     "loyalty_pushes",
     "Notifications by what became of them on a pass: sent, retried, failed, inbox_only "
     "(opt-out, no device, no credentials), deferred (quiet hours), capped (marketing cap), "
-    "skipped (no marketing consent).", ["outcome"])
+    "skipped (no marketing consent), suppressed (no channel could carry it).", ["outcome"])
 PUSH_DEVICES_DISABLED = Counter(
     "loyalty_push_devices_disabled", "Devices disabled after FCM said their token is dead.")
 WORKER_STEP = Histogram(

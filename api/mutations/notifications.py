@@ -118,6 +118,8 @@ class NotificationMutations:
                 marketing_opt_in=given(input.marketing_opt_in),
                 quiet_hours_start=_kept(input.quiet_hours_start),
                 quiet_hours_end=_kept(input.quiet_hours_end),
+                email_opt_in=given(input.email_opt_in),
+                sms_opt_in=given(input.sms_opt_in),
             )
         except DomainError as e:
             return PreferencesPayload(preferences=None, errors=errors_of(e))

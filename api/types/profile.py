@@ -107,10 +107,14 @@ class CustomerEventConnection:
 class Message:
     id: strawberry.ID = strawberry.field(description="The message's id.")
     channel: MessageChannel = strawberry.field(
-        description="PUSH when pushed to a device, INBOX when left in the inbox only.")
+        description="The channel that carried it (or was tried, or will be first): PUSH, "
+                    "INBOX, EMAIL or SMS.")
     title: str | None = strawberry.field(description="Its title.")
     body: str = strawberry.field(description="Its text.")
-    status: str = strawberry.field(description="queued, deferred, sent, inbox, failed.")
+    status: str = strawberry.field(
+        description="queued, deferred (quiet hours), sent, inbox (in the app's inbox only), "
+                    "failed, suppressed (no channel could carry it: see why in the worker's "
+                    "record).")
     journey_id: strawberry.ID | None = strawberry.field(
         description="The journey that sent it; null for ledger and campaign messages.")
     sent_at: datetime | None = strawberry.field(description="When it was sent.")
@@ -269,7 +273,9 @@ class CustomerProfile:
         edges = [MessageEdge(
             cursor=encode_cursor("message", m.id),
             node=Message(id=strawberry.ID(str(m.id)), channel=MessageChannel(m.channel),
-                         title=m.title, body=m.body, status=m.status, journey_id=None,
+                         title=m.title, body=m.body, status=m.status,
+                         journey_id=None if m.journey_id is None
+                         else strawberry.ID(str(m.journey_id)),
                          sent_at=m.sent_at, opened_at=m.opened_at))
             for m in items[:size]]
         return MessageConnection(edges=edges, page_info=PageInfo(

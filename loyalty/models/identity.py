@@ -50,6 +50,11 @@ class Customer(Model):
     marketing_opt_in = fields.BooleanField(default=False)
     push_opt_in = fields.BooleanField(default=True)
     location_opt_in = fields.BooleanField(default=False)
+    # Marketing by email / SMS, each on top of marketing_opt_in: consent given
+    # to marketing covers both until withdrawn for one channel (an email's
+    # unsubscribe link turns email_opt_in off, and nothing else).
+    email_opt_in = fields.BooleanField(default=True, db_default=True)
+    sms_opt_in = fields.BooleanField(default=True, db_default=True)
     # "HH:MM" in the customer's timezone; pushes wait for the window's end.
     quiet_hours_start = fields.CharField(max_length=5, null=True)
     quiet_hours_end = fields.CharField(max_length=5, null=True)

@@ -142,8 +142,12 @@ async def test_a_customer_exports_then_deletes_everything(gql, server, shop: Sho
     _, rows = await connections.get("default").execute_query(
         f"SELECT consent, granted, source FROM consent_change WHERE customer_id = {zep['id']} "
         "ORDER BY id DESC")
-    assert {tuple(r) for r in rows[:2]} == {("marketing", False, "erasure"),
-                                           ("push", False, "erasure")}
+    # every consent the customer had is recorded withdrawn (email and SMS
+    # marketing are on until withdrawn)
+    assert {tuple(r) for r in rows[:4]} == {("marketing", False, "erasure"),
+                                           ("push", False, "erasure"),
+                                           ("email", False, "erasure"),
+                                           ("sms", False, "erasure")}
     # The same email can sign up again, as a new customer.
     again = (await gql(SIGN_UP, {"input": {"email": EMAIL, "password": PASSWORD,
                                            "firstName": NAME}}))["signUp"]
