@@ -104,7 +104,9 @@ CREATE FUNCTION test_slow_row() RETURNS trigger LANGUAGE plpgsql AS
 $$ BEGIN PERFORM pg_sleep(random() * 0.004); RETURN NEW; END $$;
 CREATE TRIGGER test_slow_row BEFORE INSERT ON ledger_entry
 FOR EACH ROW EXECUTE FUNCTION test_slow_row();"""
-_NO_SLOW_TRIGGER = ("SET lock_timeout = '5s'; DROP TRIGGER IF EXISTS test_slow_row ON "
+# One implicit transaction (a simple query): SET LOCAL leaves the pooled
+# connection's session as it was.
+_NO_SLOW_TRIGGER = ("SET LOCAL lock_timeout = '5s'; DROP TRIGGER IF EXISTS test_slow_row ON "
                     "ledger_entry; DROP FUNCTION IF EXISTS test_slow_row();")
 
 
