@@ -131,10 +131,39 @@ async def _truncate_pg(conn: Any) -> None:
         await admin.close()
     import logging
 
-    # Logged, not failed: the class is pinned by tests/api/test_fuzz_findings.py.
+    # Logged, not failed here (the test that left it is over): the class is
+    # tested by sessions_left_busy() in the cancellation and fuzz tests.
     logging.getLogger("tests").error("ended sessions holding the test tables: %s",
                                      [dict(r) for r in stuck])
     await conn.execute_script(script)
+
+
+async def sessions_left_busy() -> list[str]:
+    """PostgreSQL: the database's sessions still inside a transaction or in
+    the middle of a statement once everything has had a moment to settle.
+    Idle in a transaction, or "active, ClientRead" (a statement whose first
+    half was sent and never followed by its Sync): each holds its locks and
+    its snapshot until the connection is used again, maybe never. Asked on a
+    connection of its own, before the pool is used again (using a stuck
+    connection ends what it was stuck in)."""
+    if not IS_PG:
+        return []
+    from api.listener import plain_dsn
+
+    probe = await asyncpg.connect(plain_dsn(DATABASE_URL))
+    try:
+        for _ in range(30):
+            rows = await probe.fetch(
+                "SELECT state, wait_event, left(query, 80) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend' "
+                "AND (state <> 'idle' OR xact_start IS NOT NULL)")
+            if not rows:
+                return []
+            await asyncio.sleep(0.1)
+    finally:
+        await probe.close()
+    return [f"{r[0]} ({r[1]}): {r[2]}" for r in rows]
 
 
 @pytest.fixture(autouse=True)

@@ -40,13 +40,20 @@ async def test_a_refused_field_does_not_freeze_the_server(server, gql, alice):
 
 async def test_requests_refused_or_abandoned_at_random_points(server, gql, shop, alice):
     """Refused siblings, purchases and reads at once, with clients hanging up
-    after a random wait: afterwards the server answers at once, every pool
-    connection is back and the ledger holds."""
+    after a random wait: afterwards no session is left in a transaction or
+    mid-statement, the server answers at once, every pool connection is back
+    and the ledger holds."""
     import random
 
     from loyalty.balances import verify_ledger
+    from tests.api.test_fuzz_findings import REFUSED_BESIDE_A_QUERY
     from tests.api.test_pos import PURCHASE, purchase_input
+    from tests.api.test_tiers_api import CREATE_TIER
+    from tests.conftest import sessions_left_busy
     from tests.integration.test_cancellation import _pool_is_whole
+
+    await gql(CREATE_TIER, {"input": {"name": "Silver", "threshold": 100}},
+              token=shop.admin_token)
 
     rng = random.Random(11)
     keys = [f"k{i}" for i in range(60)]
@@ -60,6 +67,9 @@ async def test_requests_refused_or_abandoned_at_random_points(server, gql, shop,
                 call = client.raw(PURCHASE, purchase_input(shop, alice, 5_00, key=key,
                                                            receipt=key),
                                   token=shop.cashier_token)
+            elif i % 3 == 1:
+                # Its siblings in the middle of plain queries, not in a transaction.
+                call = client.raw(REFUSED_BESIDE_A_QUERY, token=alice.token)
             else:
                 query, who = REFUSED_BESIDE_A_TRANSACTION[i % 2]
                 call = client.raw(query, token=alice.token if who else None)
@@ -69,6 +79,9 @@ async def test_requests_refused_or_abandoned_at_random_points(server, gql, shop,
                 pass
 
     await asyncio.gather(*(one(i) for i in range(180)))
+    # Before anything uses the pool again: using a stuck connection ends
+    # what it was stuck in.
+    assert await sessions_left_busy() == []
     await _still_answers(server, gql, alice.token, points=None)
     await _pool_is_whole()
     assert (await verify_ledger()).problems == []

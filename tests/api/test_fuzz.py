@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -44,6 +43,7 @@ from tests.conftest import (
     GraphQLClient,
     Server,
     Shop,
+    sessions_left_busy,
     settings_for,
     sign_up,
 )
@@ -198,26 +198,6 @@ def _report(failures: list[Failure], records: list[logging.LogRecord]) -> str:
     return "\n".join(lines)
 
 
-async def open_transactions() -> list[str]:
-    """PostgreSQL: the app's connections still inside a transaction a moment
-    after the last answer (each holds its locks until it is used again).
-    Asked on a connection of its own: one from the pool would be one of
-    those it looks for, and using it ends its transaction."""
-    if not IS_PG:
-        return []
-    from api.listener import plain_dsn
-
-    await asyncio.sleep(0.1)
-    probe = await asyncpg.connect(plain_dsn(DATABASE_URL))
-    try:
-        rows = await probe.fetch(
-            "SELECT left(query, 80) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL")
-    finally:
-        await probe.close()
-    return [str(row[0]) for row in rows]
-
-
 @pytest.mark.parametrize("role_name", list(ROLES))
 async def test_fuzzed_requests_find_no_bug(role_name: str, gql: GraphQLClient, server: Server,
                                            shop: Shop, alice: CustomerHandle,
@@ -236,17 +216,10 @@ async def test_fuzzed_requests_find_no_bug(role_name: str, gql: GraphQLClient, s
     sent, failures = await asyncio.to_thread(_fuzz, server.url, tokens[role.token], strategy,
                                              examples)
     elapsed = time.perf_counter() - started
-    left_open = await open_transactions()
-    if left_open:
-        # TODO(lead, cancellation class): remove with the fix. Every pooled
-        # connection used once ends what a cut-off query left open, so that
-        # the next test's TRUNCATE does not wait 300 s for the pool to drop it.
-        from api.app import _open_pool
-
-        await _open_pool()
+    left_open = await sessions_left_busy()
     line = (f"fuzz {role_name} on {'PostgreSQL' if IS_PG else 'SQLite'}: "
             f"{sent} requests in {elapsed:.1f} s, {len(failures)} failing answers, "
-            f"{len(left_open)} transactions left open")
+            f"{len(left_open)} sessions left busy")
     plugins = request.config.pluginmanager
     reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
     if reporter is not None and capture is not None:
@@ -256,8 +229,5 @@ async def test_fuzzed_requests_find_no_bug(role_name: str, gql: GraphQLClient, s
     ledger = await verify_ledger()
     assert not failures, _report(failures, caplog.records)
     assert ledger.ok, ledger.problems
-    # TODO(lead, cancellation class): assert `not left_open` once a sibling
-    # cancelled mid-query on PostgreSQL no longer leaves its connection in
-    # the pool inside a transaction (test_fuzz_findings.py shows it).
-    assert await open_transactions() == []
+    assert left_open == []
     assert sent >= examples // 2, line

@@ -11,7 +11,7 @@ from tortoise import connections
 from tests.api.test_offers_api import CREATE_OFFER
 from tests.api.test_pos import PURCHASE, purchase_input
 from tests.api.test_tiers_api import CREATE_TIER
-from tests.conftest import IS_PG, CustomerHandle, GraphQLClient, Shop
+from tests.conftest import IS_PG, CustomerHandle, GraphQLClient, Shop, sessions_left_busy
 
 
 async def _count(table: str) -> int:
@@ -76,26 +76,23 @@ async def test_an_email_longer_than_any_account_s_is_a_wrong_log_in(
 
 # Seen by the fuzzer as a 300 s stall of the next test's TRUNCATE on
 # PostgreSQL: a refused field's sibling, cancelled by graphql-core in the
-# middle of a plain query (not in loyalty.db.transaction), left its pooled
-# connection "active, ClientRead" inside a transaction, holding its locks
-# until the pool dropped the idle connection after 300 s. With asyncpg's own
-# reset query on release (instead of loyalty.db.NoResetConnection's empty
-# one) it does not happen.
+# middle of a plain query, left its pooled connection "active, ClientRead"
+# inside a transaction, holding its locks until the connection was used
+# again. The cancellation reached the task after asyncpg's prepare (Parse,
+# Describe, Flush) was answered and before the task resumed to send Bind,
+# Execute and Sync: asyncpg sent neither a cancel request nor a Sync and
+# released the connection as idle. loyalty.db.NoResetConnection settles such
+# a connection on release.
 REFUSED_BESIDE_A_QUERY = ('{ me { tier { name } points { available } '
                           'history(first: 5, after: "bad") { edges { cursor } } } }')
 
 
 @pytest.mark.skipif(not IS_PG, reason="the pool's connections are PostgreSQL's")
-@pytest.mark.xfail(reason="TODO(lead, cancellation class): loyalty/db.py NoResetConnection "
-                   "skips the reset that would end a query cut off by a cancellation",
-                   strict=False)
 async def test_a_sibling_cancelled_mid_query_leaves_no_transaction_open(
         gql: GraphQLClient, shop: Shop, alice: CustomerHandle):
-    from tests.api.test_fuzz import open_transactions
-
     await gql(CREATE_TIER, {"input": {"name": "Silver", "threshold": 100}},
               token=shop.admin_token)
     for _ in range(50):
         body = await asyncio.wait_for(gql.raw(REFUSED_BESIDE_A_QUERY, token=alice.token), 5)
         assert _codes(body) == ["INVALID_INPUT"]
-        assert await open_transactions() == []
+        assert await sessions_left_busy() == []
