@@ -38,3 +38,32 @@ async def record(
         reason,
         None if detail is None else json.dumps(detail, sort_keys=True),
     )
+
+
+CLIENT_CALL = "api.call"
+
+
+async def record_client_call(
+    conn: BaseDBAsyncClient,
+    client_id: int,
+    *,
+    operation: str | None,
+    outcome: str,
+    status: int,
+    request_id: str | None,
+    at: datetime | None = None,
+) -> None:
+    """One row per call made with an API client's key: the operation's root
+    field (never the query's text or variables), how it ended, the HTTP
+    status and the request id that finds its log lines."""
+    await execute(
+        conn,
+        "INSERT INTO audit_log (at, actor_kind, actor_id, action, detail) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        at or datetime.now(UTC),
+        "client",
+        client_id,
+        CLIENT_CALL,
+        json.dumps({"operation": operation, "outcome": outcome, "status": status,
+                    "request_id": request_id}, sort_keys=True),
+    )
