@@ -15,6 +15,7 @@ from audience.scores import ScoreView, scores_of
 from audience.segments import SegmentView, member_counts, segments_of
 from audience.timeline import Activity, activity_of
 from audience.value import LifetimeValueView, lifetime_values
+from journeys.customer_runs import CustomerRun, runs_of
 from loyalty.tiers import TierStatusView, tier_statuses
 
 
@@ -48,6 +49,11 @@ async def _values(rows: list[ProfileRow]) -> list[LifetimeValueView]:
     return [found[r.id] for r in rows]
 
 
+async def _journey_runs(ids: list[int]) -> list[list[CustomerRun]]:
+    found = await runs_of(list(ids))
+    return [found[i] for i in ids]
+
+
 def _loader(fn: Any) -> Any:
     return field(default_factory=lambda: DataLoader(load_fn=fn))
 
@@ -61,3 +67,4 @@ class AudienceLoaders:
     scores: DataLoader[int, ScoreView | None] = _loader(_scores)
     segments: DataLoader[int, list[SegmentView]] = _loader(_segments)
     values: DataLoader[ProfileRow, LifetimeValueView] = _loader(_values)
+    journey_runs: DataLoader[int, list[CustomerRun]] = _loader(_journey_runs)
