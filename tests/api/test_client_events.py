@@ -14,9 +14,9 @@ import pytest
 
 from api.fast_track import TRACK_DOCUMENT
 from tests.api.test_api_clients import create_client
+from tests.api.test_profile_api import staff
 from tests.conftest import GraphQLClient, Shop
 from tests.integration.test_expiry import rows
-from tests.api.test_profile_api import staff
 
 # The same selection, named: the fast path leaves it to the executor.
 EXECUTOR_DOCUMENT = TRACK_DOCUMENT.replace("mutation(", "mutation Named(", 1)

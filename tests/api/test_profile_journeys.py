@@ -10,8 +10,8 @@ import pytest
 
 from journeys.models import Journey, JourneyRun, JourneyStatus, JourneyVersion
 from journeys.run import Status
-from tests.fakes.statements import counted
 from tests.conftest import GraphQLClient, Shop, sign_up
+from tests.fakes.statements import counted
 
 PROFILE = """
 query($id: ID!) {
