@@ -26,7 +26,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
-from api import fast_home, graphiql, probes
+from api import client_audit, fast_home, graphiql, probes
 from api.auth import BadToken, JWTBackend, may_send_bulk, principal_from_header
 from api.client_audit import AuditClientCalls
 from api.context import Context
@@ -286,6 +286,7 @@ def create_app(
             metrics.process_exited()
             if listener is not None:
                 await listener.stop()
+            await client_audit.flush()  # the API clients' last calls' lines
             if manage_db:
                 await db.close()
 

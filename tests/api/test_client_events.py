@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from api import client_audit
 from api.fast_track import TRACK_DOCUMENT
 from tests.api.test_api_clients import create_client
 from tests.api.test_profile_api import staff
@@ -64,6 +65,7 @@ async def test_a_web_shop_sends_events_attributed_to_its_key(
     again = await gql.raw(document, {"input": {"events": batch[:2]}}, token=secret)
     assert again["data"]["trackEvents"]["duplicates"] == 2
     # and each call is in the audit log under the client, with its operation
+    await client_audit.flush()
     audit = await rows("SELECT actor_kind, actor_id, action, detail FROM audit_log "
                        "WHERE action = 'api.call' ORDER BY id")
     assert [(r[0], r[1], r[2]) for r in audit] == [("client", client_id, "api.call")] * 2
