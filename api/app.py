@@ -26,8 +26,9 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
-from api import fast_home, graphiql, probes, unsubscribe
+from api import client_audit, fast_home, graphiql, probes, unsubscribe
 from api.auth import BadToken, JWTBackend, may_send_bulk, principal_from_header
+from api.client_audit import AuditClientCalls
 from api.context import Context
 from api.errors import ApiCode
 from api.limits import BodySizeLimit
@@ -116,9 +117,8 @@ class GraphQLView(GraphQL[Context, None]):
     async def _track_fast_path(self, request: Request) -> Response | None:
         """The persisted trackEvents document straight to its use case
         (api/fast_track.py); None lets `run` answer anything else."""
-        from api.fast_track import data_of, events_of, may_track, storable
+        from api.fast_track import data_of, events_of, may_track, storable, track_as
         from api.permissions import require_existing
-        from audience.events import track_events
 
         principal = getattr(request.scope.get("user"), "principal", None)
         headers = request.headers
@@ -142,10 +142,14 @@ class GraphQLView(GraphQL[Context, None]):
             await require_existing(principal)
         except Exception:  # noqa: BLE001 - the executor refuses it with its own error
             return None
-        tracked = await track_events(
-            events, customer_id=principal.subject_id if principal.is_customer else None)
-        return Response(self.encode_json({"data": data_of(tracked)}),
-                        media_type="application/json")
+        started = time.perf_counter()
+        tracked = await track_as(principal, events)
+        response = Response(self.encode_json({"data": data_of(tracked)}),
+                            media_type="application/json")
+        # Counted, logged and audited as the executor's would be (api/guard.py).
+        record_operation(request.scope, "trackEvents", None, "ok",
+                         time.perf_counter() - started)
+        return response
 
     async def _home_fast_path(self, request: Request) -> Response | None:
         """The persisted home document without the generic executor (ADR 0009),
@@ -282,6 +286,7 @@ def create_app(
             metrics.process_exited()
             if listener is not None:
                 await listener.stop()
+            await client_audit.flush()  # the API clients' last calls' lines
             if manage_db:
                 await db.close()
 
@@ -307,6 +312,7 @@ def create_app(
                        page_csp=page_csp(view.graphql_ide_html) if view.graphql_ide else None),
             Middleware(RequestId),
             Middleware(ObserveRequests),
+            Middleware(AuditClientCalls),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        bulk_max_bytes=settings.bulk_max_body_bytes, bulk=may_send_bulk),
             Middleware(AuthenticationMiddleware, backend=JWTBackend()),

@@ -283,6 +283,8 @@ _INSERTS = {
                      "($1, $2, $3, $4, $5, $6, 1, $7, $8, $9)",
     "tiers": "INSERT INTO customer_tier (customer_id, tier_id, since, review_at, updated_at) "
              "VALUES ($1, $2, $3, $4, $5)",
+    # The tier history (loyalty.tiers.record_change): the same tier, since then.
+    "tier_changes": "INSERT INTO tier_change (customer_id, tier_id, at) VALUES ($1, $2, $3)",
 }
 _SEQUENCES = ("customer", "account", "card", "ledger_transaction", "ledger_entry", "lot",
               "purchase")
@@ -361,6 +363,7 @@ async def _write(tx: BaseDBAsyncClient, rows: _Rows, now: datetime) -> None:
         "purchases": [p[:13] for p in rows.purchases],
         "outbox": [[*o, now] for o in sorted(rows.outbox, key=lambda o: o[3])],
         "notifications": rows.notifications, "tiers": rows.tiers,
+        "tier_changes": [t[:3] for t in rows.tiers],
     }
     for name, values in batches.items():
         for start in range(0, len(values), 5000):

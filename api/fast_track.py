@@ -21,7 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from api.fast_home import _normal
-from audience.events import EventIn, Tracked
+from api.permissions import may_track_events
+from audience.events import EventIn, Tracked, track_events
 from loyalty.ledger import Channel
 from loyalty.tokens import Principal
 
@@ -85,8 +86,16 @@ def events_of(payload: Any) -> list[EventIn] | None:
 
 def may_track(principal: Principal | None) -> bool:
     """api.permissions.MayTrackEvents' rule (the executor checks the rest)."""
-    return principal is not None and (
-        principal.is_customer or (principal.is_staff and principal.role in ("ADMIN", "MANAGER")))
+    return principal is not None and may_track_events(principal)
+
+
+async def track_as(principal: Principal, events: list[EventIn]) -> Tracked:
+    """track_events for this sender: a customer's own events, or events
+    attributed to the API client that sends them (the executor's mutation
+    and the fast path both call this)."""
+    return await track_events(
+        events, customer_id=principal.subject_id if principal.is_customer else None,
+        client_id=principal.subject_id if principal.is_client else None)
 
 
 def data_of(tracked: Tracked) -> dict[str, Any]:

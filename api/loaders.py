@@ -15,6 +15,7 @@ from audience.scores import ScoreView, scores_of
 from audience.segments import SegmentView, member_counts, segments_of
 from audience.timeline import Activity, activity_of
 from audience.value import LifetimeValueView, lifetime_values
+from journeys.customer_runs import CustomerRun, runs_of
 from journeys.service import JourneyStats, journey_stats
 from loyalty.tiers import TierStatusView, tier_statuses
 
@@ -54,6 +55,11 @@ async def _journey_stats(ids: list[int]) -> list[JourneyStats]:
     return [found[i] for i in ids]
 
 
+async def _journey_runs(ids: list[int]) -> list[list[CustomerRun]]:
+    found = await runs_of(list(ids))
+    return [found[i] for i in ids]
+
+
 def _loader(fn: Any) -> Any:
     return field(default_factory=lambda: DataLoader(load_fn=fn))
 
@@ -68,3 +74,4 @@ class AudienceLoaders:
     segments: DataLoader[int, list[SegmentView]] = _loader(_segments)
     values: DataLoader[ProfileRow, LifetimeValueView] = _loader(_values)
     journey_stats: DataLoader[int, JourneyStats] = _loader(_journey_stats)
+    journey_runs: DataLoader[int, list[CustomerRun]] = _loader(_journey_runs)

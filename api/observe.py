@@ -33,6 +33,7 @@ access_log: Any = None
 # Where the request's operation is written for the log line.
 OPERATION = "loyalty.operation"
 OPERATION_NAME = "loyalty.operation_name"
+OUTCOME = "loyalty.outcome"
 INVALID = "(invalid)"
 MULTIPLE = "(multiple)"
 ROUTES = {"/graphql": "/graphql", "/healthz": "/healthz", "/readyz": "/readyz",
@@ -102,6 +103,7 @@ def record_operation(scope: MutableMapping[str, Any] | None, label: str, operati
         histogram.observe(seconds)
     if scope is not None:
         scope[OPERATION] = label
+        scope[OUTCOME] = outcome
         if operation_name and _NAME.fullmatch(operation_name):
             scope[OPERATION_NAME] = operation_name
 

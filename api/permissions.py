@@ -93,15 +93,23 @@ class IsAdmin(_TokenPermission):
         return principal.is_admin
 
 
-class MayTrackEvents(_TokenPermission):
-    """The app (a customer's own events), or a trusted sender until API
-    clients exist: a staff token of an admin or a manager."""
+def may_track_events(principal: Principal) -> bool:
+    """trackEvents' senders: the app (a customer's own events), an integration
+    (an API client with scope EVENTS), or an admin (a back-office tool).
+    Managers, who sent events until API clients existed, no longer do: a
+    franchise's manager would write into the timelines of every customer."""
+    return (principal.is_customer or principal.has_scope("EVENTS")
+            or principal.is_admin)
 
-    message = "A customer token, or an admin's or manager's staff token, is required."
+
+class MayTrackEvents(_TokenPermission):
+    """api/fast_track.py applies the same rule (may_track_events)."""
+
+    message = ("A customer token, an API key with scope EVENTS, or an admin's staff token, "
+               "is required.")
 
     def allows(self, principal: Principal) -> bool:
-        return principal.is_customer or (principal.is_staff
-                                         and principal.role in ("ADMIN", "MANAGER"))
+        return may_track_events(principal)
 
 
 class MayReadCustomers(_TokenPermission):

@@ -142,12 +142,14 @@ async def track_events(
     events: list[EventIn],
     *,
     customer_id: int | None = None,
+    client_id: int | None = None,
     now: datetime | None = None,
 ) -> Tracked:
     """Validate and store `events`. With `customer_id` (a customer's own token)
     every event is that customer's, and naming another one is FORBIDDEN;
-    without it (a trusted sender) each event names its customerId, its
-    anonymousId or both, and an unknown customer is NOT_FOUND."""
+    without it (a trusted sender: an API client with scope EVENTS, whose id
+    `client_id` is kept on each row, or an admin) each event names its
+    customerId, its anonymousId or both, and an unknown customer is NOT_FOUND."""
     settings = audience_settings()
     now = now or datetime.now(UTC)
     result = Tracked()
@@ -180,7 +182,7 @@ async def track_events(
     if customer_id is None:
         rows = await _known_customers(rows, result)
     if rows:
-        result.accepted = await write_events([r for _, r in rows], now)
+        result.accepted = await write_events([r for _, r in rows], now, client_id=client_id)
     result.duplicates += len(rows) - result.accepted
     result.errors.sort(key=lambda e: _index(e.field))
     return result
@@ -234,9 +236,9 @@ fresh AS (
   SELECT message_id, $8 FROM input ON CONFLICT (message_id) DO NOTHING RETURNING message_id),
 ins AS (
   INSERT INTO customer_event (message_id, customer_id, anonymous_id, name, channel,
-                              occurred_at, received_at, properties)
+                              occurred_at, received_at, properties, api_client_id)
   SELECT i.message_id, COALESCE(i.customer_id, a.customer_id), i.anonymous_id, i.name,
-         i.channel, i.occurred_at, $9, i.properties::jsonb
+         i.channel, i.occurred_at, $9, i.properties::jsonb, $10::bigint
   FROM input i JOIN fresh f ON f.message_id = i.message_id
   LEFT JOIN anonymous_identity a ON i.customer_id IS NULL AND a.anonymous_id = i.anonymous_id
   ORDER BY i.n
@@ -245,7 +247,7 @@ SELECT count(*) FROM ins"""
 _TOUCH_PG = """,
 touched AS (
   INSERT INTO segment_touch (customer_id, touched_at)
-  SELECT DISTINCT customer_id, $10::timestamptz FROM ins WHERE customer_id IS NOT NULL)"""
+  SELECT DISTINCT customer_id, $11::timestamptz FROM ins WHERE customer_id IS NOT NULL)"""
 INSERT_PG = _INSERT_PG.format(touch=_TOUCH_PG)
 INSERT_PG_UNTOUCHED = _INSERT_PG.format(touch="")
 
@@ -262,10 +264,11 @@ _FROM_SQLITE = (
 )
 _INSERT_SQLITE = (
     "INSERT INTO customer_event (message_id, customer_id, anonymous_id, name, channel, "
-    "occurred_at, received_at, properties) SELECT json_extract(j.value, '$[0]'), "
+    "occurred_at, received_at, properties, api_client_id) SELECT json_extract(j.value, '$[0]'), "
     "COALESCE(json_extract(j.value, '$[4]'), a.customer_id), json_extract(j.value, '$[5]'), "
     "json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'), "
-    "json_extract(j.value, '$[3]'), $1, json_extract(j.value, '$[6]') " + _FROM_SQLITE
+    "json_extract(j.value, '$[3]'), $1, json_extract(j.value, '$[6]'), $2 " +
+    _FROM_SQLITE.replace("$3", "$4").replace("$2", "$3")
 )
 _TOUCH_SQLITE = (
     "INSERT INTO segment_touch (customer_id, touched_at) SELECT DISTINCT "
@@ -280,30 +283,33 @@ def sqlite_time(moment: datetime) -> str:
 
 
 async def write_events(rows: list[StreamRow], now: datetime,
-                       conn: BaseDBAsyncClient | None = None, touch: bool = True) -> int:
+                       conn: BaseDBAsyncClient | None = None, touch: bool = True,
+                       client_id: int | None = None) -> int:
     """Append `rows` whose message ids are new; returns how many were. On
     PostgreSQL one statement (and the month's partition made first when this
-    process has not seen it yet); `conn`: a transaction to write in."""
+    process has not seen it yet); `conn`: a transaction to write in;
+    `client_id`: the API client that sent them, kept on each row."""
     if not rows:
         return 0
     if conn is not None:
         if is_pg(conn):
-            return await _write_pg(conn, rows, now, touch)
-        return await _write_sqlite(conn, rows, now, touch)
+            return await _write_pg(conn, rows, now, touch, client_id)
+        return await _write_sqlite(conn, rows, now, touch, client_id)
     default = connections.get("default")
     if is_pg(default):
-        return await _write_pg(default, rows, now, touch)  # one statement: its own transaction
+        # One statement: its own transaction.
+        return await _write_pg(default, rows, now, touch, client_id)
     async with transaction() as tx:
-        return await _write_sqlite(tx, rows, now, touch)
+        return await _write_sqlite(tx, rows, now, touch, client_id)
 
 
 async def _write_pg(conn: BaseDBAsyncClient, rows: list[StreamRow], now: datetime,
-                    touch: bool) -> int:
+                    touch: bool, client_id: int | None) -> int:
     await partitions.ensure_for(conn, [r.occurred_at for r in rows])
     args: list[Any] = [
         [r.message_id for r in rows], [r.name for r in rows], [r.channel for r in rows],
         [r.occurred_at for r in rows], [r.customer_id for r in rows],
-        [r.anonymous_id for r in rows], [r.properties for r in rows], now, now,
+        [r.anonymous_id for r in rows], [r.properties for r in rows], now, now, client_id,
     ]
     if touch:
         args.append(now)
@@ -321,7 +327,7 @@ async def _write_pg(conn: BaseDBAsyncClient, rows: list[StreamRow], now: datetim
 
 
 async def _write_sqlite(conn: BaseDBAsyncClient, rows: list[StreamRow], now: datetime,
-                        touch: bool) -> int:
+                        touch: bool, client_id: int | None) -> int:
     batch = orjson.dumps([
         [r.message_id, r.name, r.channel, sqlite_time(r.occurred_at), r.customer_id,
          r.anonymous_id, None if r.properties is None else orjson.Fragment(r.properties)]
@@ -332,7 +338,7 @@ async def _write_sqlite(conn: BaseDBAsyncClient, rows: list[StreamRow], now: dat
     if not claimed:
         return 0
     fresh = orjson.dumps([r[0] for r in claimed]).decode()
-    await fetch(conn, _INSERT_SQLITE, received, batch, fresh)
+    await fetch(conn, _INSERT_SQLITE, received, client_id, batch, fresh)
     if touch:
         await fetch(conn, _TOUCH_SQLITE, received, batch, fresh)
     return len(claimed)

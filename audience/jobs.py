@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise import connections
 
-from audience import events, identity_merge, membership, partitions, scores
+from audience import events, identity_merge, membership, partitions, scores, value_model
 from audience.config import audience_settings
 from loyalty.sql import execute
 
@@ -44,11 +44,13 @@ async def recompute_now(now: datetime | None = None, rfm_window_days: int | None
                         all_segments: bool = False) -> tuple[scores.Recomputed,
                                                              membership.Changes]:
     """Scores recomputed now, then the segments that read them (or, with
-    `all_segments`, every segment) evaluated in full: the admin mutation and
-    `loyalty audience recompute`."""
+    `all_segments`, every segment) evaluated in full, and the lifetime-value
+    model fitted again: the admin mutation and `loyalty audience recompute`."""
     now = now or datetime.now(UTC)
     done = await scores.recompute(now, rfm_window_days)
     changes = await membership.refresh(now, only_scored=not all_segments)
+    await value_model.fit(now)
+    await value_model.prune()
     return done, changes
 
 

@@ -25,6 +25,9 @@ class CustomerEvent(Model):
     occurred_at = fields.DatetimeField()
     received_at = fields.DatetimeField()
     properties: dict | None = fields.JSONField(null=True)
+    # The API client that sent it (scope EVENTS); null for the app's, an
+    # admin's and the server's own. No foreign key, as for customer_id.
+    api_client_id = fields.BigIntField(null=True)
 
     class Meta:
         table = "customer_event"
@@ -191,3 +194,20 @@ class StaffAudit(Model):
     class Meta:
         table = "staff_audit"
         indexes = (("customer_id", "id"), ("staff_id", "id"))
+
+
+class ValueModelFit(Model):
+    # Each fit of the lifetime-value prediction (BG/NBD + Gamma-Gamma,
+    # audience/value_model.py); the newest row is the one predictions use.
+    # params is null when the programme had too little history to fit.
+
+    id = fields.BigIntField(primary_key=True)
+    fitted_at = fields.DatetimeField()
+    customers = fields.IntField()
+    repeat_buyers = fields.IntField()
+    unit = fields.CharField(max_length=8)
+    params: dict | None = fields.JSONField(null=True)
+
+    class Meta:
+        table = "value_model_fit"
+        indexes = (("fitted_at",),)

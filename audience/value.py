@@ -12,8 +12,11 @@ currency are left out):
 - retention cost: points issued (net of refunds) at LOYALTY_POINT_COST_MINOR
   each, plus messages sent at their channel's cost (LOYALTY_MESSAGE_COSTS: a
   pushed notification is PUSH, an inbox-only one INBOX);
-- the 12-month prediction (BG/NBD and Gamma-Gamma) comes from the math
-  library (audience/clv.py) through `predictor()`; null until it lands.
+- the 12-month prediction: BG/NBD and Gamma-Gamma (audience/clv.py), with
+  the programme's newest fit (audience/value_model.py) applied to the
+  customer's purchase days as of now, at LOYALTY_MARGIN_RATE; null, with the
+  reason in `status`, before a fit, when the programme had too little history
+  at the last fit, or when the customer has bought nothing.
 
 `lifetime_values` reads a page of customers in two statements;
 `value_by_channel_count` computes the same figures for every customer in
@@ -22,23 +25,23 @@ one set-based statement (a test keeps the two equal).
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from tortoise import connections
 
+from audience import clv, value_model
 from audience.config import audience_settings
 from audience.profiles import ProfileRow
 from audience.segment_sql import CHANNEL_COUNT_SQL
+from audience.value_model import PredictionStatus
 from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.money import parse_money
-from loyalty.sql import as_datetime, execute, fetch, fetchrow, is_pg
+from loyalty.sql import execute, fetch, fetchrow, is_pg
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ class Prediction:
     predicted_12_months_minor: int | None
     expected_purchases_12_months: float | None
     probability_alive: float | None
+    status: PredictionStatus = PredictionStatus.NOT_FITTED
 
 
 NO_PREDICTION = Prediction(None, None, None)
@@ -65,20 +69,6 @@ class LifetimeValueView:
 
 def _minor(value: Decimal) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def predictor() -> Callable[[int, list[tuple[datetime, int]], datetime], Prediction] | None:
-    """SEAM for the math library: audience/clv.py's BG/NBD + Gamma-Gamma fit,
-    when it lands with `predict(customer_id, purchases, now)` (purchases as
-    (when, net minor units)). None until then: the prediction stays null."""
-    try:
-        # By name: the module lands in another change, and mypy must pass
-        # with and without it.
-        predict: Callable[[int, list[tuple[datetime, int]], datetime], Prediction] = \
-            importlib.import_module("audience.clv").predict
-    except (ImportError, AttributeError):
-        return None
-    return predict
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
@@ -155,7 +145,6 @@ async def lifetime_values(rows: list[ProfileRow]) -> dict[int, LifetimeValueView
     found = await fetch(connections.get("default"), _PER_CUSTOMER.format(marks=marks),
                         settings.currency, *[r.id for r in rows])
     acquisition = await _cohort_costs(rows)
-    predict = predictor()
     costs = settings.message_cost_minor
     values = {}
     for customer_id, spend, discounts, points, pushed, inbox in found:
@@ -166,35 +155,42 @@ async def lifetime_values(rows: list[ProfileRow]) -> dict[int, LifetimeValueView
             settings.currency, _minor(margin), _minor(acquisition.get(int(customer_id),
                                                                       Decimal(0))),
             _minor(retention), NO_PREDICTION)
-    if predict is not None:
-        values = await _predicted(values, predict)
-    return values
+    return await _predicted(values)
 
 
 async def _predicted(values: dict[int, LifetimeValueView],
-                     predict: Callable[[int, list[tuple[datetime, int]], datetime], Prediction]
-                     ) -> dict[int, LifetimeValueView]:
-    """The math library's prediction from each customer's purchases."""
-    ids = list(values)
-    marks = ", ".join(f"${i}" for i in range(1, len(ids) + 1))
-    rows = await fetch(connections.get("default"),
-                       "SELECT customer_id, occurred_at, total_minor - refunded_minor "
-                       f"FROM purchase WHERE customer_id IN ({marks}) ORDER BY occurred_at", *ids)
-    history: dict[int, list[tuple[datetime, int]]] = {i: [] for i in ids}
-    for customer_id, when, net in rows:
-        history[int(customer_id)].append((as_datetime(when), int(net)))
-    now = datetime.now(UTC)
+                     now: datetime | None = None) -> dict[int, LifetimeValueView]:
+    """Each customer's 12-month prediction under the newest fit: two
+    statements for the page (the fit, the customers' purchase days)."""
+    now = now or datetime.now(UTC)
+    stored = await value_model.latest()
+    summaries = {}
+    if stored is not None and stored.model is not None:
+        summaries = await value_model.summaries_of(now, list(values))
+    margin_rate = float(audience_settings().margin_rate)
     out = {}
     for i, view in values.items():
-        try:
-            prediction = predict(i, history[i], now)
-        except Exception:  # noqa: BLE001 - a fit that fails leaves the prediction null
-            log.exception("CLV prediction failed for customer %s", i)
-            prediction = NO_PREDICTION
-        out[i] = LifetimeValueView(view.currency, view.historical_margin_minor,
-                                   view.acquisition_cost_minor, view.retention_cost_minor,
-                                   prediction)
+        out[i] = replace(view, prediction=_prediction(stored, summaries.get(i), margin_rate))
     return out
+
+
+def _prediction(stored: value_model.StoredModel | None, summary: clv.PurchaseSummary | None,
+                margin_rate: float) -> Prediction:
+    if stored is None:
+        return NO_PREDICTION
+    if stored.model is None:
+        return Prediction(None, None, None, PredictionStatus.NOT_ENOUGH_HISTORY)
+    if summary is None:
+        return Prediction(None, None, None, PredictionStatus.NO_PURCHASES)
+    try:
+        forecast = clv.predict_12_months(stored.model, summary, margin_rate=margin_rate)
+    except (ValueError, ArithmeticError):  # a degenerate fit: no figure rather than a crash
+        log.exception("CLV prediction failed")
+        return Prediction(None, None, None, PredictionStatus.NOT_ENOUGH_HISTORY)
+    if forecast is None:
+        return Prediction(None, None, None, PredictionStatus.NO_PURCHASES)
+    return Prediction(forecast.predicted_margin_minor, round(forecast.expected_purchases, 6),
+                      round(forecast.probability_alive, 6), PredictionStatus.PREDICTED)
 
 
 def _month_sql(column: str, pg: bool) -> str:

@@ -126,7 +126,7 @@ async def _post(actor: Principal, key: str, fingerprint: str, customer_id: int, 
         await finish_posting(
             conn, txn, account_id=account_id, available=available, pending=pending,
             system_account=SYSTEM_ADJUSTMENTS, event="points.adjusted", store_id=None,
-            store_name=None, signed_points=points,
+            store_name=None, signed_points=points, reason=reason,
         )
         await audit.record(conn, actor, "points.adjusted", target_kind="customer",
                            target_id=customer_id, reason=reason,

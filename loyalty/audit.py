@@ -4,9 +4,11 @@ why. Written in the transaction of the change it records."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.sql import execute
@@ -38,3 +40,39 @@ async def record(
         reason,
         None if detail is None else json.dumps(detail, sort_keys=True),
     )
+
+
+CLIENT_CALL = "api.call"
+
+
+@dataclass(frozen=True)
+class ClientCall:
+    """One call made with an API client's key: the operation's root field
+    (never the query's text or variables), how it ended, the HTTP status and
+    the request id that finds its log lines."""
+
+    client_id: int
+    operation: str | None
+    outcome: str
+    status: int
+    request_id: str | None
+    at: datetime
+
+
+async def record_client_calls(calls: list[ClientCall]) -> None:
+    """One audit_log row per call, in one statement (api/client_audit.py
+    gathers a process's calls and writes them a few times a second)."""
+    if not calls:
+        return
+    values = []
+    args: list[Any] = []
+    for call in calls:
+        n = len(args)
+        values.append(f"(${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5})")
+        args += [call.at, "client", call.client_id, CLIENT_CALL,
+                 json.dumps({"operation": call.operation, "outcome": call.outcome,
+                             "status": call.status, "request_id": call.request_id},
+                            sort_keys=True)]
+    await execute(connections.get("default"),
+                  "INSERT INTO audit_log (at, actor_kind, actor_id, action, detail) VALUES "
+                  + ", ".join(values), *args)

@@ -192,7 +192,8 @@ async def _try_fast(
     prog = await pc.programme(conn)
     context = None
     if prog.uses_context:
-        context = pc.cached_context(customer_id) or await pc.read_context(conn, customer_id, now)
+        context = (pc.cached_context(customer_id, when, now)
+                   or await pc.read_context(conn, customer_id, now, at=when))
         if context.has_offers:
             return None
     facts = pc.facts_for(context, prog, day)
@@ -238,7 +239,7 @@ async def _post(
         # below (first purchase, birthday given, offer uses) cannot change
         # under us until commit.
         await mature_lots(conn, account_id, now)
-        context = await pc.read_context(conn, customer_id, now)
+        context = await pc.read_context(conn, customer_id, now, at=when)
         benefits: list[coupons.Benefit] = []
         if context.has_offers:
             benefits += await offers.clipped_benefits(conn, customer_id, store_id, now)

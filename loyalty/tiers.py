@@ -35,6 +35,10 @@ from loyalty.tier_periods import (
 )
 
 TIER_CHANGED = "tier.changed"
+# The tier a customer held at an instant: the newest change at or before it
+# (none: no tier then, the base tier if it has a threshold of 0).
+TIER_AT_SQL = ("SELECT h.tier_id FROM tier_change h WHERE h.customer_id = {customer} "
+               "AND h.at <= {at} ORDER BY h.at DESC, h.id DESC LIMIT 1")
 
 
 @dataclass(frozen=True)
@@ -228,8 +232,22 @@ async def after_earning(
         period_end_after(now, rules),
         now,
     )
+    await record_change(conn, customer_id, target.id, now)
     await add_outbox(conn, TIER_CHANGED, customer_id, _event(current, target))
     return target
+
+
+async def record_change(conn: BaseDBAsyncClient, customer_id: int, tier_id: int | None,
+                        at: datetime) -> None:
+    """The tier history's row, in the transaction that sets customer_tier."""
+    await execute(conn, "INSERT INTO tier_change (customer_id, tier_id, at) VALUES ($1, $2, $3)",
+                  customer_id, tier_id, at)
+
+
+async def tier_id_at(conn: BaseDBAsyncClient, customer_id: int, at: datetime) -> int | None:
+    """The tier (id) the customer held at `at`, from the history."""
+    row = await fetchrow(conn, TIER_AT_SQL.format(customer="$1", at="$2"), customer_id, at)
+    return None if row is None else row[0]
 
 
 _DUE_SQL = (
@@ -286,6 +304,7 @@ async def review_due(now: datetime, batch: int = 500) -> int:
                         target_id, review, now, row_id,
                     )
                 if changed:
+                    await record_change(conn, customer_id, target_id, now)
                     await add_outbox(conn, TIER_CHANGED, customer_id, _event(current, target))
         reviewed += len(rows)
         if len(rows) < batch:

@@ -27,6 +27,7 @@ PERSONAL = frozenset({"points.earned", "points.redeemed", VISIT})
 # Kinds whose text is the admin's, not a template's.
 VERBATIM = frozenset({"campaign.message"})
 TIER_CHANGED = "tier.changed"
+ADJUSTED = "points.adjusted"
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,9 @@ def template_for(kind: str, payload: dict[str, Any]) -> str:
     # Points spent on a reward in the app: what was bought, not where.
     if kind == "points.redeemed" and payload.get("reward_name"):
         return "reward.redeemed"
+    if kind == ADJUSTED and isinstance(payload.get("signed_points"), int) \
+            and payload["signed_points"] < 0:
+        return "points.adjusted.down"
     if kind == TIER_CHANGED:
         if not payload.get("to"):
             return "tier.lost"
@@ -167,4 +171,5 @@ def values(
         "offer": standing.offer,
         "tier": payload.get("to"),
         "previous_tier": payload.get("from"),
+        "reason": payload.get("reason") if kind == ADJUSTED else None,
     }

@@ -23,6 +23,7 @@ SCREENS: dict[str, str] = {
     "points.redeemed": "history",
     "points.refunded": "history",
     "points.expired": "history",
+    "points.adjusted": "history",
     "points.expiring": "points",
     "reward.redeemed": "coupons",
     "coupon.expiring": "coupons",

@@ -37,6 +37,8 @@ ALLOWED = frozenset(
         # Where a store without a place is: "online" or "by phone", in the
         # reader's language (WHERE), instead of "at <store name>".
         "where",
+        # Why customer service adjusted the balance (adjustPoints' reason).
+        "reason",
     }
 )
 NUMBERS = frozenset({"points", "balance", "points_to_next", "expiring_points"})
@@ -198,6 +200,32 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "fr": (
             "Votre statut {previous_tier} a pris fin",
             "{first_name}, cumulez des points pour retrouver un niveau.",
+        ),
+    },
+    # points.adjusted, by sign (see notifications.personalise.template_for):
+    # customer service's correction, with the reason its agent gave.
+    "points.adjusted": {
+        "en": (
+            "+{points} points added",
+            "{first_name}, customer service added {points} points[: {reason}]. "
+            "You have {balance} points",
+        ),
+        "fr": (
+            "+{points} points ajoutés",
+            "{first_name}, le service client vous a ajouté {points} points[ : {reason}]. "
+            "Vous avez {balance} points",
+        ),
+    },
+    "points.adjusted.down": {
+        "en": (
+            "{points} points removed",
+            "{first_name}, customer service removed {points} points[: {reason}]. "
+            "You have {balance} points",
+        ),
+        "fr": (
+            "{points} points retirés",
+            "{first_name}, le service client a retiré {points} points[ : {reason}]. "
+            "Il vous en reste {balance}",
         ),
     },
     "points.refunded": {

@@ -92,10 +92,10 @@ async def database(database_url: str) -> AsyncIterator[str]:
 
 _TABLES = ["customer_event", "event_message", "anonymous_identity", "segment_touch",
            "audience_cursor", "segment_member", "segment", "customer_score", "audience_job",
-           "staff_audit", "acquisition_cost",
+           "staff_audit", "acquisition_cost", "value_model_fit",
            "journey_message", "journey_run", "journey_version", "journey",
            "applied_benefit", "coupon", "offer_activation", "offer_target", "offer",
-           "reward", "customer_tier", "tier", "survey_response", "earn_rule_change",
+           "reward", "tier_change", "customer_tier", "tier", "survey_response", "earn_rule_change",
            "earn_rule", "programme_settings", "check_in", "visit", "beacon",
            "delivery", "notification", "device", "spent_code", "purchase", "lot",
            "ledger_entry", "outbox_event", "ledger_transaction WHERE reverses_id IS NOT NULL",

@@ -49,7 +49,8 @@ class AnalyticsQueries:
 class AnalyticsMutations:
     @strawberry.mutation(description="Admin: recompute RFM and engagement scores now (the "
                          "worker also does, every LOYALTY_SCORES_INTERVAL_SECONDS), then the "
-                         "segments that read them.", permission_classes=[IsAdmin])
+                         "segments that read them, and fit the lifetime-value prediction "
+                         "again.", permission_classes=[IsAdmin])
     async def recompute_scores(self, input: RecomputeScoresInput) -> RecomputeScoresPayload:
         try:
             done, _ = await jobs.recompute_now(rfm_window_days=given(input.rfm_window_days))

@@ -10,9 +10,10 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from api.context import Context
+from api.fast_track import track_as
 from api.permissions import MayTrackEvents
 from api.types.common import Channel, UserError, given
-from audience.events import EventIn, track_events
+from audience.events import EventIn
 
 
 @strawberry.input(description="One behavioural event.")
@@ -35,8 +36,8 @@ class TrackEventInput:
     channel: Channel = strawberry.field(description="Where it happened.")
     customer_id: strawberry.ID | None = strawberry.field(
         default=strawberry.UNSET,
-        description="Staff senders: the customer. A customer token implies its own; another "
-        "customer's id is FORBIDDEN.",
+        description="API keys and admins: the customer. A customer token implies its own; "
+        "another customer's id is FORBIDDEN.",
     )
     anonymous_id: str | None = strawberry.field(
         default=strawberry.UNSET,
@@ -70,7 +71,8 @@ class TrackEventsPayload:
 class EventMutations:
     @strawberry.mutation(
         description="Record behavioural events: a customer token sends the customer's own; an "
-        "admin's or manager's staff token names customerId or anonymousId on each.",
+        "API key with scope EVENTS (a web shop, an integration), or an admin's staff token, "
+        "names customerId or anonymousId on each (the key's client is kept on each event).",
         permission_classes=[MayTrackEvents],
     )
     async def track_events(self, info: Info[Context, Any],
@@ -89,7 +91,6 @@ class EventMutations:
             )
             for e in input.events
         ]
-        tracked = await track_events(
-            events, customer_id=principal.subject_id if principal.is_customer else None)
+        tracked = await track_as(principal, events)
         return TrackEventsPayload(accepted=tracked.accepted, duplicates=tracked.duplicates,
                                   errors=[UserError.of(e) for e in tracked.errors])

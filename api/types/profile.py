@@ -52,6 +52,15 @@ class RfmScore:
     computed_at: datetime = strawberry.field(description="When the scores were computed.")
 
 
+@strawberry.enum(description="Whether lifetimeValue carries a 12-month prediction, and why "
+                 "not.")
+class PredictionStatus(Enum):
+    PREDICTED = "PREDICTED"
+    NOT_FITTED = "NOT_FITTED"
+    NOT_ENOUGH_HISTORY = "NOT_ENOUGH_HISTORY"
+    NO_PURCHASES = "NO_PURCHASES"
+
+
 @strawberry.type(description="What a customer is worth, in minor units of the programme's "
                  "currency.")
 class LifetimeValue:
@@ -67,11 +76,17 @@ class LifetimeValue:
         "LOYALTY_MESSAGE_COSTS.")
     predicted_12_months_minor: int | None = strawberry.field(
         name="predicted12MonthsMinor",
-        description="BG/NBD + Gamma-Gamma; null until enough history (and the model).")
+        description="BG/NBD + Gamma-Gamma: the margin (at LOYALTY_MARGIN_RATE) expected over the "
+        "next 12 months, discounted 1% a month; null until enough history (predictionStatus).")
     expected_purchases_12_months: float | None = strawberry.field(
         name="expectedPurchases12Months", description="BG/NBD; null until enough history.")
     probability_alive: float | None = strawberry.field(
         description="BG/NBD; null until enough history.")
+    prediction_status: PredictionStatus = strawberry.field(
+        description="PREDICTED; NOT_FITTED before the model's first fit (with the scores: the "
+        "worker every LOYALTY_SCORES_INTERVAL_SECONDS, or recomputeScores); NOT_ENOUGH_HISTORY "
+        "when the programme had too few buyers (500) or repeat buyers (100) at the last fit; "
+        "NO_PURCHASES for a customer who bought nothing.")
 
 
 @strawberry.type(description="Where a customer came from.")
@@ -234,7 +249,8 @@ class CustomerProfile:
             retention_cost_minor=view.retention_cost_minor,
             predicted_12_months_minor=p.predicted_12_months_minor,
             expected_purchases_12_months=p.expected_purchases_12_months,
-            probability_alive=p.probability_alive)
+            probability_alive=p.probability_alive,
+            prediction_status=PredictionStatus(p.status.value))
 
     @strawberry.field(description="Where the customer came from (signUp's acquisition).")
     def acquisition(self) -> Acquisition | None:
@@ -281,10 +297,14 @@ class CustomerProfile:
         return MessageConnection(edges=edges, page_info=PageInfo(
             has_next_page=len(items) > size, end_cursor=edges[-1].cursor if edges else None))
 
-    @strawberry.field(description="The customer's journey runs (journeys come with their "
-                      "own issue: empty until then).")
-    def journeys(self) -> list[JourneyRun]:
-        return []
+    @strawberry.field(description="The customer's journey runs, newest entry first (at most "
+                      "100).")
+    async def journeys(self, info: Info[Context, Any]) -> list[JourneyRun]:
+        runs = await info.context.audience.journey_runs.load(self.row.id)
+        return [JourneyRun(id=strawberry.ID(str(r.id)), journey_id=strawberry.ID(str(r.journey_id)),
+                           journey_name=r.journey_name, status=r.status,
+                           current_step=r.current_step, arm=r.arm, entered_at=r.entered_at)
+                for r in runs]
 
     @staticmethod
     def of(row: ProfileRow) -> CustomerProfile:

@@ -27,6 +27,7 @@ from loyalty.models.programme import (
     Reward,
     SurveyResponse,
     Tier,
+    TierChange,
 )
 from loyalty.models.throttle import LoginThrottle
 
@@ -43,6 +44,7 @@ __all__ = [
     "AppliedBenefit",
     "Coupon",
     "CustomerTier",
+    "TierChange",
     "EarnRule",
     "EarnRuleChange",
     "Offer",

@@ -136,6 +136,25 @@ class CustomerTier(Model):
         indexes = (("review_at",),)
 
 
+class TierChange(Model):
+    # A customer's tier history: one row each time their tier is set (up at a
+    # posting, or at a review), with the instant it took effect. What a
+    # purchase recorded late (an offline till's) earns with: the tier held at
+    # its occurredAt (loyalty.tiers.tier_ids_at). tier_id null: no tier.
+    # No foreign key to tier: history outlives a tier's removal.
+
+    id = fields.BigIntField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="tier_changes", on_delete=fields.RESTRICT
+    )
+    tier_id = fields.BigIntField(null=True)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "tier_change"
+        indexes = (("customer_id", "at"),)
+
+
 class Reward(Model):
     # An item of the catalogue: bought with points, delivered as a coupon.
 

@@ -82,3 +82,29 @@ async def test_limits_roles_and_bad_input(gql, shop, alice):
         body = await gql.raw(ADJUST, adjustment(alice.id, 1), token=other)
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert (await verify_ledger()).ok
+
+
+INBOX = "query { me { notifications(first: 10) { edges { node { title body } } } } }"
+
+
+async def test_the_customer_is_told_of_an_adjustment_and_why(gql, shop, alice):
+    from notifications.worker import run_once
+
+    # given: customer service credits Alice, then takes some back
+    token = await support_token(gql, shop)
+    for points, reason in ((150, "Geste commercial : livraison en retard"),
+                           (-50, "Crédit en double")):
+        done = (await gql(ADJUST, adjustment(alice.id, points, reason),
+                          token=token))["adjustPoints"]
+        assert done["errors"] == []
+    # when: the notifications worker runs
+    await run_once(100)
+    # then: each reaches her, in French, by her first name, with its reason
+    edges = (await gql(INBOX, token=alice.token))["me"]["notifications"]["edges"]
+    assert [(e["node"]["title"], e["node"]["body"]) for e in edges] == [
+        ("50 points retirés",
+         "Alice, le service client a retiré 50 points : Crédit en double. Il vous en reste 100"),
+        ("+150 points ajoutés",
+         "Alice, le service client vous a ajouté 150 points : Geste commercial : livraison "
+         "en retard. Vous avez 150 points"),
+    ]

@@ -83,3 +83,24 @@ def test_long_titles_are_clipped_to_the_column_size():
     clipped = _clip(title, TITLE_MAX)
     assert len(clipped) == TITLE_MAX and clipped.endswith("…")
     assert _clip("short", TITLE_MAX) == "short"
+
+
+def test_an_adjustment_reads_well_in_english_either_way_and_opens_the_history():
+    from notifications.personalise import template_for
+    from notifications.presentation import deep_link
+
+    values = {"first_name": "Alice", "points": 1200, "balance": 1450,
+              "reason": "Lost receipt"}
+    up = render(template_for("points.adjusted", {"signed_points": 1200}), "en-GB", values)
+    assert (up.title, up.body) == (
+        "+1,200 points added",
+        "Alice, customer service added 1,200 points: Lost receipt. You have 1,450 points")
+    down = render(template_for("points.adjusted", {"signed_points": -1200}), "en", values)
+    assert (down.title, down.body) == (
+        "1,200 points removed",
+        "Alice, customer service removed 1,200 points: Lost receipt. You have 1,450 points")
+    # an event written before reasons were carried still reads well
+    bare = render("points.adjusted", "fr", {**values, "reason": None})
+    assert bare.body == ("Alice, le service client vous a ajouté 1\u202f200 points. "
+                         "Vous avez 1\u202f450 points")
+    assert deep_link("loyalty://", "points.adjusted", 7) == "loyalty://history"
