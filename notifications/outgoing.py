@@ -43,9 +43,10 @@ async def enqueue(
         conn,
         "INSERT INTO notification (customer_id, event_id, kind, marketing, title, body, "
         "status, attempts, next_attempt_at, created_at, channels, dedupe_key, journey_id) "
-        "VALUES ($1, NULL, $2, $3, $4, $5, $6, 0, $7, $7, $8, $9, $10) "
+        # Each $n once: SQLite's placeholders are positional (loyalty.sql).
+        "VALUES ($1, NULL, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11) "
         "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
         customer_id, kind, marketing, clip(title or "", TITLE_MAX), clip(body, BODY_MAX),
-        Status.QUEUED.value, now, ",".join(channels), dedupe_key, journey_id,
+        Status.QUEUED.value, now, now, ",".join(channels), dedupe_key, journey_id,
     )
     return None if row is None else int(row[0])
