@@ -96,6 +96,9 @@ async def apply(conn: BaseDBAsyncClient, done: Sequence[Advanced], now: datetime
     applied = Applied()
     messages: list[tuple[Advanced, SendMessage]] = []
     logged: list[tuple[Any, ...]] = []
+    # Customers in id order: points lock their account rows, and two workers
+    # taking them in the same order never wait on each other in a cycle.
+    done = sorted(done, key=lambda d: d.customer.id)
     # Coupons and points first: a message after them in the same advance
     # names the coupon and states the new balance.
     for d in done:
