@@ -45,7 +45,7 @@ from loyalty.adjustments import post_bonus
 from loyalty.coupons import BenefitKind, issue_coupon
 from loyalty.ledger import published_after_commit
 from loyalty.sql import execute, is_pg
-from notifications.outgoing import CHANNELS, enqueue
+from notifications.outgoing import CHANNELS, Outgoing, enqueue_many
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,7 @@ async def _send(conn: BaseDBAsyncClient, messages: list[tuple[Advanced, SendMess
     values = await values_for_many(conn, [
         Wanted(d.customer.id, d.before.trigger, a.store_id, a.coupon_key)
         for d, a in messages], now)
+    outgoing: list[Outgoing] = []
     for (d, action), value in zip(messages, values, strict=True):
         customer = d.customer
         row = (action.key, d.before.run_id, customer.id, action.step_id)
@@ -184,11 +185,11 @@ async def _send(conn: BaseDBAsyncClient, messages: list[tuple[Advanced, SendMess
             logged.append((*row, channels[0], SUPPRESSED, f"not rendered: {exc}"[:200]))
             applied.suppressed += 1
             continue
-        await enqueue(conn, customer_id=customer.id, channels=channels, title=rendered.title,
-                      body=rendered.body, dedupe_key=action.key,
-                      journey_id=int(d.before.journey_id), now=now)
+        outgoing.append(Outgoing(customer.id, channels, rendered.title, rendered.body,
+                                 action.key, int(d.before.journey_id)))
         logged.append((*row, channels[0], QUEUED, None))
         applied.messages += 1
+    await enqueue_many(conn, outgoing, now)
 
 
 async def _log(conn: BaseDBAsyncClient, rows: list[tuple[Any, ...]], now: datetime) -> None:
