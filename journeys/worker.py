@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from journeys import runner, stream
+from journeys import runner, schedule, stream
 from loyalty.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,16 @@ async def events_once(now: datetime | None = None, batch_size: int | None = None
                      steps=read.steps)
 
 
-async def timers_once(now: datetime | None = None, batch_size: int | None = None) -> PassStats:
+async def timers_once(now: datetime | None = None, batch_size: int | None = None,
+                      schedules: bool = True) -> PassStats:
+    """Schedule triggers' entries (with `schedules`), one batch of due runs,
+    and one of archived journeys' runs taken out."""
     now = now or datetime.now(UTC)
     batch = batch_size or get_settings().journeys_batch_size
+    entered = await schedule.enter_scheduled(now) if schedules else 0
     due = await runner.advance_due(now, batch)
     left = await runner.leave_archived(now, batch)
-    return PassStats(due_runs=due.runs, left=left, steps=due.steps)
+    return PassStats(entered=entered, due_runs=due.runs, left=left, steps=due.steps)
 
 
 async def run_once(now: datetime | None = None, batch_size: int | None = None) -> PassStats:
@@ -90,11 +94,25 @@ async def _loop(name: str, stop: asyncio.Event, once: Callable[[], Awaitable[Pas
                 pass
 
 
+# Schedules occur at most daily: looking for a due occurrence this often
+# (it reads every customer's zone) is plenty.
+SCHEDULE_EVERY_SECONDS = 10.0
+
+
 async def run_forever(stop: asyncio.Event, batch_size: int | None = None) -> None:
     """Both loops until `stop` is set, each sleeping the poll interval
     (LOYALTY_JOURNEYS_POLL_SECONDS) when it found nothing to do."""
     poll = get_settings().journeys_poll_seconds
+    loop = asyncio.get_running_loop()
+    next_schedule = [0.0]
+
+    async def timers() -> PassStats:
+        due = loop.time() >= next_schedule[0]
+        if due:
+            next_schedule[0] = loop.time() + SCHEDULE_EVERY_SECONDS
+        return await timers_once(batch_size=batch_size, schedules=due)
+
     await asyncio.gather(
         _loop("events", stop, lambda: events_once(batch_size=batch_size), poll),
-        _loop("timers", stop, lambda: timers_once(batch_size=batch_size), poll),
+        _loop("timers", stop, timers, poll),
     )

@@ -417,3 +417,36 @@ async def test_events_older_than_the_journey_enter_nobody():
 
 
 _ = UTC
+
+
+WEEKLY = {
+    "trigger": {"schedule": "RRULE:FREQ=WEEKLY;BYDAY=TU;BYHOUR=10;BYMINUTE=0"},
+    "audience": {"marketingOptIn": True},
+    "reentry": "afterExit",
+    "start": "hi",
+    "steps": {"hi": message("Tuesday news", "end"), "end": EXIT},
+}
+
+
+async def test_a_schedule_enters_its_audience_at_ten_on_each_customers_clock():
+    # Published on Monday 6 May 2030; Tuesday 7 May, 10:00 in Paris is 08:00 UTC
+    # and 10:00 in New York 14:00 UTC.
+    journey = await live(WEEKLY)
+    paris = await customer("Jean", timezone="Europe/Paris", opt_in=True)
+    york = await customer("Joe", timezone="America/New_York", opt_in=True)
+    await customer("Nope", timezone="Europe/Paris", opt_in=False)
+    tuesday = datetime(2030, 5, 7, tzinfo=UTC)
+
+    await run_until_idle(tuesday + timedelta(hours=7, minutes=59))
+    assert await runs(journey) == []
+    await run_until_idle(tuesday + timedelta(hours=8))
+    await run_until_idle(tuesday + timedelta(hours=9))  # the same occurrence: no one again
+    assert [(r.customer_id, r.status) for r in await runs(journey)] == [
+        (paris, Status.COMPLETED)]
+    assert [n.body for n in await notes(paris)] == ["Tuesday news"]
+
+    await run_until_idle(tuesday + timedelta(hours=14))
+    assert [n.body for n in await notes(york)] == ["Tuesday news"]
+    await run_until_idle(tuesday + timedelta(days=7, hours=8))  # next week, again
+    assert len(await notes(paris)) == 2
+    assert len(await notes(york)) == 1
