@@ -248,10 +248,16 @@ async def _one_by_one(run_ids: list[int], now: datetime) -> DueResult:
 
 async def fail(run_id: int, now: datetime, reason: str) -> None:
     async with transaction() as conn:
-        await execute(conn, "UPDATE journey_run SET status = $1, reason = $2, ended_at = $3, "
-                            "wake_at = NULL, waiting_event = NULL, waiting_match = NULL "
-                            "WHERE id = $4 AND status IN ($5, $6)",
-                      Status.FAILED.value, reason, stamp(conn, now), run_id, *IN_FLIGHT)
+        await fail_in(conn, run_id, now, reason)
+
+
+async def fail_in(conn: BaseDBAsyncClient, run_id: int, now: datetime, reason: str) -> None:
+    """The run stored as failed with `reason` (a step raised: a bug or a
+    customer without an account), so that it is not taken again."""
+    await execute(conn, "UPDATE journey_run SET status = $1, reason = $2, ended_at = $3, "
+                        "wake_at = NULL, waiting_event = NULL, waiting_match = NULL "
+                        "WHERE id = $4 AND status IN ($5, $6)",
+                  Status.FAILED.value, reason, stamp(conn, now), run_id, *IN_FLIGHT)
     JOURNEY_STEPS.labels("unknown", "failed").inc()
 
 
@@ -275,4 +281,4 @@ async def leave_archived(now: datetime, batch_size: int) -> int:
 
 
 __all__ = ["Advanced", "DueResult", "JourneyInfo", "Stepper", "advance_due", "customers_of",
-           "definition_of", "fail", "forget_definitions", "journeys", "leave_archived"]
+           "definition_of", "fail", "fail_in", "forget_definitions", "journeys", "leave_archived"]

@@ -23,9 +23,10 @@ a paused journey do not hear the events of the pause.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +41,7 @@ from journeys.engine import enter
 from journeys.entry import PastRun, may_enter, triggered_by
 from journeys.models import JourneyStatus
 from journeys.rows import row_values
-from journeys.run import Event, RunState
+from journeys.run import Event, RunState, Status
 from journeys.runner import (
     IN_FLIGHT,
     RUN_SELECT,
@@ -49,11 +50,14 @@ from journeys.runner import (
     count_steps,
     customers_of,
     definition_of,
+    fail_in,
     journeys,
 )
 from loyalty.db import transaction
 from loyalty.sql import as_datetime, fetch, fetchrow, is_pg
 from observability.metrics import JOURNEY_EVENT_LAG
+
+log = logging.getLogger(__name__)
 
 NAME = "journeys"
 _EVENTS = "SELECT id, customer_id, name, properties, occurred_at, received_at FROM customer_event"
@@ -141,7 +145,16 @@ async def _handle(conn: BaseDBAsyncClient, arrived: list[Arrived], now: datetime
         for info, definition in live:
             if triggered_by(definition, a.event) and info.published_at is not None \
                     and a.received_at >= info.published_at:
-                run = await _enter(conn, info, definition, a, customer, stepper, now, result)
+                try:
+                    # A savepoint: an entry whose first steps raise enters nobody,
+                    # and the stream goes on.
+                    async with transaction():
+                        run = await _enter(conn, info, definition, a, customer, stepper, now,
+                                           result)
+                except Exception:  # noqa: BLE001 - logged; the event is not read again
+                    log.exception("journey %s: entering customer %s on event %s failed",
+                                  info.id, customer.id, a.id)
+                    continue
                 if run is not None:
                     in_flight[a.customer_id].append(run)
 
@@ -190,11 +203,20 @@ async def _wake(conn: BaseDBAsyncClient, a: Arrived, customer: Customer,
         if not locked:
             continue
         state = state_of_record(locked[0])
-        step = await stepper.advance(conn, state, definition, customer, a.event)
-        if not (step.changed or step.state != state):
+        try:
+            # A savepoint: a run whose step raises must not hold the stream back.
+            async with transaction():
+                step = await stepper.advance(conn, state, definition, customer, a.event)
+                if not (step.changed or step.state != state):
+                    continue
+                done = [Advanced(state, step, customer, definition)]
+                applied = await apply(conn, done, now)
+        except Exception as exc:  # noqa: BLE001 - stored as failed, with the reason
+            log.exception("journey run %s failed on event %s", state.run_id, a.id)
+            await fail_in(conn, int(state.run_id), now, f"{type(exc).__name__}: {exc}"[:200])
+            runs[i] = replace(state, status=Status.FAILED, waiting=None)
             continue
-        done = [Advanced(state, step, customer, definition)]
-        result.applied.append(await apply(conn, done, now))
+        result.applied.append(applied)
         result.steps += count_steps(done)
         result.woken += 1
         runs[i] = step.state
@@ -221,8 +243,6 @@ async def _enter(conn: BaseDBAsyncClient, info: JourneyInfo, definition: Definit
     run_id = await _insert(conn, state)
     if run_id is None:
         return None  # another worker entered them for this event
-    from dataclasses import replace
-
     state = replace(state, run_id=run_id)
     step = await stepper.advance(conn, state, definition, customer)
     done = [Advanced(state, step, customer, definition)]

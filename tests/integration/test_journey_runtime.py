@@ -450,3 +450,49 @@ async def test_a_schedule_enters_its_audience_at_ten_on_each_customers_clock():
     await run_until_idle(tuesday + timedelta(days=7, hours=8))  # next week, again
     assert len(await notes(paris)) == 2
     assert len(await notes(york)) == 1
+
+
+async def _without_account(customer_id: int) -> None:
+    from tortoise import connections
+
+    from loyalty.sql import execute
+
+    await execute(connections.get("default"), "DELETE FROM account WHERE customer_id = $1",
+                  customer_id)
+
+
+TWO_PHASES = {
+    "trigger": {"event": "visit"},
+    "start": "wait",
+    "steps": {
+        "wait": {"type": "waitFor", "event": "survey_submitted", "timeout": "PT1H",
+                 "next": "points", "timeoutNext": "points"},
+        "points": {"type": "awardPoints", "points": 5, "reason": "Thanks", "next": "hi"},
+        "hi": message("Thanks", "end"),
+        "end": EXIT,
+    },
+}
+
+
+async def test_a_run_whose_step_raises_fails_alone_and_the_others_go_on():
+    journey = await live(TWO_PHASES)
+    ann, bob, cat = await customer("Ann"), await customer("Bob"), await customer("Cat")
+    for c in (ann, bob, cat):
+        await event(c, "visit")
+    await run_until_idle(NOW)
+    await _without_account(bob)  # a posting for Bob raises NOT_FOUND
+    await _without_account(cat)
+
+    # Woken by an event (the stream) and by its timeout (a due batch).
+    await event(cat, "survey_submitted", later(minutes=5))
+    await event(ann, "survey_submitted", later(minutes=5))
+    await run_until_idle(later(minutes=5))
+    await run_until_idle(later(hours=1))
+
+    found = {r.customer_id: (r.status, r.reason or "") for r in await runs(journey)}
+    assert found[ann] == (Status.COMPLETED, "")
+    for broken in (bob, cat):
+        status, reason = found[broken]
+        assert status == Status.FAILED and "No such customer" in reason
+        assert await notes(broken) == []
+    assert [n.body for n in await notes(ann)] == ["Thanks"]
