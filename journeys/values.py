@@ -10,6 +10,7 @@ coupons by their issue keys, store names.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,8 @@ from loyalty import surveys
 from loyalty.progress import progress_for
 from loyalty.sql import as_datetime, fetch
 from loyalty.tiers import tier_statuses
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,11 @@ async def _survey_url(conn: BaseDBAsyncClient, wanted: Wanted, now: datetime) ->
                "store_id": _store_key(wanted.store_id),
                "receipt_id": wanted.trigger.get("receiptId")}
     accepted = inspect.signature(link).parameters
-    url = link(**{k: v for k, v in offered.items() if k in accepted})
-    if inspect.isawaitable(url):
-        url = await url
+    try:
+        url = link(**{k: v for k, v in offered.items() if k in accepted})
+        if inspect.isawaitable(url):
+            url = await url
+    except Exception:  # noqa: BLE001 - its signature is not settled yet: no link
+        log.exception("loyalty.surveys.survey_url failed; the message has no survey link")
+        return None
     return None if url is None else str(url)

@@ -496,3 +496,20 @@ async def test_a_run_whose_step_raises_fails_alone_and_the_others_go_on():
         assert status == Status.FAILED and "No such customer" in reason
         assert await notes(broken) == []
     assert [n.body for n in await notes(ann)] == ["Thanks"]
+
+
+async def test_a_survey_link_is_rendered_when_surveys_offer_one(monkeypatch):
+    from loyalty import surveys
+
+    def survey_url(customer_id: int, receipt_id: str | None) -> str:
+        return f"https://shop.example/survey/{receipt_id}?c={customer_id}"
+
+    # loyalty.surveys.survey_url is being added beside this work; until then
+    # the message has no link (and a template printing one is suppressed).
+    monkeypatch.setattr(surveys, "survey_url", survey_url, raising=False)
+    await live({"trigger": {"event": "purchase"}, "start": "ask",
+                "steps": {"ask": message("Tell us: {{ survey_url }}", "end"), "end": EXIT}})
+    ann = await customer("Ann")
+    await event(ann, "purchase", receiptId="W-7")
+    await run_until_idle(NOW)
+    assert [n.body for n in await notes(ann)] == [f"Tell us: https://shop.example/survey/W-7?c={ann}"]
