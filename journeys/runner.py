@@ -185,11 +185,12 @@ async def advance_due(now: datetime, batch_size: int) -> DueResult:
     try:
         async with transaction() as conn:
             pg = is_pg(conn)
-            records = await _claim(conn, now, batch_size)
+            infos = await journeys(conn)
+            paused = sorted(i.id for i in infos.values() if i.status == JourneyStatus.PAUSED)
+            records = await _claim(conn, now, batch_size, paused)
             if not records:
                 return result
             result.runs = len(records)
-            infos = await journeys(conn)
             done = await _advance_records(conn, records, now, infos, Stepper(now))
             result.applied = await apply(conn, done, now)
         after_commit(pg, result.applied)
@@ -210,16 +211,27 @@ def _observe(records: Sequence[Any], now: datetime) -> None:
             JOURNEY_TIMER_LAG.observe(max(0.0, (now - as_datetime(r[12])).total_seconds()))
 
 
-async def _claim(conn: BaseDBAsyncClient, now: datetime, limit: int) -> list[Any]:
-    # Paused journeys' runs stay where they stood; the index on
-    # (status, wake_at) finds the due ones.
-    statement = skip_locked(
-        conn,
-        f"{RUN_SELECT} JOIN journey j ON j.id = r.journey_id "
-        "WHERE r.status IN ($1, $2) AND r.wake_at <= $3 AND j.status <> $4 "
-        "ORDER BY r.wake_at LIMIT $5", of="r")
-    return await fetch(conn, statement, *IN_FLIGHT, stamp(conn, now),
-                       JourneyStatus.PAUSED.value, limit)
+async def _claim(conn: BaseDBAsyncClient, now: datetime, limit: int,
+                 paused: list[int]) -> list[Any]:
+    """Up to `limit` due runs, the longest due first, locked. One statement per
+    status, so that each reads the (status, wake_at) index in order and stops
+    at `limit`: with both statuses at once PostgreSQL sorted every due row on
+    each claim (a quarter of a second with 100,000 due). Paused journeys'
+    runs stay where they stood."""
+    found: list[Any] = []
+    for status in (Status.WAITING.value, Status.ACTIVE.value):
+        if len(found) >= limit:
+            break
+        args: list[Any] = [status, stamp(conn, now)]
+        skip = ""
+        if paused:
+            skip = f" AND r.journey_id NOT IN ({_marks(len(paused), 3)})"
+            args.extend(paused)
+        args.append(limit - len(found))
+        statement = skip_locked(conn, f"{RUN_SELECT} WHERE r.status = $1 AND r.wake_at <= $2"
+                                      f"{skip} ORDER BY r.wake_at LIMIT ${len(args)}", of="r")
+        found.extend(await fetch(conn, statement, *args))
+    return found
 
 
 async def _one_by_one(run_ids: list[int], now: datetime) -> DueResult:
