@@ -216,8 +216,10 @@ async def _claim(conn: BaseDBAsyncClient, now: datetime, limit: int,
     """Up to `limit` due runs, the longest due first, locked. One statement per
     status, so that each reads the (status, wake_at) index in order and stops
     at `limit`: with both statuses at once PostgreSQL sorted every due row on
-    each claim (a quarter of a second with 100,000 due). Paused journeys'
-    runs stay where they stood."""
+    each claim (a quarter of a second with 100,000 due). Waiting runs come
+    first: under a burst of entries (a schedule's audience, all due at once)
+    the timers of customers already in a journey keep their time and the
+    entries queue. Paused journeys' runs stay where they stood."""
     found: list[Any] = []
     for status in (Status.WAITING.value, Status.ACTIVE.value):
         if len(found) >= limit:
