@@ -155,6 +155,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from audience.jobs import JOBS as AUDIENCE_JOBS
     from audience.worker import run_forever as audience_loop
     from geofence.jobs import JOBS as GEOFENCE_JOBS
+    from journeys.worker import run_forever as journeys_loop
     from notifications.backlog import SAMPLE_SECONDS as BACKLOG_SAMPLE_SECONDS
     from notifications.loop import default_concurrency, run_forever
     from notifications.push import sender_from_settings
@@ -181,8 +182,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             log.info("worker running; stop with SIGTERM or Ctrl-C")
             try:
                 # The audience loop (the stream from the outbox, segment
-                # updates) runs beside the notification passes and stops
-                # with them.
+                # updates) and the journeys loop (entries, wake-ups, due
+                # runs) run beside the notification passes and stop with them.
                 await asyncio.gather(
                     run_forever(stop, batch_size=args.batch_size, sender=sender,
                                 jobs={**GEOFENCE_JOBS, **AUDIENCE_JOBS},
@@ -193,6 +194,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                                 sample_every=BACKLOG_SAMPLE_SECONDS
                                 if multiprocess_dir() else None),
                     audience_loop(stop),
+                    journeys_loop(stop),
                 )
             finally:
                 if sender is not None:

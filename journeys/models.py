@@ -113,4 +113,7 @@ class JourneyMessage(Model):
 
     class Meta:
         table = "journey_message"
-        indexes = (("customer_id", "id"),)
+        # A customer's message log; and a run's rows, which deleting the run
+        # (a journey or a customer deleted) cascades to: without it each run
+        # deleted scanned the whole log.
+        indexes = (("customer_id", "id"), ("run_id",))

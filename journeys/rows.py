@@ -10,6 +10,7 @@ from typing import Any
 from journeys.models import JourneyRun
 from journeys.run import RunState, Status, Waiting, match_key
 from journeys.steps import freeze, thaw
+from loyalty.sql import as_datetime
 
 
 def row_values(state: RunState) -> dict[str, Any]:
@@ -59,4 +60,35 @@ def state_of(row: JourneyRun) -> RunState:
         coupon_key=row.coupon_key,
         ended_at=row.ended_at,
         reason=row.reason,
+    )
+
+
+# The run's columns as raw SQL reads them (the worker's hot path), in the
+# order `state_of_record` takes them.
+COLUMNS = ("id", "journey_id", "version", "customer_id", "entry", "step", "status", "seq",
+           "arm", "trigger", "last_event", "coupon_key", "wake_at", "waiting_event",
+           "waiting_match", "entered_at", "ended_at", "reason")
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _time(value: Any) -> Any:
+    return None if value is None else as_datetime(value)
+
+
+def state_of_record(r: Any) -> RunState:
+    """The RunState of a row read as COLUMNS (`r.` prefixed or not)."""
+    wake_at = _time(r[12])
+    waiting = None
+    if r[13] is not None and wake_at is not None:
+        waiting = Waiting(r[13], freeze(json.loads(r[14] or "{}")), wake_at)
+    last_event = _json(r[10])
+    return RunState(
+        run_id=int(r[0]), journey_id=int(r[1]), version=int(r[2]), customer_id=int(r[3]),
+        entry=int(r[4]), step=r[5], status=Status(r[6]), entered_at=as_datetime(r[15]),
+        trigger=freeze(_json(r[9]) or {}), arm=r[8], seq=int(r[7]), wake_at=wake_at,
+        waiting=waiting, last_event=None if last_event is None else freeze(last_event),
+        coupon_key=r[11], ended_at=_time(r[16]), reason=r[17],
     )

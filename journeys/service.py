@@ -342,8 +342,11 @@ async def update_journey(journey_id: Any, *, name: Any = UNCHANGED, definition: 
         if parsed is not None:
             await _check_segments_exist(conn, parsed)
             body = orjson.dumps(parsed.to_json()).decode()
-            if await _latest_published(conn, ident, version):
-                version += 1
+            latest = await fetchrow(conn, "SELECT version, published_at FROM journey_version "
+                                    "WHERE journey_id = $1 ORDER BY version DESC LIMIT 1", ident)
+            if latest is None or latest[1] is not None:
+                # The newest is frozen (or there is none yet): a new draft version.
+                version = (0 if latest is None else int(latest[0])) + 1
                 await execute(conn, "INSERT INTO journey_version (journey_id, version, "
                               "definition, published_at, created_at) "
                               "VALUES ($1, $2, $3, NULL, $4)", ident, version, body, now)
@@ -351,7 +354,8 @@ async def update_journey(journey_id: Any, *, name: Any = UNCHANGED, definition: 
                               "WHERE id = $3", version, now, ident)
             else:
                 await execute(conn, "UPDATE journey_version SET definition = $1 "
-                              "WHERE journey_id = $2 AND version = $3", body, ident, version)
+                              "WHERE journey_id = $2 AND version = $3", body, ident,
+                              int(latest[0]))
                 await execute(conn, "UPDATE journey SET updated_at = $1 WHERE id = $2",
                               now, ident)
         return await _reread(conn, ident)

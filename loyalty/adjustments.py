@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from loyalty import audit
@@ -21,6 +22,7 @@ from loyalty.earning import expiry_for
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import (
     SYSTEM_ADJUSTMENTS,
+    SYSTEM_ISSUED,
     Channel,
     Kind,
     TransactionResult,
@@ -88,47 +90,79 @@ async def _post(actor: Principal, key: str, fingerprint: str, customer_id: int, 
         existing = await find_by_key(conn, key, fingerprint)
         if existing is not None:
             return existing, pg
-        account = await fetchrow(
-            conn,
-            "SELECT a.id FROM account a JOIN customer c ON c.id = a.customer_id "
-            "WHERE c.id = $1 AND c.erased_at IS NULL",
-            customer_id,
-        )
-        if account is None:
-            raise DomainError(ErrorCode.NOT_FOUND, "No such customer.", "customerId")
-        account_id = account[0]
-        txn = await insert_transaction(
-            conn, kind=Kind.ADJUST, channel=Channel.SYSTEM, description=f"Adjustment: {reason}",
-            key=key, fingerprint=fingerprint, customer_id=customer_id, store_id=None,
-            points=points, occurred_at=now,
-        )
-        await mature_lots(conn, account_id, now)  # takes the account's row lock
-        if points > 0:
-            # Like earned points: a lot that expires, repaying any debt first.
-            available, pending, _ = await credit_points(
-                conn, account_id=account_id, transaction_id=txn.id, points=points,
-                expires_at=expiry_for(now, get_settings()), now=now)
-        else:
-            taken = -points
-            row = await fetchrow(
-                conn,
-                "UPDATE account SET available = available - $1, "
-                "lifetime_earned = lifetime_earned - $2, updated_at = $3 "
-                "WHERE id = $4 AND available >= $5 RETURNING available, pending",
-                taken, taken, now, account_id, taken,
-            )
-            if row is None:
-                raise DomainError(ErrorCode.INSUFFICIENT_POINTS,
-                                  "The customer does not have that many points available.",
-                                  "points")
-            available, pending = row[0], row[1]
-            await consume_lots(conn, account_id, taken)
-        await finish_posting(
-            conn, txn, account_id=account_id, available=available, pending=pending,
-            system_account=SYSTEM_ADJUSTMENTS, event="points.adjusted", store_id=None,
-            store_name=None, signed_points=points, reason=reason,
-        )
+        txn = await _credit_or_debit(
+            conn, kind=Kind.ADJUST, key=key, fingerprint=fingerprint, customer_id=customer_id,
+            points=points, description=f"Adjustment: {reason}",
+            system_account=SYSTEM_ADJUSTMENTS, event="points.adjusted", now=now,
+            reason=reason)
         await audit.record(conn, actor, "points.adjusted", target_kind="customer",
                            target_id=customer_id, reason=reason,
                            detail={"points": points, "transaction_id": txn.id}, at=now)
     return txn, pg
+
+
+async def post_bonus(conn: BaseDBAsyncClient, *, key: str, customer_id: int, points: int,
+                     reason: str, now: datetime) -> TransactionResult:
+    """Points the programme gives (a journey's award step), in the caller's
+    transaction: a BONUS against the issued account, shown in the customer's
+    history with `reason`, idempotent by `key`, a system key that the caller
+    makes ("sys:..."; clients cannot use one), (a retried step posts nothing
+    and returns the first posting, `replayed`). The caller publishes after
+    commit (ledger.published_after_commit) when it is not replayed."""
+    reason = reason.strip()[:MAX_REASON] or "Bonus"
+    fingerprint = request_hash("journeyBonus", customer=customer_id, points=points,
+                               reason=reason)
+    existing = await find_by_key(conn, key, fingerprint)
+    if existing is not None:
+        return existing
+    return await _credit_or_debit(
+        conn, kind=Kind.BONUS, key=key, fingerprint=fingerprint, customer_id=customer_id,
+        points=points, description=reason, system_account=SYSTEM_ISSUED,
+        event="points.earned", now=now)
+
+
+async def _credit_or_debit(conn: BaseDBAsyncClient, *, kind: Kind, key: str, fingerprint: str,
+                           customer_id: int, points: int, description: str,
+                           system_account: str, event: str, now: datetime,
+                           reason: str | None = None) -> TransactionResult:
+    account = await fetchrow(
+        conn,
+        "SELECT a.id FROM account a JOIN customer c ON c.id = a.customer_id "
+        "WHERE c.id = $1 AND c.erased_at IS NULL",
+        customer_id,
+    )
+    if account is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such customer.", "customerId")
+    account_id = account[0]
+    txn = await insert_transaction(
+        conn, kind=kind, channel=Channel.SYSTEM, description=description,
+        key=key, fingerprint=fingerprint, customer_id=customer_id, store_id=None,
+        points=points, occurred_at=now,
+    )
+    await mature_lots(conn, account_id, now)  # takes the account's row lock
+    if points > 0:
+        # Like earned points: a lot that expires, repaying any debt first.
+        available, pending, _ = await credit_points(
+            conn, account_id=account_id, transaction_id=txn.id, points=points,
+            expires_at=expiry_for(now, get_settings()), now=now)
+    else:
+        taken = -points
+        row = await fetchrow(
+            conn,
+            "UPDATE account SET available = available - $1, "
+            "lifetime_earned = lifetime_earned - $2, updated_at = $3 "
+            "WHERE id = $4 AND available >= $5 RETURNING available, pending",
+            taken, taken, now, account_id, taken,
+        )
+        if row is None:
+            raise DomainError(ErrorCode.INSUFFICIENT_POINTS,
+                              "The customer does not have that many points available.",
+                              "points")
+        available, pending = row[0], row[1]
+        await consume_lots(conn, account_id, taken)
+    await finish_posting(
+        conn, txn, account_id=account_id, available=available, pending=pending,
+        system_account=system_account, event=event, store_id=None,
+        store_name=None, signed_points=points, **({} if reason is None else {"reason": reason}),
+    )
+    return txn

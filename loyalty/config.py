@@ -69,6 +69,10 @@ class Settings:
     # How often each worker runs the scheduled jobs (expiry, reminders, tier
     # reviews); they are idempotent, so several workers may overlap.
     jobs_interval_seconds: float = 60.0
+    # The journeys loop: how long it sleeps when it found nothing (an event
+    # reaches a waiting run within about this), and runs per batch.
+    journeys_poll_seconds: float = 0.25
+    journeys_batch_size: int = 500
     # Check-ins: a fix worse than this is refused, as are events older than
     # the window (the phone sends them as they happen), moves faster than a
     # plane between two accepted check-ins, and bursts over the rate.

@@ -196,6 +196,11 @@ VARIABLES: tuple[Var, ...] = (
        owner="policy", minimum=1),
     _v("LOYALTY_WORKER_POLL_SECONDS", "worker_poll_seconds", "float", "`1`",
        "how long an idle worker sleeps", minimum=0.01),
+    _v("LOYALTY_JOURNEYS_POLL_SECONDS", "journeys_poll_seconds", "float", "`0.25`",
+       "how long the worker's journeys loop sleeps when idle: an event reaches the runs "
+       "waiting for it within about this", minimum=0.01),
+    _v("LOYALTY_JOURNEYS_BATCH_SIZE", "journeys_batch_size", "int", "`500`",
+       "journey runs (and events) one pass of the journeys loop takes at once", minimum=1),
     _v("LOYALTY_JOBS_INTERVAL_SECONDS", "jobs_interval_seconds", "float", "`60`",
        "how often a worker runs the scheduled jobs (expiry, reminders, tier reviews)",
        minimum=0.01),

@@ -60,7 +60,8 @@ class SurveySubmitted:
         return asdict(self)
 
 
-def survey_url(customer_id: int, store_id: int, receipt_id: str) -> str | None:
+def survey_url(customer_id: int, store_id: int, receipt_id: str,
+               now: datetime | None = None) -> str | None:
     """The link inviting this customer to rate this purchase: LOYALTY_SURVEY_URL
     with its `{token}` replaced by a signed token (submitSurveyFromLink takes
     it), valid LOYALTY_SURVEY_LINK_DAYS; None when LOYALTY_SURVEY_URL is unset.
@@ -69,7 +70,8 @@ def survey_url(customer_id: int, store_id: int, receipt_id: str) -> str | None:
     template = get_settings().survey_url
     if not template:
         return None
-    return template.replace("{token}", survey_links.new_token(customer_id, store_id, receipt_id))
+    return template.replace("{token}",
+                            survey_links.new_token(customer_id, store_id, receipt_id, now))
 
 
 async def submit_survey_from_link(

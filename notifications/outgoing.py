@@ -9,16 +9,31 @@ enqueues nothing new, so a customer never gets the same step twice."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.sql import fetchrow
+from loyalty.sql import fetch
 from notifications.inbox_rows import BODY_MAX, TITLE_MAX, clip
 from notifications.models import Status
 
 JOURNEY = "journey.message"
 CHANNELS = ("PUSH", "INBOX", "EMAIL", "SMS")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message for `enqueue_many`."""
+
+    customer_id: int
+    channels: Sequence[str]
+    title: str | None
+    body: str
+    dedupe_key: str
+    journey_id: int | None
+    kind: str = JOURNEY
+    marketing: bool = True
 
 
 async def enqueue(
@@ -36,17 +51,43 @@ async def enqueue(
 ) -> int | None:
     """Queue one message in the caller's transaction; its id, or None when a
     message with this dedupe key exists already (a retried step)."""
-    unknown = [c for c in channels if c not in CHANNELS]
-    if not channels or unknown:
-        raise ValueError(f"channels must be among {CHANNELS}, got {list(channels)}")
-    row = await fetchrow(
-        conn,
-        "INSERT INTO notification (customer_id, event_id, kind, marketing, title, body, "
-        "status, attempts, next_attempt_at, created_at, channels, dedupe_key, journey_id) "
-        # Each placeholder once: SQLite's translation of $n is positional.
-        "VALUES ($1, NULL, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11) "
-        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-        customer_id, kind, marketing, clip(title or "", TITLE_MAX), clip(body, BODY_MAX),
-        Status.QUEUED.value, now, now, ",".join(channels), dedupe_key, journey_id,
-    )
-    return None if row is None else int(row[0])
+    found = await enqueue_many(conn, [Outgoing(customer_id, channels, title, body, dedupe_key,
+                                               journey_id, kind, marketing)], now)
+    return found.get(dedupe_key)
+
+
+_COLUMNS = 11
+# Rows per statement: far below both databases' limits on parameters.
+_CHUNK = 500
+
+
+async def enqueue_many(conn: BaseDBAsyncClient, messages: Sequence[Outgoing],
+                       now: datetime) -> dict[str, int]:
+    """Queue many messages in the caller's transaction, one statement per
+    500: {dedupe key: id} of those queued now (a key seen before is left out)."""
+    for m in messages:
+        unknown = [c for c in m.channels if c not in CHANNELS]
+        if not m.channels or unknown:
+            raise ValueError(f"channels must be among {CHANNELS}, got {list(m.channels)}")
+    queued: dict[str, int] = {}
+    for first in range(0, len(messages), _CHUNK):
+        chunk = messages[first:first + _CHUNK]
+        values, args = [], []
+        for i, m in enumerate(chunk):
+            # Each $n once: SQLite's placeholders are positional (loyalty.sql).
+            marks = [f"${i * _COLUMNS + k}" for k in range(1, _COLUMNS + 1)]
+            values.append(f"({marks[0]}, NULL, {marks[1]}, {marks[2]}, {marks[3]}, {marks[4]}, "
+                          f"{marks[5]}, 0, {', '.join(marks[6:])})")
+            args.extend([m.customer_id, m.kind, m.marketing, clip(m.title or "", TITLE_MAX),
+                         clip(m.body, BODY_MAX), Status.QUEUED.value, now, now,
+                         ",".join(m.channels), m.dedupe_key, m.journey_id])
+        rows = await fetch(
+            conn,
+            "INSERT INTO notification (customer_id, event_id, kind, marketing, title, body, "
+            "status, attempts, next_attempt_at, created_at, channels, dedupe_key, journey_id) "
+            f"VALUES {', '.join(values)} "
+            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key, id",
+            *args,
+        )
+        queued.update({r[0]: int(r[1]) for r in rows})
+    return queued

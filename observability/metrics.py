@@ -113,6 +113,14 @@ JOURNEY_STEPS = Counter(
     "loyalty_journey_steps",
     "Journey steps run, by step kind (the engine's own list, never a journey's name) and "
     "outcome: done, waiting, failed.", ["kind", "outcome"])
+JOURNEY_TIMER_LAG = Histogram(
+    "loyalty_journey_timer_lag_seconds",
+    "Seconds between a journey run's wake time and the pass that advanced it.",
+    buckets=LATENCY_BUCKETS + (30.0, 60.0, 300.0))
+JOURNEY_EVENT_LAG = Histogram(
+    "loyalty_journey_event_lag_seconds",
+    "Seconds between an event's arrival in the stream and the pass of the journeys "
+    "worker that read it (entries, wake-ups, goals).", buckets=LATENCY_BUCKETS)
 SEGMENT_RECOMPUTE = Histogram(
     "loyalty_segment_recompute_seconds",
     "Time to recompute segment membership, by mode: incremental, full.", ["mode"],
