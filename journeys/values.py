@@ -24,6 +24,7 @@ from loyalty import surveys
 from loyalty.progress import progress_for
 from loyalty.sql import as_datetime, fetch
 from loyalty.tiers import tier_statuses
+from notifications import unsubscribe
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ async def values_for_many(conn: BaseDBAsyncClient, wanted: Sequence[Wanted],
             store_name=stores.get(_store_key(w.store_id) or 0),
             trigger=thaw(w.trigger),
             survey_url=await _survey_url(conn, w, now),
+            unsubscribe_url=unsubscribe.link_for(w.customer_id),
             timezone=timezone,
         ))
     return found

@@ -528,3 +528,16 @@ async def test_a_survey_link_for_the_triggering_purchase_is_rendered():
     assert await notes(bob) == []
     [log] = await logged(bob)
     assert log.status == "suppressed" and "survey_url" in (log.reason or "")
+
+
+async def test_an_unsubscribe_link_names_the_customer_it_was_rendered_for():
+    from notifications.unsubscribe import customer_of
+
+    await live({"trigger": {"event": "visit"}, "start": "hi",
+                "steps": {"hi": message("Leave: {{ unsubscribe_url }}", "end"), "end": EXIT}})
+    ann = await customer("Ann")
+    await event(ann, "visit")
+    await run_until_idle(NOW)
+    [body] = [n.body for n in await notes(ann)]
+    assert "/unsubscribe?token=" in body
+    assert customer_of(body.split("?token=", 1)[1]) == ann
