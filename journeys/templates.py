@@ -123,7 +123,7 @@ SECOND_VIEW = {
                                   {"not": {**_SAME_PRODUCT, "gte": 3}}]},
                    "then": "coupon", "else": "end"},
         "coupon": {"type": "issueCoupon", "percentOff": 15, "validFor": "P3D",
-                   "channels": ["WEB", "APP"], "title": "-15 % sur votre coup de cœur",
+                   "channels": ["WEB"], "title": "-15 % sur votre coup de cœur",
                    "next": "push"},
         "push": _message("PUSH", ["INBOX", "EMAIL"], _text(
             "Un petit coup de pouce",

@@ -18,10 +18,12 @@ from api.types.journeys import (
     Journey,
     JourneyIdInput,
     JourneyPayload,
+    JourneyPreview,
     JourneyTemplate,
     UpdateJourneyInput,
 )
 from journeys import service
+from journeys.preview import preview_step
 from journeys.service import JourneyView
 from journeys.templates import journey_templates
 from loyalty.errors import DomainError
@@ -55,6 +57,24 @@ class JourneyQueries:
             return None
         view = await service.get_journey(journey_id)
         return None if view is None else Journey.of(view)
+
+    @strawberry.field(description="A message step rendered for one customer as it would be "
+                      "sent now, with their points, tier and name (a coupon not yet issued "
+                      "shows a sample code). Nothing is written (admin token).",
+                      permission_classes=[IsAdmin])
+    async def journey_preview(
+        self, journey_id: strawberry.ID, step_id: str, customer_id: strawberry.ID,
+        trigger: JSON | None = None, version: int | None = None,
+    ) -> JourneyPreview:
+        try:
+            found = await preview_step(parse_id(journey_id, "journeyId"), step_id,
+                                       parse_id(customer_id, "customerId"), trigger, version)
+        except DomainError as e:
+            return JourneyPreview(channel=None, channels=[], language=None, title=None,
+                                  body=None, problem=None, errors=errors_of(e))
+        return JourneyPreview(channel=found.channel, channels=list(found.channels),
+                              language=found.language, title=found.title, body=found.body,
+                              problem=found.problem, errors=[])
 
     @strawberry.field(description="The journeys shipped with the programme: post-purchase "
                       "(thank-you, survey, coupon, reminder), cart abandonment, second product "

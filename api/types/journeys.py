@@ -159,3 +159,20 @@ class JourneyPayload:
     journey: Journey | None = strawberry.field(description="The journey; null on error.")
     errors: list[UserError] = strawberry.field(description="Why nothing was done (every fault "
                                                "of a definition); empty on success.")
+
+
+@strawberry.type(description="A message step as it would be sent to one customer now.")
+class JourneyPreview:
+    channel: str | None = strawberry.field(description="The channel it would go on first "
+                                           "(PUSH, INBOX, EMAIL, SMS); null if none can "
+                                           "carry it.")
+    channels: list[str] = strawberry.field(description="Every channel the sender would try, "
+                                           "in order.")
+    language: str | None = strawberry.field(description="The language chosen (fr, en).")
+    title: str | None = strawberry.field(description="The rendered title.")
+    body: str | None = strawberry.field(description="The rendered body (HTML for EMAIL).")
+    problem: str | None = strawberry.field(description="Why it would not be sent (a value "
+                                           "the template prints is missing for this "
+                                           "customer, no channel); null if it would be.")
+    errors: list[UserError] = strawberry.field(description="Why there is no preview (no such "
+                                               "journey, step or customer).")

@@ -247,3 +247,44 @@ async def test_stats_and_the_experiment_report(gql: GraphQLClient, shop: Shop, a
 async def _customer(gql: GraphQLClient, name: str) -> int:
     from tests.conftest import sign_up
     return (await sign_up(gql, name)).id
+
+
+PREVIEW = """
+query($j: ID!, $s: String!, $c: ID!, $t: JSON) {
+  journeyPreview(journeyId: $j, stepId: $s, customerId: $c, trigger: $t) {
+    channel channels language title body problem errors { code field }
+  }
+}"""
+
+
+async def test_a_step_previews_with_the_customers_own_values(gql: GraphQLClient, shop: Shop,
+                                                              alice):
+    templates = (await gql(TEMPLATES, token=shop.admin_token))["journeyTemplates"]
+    durant = next(t for t in templates if t["key"] == "durant_post_purchase")
+    jid = (await _create(gql, shop, durant["definition"], durant["name"]))["id"]
+    await buy(gql, shop, alice, 42_00)  # 42 points
+    out = (await gql(PREVIEW, {"j": jid, "s": "thanks", "c": str(alice.id),
+                               "t": {"receiptId": "W-9"}},
+                     token=shop.admin_token))["journeyPreview"]
+    # Alice signed up in French: the French text, her name, her points, the receipt.
+    assert out["errors"] == [] and out["problem"] is None
+    assert (out["channel"], out["channels"], out["language"]) == (
+        "EMAIL", ["EMAIL", "PUSH", "INBOX"], "fr")
+    assert out["title"] == "Merci pour votre commande"
+    assert out["body"] == ("Bonjour Alice, merci pour votre commande W-9. Vous avez "
+                           "maintenant 42 points.")
+    coupon = (await gql(PREVIEW, {"j": jid, "s": "coupon_sent", "c": str(alice.id)},
+                        token=shop.admin_token))["journeyPreview"]
+    assert "SAMPLE2345" in coupon["body"]
+    # The survey step prints survey_url, which needs LOYALTY_SURVEY_URL: it says why.
+    survey = (await gql(PREVIEW, {"j": jid, "s": "survey", "c": str(alice.id),
+                                  "t": {"receiptId": "W-9", "storeId": shop.store_id}},
+                        token=shop.admin_token))["journeyPreview"]
+    assert survey["body"] is None and "survey_url" in survey["problem"]
+    for step, customer, field in (("later", str(alice.id), "stepId"),
+                                  ("thanks", "99999", "customerId")):
+        bad = (await gql(PREVIEW, {"j": jid, "s": step, "c": customer},
+                         token=shop.admin_token))["journeyPreview"]
+        assert [e["field"] for e in bad["errors"]] == [field]
+    assert (await gql.raw(PREVIEW, {"j": jid, "s": "thanks", "c": str(alice.id)},
+                          token=alice.token))["errors"][0]["extensions"]["code"] == "FORBIDDEN"
