@@ -92,11 +92,13 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "points.earned": {
         "en": (
             "+{points} points",
-            "+{points} points[ at {store}][ {where}], {balance} in all" + _NEXT_EN + _EXPIRING_EN,
+            "{first_name}, +{points} points[ at {store}][ {where}], {balance} in all" + _NEXT_EN
+            + _EXPIRING_EN,
         ),
         "fr": (
             "+{points} points",
-            "+{points} points[ à {store}][ {where}], {balance} au total" + _NEXT_FR + _EXPIRING_FR,
+            "{first_name}, +{points} points[ à {store}][ {where}], {balance} au total" + _NEXT_FR
+            + _EXPIRING_FR,
         ),
     },
     "points.redeemed": {
@@ -150,31 +152,32 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "points.expired": {
         "en": (
             "{points} points expired",
-            "{points} points reached their expiry date. You have {balance} points.",
+            "{first_name}, {points} points reached their expiry date. You have {balance} points.",
         ),
         "fr": (
             "{points} points expirés",
-            "{points} points ont atteint leur date d'expiration. Il vous en reste {balance}.",
+            "{first_name}, {points} points ont atteint leur date d'expiration. Il vous en reste "
+            "{balance}.",
         ),
     },
     "points.expiring": {
         "en": (
             "Your points expire soon",
-            "{points} points expire on {expiring_date}: use them before then",
+            "{first_name}, {points} points expire on {expiring_date}: use them before then",
         ),
         "fr": (
             "Vos points expirent bientôt",
-            "{points} points expirent le {expiring_date} : utilisez-les d'ici là",
+            "{first_name}, {points} points expirent le {expiring_date} : utilisez-les d'ici là",
         ),
     },
     "coupon.expiring": {
         "en": (
             "Your coupon expires soon",
-            "{coupon} expires on {expiring_date}: use it before then",
+            "{first_name}, {coupon} expires on {expiring_date}: use it before then",
         ),
         "fr": (
             "Votre bon expire bientôt",
-            "{coupon} expire le {expiring_date} : utilisez-le d'ici là",
+            "{first_name}, {coupon} expire le {expiring_date} : utilisez-le d'ici là",
         ),
     },
     # tier.changed, by direction (see notifications.personalise.template_for).
@@ -231,11 +234,13 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "points.refunded": {
         "en": (
             "{points} points returned",
-            "A refund[ at {store}][ {where}] took back {points} points, {balance} in all",
+            "{first_name}, a refund[ at {store}][ {where}] took back {points} points, "
+            "{balance} in all",
         ),
         "fr": (
             "{points} points repris",
-            "Un remboursement[ à {store}][ {where}] a repris {points} points, {balance} au total",
+            "{first_name}, un remboursement[ à {store}][ {where}] a repris {points} points, "
+            "{balance} au total",
         ),
     },
 }

@@ -232,7 +232,7 @@ async def test_a_coupon_is_reminded_once_at_its_remind_at_not_by_the_programme_w
     await run_once(100, now=remind + timedelta(days=1))
     messages = await inbox(gql, alice)
     assert ("Votre bon expire bientôt",
-            "10% off expire le 1 avril : utilisez-le d'ici là") in messages
+            "Alice, 10% off expire le 1 avril : utilisez-le d'ici là") in messages
     assert len(messages) == 2
     # and the one with a later time of its own is reminded then, once
     assert await write_reminders(now + timedelta(days=11)) == 1

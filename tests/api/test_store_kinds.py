@@ -79,8 +79,8 @@ async def test_messages_say_online_and_by_phone_rather_than_the_store_name(gql, 
         await run_once(100)
     # Alice reads French.
     assert await inbox(gql, alice) == [
-        ("+5 points", "+5 points par téléphone, 25 au total"),
-        ("+20 points", "+20 points en ligne, 20 au total"),
+        ("+5 points", "Alice, +5 points par téléphone, 25 au total"),
+        ("+20 points", "Alice, +20 points en ligne, 20 au total"),
     ]
 
 

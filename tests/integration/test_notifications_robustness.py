@@ -409,8 +409,9 @@ async def test_a_device_gets_the_push_in_its_own_locale(alice, sender, fake_fcm)
     await run_once(100, now=NOON, sender=sender)
     texts = {s.token: (s.title, s.body) for s in fake_fcm.delivered()}
     assert texts == {
-        "alice-tablet": ("+1,450 points", "+1,450 points at Opéra, 1,450 in all"),
-        "alice-phone": ("+1\u202f450 points", "+1\u202f450 points à Opéra, 1\u202f450 au total"),
+        "alice-tablet": ("+1,450 points", "Alice, +1,450 points at Opéra, 1,450 in all"),
+        "alice-phone": ("+1\u202f450 points",
+                        "Alice, +1\u202f450 points à Opéra, 1\u202f450 au total"),
     }
     note = await only(alice.id)  # the inbox is in the customer's language
     assert (note.status, note.title) == (Status.SENT, "+1\u202f450 points")

@@ -47,7 +47,7 @@ async def test_a_purchase_becomes_one_inbox_row_and_one_push_per_active_device(
     note = await only(alice.id)
     assert note.status == Status.SENT and note.sent_at == NOON and note.attempts == 1
     assert note.title == "+1\u202f450 points"
-    assert note.body == "+1\u202f450 points à Opéra, 1\u202f450 au total"
+    assert note.body == "Alice, +1\u202f450 points à Opéra, 1\u202f450 au total"
     pushed = fake_fcm.delivered()
     assert sorted(s.token for s in pushed) == ["alice-phone", "alice-tablet"]
     assert {(s.title, s.body) for s in pushed} == {(note.title, note.body)}

@@ -31,7 +31,6 @@ from journeys.steps import (
     Wait,
     WaitFor,
 )
-from loyalty.purchases import SALES_CHANNELS
 
 EVERY_STEP: dict[str, Any] = {
     "trigger": {"event": "purchase", "where": {"channel": "WEB"}},
@@ -306,8 +305,10 @@ def test_segment_conditions_go_through_the_pluggable_validator():
     assert seen[1] == ({**viewed, "where": {"sku": "trigger-value"}}, "steps.vip.if")
 
 
-def test_coupon_channels_are_the_programmes_sales_channels():
-    assert COUPON_CHANNELS == {str(c) for c in SALES_CHANNELS}
+def test_coupon_channels_are_where_a_till_may_take_a_coupon():
+    from loyalty.coupons import COUPON_CHANNELS as TILL_CHANNELS
+
+    assert COUPON_CHANNELS == set(TILL_CHANNELS)
 
 
 def test_hostile_conditions_are_refused_not_recursed_into():

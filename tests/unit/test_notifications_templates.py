@@ -22,16 +22,16 @@ def test_french_uses_a_narrow_no_break_space_between_thousands():
 
 def test_templates_are_filled_in_the_customers_language():
     fr = render("points.earned", "fr-FR", VALUES)
-    assert (fr.title, fr.body) == ("+12 points", "+12 points à Opéra, 1\u202f450 au total")
+    assert (fr.title, fr.body) == ("+12 points", "Alice, +12 points à Opéra, 1\u202f450 au total")
     en = render("points.earned", "en-US", VALUES)
-    assert en.body == "+12 points at Opéra, 1,450 in all"
+    assert en.body == "Alice, +12 points at Opéra, 1,450 in all"
     spent = render("points.redeemed", "fr", VALUES)
     assert spent.body.startswith("Alice, vous avez utilisé 12 points")
 
 
 def test_a_language_without_templates_falls_back_to_english_and_its_numbers():
     de = render("points.earned", "de-DE", VALUES)
-    assert de.body == "+12 points at Opéra, 1,450 in all"
+    assert de.body == "Alice, +12 points at Opéra, 1,450 in all"
     assert render("points.earned", None, VALUES).body == de.body
 
 
@@ -104,3 +104,9 @@ def test_an_adjustment_reads_well_in_english_either_way_and_opens_the_history():
     assert bare.body == ("Alice, le service client vous a ajouté 1\u202f200 points. "
                          "Vous avez 1\u202f450 points")
     assert deep_link("loyalty://", "points.adjusted", 7) == "loyalty://history"
+
+
+def test_every_built_in_message_greets_the_customer_by_first_name():
+    for kind, languages in templates.TEMPLATES.items():
+        for language, (title, body) in languages.items():
+            assert "{first_name}" in title + body, (kind, language)
