@@ -10,6 +10,7 @@ from typing import Any
 from tortoise import connections
 
 from loyalty.errors import invalid
+from loyalty.phones import looks_like_phone, normalise_phone
 from loyalty.sql import as_datetime, fetch
 
 MAX_SEARCH = 254
@@ -53,6 +54,9 @@ def _filters(search: str | None, segment_id: int | None) -> tuple[str, str, list
             args.append(digits)
             where.append(f"EXISTS (SELECT 1 FROM card k WHERE k.customer_id = c.id "
                          f"AND k.number = ${len(args)})")
+        elif looks_like_phone(text):
+            args.append(normalise_phone(text))
+            where.append(f"c.phone = ${len(args)}")
         elif "@" in text:
             args.append(_like(text))
             where.append(f"LOWER(c.email) LIKE ${len(args)} ESCAPE '\\'")

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from loyalty.errors import DomainError
 from loyalty.identity import normalize_email
+from loyalty.phones import normalise_phone
 from loyalty.timezones import check_timezone
 
 COLUMNS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -133,10 +134,12 @@ def _locale(value: str | None) -> str | None:
 
 def _phone(value: str | None) -> str | None:
     raw = _text(value, "phone", 32)
-    if raw is not None and (sum(c.isdigit() for c in raw) < 4
-                            or any(c not in "+0123456789 ().-" for c in raw)):
-        raise Rejected("phone is not a phone number")
-    return raw
+    if raw is None:
+        return None
+    try:
+        return normalise_phone(raw)
+    except DomainError:
+        raise Rejected("phone is not a phone number") from None
 
 
 def _who(row: dict[str, str | None]) -> tuple[str | None, str | None]:

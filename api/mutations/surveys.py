@@ -50,6 +50,11 @@ class UpdateProfileInput:
     first_name: str | None = strawberry.field(default=strawberry.UNSET, description="First name.")
     birth_date: date | None = strawberry.field(
         default=strawberry.UNSET, description="Birth date, for the birthday bonus.")
+    phone: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Mobile number for SMS (with SMS consent): digits with an optional "
+                    "leading + and country code; spaces, dots and dashes are dropped. An empty "
+                    "string removes it.")
 
 
 @strawberry.type(description="The result of updateProfile.")
@@ -98,7 +103,8 @@ class SurveyMutations:
                              input: UpdateProfileInput) -> UpdateProfilePayload:
         try:
             await profile.update_profile(_customer(info), first_name=given(input.first_name),
-                                         birth_date=given(input.birth_date))
+                                         birth_date=given(input.birth_date),
+                                         phone=given(input.phone))
         except DomainError as e:
             return UpdateProfilePayload(errors=errors_of(e))
         return UpdateProfilePayload(errors=[])

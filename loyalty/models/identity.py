@@ -81,7 +81,8 @@ class Customer(Model):
     class Meta:
         table = "customer"
         # A source's sign-ups in a month: what its acquisition cost is shared by.
-        indexes = (("acquisition_source", "created_at"),)
+        # Staff find a customer by phone number (audience.profiles).
+        indexes = (("acquisition_source", "created_at"), ("phone",))
 
 
 class Staff(Model):

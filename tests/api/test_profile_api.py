@@ -200,3 +200,27 @@ async def test_a_page_of_profiles_costs_the_same_statements_whatever_its_length(
     # acquisition sources, and the model's newest fit: none yet), journeys:
     # the same for 2 as for 8
     assert counts == [(2, 12), (8, 12)]
+
+
+PHONE = """
+mutation($phone: String!) { updateProfile(input: {phone: $phone}) { errors { code field } } }"""
+FIND = """
+query($s: String!) { customers(search: $s) { totalCount edges { node { id firstName } } } }"""
+
+
+async def test_a_customer_gives_a_phone_number_and_staff_find_them_by_it(gql, shop, alice, bob):
+    from loyalty.models import Customer
+
+    for bad in ("call me", "+33 6", "+" + "1" * 20):
+        out = (await gql(PHONE, {"phone": bad}, token=alice.token))["updateProfile"]
+        assert [(e["code"], e["field"]) for e in out["errors"]] == [("INVALID_INPUT", "phone")]
+    out = (await gql(PHONE, {"phone": " +33 6.12-34 (56) 78 "}, token=alice.token))
+    assert out["updateProfile"]["errors"] == []
+    assert (await Customer.get(id=alice.id)).phone == "+33612345678"
+    found = (await gql(FIND, {"s": "+33 6 12 34 56 78"}, token=shop.admin_token))["customers"]
+    assert [e["node"]["firstName"] for e in found["edges"]] == ["Alice"]
+    # An empty string removes it.
+    await gql(PHONE, {"phone": ""}, token=alice.token)
+    assert (await Customer.get(id=alice.id)).phone is None
+    gone = (await gql(FIND, {"s": "+33612345678"}, token=shop.admin_token))["customers"]
+    assert gone["totalCount"] == 0
