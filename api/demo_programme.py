@@ -29,6 +29,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from audience import consumer, jobs, membership, segments
 from audience.events import StreamRow, write_events
 from audience.value import month_of, record_acquisition_cost
+from journeys import service as journey_service
+from journeys.templates import template
 from loyalty import passwords, stores
 from loyalty.db import transaction
 from loyalty.ledger import SYSTEM_EXPIRED, SYSTEM_ISSUED, SYSTEM_REDEEMED, system_account_id
@@ -337,6 +339,7 @@ async def seed_demo_programme(count: int, *, seed: int = 20261129,
     await execute(conn, "DELETE FROM segment_touch")  # the full refresh below covers them
     scored, _ = await jobs.recompute_now(now)
     changes = await membership.refresh(now)
+    journeys = await _journeys(now)
     return [
         f"demo customers: {count} (log in as {EMAIL.format(1)} ... {EMAIL.format(count)}, "
         "password demo-password)",
@@ -345,7 +348,29 @@ async def seed_demo_programme(count: int, *, seed: int = 20261129,
         f"demo segments: {', '.join(made) or 'kept as they were'}; "
         f"{changes.entered} memberships",
         f"demo scores: {scored.scored} customers scored (rfmGrid, engagementMatrix)",
+        f"demo journeys: {', '.join(journeys) or 'kept as they were'} (live: the worker runs "
+        "them on what happens from now on)",
     ]
+
+
+DEMO_JOURNEYS = ("durant_post_purchase", "welcome_series")
+
+
+async def _journeys(now: datetime) -> list[str]:
+    """Two shipped journeys, published, so that `journeys` shows something."""
+    made = []
+    for key in DEMO_JOURNEYS:
+        shipped = template(key)
+        assert shipped is not None
+        if await fetchrow(connections.get("default"),
+                          "SELECT id FROM journey WHERE template_key = $1", key) is not None:
+            continue
+        view = await journey_service.create_journey(name=shipped.name,
+                                                    definition=shipped.definition,
+                                                    template_key=key, now=now)
+        await journey_service.publish_journey(view.id, now=now)
+        made.append(shipped.name)
+    return made
 
 
 async def _stores(conn: BaseDBAsyncClient) -> list[tuple[int, str]]:

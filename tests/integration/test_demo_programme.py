@@ -34,6 +34,9 @@ async def test_the_demo_programme_is_whole_and_made_once():
     assert all(matrix[q] > 0 for q in "ABCD"), matrix
     members = await rows("SELECT COUNT(*) FROM segment_member")
     assert members[0][0] > 0
+    live = await rows("SELECT template_key, status, live_version FROM journey ORDER BY id")
+    assert [tuple(r) for r in live] == [("durant_post_purchase", "LIVE", 1),
+                                        ("welcome_series", "LIVE", 1)]
     again = await seed_demo_programme(120)
     assert again == ["demo customers: 120 already there (nothing added)"]
 
