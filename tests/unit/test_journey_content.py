@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from journeys.content import Rendered, RenderError, Values, choose_language, render
+from journeys.content import Rendered, RenderError, Values, check, choose_language, render
 from journeys.steps import Channel, Content
 
 THANKS = {
@@ -109,3 +109,12 @@ def test_an_unknown_or_missing_zone_reads_dates_in_utc():
     for zone in (None, "Mars/Olympus", "../../etc/passwd"):
         values = Values("J", coupon_code="K", coupon_expires_at=late_utc, timezone=zone)
         assert render(content, Channel.SMS, "en", values).body == "31 March"
+
+
+def test_the_save_check_refuses_before_compiling_constant_expressions():
+    # Compiling folds constants: 2 ** 20000000 raised ValueError from Jinja's
+    # compiler, 'x' * 10 ** 8 built 100 MB, before the checks could refuse them.
+    assert check("{{ 2 ** 20000000 }}") == ["** is not allowed",
+                                            "numbers in templates are at most 10000"]
+    assert check("{{ 'x' * 9999 * 9999 * 9999 }}") == ["* is not allowed"]
+    assert check("{{ customer.first_name | nosuchfilter }}")[0].startswith("does not compile")

@@ -1,0 +1,37 @@
+"""Hostile input found in review of the journeys and channels work: each
+answer is a 400 page or a UserError with a stable code, never a crash."""
+
+from __future__ import annotations
+
+import copy
+
+import httpx
+
+from tests.api.test_journeys_admin import CREATE, SIMPLE
+from tests.conftest import GraphQLClient, Server, Shop
+
+
+async def test_an_unsubscribe_token_with_non_ascii_digits_is_not_valid(server: Server):
+    # "²".isdigit() is True but int("²") raises: it was a 500 on both verbs.
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        for token in ("²", "².abc", "١٢.abc", "1\u00b3.x"):
+            page = await http.get("/unsubscribe", params={"token": token})
+            assert page.status_code == 400, (token, page.status_code)
+            assert "not valid" in page.text
+            done = await http.post("/unsubscribe", data={"token": token})
+            assert done.status_code == 400, (token, done.status_code)
+
+
+async def test_a_template_whose_constants_explode_is_refused_not_compiled(
+        gql: GraphQLClient, shop: Shop):
+    # Jinja folds constant expressions when it compiles: the save check used to
+    # compile before refusing `**`, so this raised (INTERNAL) and `9 ** 9 ** 9`
+    # held the request for ever.
+    definition = copy.deepcopy(SIMPLE)
+    definition["steps"]["hello"]["content"]["en"]["body"] = "{{ 2 ** 20000000 }}"
+    out = (await gql(CREATE, {"input": {"name": "Pow", "definition": definition}},
+                     token=shop.admin_token))["createJourney"]
+    assert out["journey"] is None
+    assert [(e["code"], e["field"]) for e in out["errors"]] == [
+        ("INVALID_DEFINITION", "definition.steps.hello.content.en.body")], out["errors"]
+    assert "** is not allowed" in out["errors"][0]["message"]
