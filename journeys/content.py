@@ -255,8 +255,14 @@ def _render(text: str, html: bool, context: Mapping[str, Any]) -> str:
             if size > MAX_OUTPUT:
                 raise too_long
             parts.append(part)
+    except RenderError:
+        raise
     except TemplateError as exc:  # undefined values, sandbox refusals
         raise RenderError(exc.message or type(exc).__name__) from None
+    except (ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        # The template meeting this event's values: 10 / trigger.n with n 0,
+        # a string rounded. This message, not the worker's batch, fails.
+        raise RenderError(f"{type(exc).__name__}: {exc}"[:200]) from None
     return "".join(parts)
 
 

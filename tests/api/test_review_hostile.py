@@ -36,3 +36,27 @@ async def test_a_template_whose_constants_explode_is_refused_not_compiled(
         ("INVALID_DEFINITION", "definition.steps.hello.content.en.body", "** is not allowed"),
         ("INVALID_DEFINITION", "definition.steps.hello.content.en.body",
          "numbers in templates are at most 10000")}, out["errors"]
+
+
+PREVIEW = """query($j: ID!, $c: ID!, $t: JSON) {
+  journeyPreview(journeyId: $j, stepId: "hello", customerId: $c, trigger: $t) {
+    channel body problem errors { code field } } }"""
+
+
+async def test_a_template_failing_on_the_events_values_is_not_rendered_not_a_crash(
+        gql: GraphQLClient, shop: Shop, alice):
+    # Division by an event's zero, round() of a string, int + list: Python's
+    # own errors, not Jinja's, escaped the render (INTERNAL here; in the
+    # worker the whole batch failed and was retried one run at a time).
+    for body, trigger in (("{{ 10 / trigger.n }}", {"n": 0}),
+                          ("{{ trigger.s | round }}", {"s": "x"}),
+                          ("{{ trigger.s | int + trigger.l }}", {"s": "1", "l": [1]})):
+        definition = copy.deepcopy(SIMPLE)
+        definition["steps"]["hello"]["content"]["en"]["body"] = body
+        created = (await gql(CREATE, {"input": {"name": "Values", "definition": definition}},
+                             token=shop.admin_token))["createJourney"]
+        assert created["errors"] == [], created["errors"]
+        out = (await gql(PREVIEW, {"j": created["journey"]["id"], "c": str(alice.id),
+                                   "t": trigger}, token=shop.admin_token))["journeyPreview"]
+        assert out["errors"] == [] and out["body"] is None, out
+        assert out["problem"].startswith("not rendered: "), out

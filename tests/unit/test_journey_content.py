@@ -162,3 +162,10 @@ def test_filters_within_bounds_still_render():
     values = Values(first_name="Alice", trigger={"words": ["a", "b"], "amount": 10**12})
     out = render({"en": Content(title=None, body=body)}, Channel.EMAIL, "en", values)
     assert out.body == "ALICE 1000000000000 a, b   Alice  |1000000000000 A-B"
+
+
+def test_too_long_says_so():
+    body = "{% for a in trigger.words %}{{ customer.first_name | center(100) }}{% endfor %}"
+    values = Values(first_name="Alice", trigger={"words": ["w"] * 4000})
+    with pytest.raises(RenderError, match="^longer than 100000 characters once rendered$"):
+        render({"en": Content(title=None, body=body)}, Channel.PUSH, "en", values)
