@@ -60,3 +60,31 @@ async def test_a_template_failing_on_the_events_values_is_not_rendered_not_a_cra
                                    "t": trigger}, token=shop.admin_token))["journeyPreview"]
         assert out["errors"] == [] and out["body"] is None, out
         assert out["problem"].startswith("not rendered: "), out
+
+
+async def test_a_survey_link_no_longer_answers_for_an_erased_customer(
+        gql: GraphQLClient, shop: Shop, alice):
+    # The app's submitSurvey needs the customer's token, which erasure ends;
+    # the link carries no token, so it kept writing a rating, a comment and a
+    # survey.submitted event (waking journeys) for someone erased.
+    from tortoise import connections
+
+    from loyalty import survey_links
+    from tests.api.test_adjustments import support_token
+    from tests.api.test_pos import buy
+    from tests.api.test_survey_events import FROM_LINK
+
+    await buy(gql, shop, alice, 10_00, receipt="R-77")
+    token = survey_links.new_token(alice.id, int(shop.store_id), "R-77")
+    erase = """mutation($input: EraseCustomerInput!) {
+      eraseCustomer(input: $input) { errors { code field } } }"""
+    erased = await gql(erase, {"input": {"customerId": str(alice.id)}},
+                       token=await support_token(gql, shop))
+    assert erased["eraseCustomer"]["errors"] == []
+    out = (await gql(FROM_LINK, {"input": {"token": token, "rating": 5,
+                                           "comment": "my phone is 0612345678"}})
+           )["submitSurveyFromLink"]
+    assert [(e["code"], e["field"]) for e in out["errors"]] == [("NOT_FOUND", "receiptId")]
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT COUNT(*) AS n FROM survey_response")
+    assert rows[0]["n"] == 0
