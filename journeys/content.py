@@ -12,14 +12,15 @@ most twice (over the trigger's lists), integer literals up to 10,000.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from journeys.steps import LANGUAGES, Channel, Content
 from loyalty.timezones import zone_or_utc
@@ -38,6 +39,8 @@ NAMES = frozenset({"next_reward", "tier", "survey_url", "unsubscribe_url"})
 MAX_LITERAL = 10_000
 MAX_OUTPUT = 100_000  # characters in one rendered text
 MAX_LOOP_DEPTH = 2
+# A filter call whose estimated output passes this is refused before it runs.
+_FILTER_BOUND = 10 * MAX_OUTPUT
 _REFUSED: dict[type[nodes.Node], str] = {
     nodes.Call: "function calls are not allowed (use filters: {{ x | upper }})",
     nodes.Macro: "macros are not allowed",
@@ -48,12 +51,60 @@ _REFUSED: dict[type[nodes.Node], str] = {
     nodes.Extends: "extends is not allowed",
     nodes.Mul: "* is not allowed",
     nodes.Pow: "** is not allowed",
+    # A variable set from itself doubles at each line: 30 lines, gigabytes.
+    nodes.Assign: "{% set %} is not allowed",
+    nodes.AssignBlock: "{% set %} is not allowed",
+    nodes.With: "{% with %} is not allowed",
 }
 
 
+# Filters whose output size no argument bounds: printf widths ("%999999999s").
+_UNBOUNDED_FILTERS = frozenset({"format"})
+# Filters whose integer argument is a width added to each line.
+_WIDTH_FILTERS = frozenset({"center", "indent"})
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list | tuple | dict):
+        return len(value) + sum(len(v) for v in value if isinstance(v, str))
+    return len(str(value)) if isinstance(value, int | float) else 1
+
+
+def _bounded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that refuses, before running, a call whose output could pass
+    the bound: its input's size times its longest argument (`replace("",
+    big)`, `join(big)`, `center(width)`, `indent(width)`); and after
+    running, any text longer than MAX_OUTPUT. Without it a chain of such
+    filters built gigabytes before the length check saw the result."""
+    skip = 0 if getattr(fn, "jinja_pass_arg", None) is None else 1  # the context
+
+    @functools.wraps(fn)  # keeps Jinja's pass_context/pass_eval_context mark
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        if name in _UNBOUNDED_FILTERS:
+            raise SecurityError(f"the {name} filter is not allowed")
+        value = args[skip] if len(args) > skip else None
+        rest = (*args[skip + 1:], *kwargs.values())
+        widest = max((_size(a) for a in rest if isinstance(a, str | list | tuple | dict)),
+                     default=0)
+        if name in _WIDTH_FILTERS:
+            widest += max((abs(a) for a in rest if isinstance(a, int)), default=0)
+        if (_size(value) + 1) * (widest + 1) > _FILTER_BOUND:
+            raise SecurityError(f"{name} would make a text longer than {MAX_OUTPUT} characters")
+        out = fn(*args, **kwargs)
+        if isinstance(out, str) and len(out) > MAX_OUTPUT:
+            raise SecurityError(f"{name} made a text longer than {MAX_OUTPUT} characters")
+        return out
+
+    return bounded
+
+
 def _environment(autoescape: bool) -> SandboxedEnvironment:
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=autoescape,
-                                keep_trailing_newline=True)
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=autoescape,
+                               keep_trailing_newline=True)
+    env.filters = {name: _bounded(name, fn) for name, fn in env.filters.items()}
+    return env
 
 
 # Email bodies are HTML: a first name or a trigger property is escaped there.
@@ -66,12 +117,10 @@ def check(text: str) -> list[str]:
     """What is wrong with a template's text (empty if nothing is)."""
     try:
         tree = PLAIN.parse(text)
-        PLAIN.from_string(tree)  # unknown filters and tests fail here
     except TemplateSyntaxError as exc:
         return [f"does not compile: {exc.message} (line {exc.lineno})"]
     problems: list[str] = []
-    free = meta.find_undeclared_variables(tree)
-    for node, parent, loops in _walk(tree, None, 0):
+    for node, _, loops in _walk(tree, None, 0):
         refused = _REFUSED.get(type(node))
         if refused:
             problems.append(refused)
@@ -80,11 +129,29 @@ def check(text: str) -> list[str]:
         elif isinstance(node, nodes.Const) and isinstance(node.value, int) \
                 and abs(node.value) > MAX_LITERAL:
             problems.append(f"numbers in templates are at most {MAX_LITERAL}")
-        elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name in free:
+    if problems:
+        # Before anything generates code from the tree: Jinja's code generator
+        # (meta's as the compiler's) folds constant expressions, so
+        # `{{ 9 ** 9 ** 9 }}` or `{{ 'x' * 10 ** 9 }}` would run here.
+        return sorted(set(problems))
+    try:
+        free = meta.find_undeclared_variables(tree)
+    except TemplateSyntaxError as exc:  # an unknown filter or test
+        return [f"does not compile: {exc.message} (line {exc.lineno})"]
+    for node, parent, _ in _walk(tree, None, 0):
+        if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in free:
             unknown = _unknown(node.name, parent, node)
             if unknown:
                 problems.append(f"unknown placeholder {unknown}")
-    return sorted(set(problems))
+    if problems:
+        return sorted(set(problems))
+    try:
+        PLAIN.from_string(tree)  # unknown filters and tests fail here
+    except TemplateSyntaxError as exc:
+        return [f"does not compile: {exc.message} (line {exc.lineno})"]
+    except (ValueError, OverflowError, RecursionError) as exc:
+        return [f"does not compile: {exc}"]
+    return []
 
 
 def _walk(node: nodes.Node, parent: nodes.Node | None, loops: int
@@ -177,13 +244,26 @@ def _compiled(text: str, html: bool) -> Template:
 
 
 def _render(text: str, html: bool, context: Mapping[str, Any]) -> str:
+    too_long = RenderError(f"longer than {MAX_OUTPUT} characters once rendered")
+    parts: list[str] = []
+    size = 0
     try:
-        out = _compiled(text, html).render(context)
+        # Streamed, so that loops over an event's lists stop at the limit
+        # instead of building the whole text first.
+        for part in _compiled(text, html).generate(context):
+            size += len(part)
+            if size > MAX_OUTPUT:
+                raise too_long
+            parts.append(part)
+    except RenderError:
+        raise
     except TemplateError as exc:  # undefined values, sandbox refusals
         raise RenderError(exc.message or type(exc).__name__) from None
-    if len(out) > MAX_OUTPUT:
-        raise RenderError(f"longer than {MAX_OUTPUT} characters once rendered")
-    return out
+    except (ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        # The template meeting this event's values: 10 / trigger.n with n 0,
+        # a string rounded. This message, not the worker's batch, fails.
+        raise RenderError(f"{type(exc).__name__}: {exc}"[:200]) from None
+    return "".join(parts)
 
 
 def _context(values: Values, lang: str) -> dict[str, Any]:

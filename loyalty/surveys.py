@@ -148,8 +148,11 @@ async def submit_survey(
                 store_id,
                 receipt_id,
             )
-            if purchase is None or purchase[1] != customer_id:
-                # Someone else's receipt looks exactly like no receipt.
+            owner = None if purchase is None or purchase[1] != customer_id else await fetchrow(
+                conn, "SELECT erased_at FROM customer WHERE id = $1", customer_id)
+            if purchase is None or owner is None or owner[0] is not None:
+                # Someone else's receipt looks exactly like no receipt; so does
+                # an erased customer's (a survey link outlives the account).
                 raise DomainError(ErrorCode.NOT_FOUND, "No such purchase of yours.", "receiptId")
             if purchase[6] >= purchase[3]:
                 # Nothing of it was kept: a bonus for it would be points for

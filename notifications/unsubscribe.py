@@ -35,7 +35,8 @@ def customer_of(token: str, settings: Settings | None = None) -> int | None:
     """The customer a token was made for, or None if it is not one of ours."""
     settings = settings or get_settings()
     head, _, mac = (token or "").partition(".")
-    if not head.isdigit() or len(head) > 19:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    if not (head.isascii() and head.isdigit()) or len(head) > 19:
         return None
     customer_id = int(head)
     if not hmac.compare_digest(mac.encode(), _mac(customer_id, settings.secret_key).encode()):

@@ -3,11 +3,12 @@ read at send time, HTML escaped in email bodies only, nothing half-filled."""
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime
 
 import pytest
 
-from journeys.content import Rendered, RenderError, Values, choose_language, render
+from journeys.content import Rendered, RenderError, Values, check, choose_language, render
 from journeys.steps import Channel, Content
 
 THANKS = {
@@ -109,3 +110,62 @@ def test_an_unknown_or_missing_zone_reads_dates_in_utc():
     for zone in (None, "Mars/Olympus", "../../etc/passwd"):
         values = Values("J", coupon_code="K", coupon_expires_at=late_utc, timezone=zone)
         assert render(content, Channel.SMS, "en", values).body == "31 March"
+
+
+def test_the_save_check_refuses_before_compiling_constant_expressions():
+    # Compiling folds constants: 2 ** 20000000 raised ValueError from Jinja's
+    # compiler, 'x' * 10 ** 8 built 100 MB, before the checks could refuse them.
+    assert check("{{ 2 ** 20000000 }}") == ["** is not allowed",
+                                            "numbers in templates are at most 10000"]
+    assert check("{{ 'x' * 9999 * 9999 * 9999 }}") == ["* is not allowed"]
+    assert check("{{ customer.first_name | nosuchfilter }}")[0].startswith("does not compile")
+
+
+def test_a_variable_set_from_itself_is_refused_at_save():
+    # Each line doubled it: 30 lines, gigabytes at send time.
+    doubling = "{% set a = customer.first_name %}" + "{% set a = a ~ a %}" * 30 + "{{ a }}"
+    assert check(doubling) == ["{% set %} is not allowed"]
+    assert check("{% with a = customer.first_name %}{{ a }}{% endwith %}") == \
+        ["{% with %} is not allowed"]
+
+
+@pytest.mark.parametrize("body", [
+    # Each replace multiplied the text by its argument's length: 20 MB here,
+    # gigabytes with a third, all built before the length check.
+    "{{ customer.first_name | replace('', '" + "y" * 2000 + "') | replace('', '"
+    + "z" * 2000 + "') }}",
+    "{{ trigger.words | join('" + "x" * 60_000 + "') }}",
+    "{{ customer.first_name | center(trigger.width) }}",
+    "{{ '%999999999s' | format(customer.first_name) }}",
+    # Nested loops over an event's list: 16 million iterations, streamed and cut.
+    "{% for a in trigger.words %}{% for b in trigger.words %}{{ customer.first_name "
+    "| center(100) }}{% endfor %}{% endfor %}",
+])
+def test_a_text_that_would_grow_past_the_limit_stops_before_it_is_built(body):
+    assert check(body) == []
+    values = Values(first_name="Alice", trigger={"words": ["w"] * 4000, "width": 10**9})
+    tracemalloc.start()
+    try:
+        with pytest.raises(RenderError):
+            render({"en": Content(title=None, body=body)}, Channel.PUSH, "en", values)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000
+
+
+def test_filters_within_bounds_still_render():
+    body = ("{{ customer.first_name | upper }} {{ trigger.amount | round(1) }} "
+            "{{ trigger.words | join(', ') }} {{ customer.first_name | center(9) }}|"
+            "{{ trigger.gone | default(trigger.amount) }} {{ trigger.words | map('upper') "
+            "| join('-') }}")
+    values = Values(first_name="Alice", trigger={"words": ["a", "b"], "amount": 10**12})
+    out = render({"en": Content(title=None, body=body)}, Channel.EMAIL, "en", values)
+    assert out.body == "ALICE 1000000000000 a, b   Alice  |1000000000000 A-B"
+
+
+def test_too_long_says_so():
+    body = "{% for a in trigger.words %}{{ customer.first_name | center(100) }}{% endfor %}"
+    values = Values(first_name="Alice", trigger={"words": ["w"] * 4000})
+    with pytest.raises(RenderError, match="^longer than 100000 characters once rendered$"):
+        render({"en": Content(title=None, body=body)}, Channel.PUSH, "en", values)
