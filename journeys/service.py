@@ -38,6 +38,7 @@ from journeys.templates import template
 from loyalty.db import transaction
 from loyalty.errors import DomainError, DomainErrors, ErrorCode, invalid
 from loyalty.sql import as_datetime, execute, fetch, fetchrow, is_pg
+from notifications import outgoing
 
 UNCHANGED: Any = object()
 MAX_NAME = 200
@@ -381,6 +382,8 @@ async def publish_journey(journey_id: Any, now: datetime | None = None) -> Journ
                           "WHERE journey_id = $2 AND version = $3", now, ident, version)
         await execute(conn, "UPDATE journey SET status = $1, live_version = $2, updated_at = $3 "
                       "WHERE id = $4", JourneyStatus.LIVE.value, version, now, ident)
+        if status == JourneyStatus.PAUSED:
+            await outgoing.release_journey(conn, ident, now)
         return await _reread(conn, ident)
 
 
@@ -396,6 +399,8 @@ async def pause_journey(journey_id: Any, now: datetime | None = None) -> Journey
                               "cannot be paused: only a live one.", "journeyId")
         await execute(conn, "UPDATE journey SET status = $1, updated_at = $2 WHERE id = $3",
                       JourneyStatus.PAUSED.value, now, ident)
+        # Its messages not yet sent (quiet hours, retries) wait too.
+        await outgoing.hold_journey(conn, ident)
         return await _reread(conn, ident)
 
 
@@ -408,4 +413,5 @@ async def archive_journey(journey_id: Any, now: datetime | None = None) -> Journ
         ident = int(row[0])
         await execute(conn, "UPDATE journey SET status = $1, updated_at = $2 WHERE id = $3",
                       JourneyStatus.ARCHIVED.value, now, ident)
+        await outgoing.cancel_journey(conn, ident)
         return await _reread(conn, ident)

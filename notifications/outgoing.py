@@ -14,7 +14,7 @@ from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.sql import fetch
+from loyalty.sql import execute, fetch
 from notifications.inbox_rows import BODY_MAX, TITLE_MAX, clip
 from notifications.models import Status
 
@@ -91,3 +91,36 @@ async def enqueue_many(conn: BaseDBAsyncClient, messages: Sequence[Outgoing],
         )
         queued.update({r[0]: int(r[1]) for r in rows})
     return queued
+
+
+# A paused journey's messages not yet sent wait without a due time (the
+# sender's lease reads `next_attempt_at <= now`, which NULL never is); a
+# message being sent right now (reason "sending") is left to finish.
+HELD = "journey paused"
+
+
+async def hold_journey(conn: BaseDBAsyncClient, journey_id: int) -> int:
+    """Hold the journey's queued and deferred messages (pauseJourney); how many."""
+    return await execute(
+        conn, "UPDATE notification SET next_attempt_at = NULL, reason = $1 "
+        "WHERE journey_id = $2 AND status IN ($3, $4) "
+        "AND (reason IS NULL OR reason <> $5)",
+        HELD, journey_id, Status.QUEUED.value, Status.DEFERRED.value, "sending")
+
+
+async def release_journey(conn: BaseDBAsyncClient, journey_id: int, now: datetime) -> int:
+    """Let the held messages go again (the journey published again)."""
+    return await execute(
+        conn, "UPDATE notification SET next_attempt_at = $1, reason = NULL "
+        "WHERE journey_id = $2 AND reason = $3 AND status IN ($4, $5)",
+        now, journey_id, HELD, Status.QUEUED.value, Status.DEFERRED.value)
+
+
+async def cancel_journey(conn: BaseDBAsyncClient, journey_id: int) -> int:
+    """The archived journey's unsent messages are suppressed, with the reason."""
+    return await execute(
+        conn, "UPDATE notification SET status = $1, next_attempt_at = NULL, reason = $2 "
+        "WHERE journey_id = $3 AND status IN ($4, $5) "
+        "AND (reason IS NULL OR reason <> $6)",
+        Status.SUPPRESSED.value, "journey archived", journey_id, Status.QUEUED.value,
+        Status.DEFERRED.value, "sending")

@@ -541,3 +541,33 @@ async def test_an_unsubscribe_link_names_the_customer_it_was_rendered_for():
     [body] = [n.body for n in await notes(ann)]
     assert "/unsubscribe?token=" in body
     assert customer_of(body.split("?token=", 1)[1]) == ann
+
+
+async def test_pausing_holds_the_journeys_unsent_messages_and_archiving_drops_them():
+    from journeys import service
+    from loyalty.config import get_settings
+    from notifications.worker import run_once as send
+
+    hello = {"trigger": {"event": "visit"}, "start": "hi",
+             "steps": {"hi": message("Hello", "end"), "end": EXIT}}
+    paused, archived = await live(hello, "paused"), await live(hello, "archived")
+    ann = await customer("Ann", opt_in=True)
+    await event(ann, "visit")
+    await run_until_idle(NOW)
+    queued = {n.journey_id: n for n in await notes(ann)}
+    assert set(queued) == {paused, archived}
+    assert {n.status for n in queued.values()} == {"queued"}
+
+    await service.pause_journey(paused, now=later(minutes=1))
+    await service.archive_journey(archived, now=later(minutes=1))
+    await send(100, now=later(minutes=2), settings=get_settings())
+    after = {n.journey_id: n for n in await notes(ann)}
+    assert (after[paused].status, after[paused].reason) == ("queued", "journey paused")
+    assert (after[archived].status, after[archived].reason) == ("suppressed", "journey archived")
+
+    await service.publish_journey(paused, now=later(minutes=3))  # resumed
+    await send(100, now=later(minutes=4), settings=get_settings())
+    resumed = {n.journey_id: n for n in await notes(ann)}
+    assert resumed[paused].status not in ("queued", "deferred")
+    assert resumed[paused].channel == "INBOX"
+    assert resumed[archived].status == "suppressed"
