@@ -157,6 +157,12 @@ def day(moment: datetime, locale: str = "fr") -> str:
     return format_date(moment.astimezone(PARIS).date(), locale)
 
 
+def days(moment: datetime, count: int) -> datetime:
+    """`count` days after `moment` on the customers' (Paris) wall clock, as a
+    journey's day-long waits count them across a daylight-saving change."""
+    return (moment.astimezone(PARIS) + timedelta(days=count)).astimezone(UTC)
+
+
 def same_instant(a: datetime, b: datetime) -> bool:
     return abs((a - b).total_seconds()) < 1
 
@@ -192,9 +198,9 @@ async def test_durant_thanks_surveys_rewards_and_converts_on_the_coupon(channels
     assert "merci pour votre commande W-1001" in mail.get_body(("plain",)).get_content()
 
     # Two weeks later, the survey invitation for that receipt.
-    await tick(t0 + timedelta(days=14) - timedelta(minutes=1))
+    await tick(days(t0, 14) - timedelta(minutes=1))
     assert len(await received(durant)) == 1
-    await tick(t0 + timedelta(days=14))
+    await tick(days(t0, 14))
     survey = (await received(durant))[1]
     assert (survey.channels, survey.title) == ("EMAIL,PUSH,INBOX", "Votre avis compte")
     assert survey.body.startswith("Durant, que pensez-vous de votre commande ? Répondez en "
@@ -205,12 +211,14 @@ async def test_durant_thanks_surveys_rewards_and_converts_on_the_coupon(channels
     token = survey.body.rsplit("?t=", 1)[1]
     answered = await surveys.submit_survey_from_link(token=token, rating=5)
     assert answered.points_awarded == 0
-    at = t0 + timedelta(days=15)
+    at = days(t0, 15)
     await tick(at)
     [coupon] = await coupons_of(durant)
     assert (coupon.title, coupon.benefit_kind, coupon.benefit_value, coupon.channels) == (
         "-10 % merci pour votre avis", "PERCENT_OFF", 10, "WEB,STORE")
-    assert same_instant(coupon.expires_at, at + timedelta(days=30))
+    assert same_instant(coupon.expires_at, days(at, 30))
+    # its expiry reminder is due three days before (the reminders job sends it)
+    assert same_instant(coupon.remind_at, days(coupon.expires_at, -3))
     sent = (await received(durant))[2]
     assert sent == Received(
         "EMAIL,PUSH,INBOX", "Votre bon de 10 %",
@@ -220,9 +228,9 @@ async def test_durant_thanks_surveys_rewards_and_converts_on_the_coupon(channels
 
     # Spent at the store's till: coupon_redeemed is the goal.
     await buy(durant, shop.id, 40, "S-3001", coupon=coupon.code)
-    await tick(at + timedelta(days=3))
+    await tick(days(at, 3))
     assert await run_of(journey, durant) == [(Status.CONVERTED, "redeem")]
-    await tick(at + timedelta(days=40))
+    await tick(days(at, 40))
     assert len(await received(durant)) == 3
     assert len(await coupons_of(durant)) == 1
 
@@ -234,10 +242,10 @@ async def test_durant_without_an_answer_times_out_with_no_coupon(channels):
     ann = await member("Ann", "en-GB")
     await buy(ann, web.id, 25, "W-7", channel=Channel.WEB)
     await tick(t0)
-    await tick(t0 + timedelta(days=14))
-    await tick(t0 + timedelta(days=21) - timedelta(minutes=1))
+    await tick(days(t0, 14))
+    await tick(days(t0, 21) - timedelta(minutes=1))
     assert await run_of(journey, ann) == [(Status.WAITING, "answered")]
-    await tick(t0 + timedelta(days=21))
+    await tick(days(t0, 21))
     assert await run_of(journey, ann) == [(Status.COMPLETED, "end")]
     got = await received(ann)
     assert [(r.channels, r.title) for r in got] == [
@@ -281,7 +289,7 @@ async def test_cart_abandonment_email_push_then_an_sms_offer_near_a_store(channe
     assert await received(cat) == [Received(
         "EMAIL,PUSH,INBOX", "Your basket is waiting", "Cat, your items are still in your basket.")]
 
-    await tick(t0 + timedelta(hours=25))
+    await tick(days(t0 + timedelta(hours=1), 1))
     assert (await received(bob))[1] == Received(
         "PUSH,INBOX", "Toujours tenté ?", "Votre panier est gardé au chaud, Bob.")
     assert (await received(cat))[1] == Received(
@@ -290,11 +298,11 @@ async def test_cart_abandonment_email_push_then_an_sms_offer_near_a_store(channe
 
     # Bob's phone reports him dwelling at the Opéra store: an accepted visit.
     await _dwell(bob, fence, "dwell-1")
-    at = t0 + timedelta(days=2)
+    at = days(t0, 2)
     await tick(at)
     [offer] = await coupons_of(bob)
     assert (offer.title, offer.benefit_value, offer.channels) == ("-10 % en magasin", 10, "STORE")
-    assert same_instant(offer.expires_at, at + timedelta(days=2))
+    assert same_instant(offer.expires_at, days(at, 2))
     texted = (await received(bob))[2]
     assert texted == Received(
         "SMS", "", f"Bob, vous êtes près de Opéra : -10 % sur votre panier avec le code "
@@ -305,7 +313,7 @@ async def test_cart_abandonment_email_push_then_an_sms_offer_near_a_store(channe
     await notify(100, now=noon_after(at), settings=get_settings())
     assert [(r.to, r.body) for r in provider.delivered()] == [("+33612345678", texted.body)]
 
-    await tick(t0 + timedelta(days=8, hours=1))
+    await tick(days(t0 + timedelta(hours=1), 8))
     assert await run_of(journey, cat) == [(Status.COMPLETED, "end")]
     assert len(await received(cat)) == 2 and await coupons_of(cat) == []
     assert len(await received(bob)) == 3 and len(await coupons_of(bob)) == 1
@@ -322,7 +330,7 @@ async def test_cart_abandonment_converts_on_a_purchase_after_the_email():
     await buy(dan, shop.id, 30, "S-9")
     await tick(t0 + timedelta(hours=2))
     assert await run_of(journey, dan) == [(Status.CONVERTED, "day")]
-    await tick(t0 + timedelta(days=3))
+    await tick(days(t0, 3))
     assert [r.title for r in await received(dan)] == ["Votre panier vous attend"]
 
 
@@ -346,16 +354,16 @@ async def test_the_second_view_of_a_product_earns_one_coupon_the_first_and_third
     [coupon] = await coupons_of(eve)
     assert (coupon.title, coupon.benefit_value, coupon.channels) == (
         "-15 % sur votre coup de cœur", 15, "WEB")
-    assert same_instant(coupon.expires_at, second + timedelta(days=3))
+    assert same_instant(coupon.expires_at, days(second, 3))
     assert await received(eve) == [Received(
         "PUSH,INBOX,EMAIL", "Un petit coup de pouce",
         f"Eve, -15 % sur ce produit avec {coupon.code} jusqu'au {day(coupon.expires_at)}.")]
     runs = await run_of(journey, eve)
     assert runs[-1] == (Status.WAITING, "window")
 
-    await tick(second + timedelta(days=3))
+    await tick(days(second, 3))
     assert (await run_of(journey, eve))[-1] == (Status.COMPLETED, "end")
-    third = second + timedelta(days=3, hours=1)  # within the week of the first two
+    third = days(second, 3) + timedelta(hours=1)  # within the week of the first two
     await behaviour(eve, "product_viewed", third, sku="SKU-1")
     await tick(third)
     assert [s for s, _ in await run_of(journey, eve)] == [Status.COMPLETED] * 4
@@ -381,7 +389,7 @@ async def test_welcome_series_welcome_how_at_ten_then_five_euros_without_a_purch
         "Your card is ready: every purchase, online or in store, earns you points.")]
 
     # Two days later, then the next 10:00 on the customer's (Paris) clock.
-    two_days = t0 + timedelta(days=2)
+    two_days = days(t0, 2)
     await tick(two_days)
     local = two_days.astimezone(PARIS)
     ten = local.replace(hour=10, minute=0, second=0, microsecond=0)
@@ -398,16 +406,16 @@ async def test_welcome_series_welcome_how_at_ten_then_five_euros_without_a_purch
     await tick(ten_utc + timedelta(hours=1))
     assert await run_of(journey, gus) == [(Status.CONVERTED, "week")]
 
-    gift_at = ten_utc + timedelta(days=5)
+    gift_at = days(ten_utc, 5)
     await tick(gift_at)
     [gift] = await coupons_of(fay)
     assert (gift.title, gift.benefit_kind, gift.benefit_value, gift.channels) == (
         "5 € de bienvenue", "AMOUNT_OFF", 500, "STORE,WEB")
-    assert same_instant(gift.expires_at, gift_at + timedelta(days=14))
+    assert same_instant(gift.expires_at, days(gift_at, 14))
     assert (await received(fay))[2] == Received(
         "EMAIL,PUSH,INBOX", "5 € pour votre premier achat",
         f"Fay, le code {gift.code} vous offre 5 € jusqu'au {day(gift.expires_at)}.")
-    await tick(gift_at + timedelta(days=14))
+    await tick(days(gift_at, 14))
     assert await run_of(journey, fay) == [(Status.COMPLETED, "end")]
     assert await coupons_of(gus) == []
     assert len(await received(gus)) == 2
@@ -448,12 +456,12 @@ async def _rfm_population(shop: int, now: datetime, journey: int) -> list[Buyer]
     first = [next(h for h in holders if arm(h[0]) == name) for name in ("coupon", "points")]
     ordered = first + [h for h in holders if h not in first]
     buyers = []
-    for (holder, name), ((count, days), segment) in zip(ordered, SHAPES, strict=True):
+    for (holder, name), ((count, ago), segment) in zip(ordered, SHAPES, strict=True):
         for n in range(count):
             await buy(holder, shop, 10, f"{name}-{n}")
         await execute(connections.get("default"),
                       "UPDATE purchase SET occurred_at = $1 WHERE customer_id = $2",
-                      now - timedelta(days=days), holder.customer_id)
+                      now - timedelta(days=ago), holder.customer_id)
         buyers.append(Buyer(holder, name, count, segment, arm(holder)))
     await scores.recompute(now)
     segments = {r[0]: r[1] for r in await fetch(
@@ -488,7 +496,7 @@ async def test_win_back_enters_at_risk_customers_on_tuesday_at_ten_with_an_arm_e
             [coupon] = await coupons_of(b.holder)
             assert (coupon.title, coupon.benefit_value, coupon.channels) == (
                 "-20 % pour votre retour", 20, "STORE,WEB")
-            assert same_instant(coupon.expires_at, tuesday + timedelta(days=14))
+            assert same_instant(coupon.expires_at, days(tuesday, 14))
             assert got == [Received(
                 "EMAIL,PUSH,INBOX", "Vous nous manquez",
                 f"{b.name}, -20 % avec {coupon.code} jusqu'au {day(coupon.expires_at)}.")]
@@ -504,11 +512,11 @@ async def test_win_back_enters_at_risk_customers_on_tuesday_at_ten_with_an_arm_e
 
     # Two weeks on, the runs are done; the next Tuesday enters nobody again
     # (re-entry after 90 days), however AT_RISK they still are.
-    await tick(tuesday + timedelta(days=14))
+    await tick(days(tuesday, 14))
     assert [(await run_of(journey, b.holder))[0][0] for b in at_risk] == \
         [Status.COMPLETED] * len(at_risk)
     before = [len(await received(b.holder)) for b in buyers]
-    await tick(tuesday + timedelta(days=21))
+    await tick(days(tuesday, 21))
     assert [len(await received(b.holder)) for b in buyers] == before
     assert await JourneyRun.filter(journey_id=journey).count() == len(at_risk)
     points = [b for b in at_risk if b.arm == "points"]
