@@ -31,7 +31,7 @@ from journeys.steps import (
     Wait,
     WaitFor,
 )
-from loyalty.purchases import SALES_CHANNELS
+from loyalty import coupons
 
 EVERY_STEP: dict[str, Any] = {
     "trigger": {"event": "purchase", "where": {"channel": "WEB"}},
@@ -306,8 +306,9 @@ def test_segment_conditions_go_through_the_pluggable_validator():
     assert seen[1] == ({**viewed, "where": {"sku": "trigger-value"}}, "steps.vip.if")
 
 
-def test_coupon_channels_are_the_programmes_sales_channels():
-    assert COUPON_CHANNELS == {str(c) for c in SALES_CHANNELS}
+def test_coupon_channels_are_the_tills_channels():
+    # Where a coupon can be spent: the kind of store a till is (STORE, WEB, PHONE).
+    assert COUPON_CHANNELS == set(coupons.COUPON_CHANNELS)
 
 
 def test_hostile_conditions_are_refused_not_recursed_into():
