@@ -19,7 +19,8 @@ so that reading a row twice writes nothing twice.
 - points.refunded: refund (points, storeId, receiptId), except the survey
   bonus a full refund takes back (reason "survey_bonus"): one refund, one event;
 - visit.accepted: checkin (storeId, kind "VISIT", visitId, points);
-- tier.changed: tier_changed (from, to, direction).
+- tier.changed: tier_changed (from, to, direction);
+- customer.signed_up: signed_up (source, the acquisition source if any).
 
 Other kinds (expiry, reminders, campaigns) are not behaviour: no event.
 """
@@ -37,6 +38,7 @@ import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from audience.events import StreamRow
+from loyalty.identity import SIGNED_UP
 from loyalty.ledger import Channel
 from loyalty.refunds import SURVEY_CLAWBACK
 from loyalty.sql import as_datetime, fetch
@@ -180,6 +182,8 @@ def _adapt(r: OutboxRow, facts: _Facts) -> list[StreamRow]:
         return [_row(r, "checkin", Channel.CHECKIN.value, {
             "storeId": _store(p.get("store_id")), "kind": "VISIT",
             "visitId": _store(p.get("visit_id")), "points": p.get("points")})]
+    if r.kind == SIGNED_UP:
+        return [_row(r, "signed_up", Channel.SYSTEM.value, {"source": p.get("source")})]
     if r.kind == "tier.changed":
         return [_row(r, "tier_changed", Channel.SYSTEM.value, {
             "from": p.get("from"), "to": p.get("to"), "direction": p.get("direction")})]

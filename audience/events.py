@@ -37,7 +37,7 @@ SERVER_PREFIX = "srv:"
 # fake a purchase that segments and journeys would believe.
 SERVER_EVENTS = frozenset({
     "purchase", "refund", "redemption", "checkin", "survey_submitted", "coupon_redeemed",
-    "tier_changed", "segment_entered", "segment_exited",
+    "tier_changed", "segment_entered", "segment_exited", "signed_up",
 })
 
 

@@ -95,8 +95,9 @@ CART = {
         "push": _message("PUSH", ["INBOX"], _text(
             "Toujours tenté ?", "Votre panier est gardé au chaud, {{ customer.first_name }}.",
             "Still thinking?", "We kept your basket, {{ customer.first_name }}."), "nearby"),
-        "nearby": {"type": "waitFor", "event": "checkin",
-                   "match": {"kind": ["ENTER", "DWELL", "BEACON"]},
+        # The server's `checkin` is a visit the geofence accepted (a DWELL or a
+        # beacon confirmed it; kind "VISIT"): an ENTER alone writes no event.
+        "nearby": {"type": "waitFor", "event": "checkin", "match": {"kind": "VISIT"},
                    "timeout": "P7D", "next": "offer", "timeoutNext": "end"},
         "offer": {"type": "issueCoupon", "percentOff": 10, "validFor": "P2D",
                   "channels": ["STORE"], "title": "-10 % en magasin", "next": "sms"},
@@ -122,6 +123,8 @@ SECOND_VIEW = {
                    "if": {"all": [{**_SAME_PRODUCT, "gte": 2},
                                   {"not": {**_SAME_PRODUCT, "gte": 3}}]},
                    "then": "coupon", "else": "end"},
+        # WEB: the online shop's tills, where the app's orders are taken too
+        # (a coupon's channels are the tills': STORE, WEB, PHONE).
         "coupon": {"type": "issueCoupon", "percentOff": 15, "validFor": "P3D",
                    "channels": ["WEB"], "title": "-15 % sur votre coup de cœur",
                    "next": "push"},
@@ -222,7 +225,7 @@ TEMPLATES = (
                     "store within the week.", CART),
     JourneyTemplate("second_product_view", "Second look, small discount",
                     "The second view of the same product within a week earns a 15% coupon "
-                    "for it, online or in the app.", SECOND_VIEW),
+                    "for it, online (the web shop, where the app's orders go too).", SECOND_VIEW),
     JourneyTemplate("welcome_series", "Welcome series",
                     "A welcome on the preferred channel, how points work two days later at "
                     "10:00, and 5 EUR off if there is no purchase within a week.", WELCOME),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -32,6 +33,7 @@ class Session:
     principal: Principal
 
 
+SIGNED_UP = "customer.signed_up"
 # RFC 5321's limit, and the email columns' length.
 MAX_EMAIL = 254
 
@@ -130,6 +132,16 @@ async def sign_up(
                 "location_opt_in": False}, "signup")
             if issue_card is not None:
                 await issue_card(conn, customer)
+            # The stream's `signed_up` (audience.domain_events), which welcome
+            # journeys start from; no push or points of its own. Written
+            # directly, not through add_outbox: no points changed, so no
+            # points_changed NOTIFY for the subscription listeners.
+            await execute(
+                conn, "INSERT INTO outbox_event (kind, customer_id, payload, created_at, "
+                "attempts) VALUES ($1, $2, $3, $4, 0)", SIGNED_UP, customer.id,
+                json.dumps({"customer_id": customer.id,
+                            "source": acquisition.source if acquisition else None}),
+                datetime.now(UTC))
     except IntegrityError:
         raise DomainError(
             ErrorCode.EMAIL_TAKEN, "This email is already registered.", "email"

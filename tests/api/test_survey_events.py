@@ -35,8 +35,10 @@ async def stream(gql, shop, customer) -> list[tuple[str, str, dict]]:
     await worker.run_until_idle()
     edges = (await gql(EVENTS, {"id": str(customer.id)}, token=shop.admin_token)
              )["customer"]["events"]["edges"]
-    return [(e["node"]["name"], e["node"]["channel"], e["node"]["properties"] or {})
-            for e in reversed(edges)]
+    found = [(e["node"]["name"], e["node"]["channel"], e["node"]["properties"] or {})
+             for e in reversed(edges)]
+    assert found[0][:2] == ("signed_up", "SYSTEM")  # the customer's first event
+    return found[1:]
 
 
 async def answer(gql, shop, customer, receipt: str, rating: int, store_id: str | None = None

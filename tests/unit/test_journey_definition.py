@@ -31,6 +31,7 @@ from journeys.steps import (
     Wait,
     WaitFor,
 )
+from loyalty import coupons
 
 EVERY_STEP: dict[str, Any] = {
     "trigger": {"event": "purchase", "where": {"channel": "WEB"}},
@@ -305,10 +306,9 @@ def test_segment_conditions_go_through_the_pluggable_validator():
     assert seen[1] == ({**viewed, "where": {"sku": "trigger-value"}}, "steps.vip.if")
 
 
-def test_coupon_channels_are_where_a_till_may_take_a_coupon():
-    from loyalty.coupons import COUPON_CHANNELS as TILL_CHANNELS
-
-    assert COUPON_CHANNELS == set(TILL_CHANNELS)
+def test_coupon_channels_are_the_tills_channels():
+    # Where a coupon can be spent: the kind of store a till is (STORE, WEB, PHONE).
+    assert COUPON_CHANNELS == set(coupons.COUPON_CHANNELS)
 
 
 def test_hostile_conditions_are_refused_not_recursed_into():

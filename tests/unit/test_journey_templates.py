@@ -117,9 +117,10 @@ def test_an_abandoned_basket_gets_email_push_then_an_sms_offer_near_a_store():
     push = walk.at(T0 + timedelta(hours=25))
     assert [a.channel for a in push.actions if isinstance(a, SendMessage)] == [Channel.PUSH]
     assert isinstance(push.actions[-1], AwaitEvent)
-    assert push.actions[-1].match == {"kind": ("ENTER", "DWELL", "BEACON")}
-    assert not walk.event(T0 + timedelta(days=2), "checkin", storeId=3, kind="EXIT").changed
-    near = walk.event(T0 + timedelta(days=3), "checkin", storeId=3, kind="ENTER")
+    # The server's checkin is an accepted visit (geofence: visit.accepted).
+    assert push.actions[-1].match == {"kind": "VISIT"}
+    assert not walk.event(T0 + timedelta(days=2), "checkin", storeId=3, kind="ENTER").changed
+    near = walk.event(T0 + timedelta(days=3), "checkin", storeId=3, kind="VISIT")
     assert kinds(near.actions) == ["IssueCoupon", "SendMessage", "Finish"]
     sms = near.actions[1]
     assert isinstance(sms, SendMessage) and (sms.channel, sms.store_id) == (Channel.SMS, 3)
