@@ -349,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--markdown", action="store_true",
                         help="print the table of variables as the README has it instead")
     config.set_defaults(fn=cmd_config)
-    worker = sub.add_parser("worker", help="run the consumers (messages, webhooks, the event stream, journeys) and jobs until stopped")
+    worker = sub.add_parser("worker", help="run the consumers (messages, webhooks, the event "
+                                           "stream, journeys) and jobs until stopped")
     worker.add_argument("--batch-size", type=int, default=100,
                         help="outbox events claimed, and notifications sent, per pass "
                         "(default 100)")
