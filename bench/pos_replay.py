@@ -59,7 +59,7 @@ class Captured:
 # each one's parameters the way loyalty/purchases.py and loyalty/ledger.py do.
 ROLES = [
     ("card", "FROM card c JOIN customer"),
-    ("store_name", "SELECT name, timezone FROM store"),
+    ("store_name", "SELECT name, timezone"),  # and kind (a coupon's channels)
     ("rules", "FROM earn_rule"),
     ("tiers", "FROM tier"),
     ("txn", "INSERT INTO ledger_transaction"),
