@@ -16,7 +16,7 @@ from audience.segments import SegmentView, member_counts, segments_of
 from audience.timeline import Activity, activity_of
 from audience.value import LifetimeValueView, lifetime_values
 from journeys.customer_runs import CustomerRun, runs_of
-from journeys.service import JourneyStats, journey_stats
+from journeys.stats import JourneyStats, journey_stats
 from loyalty.tiers import TierStatusView, tier_statuses
 
 

@@ -32,7 +32,7 @@ from journeys.predicates import Conditions, Unknown, answer, key_of
 from journeys.rows import COLUMNS, state_of_record
 from journeys.run import Advance, Event, Facts, RunState, Status
 from loyalty.db import transaction
-from loyalty.sql import as_datetime, execute, fetch, is_pg, skip_locked
+from loyalty.sql import as_datetime, execute, fetch, is_pg, placeholders, skip_locked
 from loyalty.timezones import zone_or_utc
 from observability.metrics import JOURNEY_STEPS, JOURNEY_TIMER_LAG
 
@@ -89,16 +89,12 @@ async def journeys(conn: BaseDBAsyncClient) -> dict[int, JourneyInfo]:
             for r in rows}
 
 
-def _marks(count: int, start: int = 1) -> str:
-    return ", ".join(f"${i}" for i in range(start, start + count))
-
-
 async def customers_of(conn: BaseDBAsyncClient, ids: Sequence[int]) -> dict[int, Customer]:
     wanted = sorted(set(ids))
     if not wanted:
         return {}
     rows = await fetch(conn, "SELECT id, timezone, locale, erased_at FROM customer "
-                             f"WHERE id IN ({_marks(len(wanted))})", *wanted)
+                             f"WHERE id IN ({placeholders(len(wanted))})", *wanted)
     return {int(r[0]): Customer(int(r[0]), zone_or_utc(r[1]), r[2], r[3] is not None)
             for r in rows}
 
@@ -227,7 +223,7 @@ async def _claim(conn: BaseDBAsyncClient, now: datetime, limit: int,
         args: list[Any] = [status, stamp(conn, now)]
         skip = ""
         if paused:
-            skip = f" AND r.journey_id NOT IN ({_marks(len(paused), 3)})"
+            skip = f" AND r.journey_id NOT IN ({placeholders(len(paused), 3)})"
             args.extend(paused)
         args.append(limit - len(found))
         statement = skip_locked(conn, f"{RUN_SELECT} WHERE r.status = $1 AND r.wake_at <= $2"
@@ -284,7 +280,7 @@ async def leave_archived(now: datetime, batch_size: int) -> int:
             return 0
         records = await fetch(conn, skip_locked(
             conn, f"{RUN_SELECT} WHERE r.status IN ($1, $2) "
-                  f"AND r.journey_id IN ({_marks(len(archived), 3)}) "
+                  f"AND r.journey_id IN ({placeholders(len(archived), 3)}) "
                   f"LIMIT ${len(archived) + 3}", of="r"),
             *IN_FLIGHT, *archived, batch_size)
         if not records:

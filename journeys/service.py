@@ -1,5 +1,5 @@
-"""Journeys as a marketer handles them: create, edit, publish, pause, archive,
-and what they did (stats, the experiment report).
+"""Journeys as a marketer handles them: create, edit, publish, pause, archive
+(what they did is journeys/stats.py).
 
 A journey's definition lives in numbered versions. The newest version is a
 draft until it is published; publishing freezes it (published_at) and makes
@@ -16,7 +16,6 @@ write two versions one after the other, never the same version twice.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,14 +29,12 @@ from audience.segment_grammar import SegmentRef, parse, references
 from journeys import steps as s
 from journeys.conditions import for_check
 from journeys.definition import Definition, SegmentTrigger, parse_definition
-from journeys.experiments import HOLDOUT, ArmCounts, ArmReport, report
 from journeys.issues import DefinitionInvalid, Issue
 from journeys.models import JourneyStatus
-from journeys.run import Status
 from journeys.templates import template
 from loyalty.db import transaction
 from loyalty.errors import DomainError, DomainErrors, ErrorCode, invalid
-from loyalty.sql import as_datetime, execute, fetch, fetchrow, is_pg
+from loyalty.sql import as_datetime, execute, fetch, fetchrow, is_pg, placeholders
 from notifications import outgoing
 
 UNCHANGED: Any = object()
@@ -45,8 +42,6 @@ MAX_NAME = 200
 # A definition is written by a person in an editor; past this it is a mistake
 # or an attack, and every run's advance would parse it.
 MAX_DEFINITION_BYTES = 256 * 1024
-# The arm of runs that are in no split and not in the holdout: the journey itself.
-TREATMENT = "journey"
 
 
 @dataclass(frozen=True)
@@ -59,17 +54,6 @@ class JourneyView:
     definition: Any  # the newest version's
     template_key: str | None
     updated_at: datetime
-
-
-@dataclass(frozen=True)
-class JourneyStats:
-    entered: int
-    active: int
-    completed: int
-    converted: int
-    exited: int
-    failed: int
-    by_step: dict[str, int]
 
 
 # ---- validation ------------------------------------------------------------
@@ -141,7 +125,7 @@ async def _check_segments_exist(conn: BaseDBAsyncClient, definition: Definition)
     if not wanted:
         return
     ids = sorted({i for i, _ in wanted})
-    marks = ", ".join(f"${n + 1}" for n in range(len(ids)))
+    marks = placeholders(len(ids))
     rows = await fetch(conn, f"SELECT id FROM segment WHERE id IN ({marks})", *ids)
     present = {int(r[0]) for r in rows}
     missing = [DomainError(ErrorCode.INVALID_DEFINITION, f"No segment {i}.", path)
@@ -159,13 +143,13 @@ _SELECT = (
 )
 
 
-def _json(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _view(row: Any) -> JourneyView:
     return JourneyView(int(row[0]), row[1], JourneyStatus(row[2]), int(row[3]),
-                       None if row[4] is None else int(row[4]), _json(row[5]), row[6],
+                       None if row[4] is None else int(row[4]), json_value(row[5]), row[6],
                        as_datetime(row[7]))
 
 
@@ -183,7 +167,7 @@ async def get_journeys(ids: Iterable[int], conn: BaseDBAsyncClient | None = None
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    marks = ", ".join(f"${n + 1}" for n in range(len(wanted)))
+    marks = placeholders(len(wanted))
     rows = await fetch(_db(conn), f"{_SELECT} WHERE j.id IN ({marks})", *wanted)
     return {int(r[0]): _view(r) for r in rows}
 
@@ -199,80 +183,7 @@ async def live_definition(journey_id: int, version: int) -> Definition:
                          "AND version = $2", journey_id, version)
     if row is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such journey version.", "journeyId")
-    return parse_definition(_json(row[0]))
-
-
-async def journey_stats(ids: Iterable[int]) -> dict[int, JourneyStats]:
-    """Runs per status and the customers at each step now, per journey (two
-    grouped statements over journey_run's (journey_id, status, step) index)."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    marks = ", ".join(f"${n + 1}" for n in range(len(wanted)))
-    conn = connections.get("default")
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for r in await fetch(conn, "SELECT journey_id, status, COUNT(*) FROM journey_run "
-                         f"WHERE journey_id IN ({marks}) GROUP BY journey_id, status", *wanted):
-        counts[int(r[0])][r[1]] = int(r[2])
-    steps: dict[int, dict[str, int]] = defaultdict(dict)
-    n = len(wanted)
-    for r in await fetch(conn, "SELECT journey_id, step, COUNT(*) FROM journey_run "
-                         f"WHERE journey_id IN ({marks}) AND status IN (${n + 1}, ${n + 2}) "
-                         "GROUP BY journey_id, step ORDER BY journey_id, step",
-                         *wanted, Status.ACTIVE.value, Status.WAITING.value):
-        steps[int(r[0])][r[1]] = int(r[2])
-    out = {}
-    for j in wanted:
-        c = counts.get(j, {})
-        out[j] = JourneyStats(
-            entered=sum(c.values()),
-            active=c.get(Status.ACTIVE, 0) + c.get(Status.WAITING, 0),
-            completed=c.get(Status.COMPLETED, 0), converted=c.get(Status.CONVERTED, 0),
-            exited=c.get(Status.EXITED, 0), failed=c.get(Status.FAILED, 0),
-            by_step=dict(steps.get(j, {})))
-    return out
-
-
-def _has_experiment(definitions: Iterable[Any]) -> bool:
-    for raw in definitions:
-        if not isinstance(raw, dict):
-            continue
-        if raw.get("holdoutPercent"):
-            return True
-        steps = raw.get("steps")
-        if isinstance(steps, dict) and any(
-                isinstance(v, dict) and v.get("type") == "split" for v in steps.values()):
-            return True
-    return False
-
-
-async def experiment_report(journey_id: int) -> list[ArmReport] | None:
-    """Per arm (and the holdout): customers who entered, how many reached the
-    goal, their purchases (net of refunds) since they first entered, uplift
-    against the holdout and its p-value. None for a journey with no split and
-    no holdout in any version."""
-    conn = connections.get("default")
-    versions = await fetch(conn, "SELECT definition FROM journey_version WHERE journey_id = $1",
-                           journey_id)
-    if not _has_experiment(_json(r[0]) for r in versions):
-        return None
-    # A customer is counted once per arm: their first entry into it, and
-    # converted if any of their runs in that arm converted.
-    rows = await fetch(
-        conn,
-        # Placeholders in order of appearance (SQLite binds them so).
-        "WITH runs AS (SELECT COALESCE(arm, $1) AS arm, customer_id, MIN(entered_at) AS since, "
-        "MAX(CASE WHEN status = $2 THEN 1 ELSE 0 END) AS converted FROM journey_run "
-        "WHERE journey_id = $3 GROUP BY 1, 2) "
-        "SELECT runs.arm, COUNT(*), SUM(runs.converted), "
-        "COALESCE(SUM((SELECT SUM(p.total_minor - p.refunded_minor) FROM purchase p "
-        "WHERE p.customer_id = runs.customer_id AND p.occurred_at >= runs.since)), 0) "
-        "FROM runs GROUP BY runs.arm ORDER BY runs.arm",
-        TREATMENT, Status.CONVERTED.value, journey_id)
-    counts = [ArmCounts(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows]
-    # The holdout last, as reports usually show the control.
-    counts.sort(key=lambda c: (c.name == HOLDOUT, c.name))
-    return report(counts)
+    return parse_definition(json_value(row[0]))
 
 
 # ---- changes ---------------------------------------------------------------
@@ -377,7 +288,7 @@ async def publish_journey(journey_id: Any, now: datetime | None = None) -> Journ
             stored = await fetchrow(conn, "SELECT definition FROM journey_version "
                                     "WHERE journey_id = $1 AND version = $2", ident, version)
             assert stored is not None
-            await _check_segments_exist(conn, check_definition(_json(stored[0])))
+            await _check_segments_exist(conn, check_definition(json_value(stored[0])))
             await execute(conn, "UPDATE journey_version SET published_at = $1 "
                           "WHERE journey_id = $2 AND version = $3", now, ident, version)
         await execute(conn, "UPDATE journey SET status = $1, live_version = $2, updated_at = $3 "

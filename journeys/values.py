@@ -22,7 +22,7 @@ from journeys.run import RunState, SendMessage
 from journeys.steps import thaw
 from loyalty import surveys
 from loyalty.progress import progress_for
-from loyalty.sql import as_datetime, fetch
+from loyalty.sql import as_datetime, fetch, placeholders
 from loyalty.tiers import tier_statuses
 from notifications import unsubscribe
 
@@ -37,10 +37,6 @@ class Wanted:
     trigger: Mapping[str, Any]
     store_id: Any = None
     coupon_key: str | None = None
-
-
-def _marks(count: int, start: int = 1) -> str:
-    return ", ".join(f"${i}" for i in range(start, start + count))
 
 
 def _store_of(run: RunState) -> Any:
@@ -67,14 +63,15 @@ async def values_for_many(conn: BaseDBAsyncClient, wanted: Sequence[Wanted],
         return []
     ids = sorted({w.customer_id for w in wanted})
     customers = {int(r[0]): (r[1], r[2]) for r in await fetch(
-        conn, f"SELECT id, first_name, timezone FROM customer WHERE id IN ({_marks(len(ids))})",
+        conn, "SELECT id, first_name, timezone FROM customer "
+        f"WHERE id IN ({placeholders(len(ids))})",
         *ids)}
     progress = await progress_for(conn, ids, now)
     tiers = await tier_statuses(conn, ids, now)
     keys = sorted({w.coupon_key for w in wanted if w.coupon_key})
     coupons = {r[0]: (r[1], as_datetime(r[2])) for r in await fetch(
         conn, f"SELECT issue_key, code, expires_at FROM coupon WHERE issue_key IN "
-              f"({_marks(len(keys))})", *keys)} if keys else {}
+              f"({placeholders(len(keys))})", *keys)} if keys else {}
     stores = await _stores(conn, {w.store_id for w in wanted})
     found = []
     for w in wanted:
@@ -111,7 +108,7 @@ async def _stores(conn: BaseDBAsyncClient, store_ids: set[Any]) -> dict[int, str
     ids = sorted({k for k in map(_store_key, store_ids) if k is not None})
     if not ids:
         return {}
-    rows = await fetch(conn, f"SELECT id, name FROM store WHERE id IN ({_marks(len(ids))})",
+    rows = await fetch(conn, f"SELECT id, name FROM store WHERE id IN ({placeholders(len(ids))})",
                        *ids)
     return {int(r[0]): r[1] for r in rows}
 

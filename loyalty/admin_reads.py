@@ -19,7 +19,7 @@ from loyalty.offers import OfferRecord
 from loyalty.rewards import _COLUMNS as REWARD_COLUMNS
 from loyalty.rewards import RewardView
 from loyalty.rewards import _view as reward_view
-from loyalty.sql import as_datetime, fetch
+from loyalty.sql import as_datetime, fetch, placeholders
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,6 @@ class SurveyResponseRow:
     # The bonus's ledger transaction; None when no survey bonus ran.
     transaction_id: int | None
     created_at: datetime
-
-
-def placeholders(count: int, first: int = 1) -> str:
-    return ", ".join(f"${i}" for i in range(first, first + count))
 
 
 async def offers_page(after_id: int | None, limit: int) -> list[OfferRecord]:

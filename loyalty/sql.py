@@ -16,6 +16,11 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 _PLACEHOLDER = re.compile(r"\$\d+")
 
 
+def placeholders(count: int, first: int = 1) -> str:
+    """`$first, ..., $(first + count - 1)`: an IN list or a VALUES row."""
+    return ", ".join(f"${i}" for i in range(first, first + count))
+
+
 def is_pg(conn: BaseDBAsyncClient) -> bool:
     return conn.capabilities.dialect == "postgres"
 

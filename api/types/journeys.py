@@ -10,10 +10,11 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.types.common import UserError
-from journeys import service
 from journeys.experiments import ArmReport
 from journeys.models import JourneyStatus as DomainJourneyStatus
 from journeys.service import JourneyView
+from journeys.stats import JourneyStats as StatsView
+from journeys.stats import experiment_report
 
 strawberry.enum(
     DomainJourneyStatus, name="JourneyStatus",
@@ -54,7 +55,7 @@ class JourneyStats:
                                      "{\"wait14\": 120, ...}.")
 
     @staticmethod
-    def of(stats: service.JourneyStats) -> JourneyStats:
+    def of(stats: StatsView) -> JourneyStats:
         return JourneyStats(entered=stats.entered, active=stats.active,
                             completed=stats.completed, converted=stats.converted,
                             exited=stats.exited, failed=stats.failed,
@@ -112,7 +113,7 @@ class Journey:
     @strawberry.field(description="The experiment report, or null for a journey with no "
                       "split and no holdout.")
     async def experiment(self) -> ExperimentReport | None:
-        arms = await service.experiment_report(int(self.id))
+        arms = await experiment_report(int(self.id))
         return None if arms is None else ExperimentReport(arms=[ExperimentArm.of(a)
                                                                 for a in arms])
 
