@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from audience import membership
 from audience.config import audience_settings
 from audience.consumer import consume
+from loyalty.polling import until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +62,7 @@ async def run_until_idle(now: datetime | None = None, passes: int = 20) -> PassS
 async def run_forever(stop: asyncio.Event, batch_size: int = 500) -> None:
     """Passes until `stop` is set, sleeping the poll interval when one found
     nothing to do; an error is logged and the loop goes on."""
-    poll = audience_settings().poll_seconds
-    while not stop.is_set():
-        try:
-            stats = await run_once(batch_size)
-        except Exception:  # a database blip must not kill the worker
-            log.exception("audience pass failed")
-            stats = PassStats()
-        if not stats.busy:
-            try:
-                await asyncio.wait_for(stop.wait(), poll)
-            except TimeoutError:
-                pass
+    async def once() -> bool:
+        return (await run_once(batch_size)).busy
+
+    await until_stopped("audience", stop, once, audience_settings().poll_seconds)

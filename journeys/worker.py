@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from journeys import runner, schedule, stream
 from loyalty.config import get_settings
+from loyalty.polling import until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +82,10 @@ async def run_until_idle(now: datetime | None = None, passes: int = 100,
 
 async def _loop(name: str, stop: asyncio.Event, once: Callable[[], Awaitable[PassStats]],
                 poll: float) -> None:
-    while not stop.is_set():
-        try:
-            stats = await once()
-        except Exception:  # a database blip must not kill the worker
-            log.exception("journeys %s pass failed", name)
-            stats = PassStats()
-        if not stats.busy:
-            try:
-                await asyncio.wait_for(stop.wait(), poll)
-            except TimeoutError:
-                pass
+    async def busy() -> bool:
+        return (await once()).busy
+
+    await until_stopped(f"journeys {name}", stop, busy, poll)
 
 
 # Schedules occur at most daily: looking for a due occurrence this often
