@@ -1,4 +1,5 @@
-"""The ASGI application: /graphql (HTTP and graphql-transport-ws), /healthz, /metrics."""
+"""The ASGI application: /graphql (HTTP and graphql-transport-ws), /healthz, /readyz,
+/metrics."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import gc
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -16,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -24,21 +26,40 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
-from api import fast_home
-from api.auth import BadToken, JWTBackend, principal_from_header
+from api import client_audit, fast_home, graphiql, probes, unsubscribe
+from api.auth import BadToken, JWTBackend, may_send_bulk, principal_from_header
+from api.client_audit import AuditClientCalls
 from api.context import Context
 from api.errors import ApiCode
 from api.limits import BodySizeLimit
 from api.listener import PgListener
+from api.metrics_auth import metrics_allowed, refused
+from api.observe import ObserveRequests, count_error, record_operation
 from api.request_id import RequestId
 from api.schema import build_schema
+from api.security_headers import SecurityHeaders, page_csp
+from api.sockets import SessionSocket, SocketLimits, sockets
 from loyalty import db
 from loyalty.bus import bus
 from loyalty.config import Settings, get_settings, set_settings
+from loyalty.identity import revoked_sessions
 from loyalty.ledger import reset_caches
+from observability import metrics
+from observability.sampling import sample_forever, sample_pool
 
 
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = SessionSocket
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # The app's own page and assets (api/graphiql.py), not a CDN's.
+        return graphiql.page_html()
+
+    def __init__(self, schema: Any, *, socket_limits: SocketLimits, **kwargs: Any) -> None:
+        super().__init__(schema, **kwargs)
+        self.socket_limits = socket_limits
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
@@ -50,8 +71,16 @@ class GraphQLView(GraphQL[Context, None]):
             response = _error_response(e.status_code, ApiCode.BAD_REQUEST, e.reason)
         await response(scope, receive, send)
 
+    def _get_stream_transport_from_headers(self, headers: Any) -> None:
+        # Subscriptions are served over graphql-transport-ws only, where the
+        # socket checks its session (api/sockets.py); no HTTP streaming.
+        return None
+
     def decode_json(self, data: str | bytes) -> object:
-        value = json.loads(data)
+        try:
+            value = json.loads(data)
+        except ValueError:  # not JSON, or not UTF-8 at all
+            raise HTTPException(400, "Unable to parse request body as JSON") from None
         # A GraphQL request is an object (a list is a batch, refused later as
         # such); `"abc"`, `123` or `null` as the whole body is not one.
         if not isinstance(value, dict | list):
@@ -79,9 +108,48 @@ class GraphQLView(GraphQL[Context, None]):
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if isinstance(request, Request) and request.method == "POST":
             response = await self._home_fast_path(request)
+            if response is None:
+                response = await self._track_fast_path(request)
             if response is not None:
                 return response
         return await super().run(request, context, root_value)
+
+    async def _track_fast_path(self, request: Request) -> Response | None:
+        """The persisted trackEvents document straight to its use case
+        (api/fast_track.py); None lets `run` answer anything else."""
+        from api.fast_track import data_of, events_of, may_track, storable, track_as
+        from api.permissions import require_existing
+
+        principal = getattr(request.scope.get("user"), "principal", None)
+        headers = request.headers
+        accept = headers.get("accept", "")
+        if principal is None or not may_track(principal) or request.scope.get("auth_error") \
+                or not headers.get("content-type", "").startswith("application/json") \
+                or "multipart/" in accept or "event-stream" in accept:
+            return None
+        body = await request.body()
+        # Every other customer request passes here: a substring test first.
+        if b"trackEvents" not in body or not storable(body):
+            return None
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        events = events_of(payload)
+        if events is None:
+            return None
+        try:
+            await require_existing(principal)
+        except Exception:  # noqa: BLE001 - the executor refuses it with its own error
+            return None
+        started = time.perf_counter()
+        tracked = await track_as(principal, events)
+        response = Response(self.encode_json({"data": data_of(tracked)}),
+                            media_type="application/json")
+        # Counted, logged and audited as the executor's would be (api/guard.py).
+        record_operation(request.scope, "trackEvents", None, "ok",
+                         time.perf_counter() - started)
+        return response
 
     async def _home_fast_path(self, request: Request) -> Response | None:
         """The persisted home document without the generic executor (ADR 0009),
@@ -109,13 +177,18 @@ class GraphQLView(GraphQL[Context, None]):
                 or not fast_home.matches(payload.get("query"), payload.get("variables"),
                                          payload.get("operationName")):
             return None
+        started = time.perf_counter()
         try:
             data = await fast_home.home_data(principal)
         except Exception:  # noqa: BLE001 - the executor answers, and masks, instead
             return None
         if data is None:
             return None
-        return Response(self.encode_json({"data": data}), media_type="application/json")
+        response = Response(self.encode_json({"data": data}), media_type="application/json")
+        # Counted as the executor would count it (api/guard.py).
+        record_operation(request.scope, fast_home.OPERATION, None, "ok",
+                         time.perf_counter() - started)
+        return response
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}
@@ -128,11 +201,20 @@ class GraphQLView(GraphQL[Context, None]):
         if principal is None:
             raise ConnectionRejectionError({"message": "authorization required",
                                             "code": ApiCode.UNAUTHENTICATED.value})
+        # The token outlives a log-out (it is not looked up on HTTP), but a
+        # socket would outlive it by hours: one query, once per socket.
+        if principal.session_id is not None \
+                and await revoked_sessions([principal.session_id]):
+            raise ConnectionRejectionError({"message": "this session has ended",
+                                            "code": ApiCode.UNAUTHENTICATED.value})
+        assert context.socket is not None
+        sockets.admit(context.socket, principal, self.socket_limits)
         context.principal = principal
         return None
 
 
 def _error_response(status: int, code: ApiCode, message: str) -> JSONResponse:
+    count_error(code.value)
     return JSONResponse({"errors": [{"message": message, "extensions": {"code": code.value}}]},
                         status_code=status)
 
@@ -151,6 +233,11 @@ async def _open_pool() -> None:
     )
 
 
+def _sample() -> None:
+    metrics.SUBSCRIBERS.set(bus.subscriber_count())
+    sample_pool()
+
+
 def create_app(
     settings: Settings | None = None, *, migrate: bool = True, manage_db: bool = True
 ) -> Starlette:
@@ -159,13 +246,16 @@ def create_app(
     settings = settings or get_settings()
     settings.check()
     set_settings(settings)
-    started = time.time()
     schema = build_schema(settings)
     view = GraphQLView(
         schema,
         graphql_ide="graphiql" if not settings.is_prod else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         allow_queries_via_get=False,
+        connection_init_wait_timeout=timedelta(seconds=settings.read_timeout_seconds),
+        # SessionSocket caps operations itself, with a coded error.
+        max_subscriptions_per_connection=None,
+        socket_limits=SocketLimits.of(settings),
     )
 
     @contextlib.asynccontextmanager
@@ -184,39 +274,47 @@ def create_app(
         if db.is_postgres():
             listener = PgListener(settings.database_url)
             await listener.start()
+        # With several processes, any of them may answer a scrape: each
+        # writes its own gauges on a timer (observability.sampling).
+        sampler = (asyncio.create_task(sample_forever(_sample))
+                   if metrics.multiprocess_dir() else None)
         try:
             yield
         finally:
+            if sampler is not None:
+                sampler.cancel()
+            metrics.process_exited()
             if listener is not None:
                 await listener.stop()
+            await client_audit.flush()  # the API clients' last calls' lines
             if manage_db:
                 await db.close()
 
-    async def healthz(request: Request) -> JSONResponse:
-        from tortoise import connections
-
-        await connections.get("default").execute_query("SELECT 1")
-        return JSONResponse({"status": "ok"})
-
-    async def metrics_endpoint(request: Request) -> PlainTextResponse:
-        lines = [
-            "# TYPE loyalty_uptime_seconds gauge",
-            f"loyalty_uptime_seconds {time.time() - started:.0f}",
-            "# TYPE loyalty_subscribers gauge",
-            f"loyalty_subscribers {bus.subscriber_count()}",
-        ]
-        return PlainTextResponse("\n".join(lines) + "\n")
+    async def metrics_endpoint(request: Request) -> Response:
+        if not metrics_allowed(request, settings):
+            return refused()
+        _sample()
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     return Starlette(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
-            Route("/healthz", healthz),
+            Route("/healthz", probes.healthz),
+            Route("/readyz", probes.readyz_endpoint()),
             Route("/metrics", metrics_endpoint),
+            *unsubscribe.routes,
+            *(graphiql.routes if view.graphql_ide else []),
         ],
         middleware=[
+            Middleware(SecurityHeaders, hsts=settings.is_prod,
+                       page_csp=page_csp(view.graphql_ide_html) if view.graphql_ide else None),
             Middleware(RequestId),
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(ObserveRequests),
+            Middleware(AuditClientCalls),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       bulk_max_bytes=settings.bulk_max_body_bytes, bulk=may_send_bulk),
             Middleware(AuthenticationMiddleware, backend=JWTBackend()),
         ],
         lifespan=lifespan,

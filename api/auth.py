@@ -6,6 +6,8 @@ from starlette.authentication import AuthCredentials, AuthenticationBackend, Bas
 from starlette.requests import HTTPConnection
 
 from api.errors import ApiCode, ApiError
+from loyalty import api_clients
+from loyalty.attribution import acting_client
 from loyalty.tokens import ExpiredToken, InvalidToken, Principal, decode_access_token
 
 
@@ -51,13 +53,45 @@ def principal_from_header(value: str | None) -> Principal | None:
         raise BadToken(ApiCode.UNAUTHENTICATED, "The access token is invalid.") from None
 
 
+async def client_principal(value: str | None) -> Principal | None:
+    """An API client's principal when the bearer is a client secret (`lk_...`),
+    None for anything else; a secret that is unknown, wrong or revoked is
+    UNAUTHENTICATED. Its postings are attributed to it (loyalty/attribution.py)."""
+    scheme, _, token = (value or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not api_clients.looks_like_client_secret(token):
+        return None
+    try:
+        principal = await api_clients.authenticate(token)
+    except api_clients.UnknownClient:
+        raise BadToken(ApiCode.UNAUTHENTICATED,
+                       "This API key is unknown or was revoked.") from None
+    acting_client.set(principal.subject_id)
+    return principal
+
+
+async def may_send_bulk(value: str | None) -> bool:
+    """Whether this bearer may send a bulk body (recordPurchases' 500 items):
+    a valid staff token or API key; never an anonymous or customer request."""
+    try:
+        principal = await client_principal(value)
+        if principal is None:
+            principal = principal_from_header(value)
+    except BadToken:
+        return False
+    return principal is not None and (principal.is_staff or principal.is_client)
+
+
 class JWTBackend(AuthenticationBackend):
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         # WebSockets authenticate in connection_init (see api.view), not here.
         if conn.scope["type"] != "http":
             return None
         try:
-            principal = principal_from_header(conn.headers.get("authorization"))
+            header = conn.headers.get("authorization")
+            principal = await client_principal(header)
+            if principal is None:
+                principal = principal_from_header(header)
         except BadToken as bad:
             conn.scope["auth_error"] = bad
             return None

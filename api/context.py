@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strawberry.dataloader import DataLoader
 
 from api.auth import BadToken
+from api.loaders import AudienceLoaders
 from loyalty.balances import Balance, balances_for
 from loyalty.tokens import Principal
+
+if TYPE_CHECKING:
+    from api.sockets import LiveSocket
 
 
 async def _load_balances(ids: list[int]) -> list[Balance | None]:
@@ -24,6 +28,10 @@ class Context:
     principal: Principal | None = None
     auth_error: BadToken | None = None
     connection_params: dict[str, Any] | None = None
+    # A WebSocket's: the socket, which lives no longer than its session.
+    socket: LiveSocket | None = None
     balances: DataLoader[int, Balance | None] = field(
         default_factory=lambda: DataLoader(load_fn=_load_balances)
     )
+    # The 360 view's and the segments' (api/loaders.py).
+    audience: AudienceLoaders = field(default_factory=AudienceLoaders)

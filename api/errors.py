@@ -11,11 +11,17 @@ Every top-level error leaves the server with `extensions.code`:
 | `INVALID_INPUT` | a bad argument (a cursor, a page size, a NUL byte, ...) | fix the request |
 | `RATE_LIMITED` | too many attempts; `extensions.retryAfterSeconds` says when to retry | wait |
 | `TOO_EXPENSIVE` | the request costs more than a request may | ask for less |
+| `LIMIT_REACHED` | too many sockets or live subscriptions for this sign-in | close one first |
 | `GRAPHQL_PARSE_FAILED` | the document does not parse | fix the document |
 | `GRAPHQL_VALIDATION_FAILED` | not valid for the schema or its limits | fix the document |
 | `BAD_REQUEST` | the HTTP body is not a GraphQL request | fix the client |
 | `REQUEST_TOO_LARGE` | the body is over `LOYALTY_MAX_BODY_BYTES` | send less |
 | `INTERNAL` | a bug; masked in production, with the request id to quote to support | report it |
+
+On a WebSocket, a session that ends closes the socket with 4401 and the
+reason `TOKEN_EXPIRED` or `UNAUTHENTICATED`; too many sockets close the new one
+with 4429 and `LIMIT_REACHED`; a message over `LOYALTY_MAX_BODY_BYTES` closes
+it with 1009 (api/sockets.py, api/limits.py).
 
 A query that refuses an argument as a mutation would carries the schema's
 `ErrorCode` of that refusal instead (`NOT_FOUND`, ...), with `extensions.field`.
@@ -31,6 +37,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
+from api.observe import count_error
 from api.request_id import current_request_id
 from loyalty.errors import DomainError
 
@@ -44,6 +51,7 @@ class ApiCode(StrEnum):
     INVALID_INPUT = "INVALID_INPUT"
     RATE_LIMITED = "RATE_LIMITED"
     TOO_EXPENSIVE = "TOO_EXPENSIVE"
+    LIMIT_REACHED = "LIMIT_REACHED"
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     BAD_REQUEST = "BAD_REQUEST"
@@ -137,21 +145,23 @@ def with_code(error: GraphQLError, mask: bool) -> GraphQLError:
 
 
 def log_errors(errors: list[GraphQLError], operation_name: str | None) -> None:
-    """One line per error: the request id, the operation's name, the code and
-    where it happened. Never the error's text or the query: both can carry a
-    password, a refresh token or a card number given as a literal. A bug adds
-    its traceback."""
+    """One line per error (fields for api/logs.py): the request id, the
+    operation's name, the code and where it happened. Never the error's text
+    or the query: both can carry a password, a refresh token or a card number
+    given as a literal. A bug adds its traceback; a client's error has none."""
     rid = current_request_id()
     for error in errors:
-        code = (error.extensions or {}).get("code", ApiCode.INTERNAL.value)
+        # Strawberry logs before the guard's result hook assigns codes.
+        code = (error.extensions or {}).get("code") or classify(error).value
+        count_error(code)
         where = ".".join(str(p) for p in error.path) if error.path else "-"
         original = error.original_error
         kind = type(original).__name__ if original is not None else "GraphQLError"
+        fields = {"request_id": rid, "operation_name": operation_name, "code": code,
+                  "path": where, "error_type": kind}
         if code in CLIENT_CODES:
-            log.info("graphql error request_id=%s operation=%s code=%s path=%s type=%s",
-                     rid, operation_name or "-", code, where, kind)
+            log.info("graphql error", extra=fields)
         else:
-            log.error("graphql error request_id=%s operation=%s code=%s path=%s type=%s",
-                      rid, operation_name or "-", code, where, kind,
+            log.error("graphql error", extra=fields,
                       exc_info=(type(original), original, original.__traceback__)
                       if original is not None else None)

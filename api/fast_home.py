@@ -29,6 +29,8 @@ from loyalty.tokens import Principal
 from wallet.qr import make_qr
 
 PAGE = 20
+# Its root field: what metrics and logs call it, as they would through the executor.
+OPERATION = "me"
 # A request body longer than this is not the home document (it is ~400 bytes).
 MAX_BODY = 2048
 

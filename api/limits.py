@@ -1,8 +1,14 @@
-"""A request-body size limit, enforced before the body is read into memory."""
+"""The request-body size limit: on HTTP, enforced before the body is read into
+memory; on a WebSocket, on every message, before it is parsed.
+
+On a socket the server has already buffered the message by then: `loyalty
+serve` also gives uvicorn the same limit (`ws_max_size`), which refuses a frame
+from its header. This check is for any other way of serving the app."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -13,22 +19,39 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """`bulk_max_bytes` is the limit for requests whose bearer `bulk` admits
+    (staff and API clients sending offline batches); everyone else gets
+    `max_bytes`."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, bulk_max_bytes: int | None = None,
+                 bulk: Callable[[str | None], Awaitable[bool]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.bulk_max_bytes = bulk_max_bytes
+        self.bulk = bulk
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self.app(scope, self._limited_messages(receive, send), send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes
+        if self.bulk_max_bytes and self.bulk is not None:
+            headers = dict(scope.get("headers", []))
+            length = headers.get(b"content-length", b"0")
+            if (not length.isdigit() or int(length) > limit) and await self.bulk(
+                    headers.get(b"authorization", b"").decode("latin-1") or None):
+                limit = self.bulk_max_bytes
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > limit
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await self._refuse(send)
+                    await self._refuse(send, limit)
                     return
         received = 0
         started = False
@@ -38,7 +61,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise BodyTooLarge
             return message
 
@@ -52,13 +75,35 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, limit)
 
-    async def _refuse(self, send: Send) -> None:
+    def _limited_messages(self, receive: Receive, send: Send) -> Receive:
+        async def limited_receive() -> Message:
+            message = await receive()
+            if message["type"] == "websocket.receive" and self._too_big(message):
+                # 1009, "message too big"; the app sees the socket go away.
+                await send({"type": "websocket.close", "code": 1009,
+                            "reason": f"Messages are limited to {self.max_bytes} bytes."})
+                return {"type": "websocket.disconnect", "code": 1009}
+            return message
+
+        return limited_receive
+
+    def _too_big(self, message: Message) -> bool:
+        data = message.get("bytes")
+        if data is not None:
+            return len(data) > self.max_bytes
+        text = message.get("text") or ""
+        # A character is 1 to 4 bytes of UTF-8: encode only when it matters.
+        if len(text) > self.max_bytes:
+            return True
+        return len(text) * 4 > self.max_bytes and len(text.encode()) > self.max_bytes
+
+    async def _refuse(self, send: Send, limit: int) -> None:
         body: dict[str, Any] = {
             "errors": [
                 {
-                    "message": f"The request body is larger than {self.max_bytes} bytes.",
+                    "message": f"The request body is larger than {limit} bytes.",
                     "extensions": {"code": "REQUEST_TOO_LARGE"},
                 }
             ]

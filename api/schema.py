@@ -2,34 +2,56 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from functools import partial
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
+from strawberry.types.graphql import OperationType
 from tortoise import connections
 
+from api.admin_lists import AdminListQueries
 from api.context import Context
+from api.cost import max_query_cost_rule
 from api.errors import from_domain, log_errors
 from api.guard import GuardCaches, RequestGuard
 from api.inputs import install as install_input_plans
+from api.mutations.account_email import AccountEmailMutations
+from api.mutations.adjustments import AdjustmentMutations
 from api.mutations.admin import AdminMutations
+from api.mutations.analytics import (
+    AnalyticsMutations,
+    AnalyticsQueries,
+    ValueMutations,
+    ValueQueries,
+)
+from api.mutations.api_clients import ApiClientMutations, ApiClientQueries
 from api.mutations.checkins import CheckInMutations
 from api.mutations.earn_rules import EarnRuleMutations, EarnRuleQueries
+from api.mutations.events import EventMutations
+from api.mutations.franchises import FranchiseMutations, FranchiseQueries
 from api.mutations.geofences import GeofenceAdminMutations
 from api.mutations.identity import IdentityMutations
+from api.mutations.journeys import JourneyMutations, JourneyQueries
 from api.mutations.notifications import NotificationMutations, NotificationQueries
 from api.mutations.offers import OfferMutations
+from api.mutations.offline import OfflineMutations
 from api.mutations.pos import PosMutations, PosQueries
+from api.mutations.privacy import PrivacyMutations
+from api.mutations.profiles import ProfileQueries
 from api.mutations.rewards import RewardMutations, RewardQueries
+from api.mutations.segments import SegmentMutations, SegmentQueries
 from api.mutations.surveys import SurveyMutations
 from api.mutations.tiers import TierMutations, TierQueries
+from api.mutations.webhooks import WebhookMutations, WebhookQueries
 from api.permissions import IsCustomer
+from api.scalars import SCALAR_MAP
+from api.storable import StorableStringLiterals
 from api.types.checkins import Geofence, geofence_of
 from api.types.common import Money, UserError
 from api.types.customer import Customer, LoyaltyCard, PointsBalance
@@ -86,7 +108,9 @@ class CustomerQueries:
 
 Query = merge_types(
     "Query", (CustomerQueries, PosQueries, NotificationQueries, TierQueries, RewardQueries,
-              EarnRuleQueries)
+              EarnRuleQueries, AdminListQueries, SegmentQueries, AnalyticsQueries,
+              ProfileQueries, ValueQueries, ApiClientQueries, FranchiseQueries,
+              WebhookQueries, JourneyQueries)
 )
 Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What the app and the till can read."
@@ -95,7 +119,10 @@ Mutation = merge_types(
     "Mutation",
     (IdentityMutations, PosMutations, AdminMutations, NotificationMutations, CheckInMutations,
      GeofenceAdminMutations, TierMutations, OfferMutations, RewardMutations,
-     EarnRuleMutations, SurveyMutations),
+     EarnRuleMutations, SurveyMutations, EventMutations, SegmentMutations,
+     AnalyticsMutations, ValueMutations, ApiClientMutations,
+     FranchiseMutations, AdjustmentMutations, OfflineMutations,
+     WebhookMutations, PrivacyMutations, AccountEmailMutations, JourneyMutations),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "Every write takes one `input` and returns a payload with `errors: [UserError!]!`."
@@ -113,23 +140,33 @@ class Subscription:
 
         assert info.context.principal is not None
         customer_id = info.context.principal.subject_id
-        expires_at = info.context.principal.expires_at
+        # It ends with its socket's session (api/sockets.py): at the token's
+        # expiry or a log-out, the app reconnects with a fresh token.
         async with bus.subscribe(customer_id) as queue:
             while True:
-                # The subscription ends with its token: the app reconnects
-                # with a fresh one, so a logged-out device stops hearing.
-                remaining = expires_at - time.time()
-                if remaining <= 0:
-                    return
-                try:
-                    await asyncio.wait_for(queue.get(), timeout=remaining)
-                except TimeoutError:
-                    return
+                await queue.get()
                 found = await balances_for([customer_id])
                 yield PointsBalance.of(found.get(customer_id))
 
 
 class LoyaltySchema(strawberry.Schema):
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        # Only the HTTP view executes through here (sockets subscribe): live
+        # updates are served over graphql-transport-ws only, where the socket
+        # checks its session; over HTTP a subscription is a 400.
+        allowed = kwargs.get("allowed_operation_types")
+        if allowed is not None:
+            kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+        return await super().execute(*args, **kwargs)
+
+    hide_suggestions = False
+
+    def _get_execute_function(self) -> Callable[..., Any]:
+        # Coercing variables suggests names too ("Did you mean the enum value
+        # ...?"): hidden with the validation's (api/guard.py).
+        execute = super()._get_execute_function()
+        return partial(execute, hide_suggestions=True) if self.hide_suggestions else execute
+
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
         # Strawberry's default logs each error with the query's text around
@@ -138,16 +175,23 @@ class LoyaltySchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    # The depth and alias rules, the token limit, the parse and validation
+    # The depth, alias and cost rules, the token limit, the parse and validation
     # caches and masking run as one extension (api/guard.py): hooks cost per
     # request. Its caches are built once per schema and shared by requests.
+    # Without introspection, the suggestions that would name the same fields
+    # and values go too.
+    closed = not settings.introspection_enabled
     caches = GuardCaches(
         max_tokens=settings.max_query_tokens,
         rules=[
             *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
             *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+            StorableStringLiterals,
+            *([NoSchemaIntrospectionCustomRule] if closed else []),
+            max_query_cost_rule(settings.max_query_cost),
         ],
         maxsize=512,
+        hide_suggestions=closed,
     )
     extensions: list[Any] = [lambda: RequestGuard(caches, settings.is_prod)]
     schema = LoyaltySchema(
@@ -156,6 +200,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         types=[UserError, Money],
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
+    schema.hide_suggestions = closed
     install_input_plans(schema)
     return schema

@@ -55,7 +55,7 @@ async def seed(server: Server, n_stores: int, n_customers: int) -> list[tuple[st
                                                                                 float]]:
     """(token, geofence id, latitude, longitude) per customer."""
     done = await asyncio.to_thread(server.cli, "create-admin", "--email", ADMIN_EMAIL,
-                                   "--password", PASSWORD)
+                                   LOYALTY_ADMIN_PASSWORD=PASSWORD)
     if done.returncode != 0:
         raise BenchError(f"create-admin failed: {done.stdout}{done.stderr}")
     gql = GraphQL(RawHttp("127.0.0.1", server.port))

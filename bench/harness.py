@@ -253,9 +253,10 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         self.loyalty = shutil.which("loyalty") or str(Path(sys.executable).parent / "loyalty")
 
-    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([self.loyalty, *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+    def cli(self, *args: str, timeout: float = 120,
+            **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([self.loyalty, *args], env={**self.env, **env},
+                              capture_output=True, text=True, timeout=timeout)
 
     def start(self) -> None:
         log = open(self.log_path, "wb")  # noqa: SIM115 - kept open for the child

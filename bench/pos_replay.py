@@ -60,7 +60,7 @@ class Captured:
 # (loyalty.ledger_rows.one_statement), checked against the captured text.
 ROLES = [
     ("card", "FROM card c JOIN customer"),
-    ("store_name", "SELECT name, timezone FROM store"),
+    ("store_name", "SELECT name, timezone"),  # and kind (a coupon's channels)
     ("rules", "FROM earn_rule"),
     ("tiers", "FROM tier"),
     ("txn", "INSERT INTO ledger_transaction"),

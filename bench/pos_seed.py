@@ -42,7 +42,7 @@ class Seed:
 
 async def seed(server: Server, n_customers: int, http_kind: str) -> Seed:
     done = await asyncio.to_thread(server.cli, "create-admin", "--email", ADMIN_EMAIL,
-                                   "--password", PASSWORD)
+                                   LOYALTY_ADMIN_PASSWORD=PASSWORD)
     if done.returncode != 0:
         raise BenchError(f"create-admin failed: {done.stdout}{done.stderr}")
     gql = GraphQL(make_http(http_kind, "127.0.0.1", server.port))

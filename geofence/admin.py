@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid as uuid_module
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
@@ -12,6 +13,7 @@ from geofence import polygon
 from geofence.models import Beacon, Geofence
 from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.sql import fetchrow
 from loyalty.stores import store_name
 
 
@@ -69,11 +71,20 @@ def _check_beacon_ids(uuid: str, major: int, minor: int) -> str:
     return normalized
 
 
+async def _physical(conn: Any, store_id: int) -> str:
+    """The store's name; only a PHYSICAL store has a place to fence."""
+    name = await store_name(conn, store_id)
+    row = await fetchrow(conn, "SELECT kind FROM store WHERE id = $1", store_id)
+    if row is not None and row[0] != "PHYSICAL":
+        raise invalid(f"An {row[0]} store has no position to fence.", "storeId")
+    return name
+
+
 async def create_geofence(store_id: int, latitude: float, longitude: float,
                           radius_meters: float) -> FenceView:
     _check_circle(latitude, longitude, radius_meters)
     async with transaction() as conn:
-        name = await store_name(conn, store_id)
+        name = await _physical(conn, store_id)
         fence = await Geofence.create(store_id=store_id, latitude=latitude, longitude=longitude,
                                       radius_meters=radius_meters, using_db=conn)
     return _fence_view(fence, name)
@@ -84,7 +95,7 @@ async def create_polygon_geofence(store_id: int, vertices: list[polygon.Vertex])
     around it."""
     outline, (latitude, longitude, radius) = polygon.checked(vertices)
     async with transaction() as conn:
-        name = await store_name(conn, store_id)
+        name = await _physical(conn, store_id)
         fence = await Geofence.create(store_id=store_id, latitude=latitude, longitude=longitude,
                                       radius_meters=radius, polygon=polygon.dump(outline),
                                       using_db=conn)

@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from geofence.models import CheckInKind
 from loyalty.config import Settings
 from loyalty.ledger import SYSTEM_KEY_PREFIX
+from loyalty.timezones import zone_or_utc
 
 
 @dataclass(frozen=True)
@@ -102,11 +102,7 @@ def in_cooldown(last_reward_at: datetime | None, when: datetime, settings: Setti
 
 
 def local_day(when: datetime, timezone: str) -> str:
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return when.astimezone(zone).date().isoformat()
+    return when.astimezone(zone_or_utc(timezone)).date().isoformat()
 
 
 def reward_key(customer_id: int, store_id: int, when: datetime, timezone: str) -> str:

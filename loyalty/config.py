@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -34,10 +35,30 @@ class Settings:
     refresh_token_days: int = 30
     # scrypt cost: 2**14 (16 MiB) in production; tests may lower it to stay fast.
     scrypt_log_n: int = 14
+    # The largest HTTP request body, and the largest WebSocket message.
     max_body_bytes: int = 64 * 1024
+    # The same for staff and API clients (recordPurchases sends 500 purchases).
+    bulk_max_body_bytes: int = 1024 * 1024
+    # A client has this long to send a whole request (headers and body) from
+    # its first byte or from connecting, and a WebSocket its connection_init:
+    # a half-open connection holds a socket and memory for nothing.
+    read_timeout_seconds: float = 10.0
+    # Per principal (a customer or a staff member) in one server process:
+    # open WebSockets, and operations live at once (subscriptions, and queries
+    # or mutations not yet answered) on one socket and on all of them. The app
+    # needs one socket and a subscription or two; a till one socket.
+    ws_max_sockets_per_principal: int = 10
+    ws_max_subscriptions_per_socket: int = 20
+    ws_max_subscriptions_per_principal: int = 50
     max_query_depth: int = 10
     max_query_tokens: int = 2000
     max_query_aliases: int = 30
+    # The most one operation may cost (api/cost.py: 1 per field, 1,000 per
+    # QR code drawn as SVG, lists multiplied by their page size; a unit is
+    # ~5 µs of CPU). The home screen costs 299, the largest document the
+    # tests send ~1,100, GraphiQL's introspection query 5,000, an admin list
+    # page of 100 geofences with their outlines ~5,000.
+    max_query_cost: int = 10_000
     firebase_credentials: str | None = None
     # Push delivery: attempts before a notification ends `failed`, the first
     # back-off (doubled each attempt, with jitter, capped), and the worker's idle sleep.
@@ -48,6 +69,10 @@ class Settings:
     # How often each worker runs the scheduled jobs (expiry, reminders, tier
     # reviews); they are idempotent, so several workers may overlap.
     jobs_interval_seconds: float = 60.0
+    # The journeys loop: how long it sleeps when it found nothing (an event
+    # reaches a waiting run within about this), and runs per batch.
+    journeys_poll_seconds: float = 0.25
+    journeys_batch_size: int = 500
     # Check-ins: a fix worse than this is refused, as are events older than
     # the window (the phone sends them as they happen), moves faster than a
     # plane between two accepted check-ins, and bursts over the rate.
@@ -65,65 +90,167 @@ class Settings:
     # and no visit earns within the cool-down after another one did.
     visit_reward_points: int = 10
     visit_cooldown_minutes: int = 60
+    # Introspection (and the "Did you mean ...?" suggestions that would give the
+    # same names away): None means on, except in production.
+    introspection: bool | None = None
+    # When set, /metrics answers only `Authorization: Bearer <this token>`.
+    metrics_token: str | None = None
+    # Log-in throttling (loyalty/login_throttle.py). Failed log-ins are
+    # counted per window: of one account from one address (the attacker's own
+    # budget), of one account from anywhere (a distributed attack, looser,
+    # since reaching it also stops the account's owner) and from one address
+    # whatever the account (credential stuffing). A count that reaches its
+    # limit locks that key out, twice as long each time it trips again within
+    # a window of the last lock-out's end. 0 turns a count off.
+    login_window_seconds: int = 900
+    login_max_failures: int = 5
+    login_max_failures_per_account: int = 20
+    login_max_failures_per_address: int = 100
+    login_lockout_seconds: int = 30
+    login_lockout_max_seconds: int = 900
+    # The account-wide lock-out also stops the real customer: kept short.
+    login_account_lockout_max_seconds: int = 120
+    # scrypt runs at once per process (0: half the cores, at least one), so
+    # that a burst of log-ins cannot take every core from other requests.
+    scrypt_concurrency: int = 0
+    # Proxies (addresses or networks) whose X-Forwarded-For is believed when
+    # they are the direct peer; none by default: the peer is the client.
+    trusted_proxies: tuple[str, ...] = ()
+    # Integrations (README "Integrations"). The largest adjustPoints, in
+    # points either way, per role.
+    adjust_max_points_support: int = 1_000
+    adjust_max_points_admin: int = 100_000
+    # recordPurchases accepts purchases this old (an offline till's batch).
+    offline_max_age_days: int = 7
+    # Webhooks: http:// endpoints allowed (tests, a local receiver), attempts
+    # per delivery, back-off (doubled per attempt, jittered, capped), the
+    # request timeout, and failed attempts in a row that disable a webhook.
+    webhook_allow_http: bool = False
+    webhook_max_attempts: int = 10
+    webhook_backoff_seconds: float = 10.0
+    webhook_backoff_max_seconds: float = 3600.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_disable_after_failures: int = 50
+    # Email (password reset, email verification, account claims):
+    # smtp://user:password@host:port (smtps:// for TLS); unset logs instead.
+    smtp_url: str | None = None
+    email_from: str = "loyalty@localhost"
+    # Links in emails: this URL with `?token=...` (the app's or site's page).
+    email_link_url: str = "http://127.0.0.1:8000/account"
+    email_token_minutes: int = 60
+    # A purchase's survey page, `{token}` standing for the signed token
+    # (loyalty/surveys.py: survey_url); None: messages carry no survey link.
+    survey_url: str | None = None
+    survey_link_days: int = 30
+    # Marketing emails' unsubscribe page (api/unsubscribe.py), as customers reach it.
+    unsubscribe_url: str = "http://127.0.0.1:8000/unsubscribe"
+    # The SMS provider (notifications/sms.py): https://user:apikey@host/path; unset, no SMS.
+    sms_url: str | None = None
+
+    # What a push's deep link starts with: the app's URL scheme, or the
+    # prefix of its universal (iOS) / app (Android) links.
+    deep_link_base: str = "loyalty://"
+    # Log lines: `json` or `console` (None: json in production, console
+    # elsewhere), and the lowest level written.
+    log_format: str | None = None
+    log_level: str = "INFO"
+
+    @property
+    def log_json(self) -> bool:
+        return (self.log_format or ("json" if self.is_prod else "console")) == "json"
 
     @property
     def is_prod(self) -> bool:
         return self.env == "prod"
 
+    @property
+    def introspection_enabled(self) -> bool:
+        return not self.is_prod if self.introspection is None else self.introspection
+
     def check(self) -> None:
         """Refuse settings that would be unsafe in production."""
         if self.env not in ("dev", "prod", "test"):
-            raise ConfigError(f"LOYALTY_ENV must be dev, test or prod, not {self.env!r}")
-        if self.is_prod and (self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32):
-            raise ConfigError(
-                "LOYALTY_SECRET_KEY must be set to a random value of 32+ characters "
-                "when LOYALTY_ENV=prod"
-            )
+            raise ConfigError(f'LOYALTY_ENV must be one of dev, test, prod, got "{self.env}"')
+        if self.log_format not in (None, "json", "console"):
+            raise ConfigError(f'LOYALTY_LOG_FORMAT must be one of json, console, '
+                              f'got "{self.log_format}"')
+        self._check_login_throttle()
+        if self.survey_url is not None and "{token}" not in self.survey_url:
+            raise ConfigError("LOYALTY_SURVEY_URL must contain {token}, where the survey's "
+                              "signed token goes")
+        if self.is_prod:
+            weakness = secret_weakness(self.secret_key)
+            if weakness:
+                raise ConfigError(
+                    f"LOYALTY_SECRET_KEY {weakness}: when LOYALTY_ENV=prod it must be a "
+                    "random value of 32+ characters, e.g. python3 -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'"
+                )
+        # Zero would refuse every request or socket: a typo, not a policy.
+        for name in ("max_body_bytes", "read_timeout_seconds", "ws_max_sockets_per_principal",
+                     "ws_max_subscriptions_per_socket", "ws_max_subscriptions_per_principal"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"LOYALTY_{name.upper()} must be positive")
+
+    def _check_login_throttle(self) -> None:
+        import ipaddress
+
+        for name in ("login_max_failures", "login_max_failures_per_account",
+                     "login_max_failures_per_address"):
+            # A count trips when it reaches its limit, so 1 would need a
+            # first failure to lock out at once: not worth a special case.
+            if getattr(self, name) < 0 or getattr(self, name) == 1:
+                raise ConfigError(f"LOYALTY_{name.upper()} must be 0 (off) or at least 2, "
+                                  f"got {getattr(self, name)}")
+        if self.login_window_seconds < 1 or self.login_lockout_seconds < 1:
+            raise ConfigError("LOYALTY_LOGIN_WINDOW_SECONDS and LOYALTY_LOGIN_LOCKOUT_SECONDS "
+                              "must be at least 1")
+        if min(self.login_lockout_max_seconds,
+               self.login_account_lockout_max_seconds) < self.login_lockout_seconds:
+            raise ConfigError("LOYALTY_LOGIN_LOCKOUT_MAX_SECONDS and "
+                              "LOYALTY_LOGIN_ACCOUNT_LOCKOUT_MAX_SECONDS must be at least "
+                              "LOYALTY_LOGIN_LOCKOUT_SECONDS")
+        if self.scrypt_concurrency < 0:
+            raise ConfigError("LOYALTY_SCRYPT_CONCURRENCY must be at least 0 (0: half the cores)")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"LOYALTY_TRUSTED_PROXIES: {proxy!r} is not an address or a network"
+                ) from None
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+# Fewer distinct characters than this is no random key: a hex key has only 16
+# to draw from, and one of 32 characters shows fewer than 10 about once in
+# 10,000 draws, so a higher bar would refuse real keys.
+MIN_SECRET_DISTINCT = 10
+
+
+def secret_weakness(secret: str) -> str | None:
+    """What makes `secret` unfit to sign tokens in production, or None."""
+    if secret == DEFAULT_SECRET_KEY:
+        return "is the default development value"
+    if len(secret) < 32:
+        return "is shorter than 32 characters"
+    if any(c.isspace() for c in secret):
+        return "contains whitespace (a phrase or a copy-paste accident, not a random key)"
+    if len(set(secret)) < MIN_SECRET_DISTINCT:
+        return f"has fewer than {MIN_SECRET_DISTINCT} distinct characters"
+    # A string is a shorter one repeated exactly when it occurs inside itself
+    # doubled, first and last characters dropped.
+    if secret in (secret + secret)[1:-1]:
+        return "is a shorter string repeated"
+    return None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment (loyalty/environment.py lists every
+    variable); a value that does not parse is a ConfigError naming it."""
+    from loyalty.environment import parse_environment
+
     env = os.environ if environ is None else environ
-    kwargs: dict[str, object] = {}
-    if "DATABASE_URL" in env:
-        kwargs["database_url"] = env["DATABASE_URL"]
-    if "LOYALTY_SECRET_KEY" in env:
-        kwargs["secret_key"] = env["LOYALTY_SECRET_KEY"]
-    if "LOYALTY_ENV" in env:
-        kwargs["env"] = env["LOYALTY_ENV"]
-    if "LOYALTY_POINTS_PER_UNIT" in env:
-        kwargs["points_per_unit"] = Decimal(env["LOYALTY_POINTS_PER_UNIT"])
-    ints = {
-        "LOYALTY_PENDING_DAYS": "pending_days",
-        "LOYALTY_EXPIRY_MONTHS": "expiry_months",
-        "LOYALTY_ACCESS_TOKEN_SECONDS": "access_token_seconds",
-        "LOYALTY_REFRESH_TOKEN_DAYS": "refresh_token_days",
-        "LOYALTY_SCRYPT_LOG_N": "scrypt_log_n",
-        "LOYALTY_MAX_BODY_BYTES": "max_body_bytes",
-        "LOYALTY_PUSH_MAX_ATTEMPTS": "push_max_attempts",
-        "LOYALTY_PUSH_BACKOFF_SECONDS": "push_backoff_seconds",
-        "LOYALTY_PUSH_BACKOFF_MAX_SECONDS": "push_backoff_max_seconds",
-        "LOYALTY_CHECKIN_MAX_AGE_MINUTES": "checkin_max_age_minutes",
-        "LOYALTY_CHECKIN_RATE_PER_MINUTE": "checkin_rate_per_minute",
-        "LOYALTY_CHECKIN_MIN_RSSI": "checkin_min_rssi",
-        "LOYALTY_VISIT_MAX_OPEN_MINUTES": "visit_max_open_minutes",
-        "LOYALTY_VISIT_REWARD_POINTS": "visit_reward_points",
-        "LOYALTY_VISIT_COOLDOWN_MINUTES": "visit_cooldown_minutes",
-    }
-    for var, name in ints.items():
-        if var in env:
-            kwargs[name] = int(env[var])
-    floats = {
-        "LOYALTY_WORKER_POLL_SECONDS": "worker_poll_seconds",
-        "LOYALTY_JOBS_INTERVAL_SECONDS": "jobs_interval_seconds",
-        "LOYALTY_CHECKIN_MAX_ACCURACY_METERS": "checkin_max_accuracy_meters",
-        "LOYALTY_CHECKIN_MAX_SPEED_KMH": "checkin_max_speed_kmh",
-    }
-    for var, name in floats.items():
-        if var in env:
-            kwargs[name] = float(env[var])
-    if env.get("FIREBASE_CREDENTIALS"):
-        kwargs["firebase_credentials"] = env["FIREBASE_CREDENTIALS"]
-    return Settings(**kwargs)  # type: ignore[arg-type]
+    return Settings(**parse_environment(env))
 
 
 _settings: Settings | None = None

@@ -16,15 +16,56 @@ from tortoise.migrations.api import migrate as _migrate
 
 log = logging.getLogger(__name__)
 
-MODEL_MODULES = ["loyalty.models", "wallet.models", "geofence.models", "notifications.models"]
+MODEL_MODULES = ["loyalty.models", "wallet.models", "geofence.models", "notifications.models",
+                 "journeys.models", "audience.models", "notifications.webhooks.models"]
+
+
+IDLE_IN_TRANSACTION_MS = 30_000
 
 
 class NoResetConnection(asyncpg.Connection):
     """Pool connections carry no session state here (no SET, LISTEN, advisory
     locks, cursors): skip asyncpg's reset query on every release. asyncpg
-    still rolls back a transaction left open."""
+    still rolls back a transaction it knows to be open.
+
+    Except after a cancelled command (graphql-core cancels a failing field's
+    siblings, a client goes away): such a connection is settled on release
+    with a ROLLBACK, a round trip that also waits for whatever asyncpg was
+    still waiting for. Two windows need it:
+
+    - a query cancelled while it runs: asyncpg sends a cancel request and
+      drains the answer, but its idea of the transaction state may be older
+      than the server's;
+    - a query cancelled between its two halves. asyncpg prepares a statement
+      with Parse, Describe and Flush (no Sync), then binds and executes it
+      with Bind, Execute and Sync. A cancellation that reaches the task just
+      as the first half is answered (the waiter done, the task not yet
+      resumed) sends nothing: no cancel request, no Sync. The server stays
+      "active, ClientRead" inside the implicit transaction the Parse began,
+      holding its locks and snapshot, while asyncpg, which saw the last
+      ReadyForQuery say "idle", releases the connection as idle
+      (MagicStack/asyncpg#1276 describes the state). A ROLLBACK sent as a
+      simple query ends that transaction whatever it is.
+    """
+
+    _cancelled_since_reset = False
+
+    def _cancel_current_command(self, *args: Any, **kwargs: Any) -> Any:
+        self._cancelled_since_reset = True
+        return super()._cancel_current_command(*args, **kwargs)
+
+    async def _get_statement(self, *args: Any, **kwargs: Any) -> Any:
+        # Every query with arguments, every prepare and cursor comes here.
+        try:
+            return await super()._get_statement(*args, **kwargs)
+        except asyncio.CancelledError:
+            self._cancelled_since_reset = True
+            raise
 
     def get_reset_query(self) -> str:
+        if self._cancelled_since_reset or self._cancellations:
+            self._cancelled_since_reset = False
+            return "ROLLBACK"
         return ""
 
 
@@ -36,6 +77,13 @@ def _connection(database_url: str) -> Any:
 
     config = expand_db_url(url)
     config["credentials"]["connection_class"] = NoResetConnection
+    # No transaction of ours idles between statements for long; one that does
+    # was left behind by a bug, holding its locks. PostgreSQL ends such a
+    # session after this, so a stuck lock lasts seconds, never for good. (It
+    # does not end a session "active" between a statement's two halves, the
+    # state NoResetConnection settles.)
+    config["credentials"]["server_settings"] = {
+        "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_MS)}
     return config
 
 

@@ -170,9 +170,32 @@ class PointsRedeemed(LedgerEvent):
     reward_name: str | None = None
 
 
+# A refund's `reason` when it takes back a survey bonus (loyalty/refunds.py):
+# the consequence of a refund, not a refund of its own to the events stream.
+SURVEY_CLAWBACK = "survey_bonus"
+
+
 @dataclass(frozen=True, kw_only=True)
 class PointsRefunded(LedgerEvent):
     kind: ClassVar[str] = "points.refunded"
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"reason"})
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsAdjusted(LedgerEvent):
+    """Customer service corrected the balance (loyalty/adjustments.py)."""
+
+    kind: ClassVar[str] = "points.adjusted"
+    signed_points: int
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsClosed(LedgerEvent):
+    """An erased customer's points left the programme (loyalty/privacy.py)."""
+
+    kind: ClassVar[str] = "points.closed"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,6 +221,34 @@ class VisitAccepted(LedgerEvent):
 
 
 # -- Events that move no points ----------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerSignedUp(Event):
+    """The start of welcome journeys; no push or points of its own."""
+
+    kind: ClassVar[str] = "customer.signed_up"
+    customer_id: int
+    source: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerErased(Event):
+    kind: ClassVar[str] = "customer.erased"
+    customer_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SurveySubmitted(Event):
+    """An accepted survey answer, bonus or not (journeys wait for it)."""
+
+    kind: ClassVar[str] = "survey.submitted"
+    survey_id: int
+    purchase_id: int
+    store_id: int
+    receipt_id: str
+    rating: int
+    points: int  # the bonus credited, 0 without one
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,6 +290,7 @@ class CampaignCreated(Event):
     targeted: int
     title: str
     tier: str | None = None
+    segment_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from loyalty import passwords
+from loyalty import consents, ledger, login_throttle, passwords
+from loyalty.bus import SESSION_CHANNEL, EndedSession, sessions
 from loyalty.config import get_settings
 from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.events import CustomerSignedUp
 from loyalty.models import Account, AccountKind, Customer, RefreshToken, Staff
 from loyalty.profile import check_birth_date
-from loyalty.sql import execute
+from loyalty.sql import execute, fetch, fetchrow, is_pg
 from loyalty.tokens import Principal, hash_refresh_token, issue_access_token, new_refresh_token
 
 
@@ -28,10 +33,14 @@ class Session:
     principal: Principal
 
 
+# RFC 5321's limit, and the email columns' length.
+MAX_EMAIL = 254
+
+
 def normalize_email(email: str) -> str:
     email = email.strip().lower() if isinstance(email, str) else ""
     local, _, domain = email.partition("@")
-    if not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
+    if not local or "." not in domain or len(email) > MAX_EMAIL or any(c.isspace() for c in email):
         raise invalid("This is not a valid email address.", "email")
     return email
 
@@ -48,6 +57,33 @@ def _check_locale(locale: str | None) -> str:
 CardIssuer = Callable[[BaseDBAsyncClient, Customer], Awaitable[object]]
 
 
+@dataclass(frozen=True)
+class Acquisition:
+    """Where a customer came from: a source (a partner, "instagram", a store
+    flyer), optionally the medium and the campaign, as UTM tags name them."""
+
+    source: str
+    medium: str | None = None
+    campaign: str | None = None
+
+
+ACQUISITION_MAX = 100
+
+
+def check_acquisition(value: Acquisition | None) -> Acquisition | None:
+    if value is None:
+        return None
+    parts = {}
+    for name in ("source", "medium", "campaign"):
+        text = getattr(value, name)
+        text = text.strip() if isinstance(text, str) else text
+        if (name == "source" and not text) or (text is not None and len(text) > ACQUISITION_MAX):
+            raise invalid(f"{name} must be 1 to {ACQUISITION_MAX} characters.",
+                          f"acquisition.{name}")
+        parts[name] = text or None
+    return Acquisition(**parts)  # type: ignore[arg-type]
+
+
 async def sign_up(
     *,
     email: str,
@@ -58,19 +94,21 @@ async def sign_up(
     marketing_opt_in: bool | None = None,
     issue_card: CardIssuer | None = None,
     birth_date: date | None = None,
+    acquisition: Acquisition | None = None,
 ) -> Session:
     """Create a customer, their points account and (through `issue_card`, which
     the wallet supplies) their card, all in one transaction."""
-    from loyalty.stores import check_timezone
+    from loyalty.timezones import check_timezone
 
     email = normalize_email(email)
-    passwords.check_strength(password)
+    passwords.check_strength(password, email)
     first_name = first_name.strip() if isinstance(first_name, str) else ""
     if not first_name or len(first_name) > 100:
         raise invalid("firstName must be 1 to 100 characters.", "firstName")
     locale = _check_locale(locale)
     timezone = check_timezone(timezone) if timezone else "UTC"
     birth_date = check_birth_date(birth_date)
+    acquisition = check_acquisition(acquisition)
     password_hash = await passwords.hash_password_async(password)
     try:
         async with transaction() as conn:
@@ -82,11 +120,21 @@ async def sign_up(
                 timezone=timezone,
                 marketing_opt_in=bool(marketing_opt_in),
                 birth_date=birth_date,
+                acquisition_source=acquisition.source if acquisition else None,
+                acquisition_medium=acquisition.medium if acquisition else None,
+                acquisition_campaign=acquisition.campaign if acquisition else None,
                 using_db=conn,
             )
             await Account.create(kind=AccountKind.CUSTOMER, customer=customer, using_db=conn)
+            await consents.record(conn, customer.id, {
+                "marketing_opt_in": bool(marketing_opt_in), "push_opt_in": True,
+                "location_opt_in": False}, "signup")
             if issue_card is not None:
                 await issue_card(conn, customer)
+            # The stream's `signed_up` (audience.domain_events), which welcome
+            # journeys start from; no push or points of its own.
+            await ledger.emit(conn, customer.id, CustomerSignedUp(
+                customer_id=customer.id, source=acquisition.source if acquisition else None))
     except IntegrityError:
         raise DomainError(
             ErrorCode.EMAIL_TAKEN, "This email is already registered.", "email"
@@ -94,24 +142,45 @@ async def sign_up(
     return await _open_session(Principal("customer", customer.id))
 
 
-async def log_in(*, email: str, password: str) -> Session:
-    customer = await Customer.get_or_none(email=_email_or_blank(email))
-    if customer is None:
-        await passwords.verify_password_async(password, passwords.dummy_hash())
-        raise _bad_credentials()
-    if not await passwords.verify_password_async(password, customer.password_hash):
-        raise _bad_credentials()
+async def log_in(*, email: str, password: str, client: str | None = None) -> Session:
+    """`client`: the address the attempt came from, for throttling (None
+    outside HTTP). Too many failures: RATE_LIMITED (loyalty/login_throttle.py)."""
+    customer = await _authenticate("customer", Customer, email, password, client)
     return await _open_session(Principal("customer", customer.id))
 
 
-async def staff_log_in(*, email: str, password: str) -> Session:
-    staff = await Staff.get_or_none(email=_email_or_blank(email))
-    if staff is None:
-        await passwords.verify_password_async(password, passwords.dummy_hash())
-        raise _bad_credentials()
-    if not await passwords.verify_password_async(password, staff.password_hash):
-        raise _bad_credentials()
+async def staff_log_in(*, email: str, password: str, client: str | None = None) -> Session:
+    staff = await _authenticate("staff", Staff, email, password, client)
     return await _open_session(await staff_principal(staff))
+
+
+Who = TypeVar("Who", Customer, Staff)
+
+
+async def _authenticate(kind: str, model: type[Who], email: str, password: str,
+                        client: str | None) -> Who:
+    """The account `email` names, if `password` is its own. An unknown email
+    costs the same scrypt run and counts as the same failure as a wrong
+    password, so neither timing nor throttling tells which emails exist."""
+    settings = get_settings()
+    keys = login_throttle.keys_for(kind, email, client, settings)
+    who = await model.get_or_none(email=_email_or_blank(email))
+    # Before any scrypt work, a refused guess costs two indexed reads. Nothing
+    # is awaited between this check and taking a free slot.
+    await login_throttle.check(keys, time.time())
+    async with passwords.scrypt_slot() as slot:
+        if slot.waited:
+            # A burst of guesses queued for the slot; those ahead of this one
+            # may have locked the key meanwhile.
+            await login_throttle.check(keys, time.time())
+        encoded = who.password_hash if who is not None else passwords.dummy_hash()
+        if not await slot.verify(password, encoded) or who is None:
+            # Counted while the slot is held, so that the next guess in the
+            # queue sees it.
+            await login_throttle.count_failure(keys, time.time(), settings)
+            raise _bad_credentials()
+    await login_throttle.forget(keys)
+    return who
 
 
 async def staff_principal(staff: Staff) -> Principal:
@@ -150,7 +219,7 @@ async def refresh_session(*, refresh_token: str) -> Session:
         )
         if claimed:
             return await _open_session(principal, family=row.family, conn=conn)
-    await _revoke_family(row.family, now)
+    await _revoke_family(row, now)
     raise _bad_credentials("This session has ended; log in again.")
 
 
@@ -159,28 +228,59 @@ async def log_out(*, refresh_token: str) -> None:
     must always succeed from the app's point of view)."""
     row = await RefreshToken.get_or_none(token_hash=hash_refresh_token(refresh_token or ""))
     if row is not None:
-        await _revoke_family(row.family, datetime.now(UTC))
+        await _revoke_family(row, datetime.now(UTC))
 
 
-async def _revoke_family(family: str, now: datetime) -> None:
+async def _revoke_family(row: RefreshToken, now: datetime) -> None:
+    """Every revocation comes through here, and is announced: the sockets
+    opened in the session close, in every server process."""
+    ended = EndedSession(row.subject_kind, row.subject_id, row.family)
     async with transaction() as conn:
         await execute(
             conn,
             "UPDATE refresh_token SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL",
             now,
-            family,
+            row.family,
         )
+        pg = is_pg(conn)
+        if pg:
+            # Heard by every listening process at commit, never on rollback.
+            await fetch(conn, "SELECT pg_notify($1, $2)", SESSION_CHANNEL, ended.payload())
+    if not pg:
+        sessions.publish(ended)
+
+
+async def revoked_sessions(families: Iterable[str]) -> set[str]:
+    """Those of `families` that were revoked (a family is revoked whole, and
+    nothing is added to it after)."""
+    wanted = sorted(set(families))
+    conn = connections.get("default")
+    revoked: set[str] = set()
+    # In slices: SQLite and asyncpg both cap the parameters of a statement.
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        placeholders = ", ".join(f"${i}" for i in range(1, len(chunk) + 1))
+        rows = await fetch(
+            conn,
+            f"SELECT DISTINCT family FROM refresh_token WHERE family IN ({placeholders}) "
+            "AND revoked_at IS NOT NULL",
+            *chunk,
+        )
+        revoked.update(str(r[0]) for r in rows)
+    return revoked
 
 
 async def _open_session(
     principal: Principal, family: str | None = None, conn: BaseDBAsyncClient | None = None
 ) -> Session:
     settings = get_settings()
-    access, expires = issue_access_token(principal)
+    family = family or secrets.token_hex(16)
+    principal = replace(principal, session_id=family)
+    access, expires = issue_access_token(principal, session_id=family)
     token, token_hash = new_refresh_token()
     await RefreshToken.create(
         token_hash=token_hash,
-        family=family or secrets.token_hex(16),
+        family=family,
         subject_kind=principal.kind,
         subject_id=principal.subject_id,
         expires_at=datetime.now(UTC) + timedelta(days=settings.refresh_token_days),
@@ -190,7 +290,11 @@ async def _open_session(
 
 
 def _email_or_blank(email: str) -> str:
-    return email.strip().lower() if isinstance(email, str) else ""
+    """The email to look an account up by. One longer than any account may
+    have (normalize_email) names nobody: blank, since the ORM would refuse
+    the lookup itself (ValidationError) instead of finding no one."""
+    email = email.strip().lower() if isinstance(email, str) else ""
+    return email if len(email) <= MAX_EMAIL else ""
 
 
 def _bad_credentials(message: str = "Wrong email or password.") -> DomainError:
@@ -205,4 +309,14 @@ async def create_admin(email: str, password: str) -> Staff:
     return staff
 
 
-__all__ = ["Session", "log_in", "log_out", "refresh_session", "sign_up", "staff_log_in"]
+__all__ = ["Acquisition", "Session", "log_in", "log_out", "refresh_session", "revoked_sessions",
+           "sign_up", "staff_log_in"]
+
+
+async def principal_exists(kind: str, subject_id: int) -> bool:
+    """Whether the customer or staff member a token names still exists."""
+    # An erased customer's row stays (the ledger points at it) but is nobody.
+    sql = ("SELECT 1 FROM customer WHERE id = $1 AND erased_at IS NULL" if kind == "customer"
+           else "SELECT 1 FROM staff WHERE id = $1")
+    row = await fetchrow(connections.get("default"), sql, subject_id)
+    return row is not None

@@ -16,6 +16,13 @@ from loyalty.reminders import write_reminders
 log = logging.getLogger(__name__)
 
 
+async def _prune_login_throttles(now: datetime) -> int:
+    from loyalty.config import get_settings
+    from loyalty.login_throttle import prune
+
+    return await prune(now.timestamp(), get_settings())
+
+
 async def _review_tiers(now: datetime) -> int:
     # Imported here: expiry and reminders must keep running whatever the
     # tiers module does.
@@ -29,6 +36,9 @@ JOBS: dict[str, Callable[[datetime], Awaitable[int]]] = {
     "points_expired": expire_due,
     "reminders_written": write_reminders,
     "tiers_reviewed": _review_tiers,
+    # Counters of failed log-ins that say nothing any more (one row per
+    # account, address and pair tried).
+    "login_throttles_pruned": _prune_login_throttles,
 }
 
 

@@ -114,9 +114,20 @@ class NewLot:
 @dataclass(frozen=True)
 class Spend:
     """Points leave the available balance, never below zero, and its lots
-    first-expiring-first; INSUFFICIENT_POINTS names `field`."""
+    first-expiring-first; INSUFFICIENT_POINTS names `field`. `unearn`: they
+    also leave the lifetime earned (a correction of points given, not a
+    purchase with them). `overdraw`: what the lots lack is taken anyway, the
+    balance going negative (history imported as it was)."""
 
     field: str = "points"
+    unearn: bool = False
+    overdraw: bool = False
+
+
+@dataclass(frozen=True)
+class Close:
+    """Every point leaves: all lots emptied, pending and a positive available
+    balance to zero; a debt stays (an erased customer's account)."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +145,7 @@ class Expire:
     lot_ids: tuple[int, ...]
 
 
-LotMove = NewLot | Spend | ClawBack | Expire
+LotMove = NewLot | Spend | ClawBack | Expire | Close
 
 
 @dataclass(frozen=True)
@@ -158,7 +169,8 @@ class Posting:
     description: str
     key: str
     fingerprint: str
-    event: LedgerEvent
+    # None: no outbox row, and no one told (history an import loads).
+    event: LedgerEvent | None
     occurred_at: datetime
     now: datetime
     store_id: int | None = None
@@ -170,6 +182,17 @@ class Posting:
         assert (self.points > 0) == earning or self.points == 0, "points and lots disagree"
         assert self.purchase is None or earning, "only points earned record a purchase"
         assert self.kind in COUNTER, f"no counter account for {self.kind}"
+
+
+@dataclass(frozen=True)
+class Opening:
+    """An imported customer's opening balance, on an account created with it."""
+
+    customer_id: int
+    account_id: int
+    points: int  # > 0
+    expires_at: datetime
+    key: str
 
 
 @dataclass(frozen=True)
@@ -334,6 +357,17 @@ async def post_in_one_statement(conn: BaseDBAsyncClient, p: Posting,
     txn = TransactionResult(row[0], p.kind.value, p.points, p.description, p.now,
                             p.customer_id)
     return Posted(txn, int(row[1]), int(row[2]), int(row[3]))
+
+
+async def open_balances(conn: BaseDBAsyncClient, openings: Sequence[Opening],
+                        fingerprint: str, now: datetime) -> None:
+    """Opening balances of accounts an import has just created with them
+    (ADJUST against the issued account, a lot each), in bulk and without
+    events: history people already had is not news (loyalty/imports.py)."""
+    if not transaction_open():
+        raise RuntimeError("ledger.open_balances runs inside loyalty.db.transaction()")
+    await ledger_rows.load_openings(conn, openings, await system_account_id(conn, SYSTEM_ISSUED),
+                                    fingerprint, now)
 
 
 # -- Events that move no points --------------------------------------------------

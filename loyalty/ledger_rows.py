@@ -32,13 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from loyalty.attribution import acting_client
 from loyalty.bus import CHANNEL
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.events import Event, LedgerEvent, plain
-from loyalty.sql import execute, fetch, fetchrow, is_pg, placeholders
+from loyalty.sql import bulk_insert, execute, fetch, fetchrow, is_pg, next_ids, placeholders
 
 if TYPE_CHECKING:
-    from loyalty.ledger import Posting
+    from loyalty.ledger import Opening, Posting
 
 
 class Ref(Enum):
@@ -100,7 +101,8 @@ class Insert:
 
 
 _TRANSACTION = ("kind", "channel", "description", "idempotency_key", "request_hash",
-                "customer_id", "store_id", "points", "reverses_id", "occurred_at", "created_at")
+                "customer_id", "store_id", "points", "reverses_id", "occurred_at", "created_at",
+                "api_client_id")
 _LOT = ("account_id", "transaction_id", "points", "remaining", "pending_until", "expires_at",
         "created_at")
 _PURCHASE = ("store_id", "receipt_id", "customer_id", "transaction_id", "lot_id", "channel",
@@ -113,9 +115,9 @@ _FILLED = {"transaction_id": Ref.TRANSACTION, "points": Arg("event_points"),
            "balance": Ref.AVAILABLE}
 
 
-def _omitted(event: LedgerEvent) -> frozenset[str]:
+def _omitted(event: LedgerEvent | None) -> frozenset[str]:
     """The event's fields its payload leaves out (the ledger's never)."""
-    if not event.omitted_when_none:
+    if event is None or not event.omitted_when_none:
         return frozenset()
     return frozenset(n for n in event.omitted_when_none
                      if n not in _FILLED and getattr(event, n) is None)
@@ -130,14 +132,17 @@ def values(p: Posting) -> dict[str, Any]:
         "account": p.account_id, "store": p.store_id,
         "points": p.points, "minus_points": -p.points, "event_points": abs(p.points),
         "reverses": p.reverses_id, "occurred": p.occurred_at, "now": p.now,
+        # The API client whose call this posting serves (loyalty/attribution.py).
+        "api_client": acting_client.get(),
         "expires": getattr(lots, "expires_at", None),
         "pending_until": getattr(lots, "pending_until", None),
     }
     if purchase is not None:
         found.update(receipt=purchase.receipt_id, purchase_store=purchase.store_id,
                      total=purchase.total_minor, currency=purchase.currency)
-    for name in _event_fields(type(event), _omitted(event)):  # type: ignore[arg-type]
-        found[f"event.{name}"] = plain(getattr(event, name))
+    if event is not None:
+        for name in _event_fields(type(event), _omitted(event)):  # type: ignore[arg-type]
+            found[f"event.{name}"] = plain(getattr(event, name))
     return found
 
 
@@ -163,7 +168,7 @@ def _plan(key: tuple[Any, ...]) -> tuple[Insert, ...]:
     rows = [Insert("ledger_transaction", "t", _TRANSACTION, ((
         Lit(kind.value), Lit(channel.value), Arg("description"), Arg("key"),
         Arg("fingerprint"), Arg("customer"), Arg("store"), Arg("points"), Arg("reverses"),
-        Arg("occurred"), Arg("now")),), "id")]
+        Arg("occurred"), Arg("now"), Arg("api_client")),), "id")]
     if lots is NewLot:
         remaining: Any = Remaining(Arg("points")) if no_pending else Arg("points")
         rows.append(Insert("lot", "l", _LOT, ((
@@ -178,6 +183,8 @@ def _plan(key: tuple[Any, ...]) -> tuple[Insert, ...]:
         (txn, Arg("account"), Arg("points"), Ref.BALANCE_AFTER),
         (txn, Lit(counter_id), Arg("minus_points"), None),
     )))
+    if event is type(None):
+        return tuple(rows)  # a posting without an event (an import's history)
     payload = []
     for f in dataclasses.fields(event):
         name = f.metadata.get("json", f.name)
@@ -279,6 +286,62 @@ async def emit_to_many(conn: BaseDBAsyncClient, event: Event, customer_ids: Sequ
         for customer_id in chunk:
             args += [event.kind, customer_id, payload, now, 0]
         await execute(conn, _insert_sql("outbox_event", _OUTBOX, len(chunk), None), *args)
+
+
+# -- Opening balances, in bulk ------------------------------------------------
+
+
+async def load_openings(conn: BaseDBAsyncClient, openings: Sequence[Opening], issued_id: int,
+                        fingerprint: str, now: datetime) -> None:
+    """The rows of opening balances of accounts created with them: per
+    opening, its ADJUST transaction (keyed `opening.key`), its two entries and
+    its lot. No event and no NOTIFY (an import: loyalty/imports.py). COPY on
+    PostgreSQL, multi-row inserts on SQLite."""
+    if not openings:
+        return
+    txn_ids = await _opening_transactions(conn, openings, fingerprint, now)
+    entries: list[tuple[int, int, int, int | None]] = []
+    for tid, o in zip(txn_ids, openings, strict=True):
+        entries.append((tid, o.account_id, o.points, o.points))
+        entries.append((tid, issued_id, -o.points, None))
+    lots = [(o.account_id, tid, o.points, o.points, o.expires_at, now)
+            for tid, o in zip(txn_ids, openings, strict=True)]
+    if is_pg(conn):
+        raw = conn._connection
+        await raw.copy_records_to_table("ledger_entry", columns=list(_ENTRY), records=entries)
+        await raw.copy_records_to_table("lot", columns=list(_OPENING_LOT), records=lots)
+        return
+    await bulk_insert(conn, "ledger_entry", _ENTRY, ("bigint", "bigint", "bigint", "bigint"),
+                      entries)
+    await bulk_insert(conn, "lot", _OPENING_LOT, ("bigint", "bigint", "bigint", "bigint",
+                                                  "timestamptz", "timestamptz"), lots)
+
+
+_OPENING_LOT = ("account_id", "transaction_id", "points", "remaining", "expires_at",
+                "created_at")
+_OPENING_TRANSACTION = ("kind", "channel", "description", "idempotency_key", "request_hash",
+                        "customer_id", "points", "occurred_at", "created_at")
+
+
+async def _opening_transactions(conn: BaseDBAsyncClient, openings: Sequence[Opening],
+                                fingerprint: str, now: datetime) -> list[int]:
+    """The openings' transactions; their ids, in order."""
+    from loyalty.ledger import Channel, Kind
+
+    rows = [(Kind.ADJUST.value, Channel.SYSTEM.value, "Opening balance", o.key, fingerprint,
+             o.customer_id, o.points, now, now) for o in openings]
+    if is_pg(conn):
+        raw = conn._connection
+        ids = await next_ids(raw, "ledger_transaction", len(rows))
+        await raw.copy_records_to_table(
+            "ledger_transaction", columns=["id", *_OPENING_TRANSACTION],
+            records=[(tid, *row) for tid, row in zip(ids, rows, strict=True)])
+        return ids
+    by_key = dict((r[1], r[0]) for r in await bulk_insert(
+        conn, "ledger_transaction", _OPENING_TRANSACTION,
+        ("text", "text", "text", "text", "text", "bigint", "bigint", "timestamptz",
+         "timestamptz"), rows, returning="id, idempotency_key"))
+    return [by_key[o.key] for o in openings]
 
 
 # -- The account and its lots ------------------------------------------------
@@ -390,7 +453,7 @@ async def consume_lots(conn: BaseDBAsyncClient, account_id: int, points: int, *,
 async def move_points(conn: BaseDBAsyncClient, p: Posting) -> tuple[int, int]:
     """The account row and the lots the posting takes points from; (available,
     pending) after. A new lot is written by the plan."""
-    from loyalty.ledger import ClawBack, Expire, NewLot, Spend
+    from loyalty.ledger import ClawBack, Close, Expire, NewLot, Spend
 
     taken = -p.points
     if isinstance(p.lots, NewLot):
@@ -402,24 +465,40 @@ async def move_points(conn: BaseDBAsyncClient, p: Posting) -> tuple[int, int]:
         assert row is not None, "the customer's account is missing"
         return int(row[0]), int(row[1])
     if isinstance(p.lots, Spend):
-        # On PostgreSQL the condition is checked on the locked row.
-        row = await fetchrow(
-            conn,
-            "UPDATE account SET available = available - $1, updated_at = $2 "
-            "WHERE id = $3 AND available >= $4 RETURNING available, pending",
-            taken, p.now, p.account_id, taken,
-        )
+        spend = p.lots
+        args = Params(cast=False)
+        sets = f"available = available - {args(taken, 'bigint')}"
+        if spend.unearn:
+            sets += f", lifetime_earned = lifetime_earned - {args(taken, 'bigint')}"
+        sets += f", updated_at = {args(p.now, 'timestamptz')}"
+        where = f"id = {args(p.account_id, 'bigint')}"
+        if not spend.overdraw:
+            # On PostgreSQL the condition is checked on the locked row.
+            where += f" AND available >= {args(taken, 'bigint')}"
+        row = await fetchrow(conn, f"UPDATE account SET {sets} WHERE {where} "
+                             "RETURNING available, pending", *args.values)
         if row is None:
             raise DomainError(ErrorCode.INSUFFICIENT_POINTS, "Not enough points available.",
-                              p.lots.field)
+                              spend.field)
         found = await consume_lots(conn, p.account_id, taken)
-        assert found == taken, "lots out of step with the available balance"
+        assert spend.overdraw or found == taken, "lots out of step with the available balance"
+        return int(row[0]), int(row[1])
+    if isinstance(p.lots, Close):
+        await execute(conn, "UPDATE lot SET remaining = 0 WHERE account_id = $1 "
+                      "AND remaining > 0", p.account_id)
+        row = await fetchrow(
+            conn,
+            "UPDATE account SET available = available - $1, pending = 0, updated_at = $2 "
+            "WHERE id = $3 RETURNING available, pending",
+            taken - await _pending(conn, p.account_id), p.now, p.account_id,
+        )
+        assert row is not None
         return int(row[0]), int(row[1])
     if isinstance(p.lots, ClawBack):
         return await _claw_back(conn, p, p.lots.lot_id, taken)
     assert isinstance(p.lots, Expire)
     ids = list(p.lots.lot_ids)
-    await execute(conn, f"UPDATE lot SET remaining = 0 WHERE id IN ({placeholders(1, len(ids))})",
+    await execute(conn, f"UPDATE lot SET remaining = 0 WHERE id IN ({placeholders(len(ids))})",
                   *ids)
     row = await fetchrow(
         conn,
@@ -429,6 +508,12 @@ async def move_points(conn: BaseDBAsyncClient, p: Posting) -> tuple[int, int]:
     )
     assert row is not None
     return int(row[0]), int(row[1])
+
+
+async def _pending(conn: BaseDBAsyncClient, account_id: int) -> int:
+    row = await fetchrow(conn, "SELECT pending FROM account WHERE id = $1", account_id)
+    assert row is not None
+    return int(row[0])
 
 
 async def _claw_back(conn: BaseDBAsyncClient, p: Posting, lot_id: int | None,

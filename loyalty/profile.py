@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.phones import normalise_phone
 from loyalty.sql import execute, fetchrow
 
 MAX_FIRST_NAME = 100
@@ -30,9 +31,11 @@ def check_first_name(first_name: str) -> str:
 
 
 async def update_profile(
-    customer_id: int, *, first_name: str | None = None, birth_date: date | None = None
+    customer_id: int, *, first_name: str | None = None, birth_date: date | None = None,
+    phone: str | None = None,
 ) -> None:
     """Change the fields given (None leaves one as it is), all or nothing.
+    A phone number is kept as loyalty.phones normalises it ("" removes it).
 
     A birth date can be given once (at sign-up or here): changing it is
     refused, or anyone could move their birthday to today for its bonus;
@@ -45,6 +48,10 @@ async def update_profile(
     if birth_date is not None:
         args.append(check_birth_date(birth_date))
         sets.append(f"birth_date = ${len(args)}")
+    if phone is not None:
+        # An empty string removes the number (no more SMS).
+        args.append(normalise_phone(phone) if phone.strip() else None)
+        sets.append(f"phone = ${len(args)}")
     if not sets:
         return
     args.append(customer_id)

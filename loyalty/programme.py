@@ -13,7 +13,6 @@ import logging
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -21,6 +20,7 @@ from loyalty.db import transaction
 from loyalty.errors import invalid
 from loyalty.sql import execute, fetchrow
 from loyalty.tier_periods import PeriodRules, TierBasis, TierPeriod
+from loyalty.timezones import check_timezone
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +79,7 @@ def _view(row: tuple) -> ProgrammeSettingsView:
 
 
 def _check(view: ProgrammeSettingsView) -> ProgrammeSettingsView:
-    try:
-        ZoneInfo(view.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise invalid(f"Unknown IANA timezone {view.timezone!r}.", "timezone") from None
+    check_timezone(view.timezone)
     if not 1 <= view.tier_window_days <= MAX_WINDOW_DAYS:
         raise invalid(f"tierWindowDays must be 1 to {MAX_WINDOW_DAYS}.", "tierWindowDays")
     if not 0 <= view.reminder_days <= MAX_REMINDER_DAYS:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -21,7 +21,7 @@ from loyalty.money import Money
 from loyalty.offers import clipped_offer_exists
 from loyalty.sql import fetchrow
 from loyalty.stores import store_info
-from loyalty.tiers import TierInfo, active_tiers, effective_tier
+from loyalty.tiers import TIER_AT_SQL, TierInfo, active_tiers, effective_tier
 
 # Kinds whose firing depends on the customer's history, not only on the basket.
 _ONCE = frozenset({engine.RuleKind.FIRST_PURCHASE, engine.RuleKind.BIRTHDAY})
@@ -29,8 +29,9 @@ _ONCE = frozenset({engine.RuleKind.FIRST_PURCHASE, engine.RuleKind.BIRTHDAY})
 _CONTEXT_SQL = f"""SELECT c.birth_date, c.birthday_bonus_year,
   EXISTS (SELECT 1 FROM purchase p WHERE p.customer_id = c.id),
   (SELECT ct.tier_id FROM customer_tier ct WHERE ct.customer_id = c.id),
-  {clipped_offer_exists("c.id", "$1")}
-FROM customer c WHERE c.id = $2"""
+  {clipped_offer_exists("c.id", "$1")},
+  ({TIER_AT_SQL.format(customer="c.id", at="$2")})
+FROM customer c WHERE c.id = $3"""
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,13 @@ class CustomerContext:
     birth_date: date | None
     birthday_bonus_year: int | None
     has_purchased: bool
+    # The tier held now: what the one-statement path's guard expects.
     tier_id: int | None
     has_offers: bool
+    # The tier held when the purchase happened (tier_change), which its
+    # points earn with: an offline till's purchase of five days ago earns
+    # with the multiplier of five days ago.
+    tier_then_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,13 +83,18 @@ def _as_date(value: object) -> date | None:
 
 
 async def read_context(
-    conn: BaseDBAsyncClient, customer_id: int, now: datetime
+    conn: BaseDBAsyncClient, customer_id: int, now: datetime, at: datetime | None = None
 ) -> CustomerContext:
-    row = await fetchrow(conn, _CONTEXT_SQL, now, customer_id)
+    """The customer's facts now, and their tier at `at` (the purchase's
+    occurredAt; now by default)."""
+    # In the order the placeholders appear (SQLite numbers them so).
+    row = await fetchrow(conn, _CONTEXT_SQL, now, at or now, customer_id)
     if row is None:
         return CustomerContext(None, None, False, None, False)
-    context = CustomerContext(_as_date(row[0]), row[1], bool(row[2]), row[3], bool(row[4]))
-    _remember(customer_id, context)
+    context = CustomerContext(_as_date(row[0]), row[1], bool(row[2]), row[3], bool(row[4]),
+                              row[5])
+    if at is None or at >= now - RECENT:
+        _remember(customer_id, context)
     return context
 
 
@@ -101,7 +112,18 @@ def _remember(customer_id: int, context: CustomerContext) -> None:
     _known[customer_id] = (time.monotonic() + _CACHE_SECONDS, context)
 
 
-def cached_context(customer_id: int) -> CustomerContext | None:
+# A purchase this recent earns with the tier held now: a tier change since
+# forgets the cached context (or, in another process, fails the one-statement
+# path's guard on the tier held now).
+RECENT = timedelta(minutes=5)
+
+
+def cached_context(customer_id: int, at: datetime | None = None,
+                   now: datetime | None = None) -> CustomerContext | None:
+    """A recent context; none for a purchase older than RECENT, whose tier
+    then is read from the history."""
+    if at is not None and now is not None and at < now - RECENT:
+        return None
     hit = _known.get(customer_id)
     if hit is None or hit[0] < time.monotonic() or not hit[1].has_purchased:
         return None
@@ -117,7 +139,7 @@ def facts_for(
 ) -> engine.CustomerFacts:
     if context is None:
         return engine.CustomerFacts()
-    tier = programme.tier(context.tier_id)
+    tier = programme.tier(context.tier_then_id)
     return engine.CustomerFacts(
         tier=tier.name if tier else None,
         tier_multiplier=tier.multiplier if tier else engine.CustomerFacts().tier_multiplier,
@@ -167,7 +189,8 @@ async def evaluate_purchase(
     day = local_date(occurred_at, timezone)
     prog = await programme(conn)
     context = (
-        None if customer_id is None else await read_context(conn, customer_id, datetime.now(UTC))
+        None if customer_id is None
+        else await read_context(conn, customer_id, datetime.now(UTC), at=occurred_at)
     )
     return run_rules(
         purchase_facts(total, lines, Channel(channel), store_id, day),

@@ -33,7 +33,7 @@ from loyalty.ledger import (
 from loyalty.money import Money
 from loyalty.purchase_fast import earn_in_one_statement
 from loyalty.sql import execute, fetchrow, is_pg
-from loyalty.stores import store_info
+from loyalty.stores import store_info, store_kind
 
 # Tills that were offline may post late; beyond this a receipt is refused.
 MAX_BACKDATE = timedelta(days=30)
@@ -65,6 +65,24 @@ def check_occurred_at(occurred_at: datetime | None, now: datetime) -> datetime:
     if occurred_at < now - MAX_BACKDATE:
         raise invalid("occurredAt is too old to earn points.", "occurredAt")
     return occurred_at.astimezone(UTC)
+
+
+# Where something is sold. CHECKIN and SYSTEM are the programme's own postings
+# (visit rewards, expiry): a purchase never claims them.
+SALES_CHANNELS = frozenset({Channel.STORE, Channel.APP, Channel.WEB, Channel.PHONE,
+                            Channel.FRANCHISE})
+
+
+def check_sales_channel(channel: Channel | str) -> Channel:
+    try:
+        parsed = Channel(channel)
+    except ValueError:
+        parsed = None
+    if parsed not in SALES_CHANNELS:
+        names = ", ".join(sorted(SALES_CHANNELS))
+        raise invalid(f"A purchase's channel is a sales channel: {names}.", "channel")
+    assert parsed is not None
+    return parsed
 
 
 def check_receipt(receipt_id: str) -> str:
@@ -116,6 +134,9 @@ class RecordPurchase:
     # the card): the refusal's code. Only a retry of what it already paid
     # for goes through (ledger.replay_only).
     qr_expired: ErrorCode | None = None
+    # An offline till's batch (recordPurchases): a purchase older than this
+    # only replays what it already posted, like an expired QR code.
+    max_age: timedelta | None = None
 
 
 async def record_purchase(command: RecordPurchase) -> PurchasePosted:
@@ -126,8 +147,9 @@ async def record_purchase(command: RecordPurchase) -> PurchasePosted:
     settings = get_settings()
     c = command
     customer_id, account_id, store_id = c.customer_id, c.account_id, c.store_id
-    total, channel, occurred_at = c.total, c.channel, c.occurred_at
+    total, occurred_at = c.total, c.occurred_at
     key = check_idempotency_key(c.idempotency_key)
+    channel = check_sales_channel(c.channel)
     receipt_id = check_receipt(c.receipt_id)
     lines = check_lines(tuple(c.lines))
     coupon = check_coupon_code(c.coupon_code)
@@ -137,6 +159,12 @@ async def record_purchase(command: RecordPurchase) -> PurchasePosted:
     if c.qr_expired is not None:
         return await ledger.replay_only(replay_by_key(key, fingerprint, account_id),
                                         c.qr_expired)
+    if (c.max_age is not None and occurred_at is not None and occurred_at.tzinfo is not None
+            and occurred_at < now - c.max_age):
+        posted = await replay_by_key(key, fingerprint, account_id)
+        if posted is None:
+            raise invalid("occurredAt is older than an offline batch may be.", "occurredAt")
+        return posted
     try:
         when = check_occurred_at(occurred_at, now)
     except DomainError:
@@ -185,7 +213,8 @@ async def _try_fast(
     prog = await pc.programme(conn)
     context = None
     if prog.uses_context:
-        context = pc.cached_context(customer_id) or await pc.read_context(conn, customer_id, now)
+        context = (pc.cached_context(customer_id, when, now)
+                   or await pc.read_context(conn, customer_id, now, at=when))
         if context.has_offers:
             return None
     facts = pc.facts_for(context, prog, day)
@@ -248,12 +277,17 @@ async def _post(
         # purchase, birthday given, offer uses) cannot change under us until
         # commit.
         await ledger.lock(conn, account_id, now)
-        context = await pc.read_context(conn, customer_id, now)
+        context = await pc.read_context(conn, customer_id, now, at=when)
         benefits: list[coupons.Benefit] = []
         if context.has_offers:
             benefits += await offers.clipped_benefits(conn, customer_id, store_id, now)
+        where = None
         if coupon is not None:
-            benefits.append(await coupons.peek_coupon(conn, coupon, customer_id, now))
+            # Refused before anything is written where the coupon is not valid
+            # (its channels, its currency): the transaction then rolls back.
+            where = coupons.STORE_CHANNEL[await store_kind(conn, store_id)].value
+            benefits.append(await coupons.peek_coupon(
+                conn, coupon, customer_id, now, where=where, currency=total.currency))
         applied = apply_benefits(total.amount_minor, benefits)
         day = pc.local_date(when, timezone)
         prog = await pc.programme(conn)
@@ -278,7 +312,8 @@ async def _post(
         txn = posted.transaction
         for a in applied:
             if a.coupon_id is not None:
-                await coupons.spend_coupon(conn, coupon or "", customer_id, txn.id, now)
+                await coupons.spend_coupon(conn, coupon or "", customer_id, txn.id, now,
+                                           where=where, currency=total.currency)
             elif a.activation_id is not None and not await offers.use_offer(
                 conn, a.activation_id
             ):

@@ -1,16 +1,23 @@
-"""Taking points back when goods come back (docs/adr/0002)."""
+"""Taking points back when goods come back (docs/adr/0002).
+
+A refund that leaves nothing of the purchase kept also takes back the survey
+bonus it earned, in the same transaction: a second reversal posting naming the
+bonus. A partial refund leaves the bonus alone: the bonus rewards answering
+about the visit, not the basket's size, and a purchase partly kept may still
+earn it (submitSurvey refuses only one refunded in full)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from loyalty import ledger
 from loyalty.db import transaction
 from loyalty.earning import refund_points
 from loyalty.errors import DomainError, ErrorCode, invalid
-from loyalty.events import PointsRefunded
+from loyalty.events import SURVEY_CLAWBACK, PointsRefunded
 from loyalty.ledger import (
     Channel,
     ClawBack,
@@ -118,9 +125,46 @@ async def refund_purchase(
                 points,
                 purchase_id,
             )
+            if refunded_minor + returned >= total_minor:
+                await _claw_back_survey_bonus(
+                    conn, purchase_id=purchase_id, customer_id=customer_id,
+                    account_id=account_id, store_id=store_id, store_name=name, now=now,
+                )
     except IntegrityError:
         existing = await ledger.replay(key, fingerprint)
         if existing is None:  # pragma: no cover
             raise
         return existing
     return posted.transaction
+
+
+async def _claw_back_survey_bonus(
+    conn: BaseDBAsyncClient, *, purchase_id: int, customer_id: int, account_id: int,
+    store_id: int, store_name: str, now: datetime,
+) -> None:
+    """Reverse the survey bonus of a purchase now refunded in full, under the
+    account lock the refund holds: the bonus's own lot is emptied first, then
+    others first-expiring-first; points already spent leave the account
+    negative, as a refund does (docs/adr/0002). Its key makes it happen once."""
+    bonus = await fetchrow(
+        conn,
+        "SELECT t.id, t.points, l.id FROM survey_response s "
+        "JOIN ledger_transaction t ON t.id = s.transaction_id "
+        "LEFT JOIN lot l ON l.transaction_id = t.id WHERE s.purchase_id = $1",
+        purchase_id,
+    )
+    if bonus is None or int(bonus[1]) <= 0:
+        return
+    bonus_id, points, lot_id = int(bonus[0]), int(bonus[1]), bonus[2]
+    await ledger.post(conn, Posting(
+        kind=Kind.REFUND, channel=Channel.STORE, customer_id=customer_id,
+        account_id=account_id, points=-points, lots=ClawBack(lot_id),
+        description=f"Survey bonus taken back: refund at {store_name}",
+        key=f"sys:survey-clawback:{purchase_id}",
+        fingerprint=request_hash("surveyClawback", purchase=purchase_id),
+        # The event stream's `refund` is the refund's own event: this one is
+        # its consequence (audience/domain_events.py leaves it out).
+        event=PointsRefunded(store_id=store_id, store_name=store_name,
+                             reason=SURVEY_CLAWBACK),
+        occurred_at=now, now=now, store_id=store_id, reverses_id=bonus_id,
+    ))

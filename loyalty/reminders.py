@@ -2,8 +2,10 @@
 
 `programme_settings.reminder_days` before the date (14 by default, 0: none), a
 `PointsExpiring` or `CouponExpiring` event is written; the worker
-turns it into a message. Each lot and coupon is claimed by a conditional
-UPDATE (`reminded_at IS NULL`), so several workers write each reminder once.
+turns it into a message. A coupon with its own `remind_at` (a journey's
+remindBefore) is reminded at that instant instead, whatever the programme's
+days. Each lot and coupon is claimed by a conditional UPDATE (`reminded_at IS
+NULL`), so several workers write each reminder once.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -20,6 +22,7 @@ from loyalty import ledger
 from loyalty.db import transaction
 from loyalty.events import CouponExpiring, PointsExpiring
 from loyalty.sql import as_datetime, fetch, fetchrow, skip_locked
+from loyalty.timezones import zone_or_utc
 
 DEFAULT_REMINDER_DAYS = 14
 
@@ -36,11 +39,10 @@ async def reminder_days(conn: BaseDBAsyncClient | None = None) -> int:
 async def write_reminders(now: datetime, batch: int = 500) -> int:
     """Write the reminders now due; returns how many events were written."""
     days = await reminder_days()
-    if days <= 0:
-        return 0
-    until = now + timedelta(days=days)
+    # Without programme reminders, only coupons with their own time are due.
+    until = now + timedelta(days=days) if days > 0 else None
     written = 0
-    while True:
+    while until is not None:
         count, more = await _points_batch(now, until, batch)
         written += count
         if not more:
@@ -107,22 +109,30 @@ async def _points_batch(now: datetime, until: datetime, batch: int) -> tuple[int
     return len(groups), len(claimed) >= batch
 
 
-async def _coupons_batch(now: datetime, until: datetime, batch: int) -> tuple[int, bool]:
+async def _coupons_batch(now: datetime, until: datetime | None, batch: int
+                         ) -> tuple[int, bool]:
+    # Due: a coupon's own remind_at has come, or, without one, its expiry is
+    # within the programme's days (`until`; None: programme reminders off).
+    # Placeholders are numbered in the order they appear (loyalty/sql.py).
+    due = "(remind_at IS NOT NULL AND remind_at <= $3)"
+    args: list[object] = [now, now, now]
+    if until is not None:
+        due = f"({due} OR (remind_at IS NULL AND expires_at <= $4))"
+        args.append(until)
+    args.append(batch)
+    limit = f"${len(args)}"
     async with transaction() as conn:
         claimed = await fetch(
             conn,
             "UPDATE coupon SET reminded_at = $1 WHERE id IN ("
             + skip_locked(
                 conn,
-                "SELECT id FROM coupon WHERE expires_at > $2 AND expires_at <= $3 "
+                f"SELECT id FROM coupon WHERE expires_at > $2 AND {due} "
                 "AND redeemed_at IS NULL AND reminded_at IS NULL AND customer_id IS NOT NULL "
-                "ORDER BY id LIMIT $4",
+                f"ORDER BY id LIMIT {limit}",
             )
             + ") AND reminded_at IS NULL RETURNING id, customer_id, title, expires_at",
-            now,
-            now,
-            until,
-            batch,
+            *args,
         )
         for coupon_id, customer_id, title, expires_at in sorted(claimed):
             await ledger.emit(conn, int(customer_id), CouponExpiring(
@@ -133,7 +143,4 @@ async def _coupons_batch(now: datetime, until: datetime, batch: int) -> tuple[in
 
 def zone(tz: str | None) -> ZoneInfo:
     """A customer's timezone; UTC when unset or unknown to this machine."""
-    try:
-        return ZoneInfo(tz or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return zone_or_utc(tz)

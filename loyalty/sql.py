@@ -7,6 +7,7 @@ so that they can be turned into SQLite's `?` by a cached rewrite.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -14,6 +15,11 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 _PLACEHOLDER = re.compile(r"\$\d+")
+
+
+def placeholders(count: int, first: int = 1) -> str:
+    """`$first, ..., $(first + count - 1)`: an IN list or a VALUES row."""
+    return ", ".join(f"${i}" for i in range(first, first + count))
 
 
 def is_pg(conn: BaseDBAsyncClient) -> bool:
@@ -47,11 +53,21 @@ async def execute(conn: BaseDBAsyncClient, statement: str, *args: Any) -> int:
     return count
 
 
-@lru_cache(maxsize=256)
-def placeholders(first: int, count: int) -> str:
-    """`$first, ..., $first+count-1`, for an `IN (...)` of `count` values.
-    Batches repeat the same sizes: built once each."""
-    return ", ".join(f"${i}" for i in range(first, first + count))
+_NUMBERED = re.compile(r"\$(\d+)")
+
+
+@lru_cache(maxsize=64)
+def _numbered_for_sqlite(statement: str) -> str:
+    return _NUMBERED.sub(r"?\1", statement)
+
+
+async def execute_numbered(conn: BaseDBAsyncClient, statement: str, *args: Any) -> int:
+    """`execute` for a statement that uses a `$n` more than once (SQLite's
+    `?n` names the same parameter each time it appears)."""
+    if not is_pg(conn):
+        statement = _numbered_for_sqlite(statement)
+    count, _ = await conn.execute_query(statement, list(args))
+    return count
 
 
 def skip_locked(conn: BaseDBAsyncClient, statement: str, of: str | None = None) -> str:
@@ -70,3 +86,37 @@ def as_datetime(value: Any) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value
+
+
+async def bulk_insert(conn: BaseDBAsyncClient, table: str, columns: Sequence[str],
+                      types: Sequence[str], rows: Sequence[Sequence[Any]], *,
+                      returning: str | None = None, conflict: str = "") -> list[Any]:
+    """Many rows in few statements: one `unnest` of column arrays on
+    PostgreSQL, multi-row VALUES in slices on SQLite."""
+    if not rows:
+        return []
+    tail = (f" {conflict}" if conflict else "") + (f" RETURNING {returning}" if returning else "")
+    names = ", ".join(columns)
+    if is_pg(conn):
+        arrays = [list(col) for col in zip(*rows, strict=True)]
+        unnest = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
+        return await fetch(conn, f"INSERT INTO {table} ({names}) SELECT * FROM unnest({unnest})"
+                           f"{tail}", *arrays)
+    found: list[Any] = []
+    size = max(1, 900 // len(columns))
+    for start in range(0, len(rows), size):
+        part = rows[start:start + size]
+        values = ", ".join("(" + ", ".join("?" for _ in columns) + ")" for _ in part)
+        _, got = await conn.execute_query(f"/**/ INSERT INTO {table} ({names}) VALUES {values}"
+                                          f"{tail}", [v for row in part for v in row])
+        found.extend(got)
+    return found
+
+
+async def next_ids(raw: Any, table: str, count: int) -> list[int]:
+    """PostgreSQL: `count` ids drawn from `table`'s sequence (rows written by COPY)."""
+    if count == 0:
+        return []
+    rows = await raw.fetch(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
+                           "FROM generate_series(1, $1)", count)
+    return [r[0] for r in rows]

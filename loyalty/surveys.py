@@ -1,5 +1,10 @@
-"""The satisfaction survey a customer answers in the app about one purchase,
-and the bonus the active SURVEY rule gives for it (once per purchase)."""
+"""The satisfaction survey a customer answers in the app (or from a signed
+link in a message) about one purchase, and the bonus the active SURVEY rule
+gives for it (once per purchase).
+
+Every accepted answer writes a `survey.submitted` outbox event in its own
+transaction, bonus or not (journeys wait for it); a bonus whose purchase is
+later refunded in full is taken back (loyalty/refunds.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +16,13 @@ from zoneinfo import ZoneInfo
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from loyalty import ledger, tiers
+from loyalty import ledger, survey_links, tiers
 from loyalty.config import get_settings
 from loyalty.db import transaction
 from loyalty.earn_rules import active_rules, survey_rule
 from loyalty.earning import expiry_for
 from loyalty.errors import DomainError, ErrorCode, invalid
-from loyalty.events import PointsEarned
+from loyalty.events import PointsEarned, SurveySubmitted
 from loyalty.ledger import Channel, Kind, NewLot, Posting, TransactionResult, request_hash
 from loyalty.money import Money
 from loyalty.purchases import check_receipt
@@ -26,6 +31,29 @@ from loyalty.sql import as_datetime, execute, fetchrow
 from loyalty.stores import store_info
 
 MAX_COMMENT = 2000
+
+
+def survey_url(customer_id: int, store_id: int, receipt_id: str,
+               now: datetime | None = None) -> str | None:
+    """The link inviting this customer to rate this purchase: LOYALTY_SURVEY_URL
+    with its `{token}` replaced by a signed token (submitSurveyFromLink takes
+    it), valid LOYALTY_SURVEY_LINK_DAYS; None when LOYALTY_SURVEY_URL is unset.
+    Nothing is read or written: whether the purchase is the customer's is
+    checked when the survey is answered."""
+    template = get_settings().survey_url
+    if not template:
+        return None
+    return template.replace("{token}",
+                            survey_links.new_token(customer_id, store_id, receipt_id, now))
+
+
+async def submit_survey_from_link(
+    *, token: str, rating: int, comment: str | None = None
+) -> SurveyResult:
+    """submit_survey for the customer, store and receipt a survey link names."""
+    link = survey_links.read(token)
+    return await submit_survey(customer_id=link.customer_id, store_id=link.store_id,
+                               receipt_id=link.receipt_id, rating=rating, comment=comment)
 
 
 @dataclass(frozen=True)
@@ -81,26 +109,36 @@ async def submit_survey(
     now = datetime.now(UTC)
     try:
         async with transaction() as conn:
+            account = await fetchrow(
+                conn, "SELECT a.id FROM account a WHERE a.customer_id = $1", customer_id)
+            if account is not None:
+                # The account first, as every posting (a refund of this
+                # purchase takes it before the purchase row): the answer and a
+                # refund in full are serialised, so either the refund sees the
+                # bonus (and takes it back) or the answer sees the refund.
+                await ledger.lock(conn, account[0], now)
             purchase = await fetchrow(
                 conn,
-                "SELECT id, customer_id, channel, total_minor, currency, occurred_at "
-                "FROM purchase WHERE store_id = $1 AND receipt_id = $2",
+                "SELECT id, customer_id, channel, total_minor, currency, occurred_at, "
+                "refunded_minor FROM purchase WHERE store_id = $1 AND receipt_id = $2",
                 store_id,
                 receipt_id,
             )
-            if purchase is None or purchase[1] != customer_id:
-                # Someone else's receipt looks exactly like no receipt.
+            owner = None if purchase is None or purchase[1] != customer_id else await fetchrow(
+                conn, "SELECT erased_at FROM customer WHERE id = $1", customer_id)
+            if (purchase is None or account is None or owner is None
+                    or owner[0] is not None):
+                # Someone else's receipt looks exactly like no receipt; so does
+                # an erased customer's (a survey link outlives the account).
                 raise DomainError(ErrorCode.NOT_FOUND, "No such purchase of yours.", "receiptId")
+            if purchase[6] >= purchase[3]:
+                # Nothing of it was kept: a bonus for it would be points for
+                # nothing (buy, answer, return everything).
+                raise DomainError(ErrorCode.SURVEY_NOT_ELIGIBLE,
+                                  "This purchase was refunded in full.", "receiptId")
             purchase_id = purchase[0]
-            account = await fetchrow(
-                conn, "SELECT id FROM account WHERE customer_id = $1", customer_id)
-            if account is None:  # pragma: no cover - every customer has one from sign-up
-                raise DomainError(ErrorCode.NOT_FOUND, "No points account.", None)
-            # The account first, as every posting (a refund of this purchase
-            # takes it before the purchase row); then the survey claims the
-            # purchase: a concurrent answer waits, then fails on the unique
-            # purchase_id.
-            await ledger.lock(conn, account[0], now)
+            # The survey claims the purchase: a concurrent answer waits, then
+            # fails on the unique purchase_id.
             survey = await fetchrow(
                 conn,
                 "INSERT INTO survey_response (customer_id, purchase_id, rating, comment, "
@@ -113,13 +151,19 @@ async def submit_survey(
             )
             assert survey is not None
             rule = await _survey_rule(conn, rules, customer_id, store_id, purchase)
-            if rule is None or not rule.points:
-                return SurveyResult(survey[0], 0, None)
-            txn = await _post_bonus(conn, customer_id, account[0], store_id, purchase_id, rule,
-                                    now)
-            await execute(conn, "UPDATE survey_response SET transaction_id = $1 WHERE id = $2",
-                          txn.id, survey[0])
-            await tiers.after_earning(conn, customer_id, now)
+            txn = None
+            if rule is not None and rule.points:
+                txn = await _post_bonus(conn, customer_id, account[0], store_id, purchase_id,
+                                        rule, now)
+                await execute(conn,
+                              "UPDATE survey_response SET transaction_id = $1 WHERE id = $2",
+                              txn.id, survey[0])
+                await tiers.after_earning(conn, customer_id, now)
+            # Bonus or not, the answer is an event (a journey waiting for it).
+            await ledger.emit(conn, customer_id, SurveySubmitted(
+                survey_id=survey[0], purchase_id=purchase_id, store_id=store_id,
+                receipt_id=receipt_id, rating=rating, points=txn.points if txn else 0,
+            ), now=now)
     except IntegrityError:
         answered = await _answered(store_id, receipt_id)
         if answered is None:
@@ -131,6 +175,8 @@ async def submit_survey(
         raise DomainError(ErrorCode.SURVEY_ALREADY_ANSWERED,
                           "This purchase's survey was already answered.",
                           "receiptId") from None
+    if txn is None:
+        return SurveyResult(survey[0], 0, None)
     return SurveyResult(survey[0], txn.points, txn)
 
 

@@ -117,8 +117,9 @@ async def create_tier(staff_id: int | None, *, name: str, threshold: int,
         )
     assert row is not None
     tiers.invalidate()
-    log.info("tier %s created by staff %s: %s", row[0], staff_id, row)
-    return _record(row)
+    record = _record(row)
+    log.info("tier %s created by staff %s: %r", row[0], staff_id, record)
+    return record
 
 
 async def update_tier(

@@ -35,6 +35,11 @@ from loyalty.tier_periods import (
     period_ending,
 )
 
+# The tier a customer held at an instant: the newest change at or before it
+# (none: no tier then, the base tier if it has a threshold of 0).
+TIER_AT_SQL = ("SELECT h.tier_id FROM tier_change h WHERE h.customer_id = {customer} "
+               "AND h.at <= {at} ORDER BY h.at DESC, h.id DESC LIMIT 1")
+
 
 @dataclass(frozen=True)
 class TierInfo:
@@ -140,17 +145,16 @@ async def tier_of(conn: BaseDBAsyncClient, customer_id: int) -> TierInfo | None:
     return effective_tier(tiers, None) if row is None else effective_tier(tiers, row[0], row[1])
 
 
-_QUALIFYING = {
-    TierBasis.SPEND: (
-        "SELECT COALESCE(SUM(total_minor - refunded_minor), 0) FROM purchase "
-        "WHERE customer_id = $1 AND occurred_at >= $2 AND occurred_at < $3"
-    ),
+# (table, summed expression, extra condition) of each basis.
+_TOTALS = {
+    TierBasis.SPEND: ("purchase", "total_minor - refunded_minor", ""),
     # Earned minus taken back: a refund in the period lowers the total.
-    TierBasis.POINTS: (
-        "SELECT COALESCE(SUM(points), 0) FROM ledger_transaction "
-        "WHERE customer_id = $1 AND occurred_at >= $2 AND occurred_at < $3 "
-        "AND kind IN ('EARN', 'BONUS', 'REFUND')"
-    ),
+    TierBasis.POINTS: ("ledger_transaction", "points", " AND kind IN ('EARN', 'BONUS', 'REFUND')"),
+}
+_QUALIFYING = {
+    basis: f"SELECT COALESCE(SUM({summed}), 0) FROM {table} "
+    f"WHERE customer_id = $1 AND occurred_at >= $2 AND occurred_at < $3{extra}"
+    for basis, (table, summed, extra) in _TOTALS.items()
 }
 # tier_status's one round trip: the period's total, then the stored tier
 # (no customer_tier row reads as a row with no tier, as in tier_of).
@@ -228,8 +232,22 @@ async def after_earning(
         period_end_after(now, rules),
         now,
     )
-    await ledger.emit(conn, customer_id, _event(current, target))
+    await record_change(conn, customer_id, target.id, now)
+    await ledger.emit(conn, customer_id, _event(current, target), now=now)
     return target
+
+
+async def record_change(conn: BaseDBAsyncClient, customer_id: int, tier_id: int | None,
+                        at: datetime) -> None:
+    """The tier history's row, in the transaction that sets customer_tier."""
+    await execute(conn, "INSERT INTO tier_change (customer_id, tier_id, at) VALUES ($1, $2, $3)",
+                  customer_id, tier_id, at)
+
+
+async def tier_id_at(conn: BaseDBAsyncClient, customer_id: int, at: datetime) -> int | None:
+    """The tier (id) the customer held at `at`, from the history."""
+    row = await fetchrow(conn, TIER_AT_SQL.format(customer="$1", at="$2"), customer_id, at)
+    return None if row is None else row[0]
 
 
 _DUE_SQL = (
@@ -286,10 +304,51 @@ async def review_due(now: datetime, batch: int = 500) -> int:
                         target_id, review, now, row_id,
                     )
                 if changed:
-                    await ledger.emit(conn, customer_id, _event(current, target))
+                    await record_change(conn, customer_id, target_id, now)
+                    await ledger.emit(conn, customer_id, _event(current, target), now=now)
         reviewed += len(rows)
         if len(rows) < batch:
             return reviewed
+
+
+def _status_view(tiers: tuple[TierInfo, ...], total: int, tier_id: int | None,
+                 threshold: int | None, stored: bool) -> TierStatusView:
+    tier = effective_tier(tiers, tier_id, threshold) if stored else effective_tier(tiers, None)
+    nxt = tier_ahead(tiers, tier, total)
+    return TierStatusView(
+        tier=tier,
+        qualifying_total=total,
+        next_tier=nxt,
+        points_to_next_tier=None if nxt is None else nxt.threshold - max(total, 0),
+    )
+
+
+async def tier_statuses(
+    conn: BaseDBAsyncClient, customer_ids: list[int], now: datetime
+) -> dict[int, TierStatusView | None]:
+    """tier_status for many customers in two statements (a staff list)."""
+    if not customer_ids:
+        return {}
+    tiers = await active_tiers(conn)
+    if not tiers:
+        return {i: None for i in customer_ids}
+    settings = await programme_settings(conn)
+    period = current_period(now, settings.period_rules)
+    table, summed, extra = _TOTALS[settings.tier_basis]
+    marks = ", ".join(f"${i}" for i in range(3, len(customer_ids) + 3))
+    totals = {int(r[0]): int(r[1]) for r in await fetch(
+        conn,
+        f"SELECT customer_id, COALESCE(SUM({summed}), 0) FROM {table} WHERE "
+        f"occurred_at >= $1 AND occurred_at < $2 AND customer_id IN ({marks}){extra} "
+        "GROUP BY customer_id", period.start, period.end, *customer_ids)}
+    marks = ", ".join(f"${i}" for i in range(1, len(customer_ids) + 1))
+    stored = {int(r[0]): (r[1], r[2]) for r in await fetch(
+        conn,
+        "SELECT ct.customer_id, ct.tier_id, t.threshold FROM customer_tier ct "
+        f"LEFT JOIN tier t ON t.id = ct.tier_id WHERE ct.customer_id IN ({marks})",
+        *customer_ids)}
+    return {i: _status_view(tiers, totals.get(i, 0), *stored.get(i, (None, None)),
+                            stored=i in stored) for i in customer_ids}
 
 
 async def tier_status(
@@ -306,12 +365,6 @@ async def tier_status(
     row = await fetchrow(
         conn, _STATUS[settings.tier_basis], customer_id, period.start, period.end, customer_id
     )
-    total = int(row[0]) if row else 0
-    tier = effective_tier(tiers, None) if row is None else effective_tier(tiers, row[1], row[2])
-    nxt = tier_ahead(tiers, tier, total)
-    return TierStatusView(
-        tier=tier,
-        qualifying_total=total,
-        next_tier=nxt,
-        points_to_next_tier=None if nxt is None else nxt.threshold - max(total, 0),
-    )
+    if row is None:
+        return _status_view(tiers, 0, None, None, stored=False)
+    return _status_view(tiers, int(row[0]), row[1], row[2], stored=True)

@@ -21,12 +21,17 @@ ISSUER = "loyalty"
 class Principal:
     """Who a valid access token speaks for."""
 
-    kind: str  # "customer" | "staff"
+    kind: str  # "customer" | "staff" | "client" (an API client, loyalty/api_clients.py)
     subject_id: int
     role: str | None = None  # staff only
-    store_ids: tuple[int, ...] = ()  # staff only
+    store_ids: tuple[int, ...] = ()  # staff and API clients
     # When the access token this principal came from expires (unix seconds).
     expires_at: float = field(default=0.0, compare=False)
+    # The log-in session (refresh-token family) the token was issued in: what
+    # a log-out or a leaked refresh token revokes, and the sockets with it.
+    session_id: str | None = field(default=None, compare=False)
+    # An API client's scopes (loyalty.models.ApiScope values).
+    scopes: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def is_customer(self) -> bool:
@@ -40,8 +45,15 @@ class Principal:
     def is_admin(self) -> bool:
         return self.kind == "staff" and self.role == "ADMIN"
 
+    @property
+    def is_client(self) -> bool:
+        return self.kind == "client"
+
+    def has_scope(self, scope: str) -> bool:
+        return self.is_client and scope in self.scopes
+
     def may_act_in(self, store_id: int) -> bool:
-        return self.is_admin or (self.is_staff and store_id in self.store_ids)
+        return self.is_admin or ((self.is_staff or self.is_client) and store_id in self.store_ids)
 
 
 class InvalidToken(Exception):
@@ -52,7 +64,8 @@ class ExpiredToken(InvalidToken):
     """A token of ours, well signed, past its expiry: the client should refresh."""
 
 
-def issue_access_token(principal: Principal, now: datetime | None = None) -> tuple[str, datetime]:
+def issue_access_token(principal: Principal, now: datetime | None = None,
+                       session_id: str | None = None) -> tuple[str, datetime]:
     settings = get_settings()
     now = now or datetime.now(UTC)
     expires = now + timedelta(seconds=settings.access_token_seconds)
@@ -64,6 +77,8 @@ def issue_access_token(principal: Principal, now: datetime | None = None) -> tup
         "iat": int(now.timestamp()),
         "exp": int(expires.timestamp()),
     }
+    if session_id is not None:
+        claims["sid"] = session_id
     if principal.is_staff:
         claims["role"] = principal.role
         claims["stores"] = list(principal.store_ids)
@@ -101,6 +116,9 @@ def _decode(token: str) -> tuple[Principal, float]:
         if kind not in ("customer", "staff"):
             raise InvalidToken("unknown token type")
         expires = float(claims["exp"])
+        sid = claims.get("sid")
+        if sid is not None and not isinstance(sid, str):
+            raise InvalidToken("bad session id")
         if kind == "staff":
             staff = Principal(
                 "staff",
@@ -108,9 +126,11 @@ def _decode(token: str) -> tuple[Principal, float]:
                 str(claims["role"]),
                 tuple(int(s) for s in claims.get("stores", [])),
                 expires,
+                sid,
             )
             return staff, expires
-        return Principal("customer", int(claims["sub"]), expires_at=expires), expires
+        return Principal("customer", int(claims["sub"]), expires_at=expires,
+                         session_id=sid), expires
     except jwt.ExpiredSignatureError as exc:
         raise ExpiredToken(str(exc)) from None
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:

@@ -1,5 +1,5 @@
 """Campaigns: an admin's marketing message to everyone who consented, a tier,
-or a list of customers.
+a segment or a list of customers.
 
 A campaign has no table of its own. One header outbox event
 (`CampaignCreated`, no customer) records it with its idempotency key and a
@@ -39,12 +39,16 @@ _CHUNK = 500  # ids per IN (...): far below both databases' parameter limits
 
 @dataclass(frozen=True)
 class Target:
-    """Exactly one of: everyone opted in to marketing, a tier, a list of customers."""
+    """Exactly one of: everyone opted in to marketing, a tier, a segment, a
+    list of customers."""
 
     everyone: bool = False
     # A tier's name as the ladder spells it (any case), or its id.
     tier: str | None = None
     customer_ids: list[int] | None = None
+    # A segment's members as last evaluated (audience's segment_member table,
+    # read through SQL: notifications does not import audience).
+    segment_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,11 @@ def _text(value: str, field: str, limit: int) -> str:
 
 
 def _check_target(target: Target) -> None:
-    chosen = [target.everyone, target.tier is not None, target.customer_ids is not None]
+    chosen = [target.everyone, target.tier is not None, target.customer_ids is not None,
+              target.segment_id is not None]
     if sum(chosen) != 1:
-        raise invalid("Give exactly one of everyone: true, tier or customerIds.", "target")
+        raise invalid("Give exactly one of everyone: true, tier, segmentId or customerIds.",
+                      "target")
     if target.tier is not None and not 1 <= len(target.tier.strip()) <= 60:
         raise invalid("tier must be a tier's name or id.", "target.tier")
     if target.customer_ids is not None and not 1 <= len(target.customer_ids) <= MAX_CUSTOMERS:
@@ -118,9 +124,24 @@ async def _tier_members(conn: BaseDBAsyncClient, wanted: str) -> list[int]:
     return [r[0] for r in rows]
 
 
+async def _segment_members(conn: BaseDBAsyncClient, segment_id: int) -> list[int]:
+    """Who consented to marketing among the segment's members."""
+    if await fetchrow(conn, "SELECT id FROM segment WHERE id = $1", segment_id) is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such segment.", "target.segmentId")
+    rows = await fetch(
+        conn,
+        "SELECT c.id FROM segment_member m JOIN customer c ON c.id = m.customer_id "
+        "WHERE m.segment_id = $1 AND c.marketing_opt_in = $2 ORDER BY c.id",
+        segment_id, True,
+    )
+    return [r[0] for r in rows]
+
+
 async def _recipients(conn: BaseDBAsyncClient, target: Target) -> list[int]:
     if target.tier is not None:
         return await _tier_members(conn, target.tier)
+    if target.segment_id is not None:
+        return await _segment_members(conn, target.segment_id)
     if target.everyone:
         rows = await fetch(
             conn, "SELECT id FROM customer WHERE marketing_opt_in = $1 ORDER BY id", True
@@ -167,6 +188,8 @@ async def send_campaign(
     if target.tier is not None:
         # Appended only when given: the fingerprints of earlier campaigns stay valid.
         fingerprinted.append(target.tier.strip())
+    if target.segment_id is not None:
+        fingerprinted.append(f"segment:{target.segment_id}")
     fingerprint = hashlib.sha256(json.dumps(fingerprinted).encode()).hexdigest()
     async with transaction() as conn:
         if is_pg(conn):
@@ -187,7 +210,7 @@ async def send_campaign(
         # Nothing for the worker to do with the header itself: written processed.
         campaign_id = await ledger.emit(conn, None, CampaignCreated(
             key=key, fingerprint=fingerprint, targeted=len(recipients), title=title,
-            tier=target.tier,
+            tier=target.tier, segment_id=target.segment_id,
         ), now=now, processed=True)
         await ledger.emit_to_many(
             conn, CampaignMessage(campaign_id=campaign_id, title=title, body=body), recipients,

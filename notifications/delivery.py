@@ -4,9 +4,11 @@ the lease: notifications.outcomes), retry with back-off or give up with a reason
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from tortoise import connections
@@ -15,10 +17,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from loyalty.config import Settings
 from loyalty.db import transaction
 from loyalty.sql import execute, fetch, placeholders, skip_locked
-from notifications.models import Status
+from notifications.direct import send_direct, text_of
+from notifications.email import EmailSender
 from notifications.outcomes import (
     Due,
-    Verdict,
     apply,
     held,
     matched,
@@ -26,9 +28,11 @@ from notifications.outcomes import (
     renew,
     verdict,
 )
-from notifications.preferences import quiet_until
+from notifications.presentation import SOUND, channel, deep_link
 from notifications.push import SEND_CHUNK, PushMessage, PushSender, PushUnavailable
 from notifications.render import in_languages
+from notifications.screening import Senders, screen
+from notifications.sms import SmsSender
 from notifications.stats import RunStats
 from notifications.templates import language
 
@@ -50,7 +54,9 @@ async def _lease_due(
                 conn,
                 "SELECT n.id, n.customer_id, n.title, n.body, n.kind, n.marketing, "
                 "n.attempts, c.push_opt_in, c.marketing_opt_in, c.timezone, "
-                "c.quiet_hours_start, c.quiet_hours_end, n.event_id, c.first_name, c.locale "
+                "c.quiet_hours_start, c.quiet_hours_end, n.event_id, c.first_name, c.locale, "
+                "n.channels, n.channel, n.reason, c.email, c.phone, c.email_opt_in, "
+                "c.sms_opt_in, c.erased_at "
                 "FROM notification n "
                 "JOIN customer c ON c.id = n.customer_id "
                 "WHERE n.status IN ('queued', 'deferred') AND n.next_attempt_at <= $1 "
@@ -64,7 +70,7 @@ async def _lease_due(
             await execute(
                 conn,
                 "UPDATE notification SET next_attempt_at = $1 "
-                f"WHERE id IN ({placeholders(2, len(rows))})",
+                f"WHERE id IN ({placeholders(len(rows), 2)})",
                 until,
                 *[r[0] for r in rows],
             )
@@ -85,58 +91,18 @@ async def _lease_due(
             r[12],
             r[13],
             r[14],
+            channels=r[15] or "PUSH,INBOX",
+            channel=r[16],
+            reason=r[17],
+            # An erased customer keeps an anonymous row, with no address to use.
+            email=None if r[22] is not None else r[18],
+            phone=None if r[22] is not None else r[19],
+            email_opt_in=bool(r[20]),
+            sms_opt_in=bool(r[21]),
         )
         for r in rows
     ]
     return due, until
-
-
-async def _screen(
-    due: list[Due],
-    now: datetime,
-    until: datetime,
-    sender: PushSender | None,
-    stats: RunStats,
-) -> list[Due]:
-    """Settle what needs no push (consent withdrawn, opted out, no
-    credentials, quiet hours); the rest is to be pushed."""
-    to_push: list[Due] = []
-    async with transaction() as tx:
-        ours = await held(tx, [n.id for n in due], until)
-        settled: list[tuple[Due, Verdict]] = []
-        for n in due:
-            if n.id not in ours:
-                continue
-            if n.marketing and not n.marketing_opt_in:
-                # Consent withdrawn after the message was queued: it leaves the
-                # inbox too, as if it had never been written.
-                await execute(tx, "DELETE FROM notification WHERE id = $1", n.id)
-                stats.skipped += 1
-                continue
-            reason = None
-            if not n.push_opt_in:
-                reason = "push opt-out"
-            elif sender is None:
-                reason = "no push credentials"
-                log.info(
-                    "inbox only (no FIREBASE_CREDENTIALS) for customer %s: %s / %s",
-                    n.customer_id,
-                    n.title,
-                    n.body,
-                )
-            if reason is not None:
-                settled.append((n, Verdict(Status.INBOX, reason, n.attempts, None, None)))
-                stats.inbox_only += 1
-                continue
-            later = quiet_until(now, n.timezone, n.quiet_start, n.quiet_end)
-            if later is not None:
-                deferred = Verdict(Status.DEFERRED, "quiet hours", n.attempts, later, None)
-                settled.append((n, deferred))
-                stats.deferred += 1
-                continue
-            to_push.append(n)
-        await apply(tx, settled, until)
-    return to_push
 
 
 async def send_due(
@@ -148,9 +114,15 @@ async def send_due(
     lease: timedelta = LEASE,
     *,
     started: float | None = None,
+    email_sender: EmailSender | None = None,
+    sms_sender: SmsSender | None = None,
+    cap: int = 3,
 ) -> None:
-    """Lease, push and record up to `batch_size` due notifications. `started`
-    is the time.monotonic() at which `now` was read (default: now)."""
+    """Lease, send and record up to `batch_size` due notifications, each on
+    the first of its channels that can carry it (notifications.screening):
+    pushes below, emails and SMS by notifications.direct, side by side.
+    `started` is the time.monotonic() at which `now` was read (default: now);
+    `cap` the marketing messages per customer per local day."""
     origin = time.monotonic() if started is None else started
 
     def clock() -> datetime:
@@ -161,26 +133,48 @@ async def send_due(
     due, until = await _lease_due(batch_size, now, lease)
     if not due:
         return
-    to_push = await _screen(due, now, until, sender, stats)
-    if not to_push or sender is None:
+    senders = Senders(push=sender is not None, email=email_sender is not None,
+                      sms=sms_sender is not None)
+    screened = await screen(due, now, until, senders, stats, cap)
+    direct = send_direct(screened.direct, now, until, clock, lease, settings, email_sender,
+                         sms_sender, stats)
+    if sender is None or not screened.push:
+        await direct
         return
+    await asyncio.gather(
+        direct, _push(screened.push, now, until, clock, lease, sender, stats, settings))
+
+
+async def _push(
+    to_push: list[Due],
+    now: datetime,
+    until: datetime,
+    clock: Callable[[], datetime],
+    lease: timedelta,
+    sender: PushSender,
+    stats: RunStats,
+    settings: Settings,
+) -> None:
     conn = connections.get("default")
     ids = [n.id for n in to_push]
     devices = await _devices(conn, to_push)
     delivered = await fetch(
         conn,
         f"SELECT notification_id, device_id FROM delivery WHERE status = 'sent' "
-        f"AND notification_id IN ({placeholders(1, len(ids))})",
+        f"AND notification_id IN ({placeholders(len(ids))})",
         *ids,
     )
     already = {(r[0], r[1]) for r in delivered}
     sent_before = {r[0] for r in delivered}
     texts = await _device_texts(to_push, devices, already, conn)
+    unread = await _unread(conn, to_push)
     plan: list[tuple[Due, int, PushMessage]] = []
     for n in to_push:
         for device_id, token, locale in devices.get(n.customer_id, ()):
             if (n.id, device_id) not in already:
-                title, body = (n.title, n.body)
+                # A journey's body may be an email's HTML (a message for EMAIL
+                # then PUSH): a phone shows its text.
+                title, body = (n.title, n.body if n.event_id is not None else text_of(n.body))
                 if locale:
                     title, body = texts.get((n.id, language(locale)), (title, body))
                 plan.append(
@@ -191,8 +185,12 @@ async def send_due(
                             token=token,
                             title=title,
                             body=body,
-                            data={"kind": n.kind, "notificationId": str(n.id)},
+                            data={"kind": n.kind, "notificationId": str(n.id),
+                                  "link": deep_link(settings.deep_link_base, n.kind, n.id)},
                             collapse_id=f"n{n.id}",
+                            sound=SOUND,
+                            badge=unread.get(n.customer_id, 1),
+                            channel_id=channel(n.kind, n.marketing),
                         ),
                     )
                 )
@@ -307,6 +305,19 @@ async def _device_texts(
     return await in_languages(conn, list(wanted.values()))
 
 
+async def _unread(conn: BaseDBAsyncClient, due: list[Due]) -> dict[int, int]:
+    """Each customer's unread inbox messages (those being pushed included):
+    the badge on the app's icon. One statement for the batch."""
+    customer_ids = sorted({n.customer_id for n in due})
+    rows = await fetch(
+        conn,
+        f"SELECT customer_id, COUNT(*) FROM notification WHERE read_at IS NULL "
+        f"AND customer_id IN ({placeholders(len(customer_ids))}) GROUP BY customer_id",
+        *customer_ids,
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
 async def _devices(
     conn: BaseDBAsyncClient, due: list[Due]
 ) -> dict[int, list[tuple[int, str, str | None]]]:
@@ -315,7 +326,7 @@ async def _devices(
     rows = await fetch(
         conn,
         f"SELECT id, token, customer_id, locale FROM device WHERE push_enabled = $1 "
-        f"AND customer_id IN ({placeholders(2, len(customer_ids))}) ORDER BY id",
+        f"AND customer_id IN ({placeholders(len(customer_ids), 2)}) ORDER BY id",
         True,
         *customer_ids,
     )

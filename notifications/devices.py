@@ -10,7 +10,7 @@ from tortoise.exceptions import IntegrityError
 from loyalty.db import transaction
 from loyalty.errors import invalid
 from loyalty.identity import _check_locale
-from loyalty.stores import check_timezone
+from loyalty.timezones import check_timezone
 from notifications.models import Device, Platform
 
 MAX_TOKEN_LENGTH = 512

@@ -23,7 +23,10 @@ class Status(StrEnum):
     DEFERRED = "deferred"  # quiet hours: held until next_attempt_at, never dropped
     SENT = "sent"  # pushed to at least one device
     INBOX = "inbox"  # inbox only (opted out, no device, no credentials): see reason
-    FAILED = "failed"  # no device reached after the last attempt: see reason
+    FAILED = "failed"  # not delivered after the last attempt (or refused): see reason
+    # None of its channels could carry it (not configured, no address, no
+    # consent, the marketing cap): see reason, one per channel tried.
+    SUPPRESSED = "suppressed"
 
 
 class Device(Model):
@@ -70,6 +73,14 @@ class Notification(Model):
     created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)
     read_at = fields.DatetimeField(null=True)
+    # The channels to try, in order ("PUSH", "INBOX", "EMAIL", "SMS"), as a
+    # comma-separated list; the one that carried it once sent. Ledger pushes
+    # are "PUSH,INBOX"; a journey's message step names its own.
+    channels = fields.CharField(max_length=40, db_default="PUSH,INBOX")
+    channel = fields.CharField(max_length=8, null=True)
+    # A journey's message: its run-and-step key makes a retried step a no-op.
+    dedupe_key = fields.CharField(max_length=128, null=True, unique=True)
+    journey_id = fields.BigIntField(null=True)
 
     class Meta:
         table = "notification"

@@ -50,6 +50,19 @@ class Due:
     first_name: str = ""
     locale: str | None = None
     outcomes: list[PushOutcome] = field(default_factory=list)
+    # Its channels to try, in order, and the one that carried it (or that
+    # an attempt is under way on, with reason SENDING).
+    channels: str = "PUSH,INBOX"
+    channel: str | None = None
+    reason: str | None = None
+    # Where the customer may be reached besides the app, and their consents.
+    email: str | None = None
+    phone: str | None = None
+    email_opt_in: bool = True
+    sms_opt_in: bool = True
+    # The channels passed over before the one it goes on ("EMAIL: no email
+    # consent"): the reason a sent row keeps.
+    passed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,8 @@ class Verdict:
     attempts: int
     next_at: datetime | None
     sent_at: datetime | None
+    # The channel that carried it, or was tried; None leaves the row's as it is.
+    channel: str | None = None
 
 
 async def held(conn: BaseDBAsyncClient, ids: list[int], until: datetime) -> set[int]:
@@ -70,7 +85,7 @@ async def held(conn: BaseDBAsyncClient, ids: list[int], until: datetime) -> set[
     ids = sorted(set(ids))
     rows = await fetch(
         conn,
-        f"SELECT id FROM notification WHERE id IN ({placeholders(1, len(ids))}) "
+        f"SELECT id FROM notification WHERE id IN ({placeholders(len(ids))}) "
         f"AND next_attempt_at = ${len(ids) + 1} ORDER BY id FOR UPDATE",
         *ids,
         until,
@@ -97,7 +112,7 @@ async def renew(
         await execute(
             conn,
             f"UPDATE notification SET next_attempt_at = $1 "
-            f"WHERE id IN ({placeholders(2, len(ours))})",
+            f"WHERE id IN ({placeholders(len(ours), 2)})",
             later,
             *sorted(ours),
         )
@@ -116,13 +131,15 @@ async def apply(
         await execute(
             conn,
             "UPDATE notification SET status = $1, reason = $2, attempts = $3, "
-            "next_attempt_at = $4, sent_at = COALESCE(sent_at, $5) "
-            f"WHERE id IN ({placeholders(6, len(ids))}) AND next_attempt_at = ${6 + len(ids)}",
+            "next_attempt_at = $4, sent_at = COALESCE(sent_at, $5), "
+            "channel = COALESCE($6, channel) "
+            f"WHERE id IN ({placeholders(len(ids), 7)}) AND next_attempt_at = ${7 + len(ids)}",
             v.status.value,
             v.reason,
             v.attempts,
             v.next_at,
             v.sent_at,
+            v.channel,
             *ids,
             until,
         )
@@ -208,9 +225,9 @@ def verdict(
     if not had_plan:
         if sent_before:  # every device reached on an earlier attempt
             stats.pushed += 1
-            return Verdict(Status.SENT, None, n.attempts, None, now)
+            return Verdict(Status.SENT, n.passed, n.attempts, None, now, "PUSH")
         stats.inbox_only += 1
-        return Verdict(Status.INBOX, "no device", n.attempts, None, None)
+        return Verdict(Status.INBOX, "no device", n.attempts, None, None, "INBOX")
     attempts = n.attempts + 1
     success = sent_before or any(o.ok for o in n.outcomes)
     retry = [o for o in n.outcomes if not o.ok and not o.token_gone]
@@ -224,12 +241,13 @@ def verdict(
             attempts,
             now + backoff(attempts, settings, after),
             now if success else None,
+            "PUSH",
         )
     if success:
         stats.pushed += 1
-        return Verdict(Status.SENT, reason if retry else None, attempts, None, now)
+        return Verdict(Status.SENT, reason if retry else n.passed, attempts, None, now, "PUSH")
     gone = sorted({o.error for o in n.outcomes if o.token_gone and o.error})
     stats.failed += 1
     return Verdict(
-        Status.FAILED, reason or ", ".join(gone) or "undelivered", attempts, None, None
+        Status.FAILED, reason or ", ".join(gone) or "undelivered", attempts, None, None, "PUSH"
     )

@@ -21,6 +21,7 @@ from loyalty.events import (
     CouponExpiring,
     Event,
     LedgerEvent,
+    PointsAdjusted,
     PointsEarned,
     PointsExpiring,
     PointsRedeemed,
@@ -30,7 +31,7 @@ from loyalty.events import (
 from loyalty.offers import first_offers_in_stores
 from loyalty.progress import Progress, progress_for
 from loyalty.reminders import zone
-from loyalty.sql import as_datetime
+from loyalty.sql import as_datetime, fetch, placeholders
 
 # Events whose messages tell the customer where they stand.
 PERSONAL = frozenset({PointsEarned.kind, PointsRedeemed.kind, VisitAccepted.kind})
@@ -45,6 +46,8 @@ class Standing:
     progress: Progress | None = None
     # The title of the first offer valid in the visited store.
     offer: str | None = None
+    # The event's store's kind (loyalty.models.StoreKind), when it has one.
+    store_kind: str | None = None
 
 
 NOWHERE = Standing(None)
@@ -75,10 +78,14 @@ async def standings(
         ],
         now,
     )
+    kinds = await store_kinds(conn, {s for _, _, e in events if (s := _store_id(e))})
     found: dict[int, Standing] = {}
     for event_id, customer_id, event in events:
         mine = progress.get(customer_id)
+        kind = kinds.get(_store_id(event) or 0)
         if mine is None:
+            if kind is not None:
+                found[event_id] = Standing(None, store_kind=kind)
             continue
         store_id = _visited(event)
         offer = None if store_id is None else offers.get((customer_id, store_id))
@@ -86,8 +93,29 @@ async def standings(
         if event.kind in PERSONAL and balance is not None:
             # The reward to aim for is measured from the balance the message states.
             mine = mine.with_balance(balance)
-        found[event_id] = Standing(mine.balance, mine if event.kind in PERSONAL else None, offer)
+        found[event_id] = Standing(mine.balance, mine if event.kind in PERSONAL else None, offer,
+                                   kind)
     return found
+
+
+async def store_kinds(conn: BaseDBAsyncClient, store_ids: set[int]) -> dict[int, str]:
+    """Each store's kind, in one statement for the batch."""
+    if not store_ids:
+        return {}
+    ids = sorted(store_ids)
+    rows = await fetch(conn, f"SELECT id, kind FROM store WHERE id IN ({placeholders(len(ids))})",
+                       *ids)
+    return {r[0]: r[1] for r in rows}
+
+
+def _store_id(event: Event) -> int | None:
+    """The store a ledger event names, when it is an id the database can hold."""
+    store_id = event.store_id if isinstance(event, LedgerEvent) else None
+    return store_id if store_id is not None and 0 < store_id < 2**63 else None
+
+
+def _remote(standing: Standing) -> bool:
+    return standing.store_kind in ("ONLINE", "CALL_CENTRE")
 
 
 def _visited(event: Event) -> int | None:
@@ -109,6 +137,8 @@ def template_for(event: Event) -> str:
     # Points spent on a reward in the app: what was bought, not where.
     if isinstance(event, PointsRedeemed) and event.reward_name:
         return "reward.redeemed"
+    if isinstance(event, PointsAdjusted) and event.signed_points < 0:
+        return "points.adjusted.down"
     if isinstance(event, TierChanged):
         if not event.to_tier:
             return "tier.lost"
@@ -143,7 +173,10 @@ def values(
         "first_name": first_name,
         "points": event.points if isinstance(event, LedgerEvent | PointsExpiring) else None,
         "balance": standing.balance if balance is None else balance,
-        "store": None if ledger is None else ledger.store_name,
+        # A store without a place is named by where it is ("online"), not
+        # by its name ("at Boutique en ligne").
+        "store": None if ledger is None or _remote(standing) else ledger.store_name,
+        "where": standing.store_kind if _remote(standing) else None,
         "points_to_next": None if goal is None else goal.points,
         "next_reward": goal.name if goal and progress and goal is progress.next_reward else None,
         "next_tier": goal.name if goal and progress and goal is progress.next_tier else None,
@@ -154,4 +187,5 @@ def values(
         "offer": standing.offer,
         "tier": event.to_tier if isinstance(event, TierChanged) else None,
         "previous_tier": event.from_tier if isinstance(event, TierChanged) else None,
+        "reason": event.reason if isinstance(event, PointsAdjusted) else None,
     }

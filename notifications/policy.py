@@ -31,12 +31,9 @@ class Policy:
 
 
 def load_policy(environ: Mapping[str, str] | None = None) -> Policy:
+    """The policy from the environment (its variables are in
+    loyalty/environment.py's list, parsed by the same rules)."""
+    from loyalty.environment import parse_environment
+
     env = os.environ if environ is None else environ
-    kwargs: dict[str, float | int] = {}
-    if env.get("LOYALTY_PUSH_LEASE_SECONDS"):
-        kwargs["lease_seconds"] = float(env["LOYALTY_PUSH_LEASE_SECONDS"])
-    if env.get("LOYALTY_MARKETING_DAILY_CAP"):
-        kwargs["marketing_daily_cap"] = int(env["LOYALTY_MARKETING_DAILY_CAP"])
-    if env.get("LOYALTY_OUTBOX_MAX_ATTEMPTS"):
-        kwargs["outbox_max_attempts"] = int(env["LOYALTY_OUTBOX_MAX_ATTEMPTS"])
-    return Policy(**kwargs)  # type: ignore[arg-type]
+    return Policy(**parse_environment(env, owner="policy"))

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from loyalty import consents
+from loyalty.consents import CONSENTS
+from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.models import Customer
 
@@ -20,6 +23,9 @@ class Preferences:
     marketing_opt_in: bool
     quiet_hours_start: str | None
     quiet_hours_end: str | None
+    # Marketing by email / by SMS (each needs marketing_opt_in too).
+    email_opt_in: bool = True
+    sms_opt_in: bool = True
 
 
 def _of(customer: Customer) -> Preferences:
@@ -29,6 +35,8 @@ def _of(customer: Customer) -> Preferences:
         marketing_opt_in=customer.marketing_opt_in,
         quiet_hours_start=customer.quiet_hours_start,
         quiet_hours_end=customer.quiet_hours_end,
+        email_opt_in=customer.email_opt_in,
+        sms_opt_in=customer.sms_opt_in,
     )
 
 
@@ -50,6 +58,9 @@ async def update_preferences(
     marketing_opt_in: bool | None = None,
     quiet_hours_start: str | None | object = UNCHANGED,
     quiet_hours_end: str | None | object = UNCHANGED,
+    source: str = "app",
+    email_opt_in: bool | None = None,
+    sms_opt_in: bool | None = None,
 ) -> Preferences:
     """Change what is given; quiet hours are set or cleared as a pair."""
     customer = await Customer.get_or_none(id=customer_id)
@@ -60,6 +71,8 @@ async def update_preferences(
         ("push_opt_in", push_opt_in),
         ("location_opt_in", location_opt_in),
         ("marketing_opt_in", marketing_opt_in),
+        ("email_opt_in", email_opt_in),
+        ("sms_opt_in", sms_opt_in),
     ):
         if value is not None:
             changes[name] = bool(value)
@@ -79,8 +92,13 @@ async def update_preferences(
         changes["quiet_hours_start"] = start
         changes["quiet_hours_end"] = end
     if changes:
+        changed = {k: bool(v) for k, v in changes.items()
+                   if k in CONSENTS and getattr(customer, k) != v}
         customer.update_from_dict(changes)
-        await customer.save(update_fields=list(changes))
+        async with transaction() as conn:
+            await customer.save(update_fields=list(changes), using_db=conn)
+            # Each consent changed, with when and through what (GDPR art. 7).
+            await consents.record(conn, customer_id, changed, source)
     return _of(customer)
 
 

@@ -39,6 +39,11 @@ class PushMessage:
     # again after a worker died mid-batch (FCM may have delivered the first
     # copy, unrecorded) replaces the first copy instead of showing twice.
     collapse_id: str | None = None
+    # How it shows (notifications/presentation.py): iOS plays `sound` and sets
+    # the app icon's badge; Android posts it to `channel_id`.
+    sound: str | None = None
+    badge: int | None = None
+    channel_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,19 +100,16 @@ def outcome_of(response: messaging.SendResponse) -> PushOutcome:
 
 
 def _message(m: PushMessage) -> messaging.Message:
+    android = messaging.AndroidNotification(
+        tag=m.collapse_id, channel_id=m.channel_id, sound=m.sound, notification_count=m.badge)
+    aps = messaging.Aps(sound=m.sound, badge=m.badge)
     message = messaging.Message(
         notification=messaging.Notification(title=m.title, body=m.body),
         data=m.data,
-        android=(
-            messaging.AndroidConfig(notification=messaging.AndroidNotification(tag=m.collapse_id))
-            if m.collapse_id
-            else None
-        ),
-        apns=(
-            messaging.APNSConfig(headers={"apns-collapse-id": m.collapse_id})
-            if m.collapse_id
-            else None
-        ),
+        android=messaging.AndroidConfig(notification=android),
+        apns=messaging.APNSConfig(
+            headers={"apns-collapse-id": m.collapse_id} if m.collapse_id else None,
+            payload=messaging.APNSPayload(aps=aps)),
     )
     # firebase-admin 7.7 deprecates `token` for Firebase installation ids
     # (`fid`), but the app registers FCM registration tokens, which FCM's v1

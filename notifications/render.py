@@ -64,7 +64,7 @@ async def in_languages(
     event_ids = sorted(e for e in kinds if e is not None)
     rows = await fetch(
         conn,
-        f"SELECT id, payload FROM outbox_event WHERE id IN ({placeholders(1, len(event_ids))})",
+        f"SELECT id, payload FROM outbox_event WHERE id IN ({placeholders(len(event_ids))})",
         *event_ids,
     )
     parsed: dict[int, Event] = {}

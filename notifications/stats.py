@@ -20,6 +20,10 @@ class RunStats:
     skipped: int = 0
     # Outbox events whose claim raised (retried, or dead after the last attempt).
     event_errors: int = 0
+    # Sent by email, by SMS; carried by no channel (see the row's reason).
+    emailed: int = 0
+    texted: int = 0
+    suppressed: int = 0
 
     @property
     def busy(self) -> bool:
@@ -31,4 +35,8 @@ class RunStats:
             or self.retried
             or self.failed
             or self.skipped
+            or self.emailed
+            or self.texted
+            or self.suppressed
+            or self.capped
         )

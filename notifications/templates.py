@@ -34,10 +34,20 @@ ALLOWED = frozenset(
         "offer",
         "tier",
         "previous_tier",
+        # Where a store without a place is: "online" or "by phone", in the
+        # reader's language (WHERE), instead of "at <store name>".
+        "where",
+        # Why customer service adjusted the balance (adjustPoints' reason).
+        "reason",
     }
 )
 NUMBERS = frozenset({"points", "balance", "points_to_next", "expiring_points"})
 DEFAULT_LOCALE = "en"
+# The `where` placeholder's values (loyalty.models.StoreKind) per language.
+WHERE = {
+    "en": {"ONLINE": "online", "CALL_CENTRE": "by phone"},
+    "fr": {"ONLINE": "en ligne", "CALL_CENTRE": "par téléphone"},
+}
 
 
 class TemplateError(ValueError):
@@ -82,22 +92,24 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "points.earned": {
         "en": (
             "+{points} points",
-            "+{points} points[ at {store}], {balance} in all" + _NEXT_EN + _EXPIRING_EN,
+            "{first_name}, +{points} points[ at {store}][ {where}], {balance} in all" + _NEXT_EN
+            + _EXPIRING_EN,
         ),
         "fr": (
             "+{points} points",
-            "+{points} points[ à {store}], {balance} au total" + _NEXT_FR + _EXPIRING_FR,
+            "{first_name}, +{points} points[ à {store}][ {where}], {balance} au total" + _NEXT_FR
+            + _EXPIRING_FR,
         ),
     },
     "points.redeemed": {
         "en": (
             "{points} points spent",
-            "{first_name}, you spent {points} points[ at {store}]. {balance} left"
+            "{first_name}, you spent {points} points[ at {store}][ {where}]. {balance} left"
             + _NEXT_EN + _EXPIRING_EN,
         ),
         "fr": (
             "{points} points utilisés",
-            "{first_name}, vous avez utilisé {points} points[ à {store}]. "
+            "{first_name}, vous avez utilisé {points} points[ à {store}][ {where}]. "
             "Il vous en reste {balance}" + _NEXT_FR + _EXPIRING_FR,
         ),
     },
@@ -140,31 +152,32 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "points.expired": {
         "en": (
             "{points} points expired",
-            "{points} points reached their expiry date. You have {balance} points.",
+            "{first_name}, {points} points reached their expiry date. You have {balance} points.",
         ),
         "fr": (
             "{points} points expirés",
-            "{points} points ont atteint leur date d'expiration. Il vous en reste {balance}.",
+            "{first_name}, {points} points ont atteint leur date d'expiration. Il vous en reste "
+            "{balance}.",
         ),
     },
     "points.expiring": {
         "en": (
             "Your points expire soon",
-            "{points} points expire on {expiring_date}: use them before then",
+            "{first_name}, {points} points expire on {expiring_date}: use them before then",
         ),
         "fr": (
             "Vos points expirent bientôt",
-            "{points} points expirent le {expiring_date} : utilisez-les d'ici là",
+            "{first_name}, {points} points expirent le {expiring_date} : utilisez-les d'ici là",
         ),
     },
     "coupon.expiring": {
         "en": (
             "Your coupon expires soon",
-            "{coupon} expires on {expiring_date}: use it before then",
+            "{first_name}, {coupon} expires on {expiring_date}: use it before then",
         ),
         "fr": (
             "Votre bon expire bientôt",
-            "{coupon} expire le {expiring_date} : utilisez-le d'ici là",
+            "{first_name}, {coupon} expire le {expiring_date} : utilisez-le d'ici là",
         ),
     },
     # tier.changed, by direction (see notifications.personalise.template_for).
@@ -192,14 +205,42 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{first_name}, cumulez des points pour retrouver un niveau.",
         ),
     },
+    # points.adjusted, by sign (see notifications.personalise.template_for):
+    # customer service's correction, with the reason its agent gave.
+    "points.adjusted": {
+        "en": (
+            "+{points} points added",
+            "{first_name}, customer service added {points} points[: {reason}]. "
+            "You have {balance} points",
+        ),
+        "fr": (
+            "+{points} points ajoutés",
+            "{first_name}, le service client vous a ajouté {points} points[ : {reason}]. "
+            "Vous avez {balance} points",
+        ),
+    },
+    "points.adjusted.down": {
+        "en": (
+            "{points} points removed",
+            "{first_name}, customer service removed {points} points[: {reason}]. "
+            "You have {balance} points",
+        ),
+        "fr": (
+            "{points} points retirés",
+            "{first_name}, le service client a retiré {points} points[ : {reason}]. "
+            "Il vous en reste {balance}",
+        ),
+    },
     "points.refunded": {
         "en": (
             "{points} points returned",
-            "A refund[ at {store}] took back {points} points, {balance} in all",
+            "{first_name}, a refund[ at {store}][ {where}] took back {points} points, "
+            "{balance} in all",
         ),
         "fr": (
             "{points} points repris",
-            "Un remboursement[ à {store}] a repris {points} points, {balance} au total",
+            "{first_name}, un remboursement[ à {store}][ {where}] a repris {points} points, "
+            "{balance} au total",
         ),
     },
 }
@@ -310,6 +351,9 @@ def render(kind: str, locale: str | None, values: Mapping[str, Any]) -> Rendered
             filled[name] = format_number(value, used)
         elif isinstance(value, date):
             filled[name] = format_date(value, used)
+        elif name == "where":
+            words = WHERE.get(used, WHERE[DEFAULT_LOCALE])
+            filled[name] = words.get(str(value), WHERE[DEFAULT_LOCALE].get(str(value), ""))
         elif value is not None:
             filled[name] = str(value)
     return Rendered(_fill(template.title, filled), _fill(template.body, filled))

@@ -33,13 +33,16 @@ from loyalty.events import parse as parse_event
 from loyalty.sql import execute, fetch, placeholders, skip_locked
 from notifications.caps import marketing_today
 from notifications.delivery import send_due
+from notifications.email import EmailSender, SmtpSender
 from notifications.inbox_rows import MARKETING, InboxRow, write_row, write_rows
 from notifications.models import Status
 from notifications.personalise import NOWHERE, standings
 from notifications.policy import Policy, load_policy
 from notifications.push import PushSender
 from notifications.render import Reader, render
+from notifications.sms import SmsSender, sms_sender_from_url
 from notifications.stats import RunStats
+from observability.metrics import WORKER_STEP
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ async def _readers(conn: BaseDBAsyncClient, events: list[Claimed]) -> dict[int, 
     rows = await fetch(
         conn,
         "SELECT id, first_name, locale, marketing_opt_in, timezone FROM customer "
-        f"WHERE id IN ({placeholders(1, len(customer_ids))})",
+        f"WHERE id IN ({placeholders(len(customer_ids))})",
         *customer_ids,
     )
     return {
@@ -180,7 +183,7 @@ async def claim_events(
             await execute(
                 conn,
                 f"UPDATE outbox_event SET processed_at = $1, attempts = attempts + 1, "
-                f"last_error = NULL WHERE id IN ({placeholders(2, len(done))})",
+                f"last_error = NULL WHERE id IN ({placeholders(len(done), 2)})",
                 now,
                 *done,
             )
@@ -234,16 +237,36 @@ async def run_once(
     sender: PushSender | None = None,
     settings: Settings | None = None,
     policy: Policy | None = None,
+    email_sender: EmailSender | None = None,
+    sms_sender: SmsSender | None = None,
 ) -> RunStats:
     """One pass: claim up to `batch_size` events, then send up to `batch_size`
-    due notifications. Without a sender, messages reach the inbox and the log."""
+    due notifications. Without a push sender, pushes reach the inbox and the
+    log; email and SMS go through `email_sender` and `sms_sender`, by default
+    the ones LOYALTY_SMTP_URL and LOYALTY_SMS_URL configure (neither set: no
+    email, no SMS; a message for those channels only is suppressed)."""
     now = now or datetime.now(UTC)
     settings = settings or get_settings()
     policy = policy or load_policy()
+    if email_sender is None and settings.smtp_url:
+        email_sender = SmtpSender(settings.smtp_url, settings.email_from)
+    own_sms = sms_sender is None and bool(settings.sms_url)
+    if own_sms:
+        sms_sender = sms_sender_from_url(settings.sms_url)
     stats = RunStats()
     started = time.monotonic()  # when `now` was: the send's lease is timed from it
     await claim_events(batch_size, now, stats, policy)
-    await send_due(batch_size, now, sender, stats, settings, policy.lease, started=started)
+    claimed = time.monotonic()
+    WORKER_STEP.labels("claim").observe(claimed - started)
+    try:
+        await send_due(
+            batch_size, now, sender, stats, settings, policy.lease, started=started,
+            email_sender=email_sender, sms_sender=sms_sender, cap=policy.marketing_daily_cap,
+        )
+    finally:
+        if own_sms and sms_sender is not None:
+            await sms_sender.close()
+    WORKER_STEP.labels("send").observe(time.monotonic() - claimed)
     return stats
 
 

@@ -16,7 +16,7 @@ run_pytest() {
 
 echo "== lint and types"
 .venv/bin/ruff check .
-.venv/bin/mypy loyalty wallet notifications geofence api
+.venv/bin/mypy loyalty wallet notifications geofence audience journeys observability api
 
 echo "== tests on SQLite"
 env -u TEST_DATABASE_URL bash -c "$(declare -f run_pytest); run_pytest -q $*"

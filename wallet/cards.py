@@ -58,6 +58,11 @@ _CACHE_MAX = 50_000
 _cache: dict[str, tuple[float, tuple[Any, ...]]] = {}
 
 
+def forget(number: str) -> None:
+    """Drop a card from this process's cache (an erased customer's)."""
+    _cache.pop(number, None)
+
+
 async def _holder_row(number: str, cached: bool) -> tuple[Any, ...] | None:
     now = time.monotonic()
     if cached:

@@ -3,19 +3,45 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import strawberry
+from strawberry.types import Info
 
+from api.client_address import client_address
+from api.context import Context
 from api.types.common import UserError, errors_of, given
+from audience.events import check_anonymous_id
+from audience.identity_merge import merge_anonymous
 from loyalty import identity
-from loyalty.errors import DomainError
+from loyalty.config import get_settings
+from loyalty.email_tokens import claim_error
+from loyalty.errors import DomainError, ErrorCode
+from loyalty.identity import normalize_email
+from notifications import account_emails
 from wallet.cards import issue_card
+
+
+@strawberry.input(description="Where a new customer came from, as UTM tags name it.")
+class AcquisitionInput:
+    source: str = strawberry.field(description="1 to 100 characters: a partner, a network, "
+                                   "a store flyer.")
+    medium: str | None = strawberry.field(default=strawberry.UNSET,
+                                          description="Up to 100 characters, e.g. cpc, email.")
+    campaign: str | None = strawberry.field(default=strawberry.UNSET,
+                                            description="Up to 100 characters.")
+
+_ANONYMOUS = ("The app's or browser's anonymousId from before this session: its events "
+              "become this customer's (the first customer to claim an anonymousId keeps it).")
 
 
 @strawberry.input(description="A new customer.")
 class SignUpInput:
     email: str = strawberry.field(description="Email; case-insensitive and unique.")
-    password: str = strawberry.field(description="At least 8 characters.")
+    password: str = strawberry.field(
+        description="10 to 256 characters, not blank, not among the most common passwords, "
+        "not the email; otherwise INVALID_INPUT on `password`."
+    )
     first_name: str = strawberry.field(description="First name.")
     locale: str | None = strawberry.field(
         default=strawberry.UNSET, description="BCP 47, e.g. fr-FR."
@@ -30,12 +56,20 @@ class SignUpInput:
         default=strawberry.UNSET,
         description="Birth date, for the birthday bonus (only month and day matter).",
     )
+    anonymous_id: str | None = strawberry.field(default=strawberry.UNSET, description=_ANONYMOUS)
+    acquisition: AcquisitionInput | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Where the customer came from, for attribution and acquisition cost.",
+    )
 
 
 @strawberry.input(description="Email and password.")
 class LogInInput:
     email: str = strawberry.field(description="Email.")
     password: str = strawberry.field(description="Password.")
+    anonymous_id: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=_ANONYMOUS + " Customers only: staffLogIn ignores it.")
 
 
 @strawberry.input(description="A refresh token from a previous AuthPayload.")
@@ -67,6 +101,20 @@ def _payload(session: identity.Session) -> AuthPayload:
     )
 
 
+def _client(info: Info[Context, Any]) -> str | None:
+    request = info.context.request
+    scope = getattr(request, "scope", None)
+    return client_address(scope, get_settings().trusted_proxies) if scope else None
+
+
+# Said once, on both log-ins: the app shows a countdown, never parses text.
+_THROTTLED = (
+    " Too many failed attempts (per account and address, per account, per address) "
+    "answer a UserError RATE_LIMITED with retryAfterSeconds, without checking the "
+    "password; a successful log-in clears the account's count."
+)
+
+
 def _failed(error: DomainError) -> AuthPayload:
     return AuthPayload(
         access_token=None, refresh_token=None, expires_at=None, errors=errors_of(error)
@@ -78,27 +126,40 @@ class IdentityMutations:
     @strawberry.mutation(description="Create a customer account, its card, and a session.")
     async def sign_up(self, input: SignUpInput) -> AuthPayload:
         try:
-            return _payload(
-                await identity.sign_up(
-                    email=input.email,
-                    password=input.password,
-                    first_name=input.first_name,
-                    locale=given(input.locale),
-                    timezone=given(input.timezone),
-                    marketing_opt_in=given(input.marketing_opt_in),
-                    issue_card=issue_card,
-                    birth_date=given(input.birth_date),
-                )
+            anonymous_id = check_anonymous_id(given(input.anonymous_id))
+            acquisition = given(input.acquisition)
+            session = await identity.sign_up(
+                email=input.email,
+                password=input.password,
+                first_name=input.first_name,
+                locale=given(input.locale),
+                timezone=given(input.timezone),
+                marketing_opt_in=given(input.marketing_opt_in),
+                issue_card=issue_card,
+                birth_date=given(input.birth_date),
+                acquisition=None if acquisition is None else identity.Acquisition(
+                    acquisition.source, given(acquisition.medium), given(acquisition.campaign)),
             )
         except DomainError as e:
+            if e.code == ErrorCode.EMAIL_TAKEN and \
+                    await account_emails.claim_instead_of_sign_up(normalize_email(input.email)):
+                return _failed(claim_error())
             return _failed(e)
+        if anonymous_id is not None:
+            await merge_anonymous(session.principal.subject_id, anonymous_id)
+        return _payload(session)
 
-    @strawberry.mutation(description="Log a customer in.")
-    async def log_in(self, input: LogInInput) -> AuthPayload:
+    @strawberry.mutation(description="Log a customer in." + _THROTTLED)
+    async def log_in(self, input: LogInInput, info: Info[Context, Any]) -> AuthPayload:
         try:
-            return _payload(await identity.log_in(email=input.email, password=input.password))
+            anonymous_id = check_anonymous_id(given(input.anonymous_id))
+            session = await identity.log_in(email=input.email, password=input.password,
+                                            client=_client(info))
         except DomainError as e:
             return _failed(e)
+        if anonymous_id is not None:
+            await merge_anonymous(session.principal.subject_id, anonymous_id)
+        return _payload(session)
 
     @strawberry.mutation(description="Swap a refresh token for a new session (rotation).")
     async def refresh_session(self, input: RefreshSessionInput) -> AuthPayload:
@@ -112,9 +173,12 @@ class IdentityMutations:
         await identity.log_out(refresh_token=input.refresh_token)
         return LogOutPayload(errors=[])
 
-    @strawberry.mutation(description="Log a staff member (cashier, manager, admin) in.")
-    async def staff_log_in(self, input: LogInInput) -> AuthPayload:
+    @strawberry.mutation(
+        description="Log a staff member (cashier, manager, admin) in." + _THROTTLED
+    )
+    async def staff_log_in(self, input: LogInInput, info: Info[Context, Any]) -> AuthPayload:
         try:
-            return _payload(await identity.staff_log_in(email=input.email, password=input.password))
+            return _payload(await identity.staff_log_in(
+                email=input.email, password=input.password, client=_client(info)))
         except DomainError as e:
             return _failed(e)

@@ -45,8 +45,10 @@ def _ids(values: list[strawberry.ID]) -> list[int]:
 def _target(value: CampaignTargetInput) -> campaigns.Target:
     ids = given(value.customer_ids)
     customer_ids = None if ids is None else [parse_id(v, "target.customerIds") for v in ids]
+    segment = given(value.segment_id)
     return campaigns.Target(
-        everyone=bool(given(value.everyone)), tier=given(value.tier), customer_ids=customer_ids
+        everyone=bool(given(value.everyone)), tier=given(value.tier), customer_ids=customer_ids,
+        segment_id=None if segment is None else parse_id(segment, "target.segmentId"),
     )
 
 
@@ -112,6 +114,8 @@ class NotificationMutations:
             marketing_opt_in=given(input.marketing_opt_in),
             quiet_hours_start=_kept(input.quiet_hours_start),
             quiet_hours_end=_kept(input.quiet_hours_end),
+            email_opt_in=given(input.email_opt_in),
+            sms_opt_in=given(input.sms_opt_in),
         )
         return PreferencesPayload(preferences=Preferences.of(prefs), errors=[])
 
@@ -128,7 +132,7 @@ class NotificationMutations:
 
     @strawberry.mutation(
         description="Admin: push a marketing message to every customer who consented to "
-        "marketing, or to a list of customers (admin token).",
+        "marketing, a tier, a segment, or a list of customers (admin token).",
         permission_classes=[IsAdmin],
     )
     @user_errors

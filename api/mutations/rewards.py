@@ -84,6 +84,9 @@ class RewardMutations:
                 title=bought.title,
                 kind=BenefitKind(bought.kind),
                 value=bought.value,
+                # The catalogue's coupons are valid anywhere, in any currency.
+                currency=None,
+                channels=None,
                 expires_at=bought.expires_at,
                 redeemed_at=bought.redeemed_at,
             ),

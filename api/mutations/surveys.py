@@ -30,7 +30,19 @@ class SubmitSurveyPayload:
     points_awarded: int = strawberry.field(
         default=0, description="The survey bonus credited (0 when no survey bonus runs).")
     errors: list[UserError] = strawberry.field(
-        description="Why it was refused (NOT_FOUND, SURVEY_ALREADY_ANSWERED, INVALID_INPUT).")
+        description="Why it was refused (NOT_FOUND, SURVEY_ALREADY_ANSWERED, "
+        "SURVEY_NOT_ELIGIBLE for a purchase refunded in full, INVALID_INPUT).")
+
+
+@strawberry.input(description="A survey answered from the link a message carried, without "
+                  "signing in.")
+class SubmitSurveyFromLinkInput:
+    token: str = strawberry.field(
+        description="The token of the survey link (LOYALTY_SURVEY_URL's {token}): it names "
+        "the customer, the store and the receipt, signed by the server.")
+    rating: int = strawberry.field(description="1 (poor) to 5 (excellent).")
+    comment: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Free text, at most 2000 characters.")
 
 
 @strawberry.input(description="Profile fields to change; omitted ones stay as they are.")
@@ -38,6 +50,11 @@ class UpdateProfileInput:
     first_name: str | None = strawberry.field(default=strawberry.UNSET, description="First name.")
     birth_date: date | None = strawberry.field(
         default=strawberry.UNSET, description="Birth date, for the birthday bonus.")
+    phone: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Mobile number for SMS (with SMS consent): digits with an optional "
+                    "leading + and country code; spaces, dots and dashes are dropped. An empty "
+                    "string removes it.")
 
 
 @strawberry.type(description="The result of updateProfile.")
@@ -65,11 +82,23 @@ class SurveyMutations:
         )
         return SubmitSurveyPayload(points_awarded=result.points_awarded, errors=[])
 
+    @strawberry.mutation(
+        description="Anyone holding a survey link (an email or SMS to the customer): answer "
+        "that purchase's survey as submitSurvey would, without a token. A link that is not "
+        "the server's is INVALID_INPUT (field token); an expired one SURVEY_NOT_ELIGIBLE.")
+    @user_errors
+    async def submit_survey_from_link(self, input: SubmitSurveyFromLinkInput
+                                      ) -> SubmitSurveyPayload:
+        result = await surveys.submit_survey_from_link(
+            token=input.token, rating=input.rating, comment=given(input.comment))
+        return SubmitSurveyPayload(points_awarded=result.points_awarded, errors=[])
+
     @strawberry.mutation(description="Customer: change the first name or birth date.",
                          permission_classes=[IsCustomer])
     @user_errors
     async def update_profile(self, info: Info[Context, Any],
                              input: UpdateProfileInput) -> UpdateProfilePayload:
         await profile.update_profile(_customer(info), first_name=given(input.first_name),
-                                     birth_date=given(input.birth_date))
+                                     birth_date=given(input.birth_date),
+                                     phone=given(input.phone))
         return UpdateProfilePayload(errors=[])

@@ -9,7 +9,7 @@ from typing import TypeVar
 import strawberry
 from strawberry.types.unset import UnsetType
 
-from loyalty.errors import DomainError
+from loyalty.errors import DomainError, DomainErrors
 from loyalty.errors import ErrorCode as DomainErrorCode
 from loyalty.ledger import Channel as DomainChannel
 from loyalty.ledger import Kind as DomainKind
@@ -42,13 +42,26 @@ class UserError:
         description="The input field at fault, as a dotted path, when there is one."
     )
     message: str = strawberry.field(description="Human-readable explanation (English).")
+    retry_after_seconds: int | None = strawberry.field(
+        default=None,
+        description="With RATE_LIMITED: seconds to wait before trying again. Null otherwise.",
+    )
 
     @staticmethod
     def of(error: DomainError) -> UserError:
-        return UserError(code=error.code, field=error.field, message=error.message)
+        return UserError(code=error.code, field=error.field, message=error.message,
+                         retry_after_seconds=getattr(error, "retry_after_seconds", None))
+
+
+@strawberry.type(description="A payload with nothing to return but its errors.")
+class OkPayload:
+    errors: list[UserError] = strawberry.field(description="Why nothing was done; empty on "
+                                               "success.")
 
 
 def errors_of(error: DomainError) -> list[UserError]:
+    if isinstance(error, DomainErrors):
+        return [UserError.of(e) for e in error.errors]
     return [UserError.of(error)]
 
 
@@ -73,6 +86,7 @@ class PageInfo:
 T = TypeVar("T")
 
 MAX_PAGE = 100
+MAX_ID = 2**63 - 1
 
 
 class BadArgument(Exception):
@@ -95,11 +109,16 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
         return None
     try:
         prefix, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if prefix != kind:
+        if prefix != kind or not (value.isascii() and value.isdigit()):
             raise ValueError(prefix)
-        return int(value)
+        parsed = int(value)
     except (ValueError, UnicodeError) as exc:
         raise BadArgument("Invalid cursor.") from exc
+    # A database id: a bigger number is no cursor of ours (and overflows the
+    # driver's 64-bit parameter).
+    if not 0 <= parsed <= MAX_ID:
+        raise BadArgument("Invalid cursor.")
+    return parsed
 
 
 def clamp_first(first: int | None) -> int:

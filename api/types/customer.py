@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 import wallet.qr as qr_module
@@ -130,6 +131,37 @@ class LedgerEntryConnection:
     page_info: PageInfo = strawberry.field(description="Where this page ends.")
 
 
+async def history_connection(customer_id: int, first: int | None,
+                             after: str | None) -> LedgerEntryConnection:
+    """A page of a customer's history, newest first (the app's `me.history`
+    and the staff 360 view's)."""
+    size = clamp_first(first)
+    before_id = decode_cursor("entry", after)
+    items = await history(customer_id, size + 1, before_id)
+    edges = [
+        LedgerEntryEdge(
+            cursor=encode_cursor("entry", i.id),
+            node=LedgerEntry(
+                id=strawberry.ID(str(i.id)),
+                occurred_at=i.occurred_at,
+                kind=LedgerKind(i.kind),
+                points=i.points,
+                balance_after=i.balance_after,
+                channel=Channel(i.channel),
+                store_name=i.store_name,
+                description=i.description,
+            ),
+        )
+        for i in items[:size]
+    ]
+    return LedgerEntryConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(items) > size, end_cursor=edges[-1].cursor if edges else None
+        ),
+    )
+
+
 @strawberry.type(description="An offer the customer may use.")
 class Offer:
     id: strawberry.ID = strawberry.field(description="The offer's id.")
@@ -189,6 +221,15 @@ class Customer:
         return PointsBalance.of(await info.context.balances.load(int(self.id)))
 
     @strawberry.field(
+        description="The customer's own data, everything the programme holds on them (GDPR "
+        "access), table by table as JSON; credentials and keys left out."
+    )
+    async def export_data(self) -> JSON:
+        from loyalty.privacy import export_data
+
+        return cast(JSON, await export_data(int(self.id)))
+
+    @strawberry.field(
         description="Tier status; null while the programme has no tiers. A customer who has "
         "not reached the first tier yet gets an empty `name`, with `nextTier` and "
         "`pointsToNextTier` naming the first tier and what it still takes."
@@ -217,32 +258,7 @@ class Customer:
             str | None, strawberry.argument(description="A cursor.")
         ] = strawberry.UNSET,
     ) -> LedgerEntryConnection:
-        size = clamp_first(first)
-        before_id = decode_cursor("entry", given(after))
-        items = await history(int(self.id), size + 1, before_id)
-        page = items[:size]
-        edges = [
-            LedgerEntryEdge(
-                cursor=encode_cursor("entry", i.id),
-                node=LedgerEntry(
-                    id=strawberry.ID(str(i.id)),
-                    occurred_at=i.occurred_at,
-                    kind=LedgerKind(i.kind),
-                    points=i.points,
-                    balance_after=i.balance_after,
-                    channel=Channel(i.channel),
-                    store_name=i.store_name,
-                    description=i.description,
-                ),
-            )
-            for i in page
-        ]
-        return LedgerEntryConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=len(items) > size, end_cursor=edges[-1].cursor if edges else None
-            ),
-        )
+        return await history_connection(int(self.id), first, given(after))
 
     @strawberry.field(
         description="Offers the customer may use now (those of every store included); "

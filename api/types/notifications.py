@@ -106,6 +106,14 @@ class PreferencesInput:
     marketing_opt_in: bool | None = strawberry.field(
         default=strawberry.UNSET, description="Consent to marketing messages."
     )
+    email_opt_in: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Marketing by email (with marketingOptIn); an email's unsubscribe link "
+                    "turns it off.",
+    )
+    sms_opt_in: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Marketing by SMS (with marketingOptIn)."
+    )
     quiet_hours_start: str | None = strawberry.field(
         default=strawberry.UNSET,
         description='Start of quiet hours, "HH:MM" in the customer\'s timezone; null clears.',
@@ -121,6 +129,10 @@ class Preferences:
     push_opt_in: bool = strawberry.field(description="Pushes allowed.")
     location_opt_in: bool = strawberry.field(description="Location features allowed.")
     marketing_opt_in: bool = strawberry.field(description="Marketing messages allowed.")
+    email_opt_in: bool = strawberry.field(
+        description="Marketing emails allowed (when marketingOptIn is too).")
+    sms_opt_in: bool = strawberry.field(
+        description="Marketing SMS allowed (when marketingOptIn is too).")
     quiet_hours_start: str | None = strawberry.field(description='Quiet from "HH:MM".')
     quiet_hours_end: str | None = strawberry.field(description='Quiet until "HH:MM".')
 
@@ -132,6 +144,8 @@ class Preferences:
             marketing_opt_in=p.marketing_opt_in,
             quiet_hours_start=p.quiet_hours_start,
             quiet_hours_end=p.quiet_hours_end,
+            email_opt_in=p.email_opt_in,
+            sms_opt_in=p.sms_opt_in,
         )
 
 
@@ -168,6 +182,11 @@ class CampaignTargetInput:
     customer_ids: list[strawberry.ID] | None = strawberry.field(
         default=strawberry.UNSET,
         description="Up to 10,000 customers; those without marketing consent are left out.",
+    )
+    segment_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A segment's members as last evaluated; those without marketing consent "
+        "are left out.",
     )
 
 

@@ -13,13 +13,24 @@ from loyalty.ledger import TransactionResult
 from wallet.cards import CardHolder
 
 
-@strawberry.input(description="A card presented at the till. Exactly one of the two.")
+@strawberry.input(
+    description="A card presented at the till: exactly one of qrPayload or cardNumber, or, "
+    "for an API client with scope CUSTOMERS_READ, exactly one of customerId or email."
+)
 class CardInput:
     qr_payload: str | None = strawberry.field(
         default=strawberry.UNSET, description="The scanned QR payload (see LoyaltyCard)."
     )
     card_number: str | None = strawberry.field(
         default=strawberry.UNSET, description="The printed card number, typed in (spaces allowed)."
+    )
+    customer_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The customer's id (API clients with scope CUSTOMERS_READ only).",
+    )
+    email: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The customer's email (API clients with scope CUSTOMERS_READ only).",
     )
 
 
@@ -111,7 +122,9 @@ class RecordPurchaseInput:
         default=strawberry.UNSET,
         description="A coupon the customer presents (single-use; case and spaces ignored). "
         "If it cannot be applied nothing is posted and the error says why "
-        "(COUPON_NOT_FOUND, COUPON_EXPIRED, COUPON_ALREADY_USED).",
+        "(COUPON_NOT_FOUND, COUPON_EXPIRED, COUPON_ALREADY_USED, or COUPON_NOT_VALID_HERE: "
+        "limited to other channels than this store's kind, PHYSICAL = STORE, ONLINE = WEB, "
+        "CALL_CENTRE = PHONE, or an amount off in another currency).",
     )
 
 

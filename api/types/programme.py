@@ -8,6 +8,7 @@ import strawberry
 
 from api.types.common import UserError
 from loyalty.coupons import BenefitKind as DomainBenefitKind
+from loyalty.coupons import CouponChannel as DomainCouponChannel
 from loyalty.coupons import CouponView
 from loyalty.offers import OfferRecord
 from loyalty.offers import OfferTarget as DomainOfferTarget
@@ -21,6 +22,13 @@ strawberry.enum(
 )
 BenefitKind = DomainBenefitKind  # the same class, now a GraphQL enum too
 strawberry.enum(
+    DomainCouponChannel,
+    name="CouponChannel",
+    description="Where a coupon may be used: STORE (a till in a physical store), WEB (the web "
+    "shop, an ONLINE store) or PHONE (a CALL_CENTRE store).",
+)
+CouponChannel = DomainCouponChannel  # the same class, now a GraphQL enum too
+strawberry.enum(
     DomainOfferTarget,
     name="OfferTarget",
     description="Who an offer is for: ALL, a TIER, a STORE, or listed CUSTOMERS.",
@@ -31,16 +39,27 @@ OfferTarget = DomainOfferTarget  # the same class, now a GraphQL enum too
 @strawberry.type(description="A single-use code the customer shows at the till.")
 class Coupon:
     code: str = strawberry.field(description="The code (case and spaces are ignored).")
-    title: str = strawberry.field(description="What it is, e.g. the reward's name.")
+    title: str = strawberry.field(
+        description="What it is: the reward's name, or what it gives (\"10% off\").")
     kind: BenefitKind = strawberry.field(description="What it gives.")
     value: int = strawberry.field(description="How much (see BenefitKind).")
+    currency: str | None = strawberry.field(
+        description="The currency of an AMOUNT_OFF value (ISO 4217); a purchase in another "
+        "currency refuses it (COUPON_NOT_VALID_HERE). Null: any.")
+    channels: list[CouponChannel] | None = strawberry.field(
+        description="Where it may be used; elsewhere a till refuses it with "
+        "COUPON_NOT_VALID_HERE. Null: anywhere.")
     expires_at: datetime = strawberry.field(description="The first instant it is refused.")
     redeemed_at: datetime | None = strawberry.field(description="When it was used; null if not.")
 
     @staticmethod
     def of(c: CouponView) -> Coupon:
-        return Coupon(code=c.code, title=c.title, kind=BenefitKind(c.kind), value=c.value,
-                      expires_at=c.expires_at, redeemed_at=c.redeemed_at)
+        return Coupon(
+            code=c.code, title=c.title, kind=BenefitKind(c.kind), value=c.value,
+            currency=c.currency,
+            channels=None if c.channels is None else [CouponChannel(x) for x in c.channels],
+            expires_at=c.expires_at, redeemed_at=c.redeemed_at,
+        )
 
 
 @strawberry.type(description="An item of the rewards catalogue, bought with points.")

@@ -1,6 +1,8 @@
 """Tortoise models of the domain core, one module per concept."""
 
 from loyalty.models.identity import Customer, RefreshToken, Staff, StaffRole, Store
+from loyalty.models.imports import ImportRow, ImportRun
+from loyalty.models.integrations import ApiClient, ApiScope, AuditLog, Franchise, StoreKind
 from loyalty.models.ledger import (
     Account,
     AccountKind,
@@ -11,6 +13,7 @@ from loyalty.models.ledger import (
     Purchase,
     SpentCode,
 )
+from loyalty.models.privacy import ConsentChange, EmailToken
 from loyalty.models.programme import (
     AppliedBenefit,
     Coupon,
@@ -24,12 +27,24 @@ from loyalty.models.programme import (
     Reward,
     SurveyResponse,
     Tier,
+    TierChange,
 )
+from loyalty.models.throttle import LoginThrottle
 
 __all__ = [
+    "ImportRow",
+    "ImportRun",
+    "ConsentChange",
+    "EmailToken",
+    "ApiClient",
+    "ApiScope",
+    "AuditLog",
+    "Franchise",
+    "StoreKind",
     "AppliedBenefit",
     "Coupon",
     "CustomerTier",
+    "TierChange",
     "EarnRule",
     "EarnRuleChange",
     "Offer",
@@ -44,6 +59,7 @@ __all__ = [
     "Customer",
     "LedgerEntry",
     "LedgerTransaction",
+    "LoginThrottle",
     "Lot",
     "OutboxEvent",
     "Purchase",

@@ -10,6 +10,7 @@ from tortoise.models import Model
 
 if TYPE_CHECKING:
     from loyalty.models.identity import Customer, Store
+    from loyalty.models.integrations import ApiClient
 
 
 class AccountKind(StrEnum):
@@ -60,6 +61,10 @@ class LedgerTransaction(Model):
     )
     occurred_at = fields.DatetimeField()
     created_at = fields.DatetimeField(auto_now_add=True)
+    # The API client whose call posted it (loyalty/attribution.py), if any.
+    api_client: fields.ForeignKeyNullableRelation[ApiClient] = fields.ForeignKeyField(
+        "models.ApiClient", related_name="transactions", null=True, on_delete=fields.RESTRICT
+    )
 
     class Meta:
         table = "ledger_transaction"
@@ -175,7 +180,10 @@ class OutboxEvent(Model):
     # Why the last claim of this event failed; with processed_at set, the
     # event is dead (it failed every allowed attempt) and is skipped.
     last_error = fields.CharField(max_length=200, null=True)
+    # When the webhooks' fan-out read it (notifications/webhooks/events.py):
+    # processed_at belongs to the inbox consumer (docs/adr/0004).
+    webhooked_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "outbox_event"
-        indexes = (("processed_at", "id"),)
+        indexes = (("processed_at", "id"), ("webhooked_at", "id"))

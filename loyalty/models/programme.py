@@ -136,6 +136,25 @@ class CustomerTier(Model):
         indexes = (("review_at",),)
 
 
+class TierChange(Model):
+    # A customer's tier history: one row each time their tier is set (up at a
+    # posting, or at a review), with the instant it took effect. What a
+    # purchase recorded late (an offline till's) earns with: the tier held at
+    # its occurredAt (loyalty.tiers.tier_ids_at). tier_id null: no tier.
+    # No foreign key to tier: history outlives a tier's removal.
+
+    id = fields.BigIntField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="tier_changes", on_delete=fields.RESTRICT
+    )
+    tier_id = fields.BigIntField(null=True)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "tier_change"
+        indexes = (("customer_id", "at"),)
+
+
 class Reward(Model):
     # An item of the catalogue: bought with points, delivered as a coupon.
 
@@ -247,10 +266,20 @@ class Coupon(Model):
     )
     reminded_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Where it may be used ("STORE", "WEB", "PHONE", comma-separated); null: anywhere.
+    channels = fields.CharField(max_length=40, null=True)
+    # When its expiry reminder is due (a journey's remindBefore); null: the
+    # programme's default reminder.
+    remind_at = fields.DatetimeField(null=True)
+    # The key of the step that issued it: a retried step issues nothing new.
+    issue_key = fields.CharField(max_length=128, null=True, unique=True)
+    # The ISO 4217 currency of an AMOUNT_OFF value; null: any (the reward
+    # catalogue's coupons, in the programme's one currency).
+    currency = fields.CharField(max_length=3, null=True)
 
     class Meta:
         table = "coupon"
-        indexes = (("customer_id", "id"), ("expires_at",))
+        indexes = (("customer_id", "id"), ("expires_at",), ("remind_at",))
 
 
 class AppliedBenefit(Model):

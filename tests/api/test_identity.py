@@ -177,3 +177,16 @@ async def test_sign_up_of_many_customers_gives_distinct_valid_cards(gql: GraphQL
     numbers = {c.card_number for c in customers}
     assert len(numbers) == 5
     assert all(normalize_card_number(n) == n for n in numbers)
+
+
+async def test_a_common_password_is_refused_at_sign_up_and_for_staff(gql: GraphQLClient, shop):
+    weak = (await gql(SIGN_UP, sign_up_vars("weak@example.test", password="Password123")))
+    assert [(e["code"], e["field"]) for e in weak["signUp"]["errors"]] == [
+        ("INVALID_INPUT", "password")]
+    staff = ("mutation($i: CreateStaffInput!) { createStaff(input: $i) "
+             "{ staff { id } errors { code field } } }")
+    refused = (await gql(staff, {"i": {"email": "c3@shop.test", "password": "qwertyuiop",
+                                       "role": "ADMIN"}}, token=shop.admin_token))
+    assert [(e["code"], e["field"]) for e in refused["createStaff"]["errors"]] == [
+        ("INVALID_INPUT", "password")]
+    assert refused["createStaff"]["staff"] is None

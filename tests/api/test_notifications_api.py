@@ -122,7 +122,7 @@ async def test_inbox_lists_newest_first_in_pages_and_marks_read(gql, shop, alice
     await run_once(100)
     page = (await gql(INBOX, {"first": 2}, token=alice.token))["me"]["notifications"]
     assert [e["node"]["title"] for e in page["edges"]] == ["+30 points", "+20 points"]
-    assert page["edges"][0]["node"]["body"] == "+30 points à Opéra, 60 au total"
+    assert page["edges"][0]["node"]["body"] == "Alice, +30 points à Opéra, 60 au total"
     assert page["pageInfo"]["hasNextPage"] is True
     rest = (await gql(INBOX, {"first": 2, "after": page["pageInfo"]["endCursor"]},
                       token=alice.token))["me"]["notifications"]

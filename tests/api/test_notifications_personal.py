@@ -30,8 +30,8 @@ async def test_a_purchase_tells_the_points_still_needed_for_the_next_reward(gql,
     await run_once(100)
     # then: the nearest reward out of reach, then none left to aim for
     assert await inbox(gql, alice) == [
-        ("+1\u202f200 points", "+1\u202f200 points à Opéra, 1\u202f240 au total"),
-        ("+40 points", "+40 points à Opéra, 40 au total. Encore 60 points pour Un déjeuner"),
+        ("+1\u202f200 points", "Alice, +1\u202f200 points à Opéra, 1\u202f240 au total"),
+        ("+40 points", "Alice, +40 points à Opéra, 40 au total. Encore 60 points pour Un déjeuner"),
     ]
 
 
@@ -41,7 +41,7 @@ async def test_the_next_tier_is_told_when_it_is_nearer_than_a_reward(gql, shop, 
     await buy(gql, shop, alice, 40_00)
     await run_once(100)
     assert await inbox(gql, alice) == [
-        ("+40 points", "+40 points à Opéra, 40 au total. "
+        ("+40 points", "Alice, +40 points à Opéra, 40 au total. "
                        "Encore 60 points pour atteindre le niveau Argent")]
 
 

@@ -47,6 +47,8 @@ class Sent:
     collapse: str | None = None
     # The service account (client_email's user part) whose token sent it.
     client: str = ""
+    # The whole FCM message, as firebase-admin sent it (apns, android, ...).
+    message: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -170,6 +172,7 @@ class FakeFcm:
                     answer,
                     collapse,
                     client,
+                    message,
                 )
             )
             number = len(self.sent)

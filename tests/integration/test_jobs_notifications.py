@@ -91,9 +91,9 @@ async def test_an_expiry_reminder_names_the_customers_own_day(sender, fake_fcm):
     # then one message, in French, with the Paris date
     assert await messages(marie.customer_id) == [
         ("points.expiring", "Vos points expirent bientôt",
-         "150 points expirent le 2 décembre : utilisez-les d'ici là")]
+         "Marie, 150 points expirent le 2 décembre : utilisez-les d'ici là")]
     assert pushed(fake_fcm) == [
-        "150 points expirent le 2 décembre : utilisez-les d'ici là"]
+        "Marie, 150 points expirent le 2 décembre : utilisez-les d'ici là"]
 
 
 async def test_expired_points_and_an_expiring_coupon_are_messages_too(sender, fake_fcm):
@@ -114,9 +114,9 @@ async def test_expired_points_and_an_expiring_coupon_are_messages_too(sender, fa
     await run_once(100, now=NOON, sender=sender)
     assert await messages(john.customer_id) == [
         ("points.expired", "1,200 points expired",
-         "1,200 points reached their expiry date. You have 300 points."),
+         "John, 1,200 points reached their expiry date. You have 300 points."),
         ("coupon.expiring", "Your coupon expires soon",
-         "A free coffee expires on 30 November: use it before then")]
+         "John, A free coffee expires on 30 November: use it before then")]
     assert len(pushed(fake_fcm)) == 2
 
 
@@ -144,7 +144,7 @@ async def test_the_worker_runs_the_jobs_on_its_interval_and_delivers_their_event
     # then the points expired and the customer was told, once
     assert await messages(marie.customer_id) == [
         ("points.expired", "80 points expirés",
-         "80 points ont atteint leur date d'expiration. Il vous en reste 0.")]
+         "Marie, 80 points ont atteint leur date d'expiration. Il vous en reste 0.")]
 
 
 async def test_passes_side_by_side_deliver_each_message_once(sender, fake_fcm):

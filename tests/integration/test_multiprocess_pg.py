@@ -11,23 +11,27 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import socket
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
 from tortoise import connections
 from websockets.asyncio.client import connect as ws_connect
 
-from tests.conftest import IS_PG, PASSWORD, TEST_SECRET, GraphQLClient, sign_up
+from tests.api import ws_client
+from tests.conftest import IS_PG, PASSWORD, GraphQLClient, sign_up
+from tests.integration.serve_process import (
+    ServerProcess,
+    loyalty_command,
+    server_env,
+    start,
+    stop,
+    wait_healthy,
+)
 from wallet.qr import make_qr
 
 pytestmark = [
@@ -64,93 +68,15 @@ mutation($input: RedeemPointsInput!) {
   }
 }"""
 BALANCE = "query { me { points { available pending lifetimeEarned } } }"
+LOG_IN = """
+mutation($input: LogInInput!) {
+  logIn(input: $input) { accessToken refreshToken errors { code retryAfterSeconds } }
+}"""
+LOG_OUT = "mutation($input: RefreshSessionInput!) { logOut(input: $input) { errors { code } } }"
 POINTS_CHANGED = "subscription { pointsChanged { available pending lifetimeEarned } }"
 
 STORE_NAME = "Multi-process"  # the same in every test: servers cache names by id
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 HTTP_TIMEOUT = httpx.Timeout(60.0)
-
-
-def _loyalty_command() -> list[str]:
-    script = Path(sys.executable).with_name("loyalty")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("loyalty")
-    return [found] if found else [sys.executable, "-m", "api.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class ServerProcess:
-    url: str
-    process: asyncio.subprocess.Process
-    log: IO[bytes]
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://", 1) + "/graphql"
-
-    def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-4000:]
-
-
-def server_env(database_url: str) -> dict[str, str]:
-    return {"DATABASE_URL": database_url, "LOYALTY_ENV": "test",
-            "LOYALTY_SECRET_KEY": TEST_SECRET, "LOYALTY_SCRYPT_LOG_N": "10"}
-
-
-async def _start(database_url: str) -> ServerProcess:
-    port = _free_port()
-    env = {**os.environ, **server_env(database_url), "PYTHONUNBUFFERED": "1"}
-    log = tempfile.TemporaryFile()
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *_loyalty_command(), "serve", "--port", str(port), env=env,
-            stdout=log, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
-    except BaseException:
-        log.close()
-        raise
-    return ServerProcess(f"http://127.0.0.1:{port}", process, log)
-
-
-async def _wait_healthy(server: ServerProcess) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    async with httpx.AsyncClient(base_url=server.url, timeout=2.0) as http:
-        while True:
-            if server.process.returncode is not None:
-                raise RuntimeError(f"`loyalty serve` exited with {server.process.returncode}:"
-                                   f"\n{server.output()}")
-            try:
-                if (await http.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"`loyalty serve` not healthy after {START_TIMEOUT}s:\n"
-                                   f"{server.output()}")
-            await asyncio.sleep(0.1)
-
-
-async def _stop(server: ServerProcess) -> None:
-    process = server.process
-    try:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-            except TimeoutError:
-                process.kill()
-                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-    finally:
-        server.log.close()
 
 
 @pytest.fixture(scope="module")
@@ -159,11 +85,11 @@ async def servers(database: str) -> AsyncIterator[list[ServerProcess]]:
     started: list[ServerProcess] = []
     try:
         for _ in range(2):
-            started.append(await _start(database))
-            await _wait_healthy(started[-1])
+            started.append(await start(database))
+            await wait_healthy(started[-1])
         yield started
     finally:
-        stopped = await asyncio.gather(*(_stop(s) for s in started), return_exceptions=True)
+        stopped = await asyncio.gather(*(stop(s) for s in started), return_exceptions=True)
         for failure in stopped:
             if failure is not None:
                 raise failure
@@ -177,6 +103,7 @@ class World:
     customer_token: str
     card_number: str
     qr_secret: str
+    customer_email: str
 
     def qr(self) -> str:
         return make_qr(self.card_number, self.qr_secret).payload
@@ -216,7 +143,7 @@ async def world(servers: list[ServerProcess]) -> AsyncIterator[World]:
         customer = await sign_up(gql, "Alice")
         yield World([GraphQLClient(h1), GraphQLClient(h2)], cashier["accessToken"],
                     store["store"]["id"], customer.token, customer.card_number,
-                    customer.qr_secret)
+                    customer.qr_secret, customer.email)
 
 
 def purchase_args(world: World, amount: int, *, key: str | None = None,
@@ -272,7 +199,7 @@ async def test_200_concurrent_redemptions_across_two_processes_spend_exactly_the
     assert (await balance(world))["available"] == 0
     assert await count("SELECT COUNT(*) FROM ledger_transaction WHERE kind = 'REDEEM'") == 50
     verify = await asyncio.create_subprocess_exec(
-        *_loyalty_command(), "ledger", "verify",
+        *loyalty_command(), "ledger", "verify",
         env={**os.environ, **server_env(database)},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
@@ -316,7 +243,7 @@ async def _subscriber_count(server: ServerProcess) -> int:
         text = (await http.get("/metrics")).text
     for line in text.splitlines():
         if line.startswith("loyalty_subscribers "):
-            return int(line.split()[1])
+            return int(float(line.split()[1]))  # prometheus-client writes gauges as floats
     raise AssertionError(f"no loyalty_subscribers in /metrics:\n{text}")
 
 
@@ -360,3 +287,42 @@ async def test_points_changed_reaches_a_subscriber_on_the_other_process(
             "available": 42, "pending": 0, "lifetimeEarned": 42}}}}
         assert arrived - answered < 1.0
         await ws.send(json.dumps({"id": "1", "type": "complete"}))
+
+
+
+async def test_log_out_on_one_process_closes_the_sessions_socket_on_the_other(
+        world: World, servers: list[ServerProcess]) -> None:
+    # given: a customer's session, with its socket on process 1
+    session = (await world.till(1)(LOG_IN, {"input": {"email": world.customer_email,
+                                                      "password": PASSWORD}}))["logIn"]
+    assert session["errors"] == []
+    ws, ack = await ws_client.connect(servers[0].ws_url, session["accessToken"])
+    try:
+        assert ack["type"] == "connection_ack", ack
+        # when: the app logs out through process 2
+        await world.till(1)(LOG_OUT, {"input": {"refreshToken": session["refreshToken"]}})
+        # then: process 1 closes the socket within a second or two
+        assert await ws_client.closed(ws, within=3) == (4401, "UNAUTHENTICATED")
+    finally:
+        await ws.close()
+
+
+async def test_failed_log_ins_through_either_process_lock_out_both(world: World) -> None:
+    # given: a customer, and each process left at its default limits (5 failures
+    # of one account from one address, then a 30 s lock-out)
+    mallory = await sign_up(world.till(0), "Mallory")
+
+    async def log_in(i: int, password: str) -> dict[str, Any]:
+        return (await world.till(i)(LOG_IN, {"input": {"email": mallory.email,
+                                                       "password": password}}))["logIn"]
+
+    # when: five wrong passwords, alternating between the processes
+    for i in range(5):
+        assert [e["code"] for e in (await log_in(i, f"wrong {i}"))["errors"]] == [
+            "INVALID_CREDENTIALS"]
+    # then: the right one is refused by both, the counts being in the database
+    for i in range(2):
+        refused = await log_in(i, PASSWORD)
+        assert refused["accessToken"] is None
+        [error] = refused["errors"]
+        assert error["code"] == "RATE_LIMITED" and 1 <= error["retryAfterSeconds"] <= 30

@@ -41,5 +41,5 @@ async def test_worker_fills_the_inbox_and_stops_cleanly_on_sigterm(gql, shop, al
             proc.kill()
             await proc.communicate()
     assert proc.returncode == 0, err
-    assert "worker stopped" in out
+    assert "worker stopped" in err  # the worker's log, on standard error
     assert "inbox only" in err  # the message went to the log

@@ -101,20 +101,22 @@ async def test_an_event_that_fails_its_claim_does_not_block_the_others(alice, ca
     await earned(alice.id, 20)
     policy = Policy(outbox_max_attempts=3)
     stats = await run_once(100, now=NOON, policy=policy)
-    assert (stats.events, stats.created, stats.event_errors) == (3, 2, 1)
+    # alice's sign-up first (customer.signed_up: no message)
+    assert (stats.events, stats.created, stats.event_errors) == (4, 2, 1)
     assert await Notification.filter(customer_id=alice.id).count() == 2
-    kind, attempts, processed, error = (await outbox())[1]
+    kind, attempts, processed, error = (await outbox())[2]
     assert (kind, attempts, processed) == ("campaign.message", 1, False)
     assert error == "BadEvent: campaign.message: title is missing"
     # Retried on the next passes, then set aside as dead with its error, logged.
     for _ in range(2):
         await run_once(100, now=NOON, policy=policy)
-    assert (await outbox())[1] == ("campaign.message", 3, True,
+    assert (await outbox())[2] == ("campaign.message", 3, True,
                                    "BadEvent: campaign.message: title is missing")
     assert "is dead after 3 attempts" in caplog.text
     after = await run_once(100, now=NOON, policy=policy)
     assert (after.events, after.event_errors) == (0, 0)
-    assert [row[1:3] for row in await outbox()] == [(1, True), (3, True), (1, True)]
+    assert [row[1:3] for row in await outbox()] == [(1, True), (1, True), (3, True),
+                                                    (1, True)]
 
 
 async def test_a_payload_that_is_not_an_object_fails_only_its_event(alice):
@@ -127,8 +129,8 @@ async def test_a_payload_that_is_not_an_object_fails_only_its_event(alice):
     await earned(alice.id, 20)
     # when the worker claims them, then only that one fails
     stats = await run_once(100, now=NOON)
-    assert (stats.events, stats.created, stats.event_errors) == (3, 2, 1)
-    assert (await outbox())[1][3].startswith("BadEvent: an event payload must be an object")
+    assert (stats.events, stats.created, stats.event_errors) == (4, 2, 1)  # and the sign-up
+    assert (await outbox())[2][3].startswith("BadEvent: an event payload must be an object")
 
 
 def test_five_claim_attempts_by_default():
@@ -166,12 +168,13 @@ async def test_an_insert_the_database_refuses_fails_only_its_own_event(alice, bo
         stats = await run_once(100, now=NOON, policy=Policy(marketing_daily_cap=10))
     finally:
         await connections.get("default").execute_script(drop)
-    assert (stats.events, stats.created, stats.event_errors) == (3, 2, 1)
+    # and alice's and bob's sign-ups (customer.signed_up: no message)
+    assert (stats.events, stats.created, stats.event_errors) == (5, 2, 1)
     assert await Notification.filter(customer_id=alice.id).count() == 1
     assert await Notification.filter(customer_id=bob.id, title="Sale").count() == 1
     rows = await outbox()
-    assert [r[2] for r in rows] == [True, False, True]
-    assert "refused" in rows[1][3]
+    assert [r[2] for r in rows] == [True, True, True, False, True]
+    assert "refused" in rows[3][3]
 
 
 # -- (b) a batch that fails after its first chunk ----------------------------------
@@ -422,8 +425,9 @@ async def test_a_device_gets_the_push_in_its_own_locale(alice, sender, fake_fcm)
     await run_once(100, now=NOON, sender=sender)
     texts = {s.token: (s.title, s.body) for s in fake_fcm.delivered()}
     assert texts == {
-        "alice-tablet": ("+1,450 points", "+1,450 points at Opéra, 1,450 in all"),
-        "alice-phone": ("+1\u202f450 points", "+1\u202f450 points à Opéra, 1\u202f450 au total"),
+        "alice-tablet": ("+1,450 points", "Alice, +1,450 points at Opéra, 1,450 in all"),
+        "alice-phone": ("+1\u202f450 points",
+                        "Alice, +1\u202f450 points à Opéra, 1\u202f450 au total"),
     }
     note = await only(alice.id)  # the inbox is in the customer's language
     assert (note.status, note.title) == (Status.SENT, "+1\u202f450 points")

@@ -43,15 +43,17 @@ async def test_a_purchase_becomes_one_inbox_row_and_one_push_per_active_device(
     await phone(bob.id, "bob-phone")
     await buy(gql, shop, alice, 1450_00)
     stats = await run_once(100, now=NOON, sender=sender)
-    assert (stats.events, stats.created, stats.pushed) == (1, 1, 1)
+    # the purchase, and alice's and bob's sign-ups (customer.signed_up: no message)
+    assert (stats.events, stats.created, stats.pushed) == (3, 1, 1)
     note = await only(alice.id)
     assert note.status == Status.SENT and note.sent_at == NOON and note.attempts == 1
     assert note.title == "+1\u202f450 points"
-    assert note.body == "+1\u202f450 points à Opéra, 1\u202f450 au total"
+    assert note.body == "Alice, +1\u202f450 points à Opéra, 1\u202f450 au total"
     pushed = fake_fcm.delivered()
     assert sorted(s.token for s in pushed) == ["alice-phone", "alice-tablet"]
     assert {(s.title, s.body) for s in pushed} == {(note.title, note.body)}
-    assert pushed[0].data == {"kind": "points.earned", "notificationId": str(note.id)}
+    assert pushed[0].data == {"kind": "points.earned", "notificationId": str(note.id),
+                              "link": "loyalty://history"}
     assert await Delivery.filter(notification_id=note.id, status="sent").count() == 2
     assert await Notification.filter(customer_id=bob.id).count() == 0
 
@@ -67,7 +69,7 @@ async def test_running_twice_or_replaying_an_event_never_doubles(gql, shop, alic
     # finds its inbox row already there.
     await execute(connections.get("default"), "UPDATE outbox_event SET processed_at = NULL")
     replay = await run_once(100, now=NOON + timedelta(hours=2), sender=sender)
-    assert (replay.events, replay.created) == (1, 0)
+    assert (replay.events, replay.created) == (2, 0)  # the purchase and the sign-up
     assert await Notification.filter(customer_id=alice.id).count() == 1
     assert len(fake_fcm.delivered()) == 1
 
@@ -213,7 +215,7 @@ async def test_concurrent_workers_share_the_work_without_doubling(gql, shop, ali
         totals.extend(runs)
         if not any(r.busy for r in runs):
             break
-    assert sum(r.events for r in totals) == 12
+    assert sum(r.events for r in totals) == 13  # and alice's sign-up
     assert sum(r.created for r in totals) == 12
     assert sum(r.pushed for r in totals) == 12
     assert await Notification.filter(customer_id=alice.id, status=Status.SENT).count() == 12

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from loyalty import offers, purchase_context, tier_admin
+from loyalty import offers, purchase_context, tier_admin, tiers
 from loyalty.balances import verify_ledger
 from loyalty.sql import execute
 from tests.conftest import IS_PG
@@ -36,6 +36,9 @@ async def test_a_tier_raised_elsewhere_is_seen_by_the_next_purchase():
                   "updated_at) VALUES ($1, $2, $3, $4, $5)",
                   holder.customer_id, gold.info.id, datetime.now(UTC),
                   datetime(2100, 1, 1, tzinfo=UTC), datetime.now(UTC))
+    # with its history row, as every writer of customer_tier writes it
+    await tiers.record_change(connections.get("default"), holder.customer_id, gold.info.id,
+                              datetime.now(UTC))
     third = await _buy(holder, store_id, 1000, key="p3")
     assert third.transaction.points == 20
     assert silver.info.id != gold.info.id

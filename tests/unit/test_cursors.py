@@ -13,3 +13,14 @@ def test_cursors_are_urlsafe_base64_of_kind_and_id() -> None:
             cursor = encode_cursor(kind, value)
             assert cursor == base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode()
             assert decode_cursor(kind, cursor) == value
+
+
+def test_a_cursor_past_a_database_id_is_a_bad_argument() -> None:
+    import pytest
+
+    from api.types.common import BadArgument
+
+    for value in ("99999999999999999999999", str(2**63), "-1", "1e5", " 7"):
+        cursor = base64.urlsafe_b64encode(f"entry:{value}".encode()).decode()
+        with pytest.raises(BadArgument):
+            decode_cursor("entry", cursor)

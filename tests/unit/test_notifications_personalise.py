@@ -25,12 +25,12 @@ def progress(reward: Goal | None = None, tier: Goal | None = None, expiring: int
 
 
 @pytest.mark.parametrize("kind,locale,store,body", [
-    ("points.earned", "en", None, "+12 points, 1,450 in all"),
-    ("points.earned", "fr", None, "+12 points, 1\u202f450 au total"),
+    ("points.earned", "en", None, "Alice, +12 points, 1,450 in all"),
+    ("points.earned", "fr", None, "Alice, +12 points, 1\u202f450 au total"),
     ("points.redeemed", "en", None, "Alice, you spent 12 points. 1,450 left"),
     ("points.redeemed", "fr", "Opéra",
      "Alice, vous avez utilisé 12 points à Opéra. Il vous en reste 1\u202f450"),
-    ("points.refunded", "en", None, "A refund took back 12 points, 1,450 in all"),
+    ("points.refunded", "en", None, "Alice, a refund took back 12 points, 1,450 in all"),
 ])
 def test_without_a_store_the_message_names_none(kind, locale, store, body):
     assert render(kind, locale, {**BASE, "store": store}).body == body
@@ -54,12 +54,12 @@ def test_a_reward_bought_in_the_app_says_what_was_got(locale, title, body):
 
 @pytest.mark.parametrize("locale,goal,expected", [
     ("en", {"next_reward": "Cake"},
-     "+12 points at Opéra, 1,450 in all. 1,050 more points for Cake"),
+     "Alice, +12 points at Opéra, 1,450 in all. 1,050 more points for Cake"),
     ("fr", {"next_reward": "Cake"},
-     "+12 points à Opéra, 1\u202f450 au total. Encore 1\u202f050 points pour Cake"),
+     "Alice, +12 points à Opéra, 1\u202f450 au total. Encore 1\u202f050 points pour Cake"),
     ("en", {"next_tier": "Gold"},
-     "+12 points at Opéra, 1,450 in all. 1,050 more points to reach Gold"),
-    ("fr", {"next_tier": "Gold"}, "+12 points à Opéra, 1\u202f450 au total. "
+     "Alice, +12 points at Opéra, 1,450 in all. 1,050 more points to reach Gold"),
+    ("fr", {"next_tier": "Gold"}, "Alice, +12 points à Opéra, 1\u202f450 au total. "
      "Encore 1\u202f050 points pour atteindre le niveau Gold"),
 ])
 def test_the_next_goal_is_told_in_the_customers_language(locale, goal, expected):
@@ -74,10 +74,10 @@ def test_points_expiring_soon_are_told_on_the_customers_day():
     event = PointsEarned(points=12, balance=1450, store_name="Opéra", channel="STORE")
     filled = values(event, "Alice", "Europe/Paris", standing)
     assert render("points.earned", "fr", filled).body == (
-        "+12 points à Opéra, 1\u202f450 au total. 1\u202f200 points expirent le 2 décembre")
+        "Alice, +12 points à Opéra, 1\u202f450 au total. 1\u202f200 points expirent le 2 décembre")
     filled = values(event, "Alice", "UTC", standing)
     assert render("points.earned", "en", filled).body == (
-        "+12 points at Opéra, 1,450 in all. 1,200 points expire on 1 December")
+        "Alice, +12 points at Opéra, 1,450 in all. 1,200 points expire on 1 December")
 
 
 def test_a_visit_welcome_tells_balance_next_reward_and_the_stores_offer():
@@ -145,5 +145,6 @@ def test_bad_optional_parts_fail_when_templates_load(raw, message):
 
 
 def test_a_date_value_is_formatted_for_the_language():
-    assert render("points.expiring", "fr", {"points": 5, "expiring_date": date(2026, 1, 3)}
-                  ).body.startswith("5 points expirent le 3 janvier")
+    assert render("points.expiring", "fr", {"first_name": "Alice", "points": 5,
+                                     "expiring_date": date(2026, 1, 3)}
+                  ).body.startswith("Alice, 5 points expirent le 3 janvier")

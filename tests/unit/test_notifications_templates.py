@@ -22,16 +22,16 @@ def test_french_uses_a_narrow_no_break_space_between_thousands():
 
 def test_templates_are_filled_in_the_customers_language():
     fr = render("points.earned", "fr-FR", VALUES)
-    assert (fr.title, fr.body) == ("+12 points", "+12 points à Opéra, 1\u202f450 au total")
+    assert (fr.title, fr.body) == ("+12 points", "Alice, +12 points à Opéra, 1\u202f450 au total")
     en = render("points.earned", "en-US", VALUES)
-    assert en.body == "+12 points at Opéra, 1,450 in all"
+    assert en.body == "Alice, +12 points at Opéra, 1,450 in all"
     spent = render("points.redeemed", "fr", VALUES)
     assert spent.body.startswith("Alice, vous avez utilisé 12 points")
 
 
 def test_a_language_without_templates_falls_back_to_english_and_its_numbers():
     de = render("points.earned", "de-DE", VALUES)
-    assert de.body == "+12 points at Opéra, 1,450 in all"
+    assert de.body == "Alice, +12 points at Opéra, 1,450 in all"
     assert render("points.earned", None, VALUES).body == de.body
 
 
@@ -83,3 +83,31 @@ def test_long_titles_are_clipped_to_the_column_size():
     clipped = _clip(title, TITLE_MAX)
     assert len(clipped) == TITLE_MAX and clipped.endswith("…")
     assert _clip("short", TITLE_MAX) == "short"
+
+
+def test_an_adjustment_reads_well_in_english_either_way_and_opens_the_history():
+    from loyalty.events import PointsAdjusted
+    from notifications.personalise import template_for
+    from notifications.presentation import deep_link
+
+    values = {"first_name": "Alice", "points": 1200, "balance": 1450,
+              "reason": "Lost receipt"}
+    up = render(template_for(PointsAdjusted(signed_points=1200, reason="r")), "en-GB", values)
+    assert (up.title, up.body) == (
+        "+1,200 points added",
+        "Alice, customer service added 1,200 points: Lost receipt. You have 1,450 points")
+    down = render(template_for(PointsAdjusted(signed_points=-1200, reason="r")), "en", values)
+    assert (down.title, down.body) == (
+        "1,200 points removed",
+        "Alice, customer service removed 1,200 points: Lost receipt. You have 1,450 points")
+    # an event written before reasons were carried still reads well
+    bare = render("points.adjusted", "fr", {**values, "reason": None})
+    assert bare.body == ("Alice, le service client vous a ajouté 1\u202f200 points. "
+                         "Vous avez 1\u202f450 points")
+    assert deep_link("loyalty://", "points.adjusted", 7) == "loyalty://history"
+
+
+def test_every_built_in_message_greets_the_customer_by_first_name():
+    for kind, languages in templates.TEMPLATES.items():
+        for language, (title, body) in languages.items():
+            assert "{first_name}" in title + body, (kind, language)

@@ -1,0 +1,66 @@
+"""Segments (admin token): createSegment, updateSegment, segments, segment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+from strawberry.types.unset import UnsetType
+
+from api.context import Context
+from api.convert import parse_id
+from api.permissions import IsAdmin
+from api.types.common import errors_of, given
+from api.types.segments import CreateSegmentInput, Segment, SegmentPayload, UpdateSegmentInput
+from audience import segments
+from loyalty.errors import DomainError
+
+
+def _kept(value: Any) -> Any:
+    return segments.UNCHANGED if isinstance(value, UnsetType) else value
+
+
+@strawberry.type
+class SegmentQueries:
+    @strawberry.field(description="Every segment, oldest first (admin token).",
+                      permission_classes=[IsAdmin])
+    async def segments(self) -> list[Segment]:
+        return [Segment.of(v) for v in await segments.list_segments()]
+
+    @strawberry.field(description="One segment, or null (admin token).",
+                      permission_classes=[IsAdmin])
+    async def segment(self, id: strawberry.ID) -> Segment | None:
+        try:
+            segment_id = parse_id(id, "id")
+        except DomainError:
+            return None
+        found = await segments.get_segments([segment_id])
+        return Segment.of(found[segment_id]) if segment_id in found else None
+
+
+@strawberry.type
+class SegmentMutations:
+    @strawberry.mutation(description="Admin: save a new segment; its members are evaluated "
+                         "within seconds by the worker.", permission_classes=[IsAdmin])
+    async def create_segment(self, info: Info[Context, Any],
+                             input: CreateSegmentInput) -> SegmentPayload:
+        assert info.context.principal is not None
+        try:
+            view = await segments.create_segment(
+                name=input.name, description=given(input.description),
+                definition=input.definition, staff_id=info.context.principal.subject_id)
+        except DomainError as e:
+            return SegmentPayload(segment=None, errors=errors_of(e))
+        return SegmentPayload(segment=Segment.of(view), errors=[])
+
+    @strawberry.mutation(description="Admin: change a segment's name, description or "
+                         "definition.", permission_classes=[IsAdmin])
+    async def update_segment(self, input: UpdateSegmentInput) -> SegmentPayload:
+        try:
+            view = await segments.update_segment(
+                parse_id(input.segment_id, "segmentId"), name=_kept(input.name),
+                description=_kept(input.description), definition=_kept(input.definition))
+        except DomainError as e:
+            return SegmentPayload(segment=None, errors=errors_of(e))
+        return SegmentPayload(segment=Segment.of(view), errors=[])

@@ -1,0 +1,1 @@
+"""Knowing the customer: events, segments, scores, value, attribution."""

@@ -1,0 +1,72 @@
+"""The one door through which webhooks read domain events: the outbox.
+
+The outbox's `processed_at` belongs to the inbox consumer (docs/adr/0004);
+webhooks keep their own marker, `webhooked_at`. When the ledger's typed
+domain events land (loyalty/events.py), only this module changes: it turns
+rows into `DomainEvent`s and nothing else reads outbox_event for webhooks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from loyalty.events import CampaignCreated, CampaignMessage
+from loyalty.sql import as_datetime, execute, fetch, skip_locked
+
+# Messages the programme writes to the customer, not facts about the ledger.
+NOT_FOR_WEBHOOKS = frozenset({CampaignMessage.kind, CampaignCreated.kind})
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    id: int
+    kind: str
+    customer_id: int | None
+    payload: dict[str, Any]
+    created_at: datetime
+
+    def body(self) -> str:
+        """What a webhook receives: the event with a stable envelope."""
+        return json.dumps({
+            "id": str(self.id),
+            "type": self.kind,
+            "createdAt": self.created_at.isoformat(),
+            "customerId": None if self.customer_id is None else str(self.customer_id),
+            "data": self.payload,
+        }, sort_keys=True, separators=(",", ":"))
+
+
+async def unread_events(conn: BaseDBAsyncClient, limit: int) -> list[DomainEvent]:
+    """The oldest events not yet fanned out to webhooks, locked until `mark_read`
+    commits (other workers skip them)."""
+    rows = await fetch(
+        conn,
+        skip_locked(conn, "SELECT id, kind, customer_id, payload, created_at FROM outbox_event "
+                    "WHERE webhooked_at IS NULL ORDER BY id LIMIT $1"),
+        limit,
+    )
+    events = []
+    for event_id, kind, customer_id, payload, created_at in rows:
+        try:
+            data = json.loads(payload) if isinstance(payload, str | bytes) else dict(payload)
+        except (ValueError, TypeError):
+            data = {}
+        events.append(DomainEvent(event_id, kind, customer_id, data if isinstance(data, dict)
+                                  else {}, as_datetime(created_at)))
+    return events
+
+
+async def mark_read(conn: BaseDBAsyncClient, events: list[DomainEvent], now: datetime) -> None:
+    if not events:
+        return
+    ids = [e.id for e in events]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join(f"${i + 2}" for i in range(len(chunk)))
+        await execute(conn, f"UPDATE outbox_event SET webhooked_at = $1 WHERE id IN ({marks})",
+                      now, *chunk)
