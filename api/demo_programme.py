@@ -33,7 +33,9 @@ from journeys import service as journey_service
 from journeys.templates import template
 from loyalty import passwords, stores
 from loyalty.db import transaction
+from loyalty.events import CampaignMessage
 from loyalty.ledger import SYSTEM_EXPIRED, SYSTEM_ISSUED, SYSTEM_REDEEMED, system_account_id
+from loyalty.ledger.history import History, Ids, PastPostings
 from loyalty.sql import execute, fetch, fetchrow, is_pg
 from wallet.card_numbers import new_card_number
 from wallet.qr import new_qr_secret
@@ -64,23 +66,10 @@ class _Rows:
     customers: list[list[Any]] = field(default_factory=list)
     accounts: list[list[Any]] = field(default_factory=list)
     cards: list[list[Any]] = field(default_factory=list)
-    transactions: list[list[Any]] = field(default_factory=list)
-    entries: list[list[Any]] = field(default_factory=list)
-    lots: list[list[Any]] = field(default_factory=list)
-    purchases: list[list[Any]] = field(default_factory=list)
-    outbox: list[list[Any]] = field(default_factory=list)
+    history: History = field(default_factory=History)
     notifications: list[list[Any]] = field(default_factory=list)
     tiers: list[list[Any]] = field(default_factory=list)
     events: list[StreamRow] = field(default_factory=list)
-
-
-class _Ids:
-    def __init__(self, start: dict[str, int]) -> None:
-        self.next = dict(start)
-
-    def take(self, table: str) -> int:
-        self.next[table] += 1
-        return self.next[table]
 
 
 def _weighted(rng: random.Random, choices: tuple[tuple[Any, ...], ...]) -> tuple[Any, ...]:
@@ -97,81 +86,7 @@ def _poisson(rng: random.Random, mean: float) -> int:
         k += 1
 
 
-class _Ledger:
-    """One customer's postings, in time order, kept consistent as the real
-    use cases keep them."""
-
-    def __init__(self, rows: _Rows, ids: _Ids, system: dict[str, int], customer_id: int,
-                 account_id: int, now: datetime) -> None:
-        self.rows, self.ids, self.system = rows, ids, system
-        self.customer_id, self.account_id, self.now = customer_id, account_id, now
-        self.balance = 0
-        self.earned = 0
-        self.lots: list[list[Any]] = []  # [id, remaining, expires_at] (also in rows.lots)
-
-    def _post(self, kind: str, channel: str, store: tuple[int, str] | None, points: int,
-              when: datetime, description: str, system: str) -> int:
-        txn = self.ids.take("ledger_transaction")
-        self.balance += points
-        self.rows.transactions.append([
-            txn, kind, channel, description, f"demo:{txn}", "demo", self.customer_id,
-            None if store is None else store[0], points, when, when])
-        self.rows.entries.append([self.ids.take("ledger_entry"), txn, self.account_id, points,
-                                  self.balance])
-        self.rows.entries.append([self.ids.take("ledger_entry"), txn, self.system[system],
-                                  -points, None])
-        return txn
-
-    def expire_until(self, moment: datetime) -> None:
-        for lot in sorted(self.lots, key=lambda lot: lot[2]):
-            if lot[2] <= moment and lot[1] > 0:
-                self._post("EXPIRE", "SYSTEM", None, -lot[1], lot[2],
-                           "Points expired", SYSTEM_EXPIRED)
-                lot[1] = 0
-
-    def purchase(self, store: tuple[int, str], channel: str, total: int,
-                 when: datetime) -> None:
-        self.expire_until(when)
-        points = total // 100
-        txn = self._post("EARN", channel, store, points, when, f"Purchase at {store[1]}",
-                         SYSTEM_ISSUED)
-        lot = [self.ids.take("lot"), points, when + timedelta(days=365)]
-        self.lots.append(lot)
-        self.earned += points
-        self.rows.lots.append(lot)  # completed with the other columns at write time
-        self.rows.purchases.append([self.ids.take("purchase"), store[0], f"demo-{txn}",
-                                    self.customer_id, txn, lot[0], channel, total, "EUR", 0,
-                                    points, 0, when, self.account_id])
-        self.rows.outbox.append(["points.earned", self.customer_id, json.dumps({
-            "transaction_id": txn, "points": points, "balance": self.balance,
-            "store_id": store[0], "store_name": store[1], "channel": channel}), when])
-
-    def redeem(self, store: tuple[int, str], when: datetime) -> None:
-        self.expire_until(when)
-        if self.balance < POINTS_PRICE:
-            return
-        txn = self._post("REDEEM", "STORE", store, -POINTS_PRICE, when,
-                         f"Points spent at {store[1]}", SYSTEM_REDEEMED)
-        left = POINTS_PRICE
-        for lot in sorted(self.lots, key=lambda lot: (lot[2], lot[0])):
-            take = min(left, lot[1])
-            lot[1] -= take
-            left -= take
-        self.rows.outbox.append(["points.redeemed", self.customer_id, json.dumps({
-            "transaction_id": txn, "points": POINTS_PRICE, "balance": self.balance,
-            "store_id": store[0], "store_name": store[1]}), when])
-
-
-async def _start_ids(conn: BaseDBAsyncClient) -> dict[str, int]:
-    found = {}
-    for table in ("customer", "account", "card", "ledger_transaction", "ledger_entry", "lot",
-                  "purchase"):
-        row = await fetchrow(conn, f"SELECT COALESCE(MAX(id), 0) FROM {table}")
-        found[table] = int(row[0]) if row else 0
-    return found
-
-
-def _customer(rng: random.Random, rows: _Rows, ids: _Ids, system: dict[str, int],
+def _customer(rng: random.Random, rows: _Rows, ids: Ids, system: dict[str, int],
               stores_: list[tuple[int, str]], n: int, password_hash: str,
               tier_ids: list[tuple[int, int]], now: datetime) -> None:
     customer_id, account_id = ids.take("customer"), ids.take("account")
@@ -186,7 +101,7 @@ def _customer(rng: random.Random, rows: _Rows, ids: _Ids, system: dict[str, int]
     rows.cards.append([ids.take("card"), customer_id, new_card_number(), new_qr_secret(),
                        created])
     persona, _, channels, per_year, events_per_month = _weighted(rng, PERSONAS)
-    ledger = _Ledger(rows, ids, system, customer_id, account_id, now)
+    ledger = PastPostings(rows.history, ids, system, customer_id, account_id)
     # A third of the customers lapse: they stopped buying at some point.
     stops = now - timedelta(days=rng.uniform(60, 300)) if rng.random() < 0.33 else now
     years = max(0.0, (stops - created).days / 365)
@@ -197,9 +112,10 @@ def _customer(rng: random.Random, rows: _Rows, ids: _Ids, system: dict[str, int]
         channel = rng.choice(channels)
         store = home if channel == "STORE" and rng.random() < 0.8 else rng.choice(stores_)
         total = int(rng.lognormvariate(math.log(3500), 0.6))
-        ledger.purchase(store, channel, max(100, total), moment)
+        total = max(100, total)
+        ledger.purchase(store, channel, total, moment, total // 100, timedelta(days=365))
         if ledger.balance >= POINTS_PRICE and rng.random() < 0.35:
-            ledger.redeem(store, moment + timedelta(days=rng.uniform(1, 20)))
+            ledger.redeem(store, POINTS_PRICE, moment + timedelta(days=rng.uniform(1, 20)))
     ledger.expire_until(now)
     rows.accounts.append([account_id, customer_id, ledger.balance, ledger.earned, now])
     for threshold, tier_id in sorted(tier_ids, reverse=True):
@@ -241,7 +157,7 @@ def _behaviour(rng: random.Random, rows: _Rows, customer_id: int, persona: str,
         pushed = persona in ("omni", "store") and rng.random() < 0.7
         read = when + timedelta(hours=rng.uniform(0.1, 30)) if rng.random() < responsive \
             else None
-        rows.notifications.append([customer_id, "campaign.message", True,
+        rows.notifications.append([customer_id, CampaignMessage.kind, True,
                                    rng.choice(("Your coffee is waiting", "New this week",
                                                "Double points on Saturday")),
                                    "A little something for you in store and online.",
@@ -265,21 +181,6 @@ _INSERTS = {
                 "updated_at) VALUES ($1, 'customer', $2, $3, 0, $4, $5)",
     "cards": "INSERT INTO card (id, customer_id, number, qr_secret, created_at) "
              "VALUES ($1, $2, $3, $4, $5)",
-    "transactions": "INSERT INTO ledger_transaction (id, kind, channel, description, "
-                    "idempotency_key, request_hash, customer_id, store_id, points, occurred_at, "
-                    "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    "entries": "INSERT INTO ledger_entry (id, transaction_id, account_id, points, balance_after) "
-               "VALUES ($1, $2, $3, $4, $5)",
-    "lots": "INSERT INTO lot (id, account_id, transaction_id, points, remaining, pending_until, "
-            "expires_at, created_at) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
-    "purchases": "INSERT INTO purchase (id, store_id, receipt_id, customer_id, transaction_id, "
-                 "lot_id, channel, total_minor, currency, refunded_minor, points_earned, "
-                 "points_refunded, occurred_at) VALUES "
-                 "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    # Processed already: the notification worker has nothing to tell of
-    # history; the stream's consumer reads them all the same.
-    "outbox": "INSERT INTO outbox_event (kind, customer_id, payload, created_at, processed_at, "
-              "attempts) VALUES ($1, $2, $3, $4, $5, 1)",
     "notifications": "INSERT INTO notification (customer_id, kind, marketing, title, body, "
                      "status, attempts, created_at, sent_at, read_at) VALUES "
                      "($1, $2, $3, $4, $5, $6, 1, $7, $8, $9)",
@@ -288,20 +189,6 @@ _INSERTS = {
     # The tier history (loyalty.tiers.record_change): the same tier, since then.
     "tier_changes": "INSERT INTO tier_change (customer_id, tier_id, at) VALUES ($1, $2, $3)",
 }
-_SEQUENCES = ("customer", "account", "card", "ledger_transaction", "ledger_entry", "lot",
-              "purchase")
-
-
-def _lot_rows(rows: _Rows) -> list[list[Any]]:
-    """Lots with their account, transaction, points and creation, from the
-    purchases that made them (a lot is [id, remaining, expires_at] while the
-    ledger runs)."""
-    by_lot = {p[5]: p for p in rows.purchases}
-    out = []
-    for lot_id, remaining, expires_at in rows.lots:
-        p = by_lot[lot_id]
-        out.append([lot_id, p[13], p[4], p[10], remaining, expires_at, p[12]])
-    return out
 
 
 async def seed_demo_programme(count: int, *, seed: int = 20261129,
@@ -322,7 +209,7 @@ async def seed_demo_programme(count: int, *, seed: int = 20261129,
     system = {code: await system_account_id(conn, code)
               for code in (SYSTEM_ISSUED, SYSTEM_REDEEMED, SYSTEM_EXPIRED)}
     async with transaction() as tx:
-        ids = _Ids(await _start_ids(tx))
+        ids = await Ids.after_existing(tx)
         rows = _Rows()
         for n in range(1, count + 1):
             _customer(rng, rows, ids, system, stores_, n, password_hash, tier_ids, now)
@@ -343,7 +230,8 @@ async def seed_demo_programme(count: int, *, seed: int = 20261129,
     return [
         f"demo customers: {count} (log in as {EMAIL.format(1)} ... {EMAIL.format(count)}, "
         "password demo-password)",
-        f"demo history: {len(rows.purchases)} purchases, {len(rows.transactions)} postings, "
+        f"demo history: {len(rows.history.purchases)} purchases, "
+        f"{len(rows.history.transactions)} postings, "
         f"{len(rows.events) + streamed} events, {len(rows.notifications)} messages",
         f"demo segments: {', '.join(made) or 'kept as they were'}; "
         f"{changes.entered} memberships",
@@ -382,22 +270,26 @@ async def _stores(conn: BaseDBAsyncClient) -> list[tuple[int, str]]:
 
 
 async def _write(tx: BaseDBAsyncClient, rows: _Rows, now: datetime) -> None:
-    batches: dict[str, list[list[Any]]] = {
-        "customers": rows.customers, "accounts": rows.accounts, "cards": rows.cards,
-        "transactions": rows.transactions, "entries": rows.entries, "lots": _lot_rows(rows),
-        "purchases": [p[:13] for p in rows.purchases],
-        "outbox": [[*o, now] for o in sorted(rows.outbox, key=lambda o: o[3])],
+    people: dict[str, list[list[Any]]] = {
+        "customers": rows.customers, "accounts": rows.accounts, "cards": rows.cards}
+    after: dict[str, list[list[Any]]] = {
         "notifications": rows.notifications, "tiers": rows.tiers,
-        "tier_changes": [t[:3] for t in rows.tiers],
-    }
+        "tier_changes": [t[:3] for t in rows.tiers]}
+    await _insert(tx, people)
+    # The postings, their lots, purchases and events: through the ledger.
+    await rows.history.load(tx, now)
+    await _insert(tx, after)
+    if is_pg(tx):
+        for table in Ids.TABLES:
+            await fetch(tx, f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"(SELECT MAX(id) FROM {table}))")
+
+
+async def _insert(tx: BaseDBAsyncClient, batches: dict[str, list[list[Any]]]) -> None:
     for name, values in batches.items():
         for start in range(0, len(values), 5000):
             if values[start:start + 5000]:
                 await tx.execute_many(_sql(tx, _INSERTS[name]), values[start:start + 5000])
-    if is_pg(tx):
-        for table in _SEQUENCES:
-            await fetch(tx, f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                            f"(SELECT MAX(id) FROM {table}))")
 
 
 async def _acquisition_costs(rng: random.Random, now: datetime) -> None:

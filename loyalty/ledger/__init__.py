@@ -21,7 +21,7 @@ every posting shares (docs/adr/0010):
 
 Events that move no points (a tier change, a reminder, a campaign, a visit
 welcome) are written by `emit`. The rows themselves are built in
-`loyalty.ledger_rows`, shared with the purchase's one-statement path.
+`loyalty.ledger.rows`, shared with the purchase's one-statement path.
 """
 
 from __future__ import annotations
@@ -37,12 +37,13 @@ from weakref import WeakKeyDictionary
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty import ledger_rows
 from loyalty.bus import bus
 from loyalty.db import after_commit, transaction, transaction_open
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.events import Event, LedgerEvent
-from loyalty.ledger_rows import Guard, Ref
+from loyalty.ledger import history
+from loyalty.ledger import rows as ledger_rows
+from loyalty.ledger.rows import Guard, Ref
 from loyalty.sql import as_datetime, fetchrow, is_pg
 
 
@@ -366,7 +367,7 @@ async def open_balances(conn: BaseDBAsyncClient, openings: Sequence[Opening],
     events: history people already had is not news (loyalty/imports.py)."""
     if not transaction_open():
         raise RuntimeError("ledger.open_balances runs inside loyalty.db.transaction()")
-    await ledger_rows.load_openings(conn, openings, await system_account_id(conn, SYSTEM_ISSUED),
+    await history.load_openings(conn, openings, await system_account_id(conn, SYSTEM_ISSUED),
                                     fingerprint, now)
 
 

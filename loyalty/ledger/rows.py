@@ -36,10 +36,10 @@ from loyalty.attribution import acting_client
 from loyalty.bus import CHANNEL
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.events import Event, LedgerEvent, plain
-from loyalty.sql import bulk_insert, execute, fetch, fetchrow, is_pg, next_ids, placeholders
+from loyalty.sql import execute, fetch, fetchrow, is_pg, placeholders
 
 if TYPE_CHECKING:
-    from loyalty.ledger import Opening, Posting
+    from loyalty.ledger import Posting
 
 
 class Ref(Enum):
@@ -286,62 +286,6 @@ async def emit_to_many(conn: BaseDBAsyncClient, event: Event, customer_ids: Sequ
         for customer_id in chunk:
             args += [event.kind, customer_id, payload, now, 0]
         await execute(conn, _insert_sql("outbox_event", _OUTBOX, len(chunk), None), *args)
-
-
-# -- Opening balances, in bulk ------------------------------------------------
-
-
-async def load_openings(conn: BaseDBAsyncClient, openings: Sequence[Opening], issued_id: int,
-                        fingerprint: str, now: datetime) -> None:
-    """The rows of opening balances of accounts created with them: per
-    opening, its ADJUST transaction (keyed `opening.key`), its two entries and
-    its lot. No event and no NOTIFY (an import: loyalty/imports.py). COPY on
-    PostgreSQL, multi-row inserts on SQLite."""
-    if not openings:
-        return
-    txn_ids = await _opening_transactions(conn, openings, fingerprint, now)
-    entries: list[tuple[int, int, int, int | None]] = []
-    for tid, o in zip(txn_ids, openings, strict=True):
-        entries.append((tid, o.account_id, o.points, o.points))
-        entries.append((tid, issued_id, -o.points, None))
-    lots = [(o.account_id, tid, o.points, o.points, o.expires_at, now)
-            for tid, o in zip(txn_ids, openings, strict=True)]
-    if is_pg(conn):
-        raw = conn._connection
-        await raw.copy_records_to_table("ledger_entry", columns=list(_ENTRY), records=entries)
-        await raw.copy_records_to_table("lot", columns=list(_OPENING_LOT), records=lots)
-        return
-    await bulk_insert(conn, "ledger_entry", _ENTRY, ("bigint", "bigint", "bigint", "bigint"),
-                      entries)
-    await bulk_insert(conn, "lot", _OPENING_LOT, ("bigint", "bigint", "bigint", "bigint",
-                                                  "timestamptz", "timestamptz"), lots)
-
-
-_OPENING_LOT = ("account_id", "transaction_id", "points", "remaining", "expires_at",
-                "created_at")
-_OPENING_TRANSACTION = ("kind", "channel", "description", "idempotency_key", "request_hash",
-                        "customer_id", "points", "occurred_at", "created_at")
-
-
-async def _opening_transactions(conn: BaseDBAsyncClient, openings: Sequence[Opening],
-                                fingerprint: str, now: datetime) -> list[int]:
-    """The openings' transactions; their ids, in order."""
-    from loyalty.ledger import Channel, Kind
-
-    rows = [(Kind.ADJUST.value, Channel.SYSTEM.value, "Opening balance", o.key, fingerprint,
-             o.customer_id, o.points, now, now) for o in openings]
-    if is_pg(conn):
-        raw = conn._connection
-        ids = await next_ids(raw, "ledger_transaction", len(rows))
-        await raw.copy_records_to_table(
-            "ledger_transaction", columns=["id", *_OPENING_TRANSACTION],
-            records=[(tid, *row) for tid, row in zip(ids, rows, strict=True)])
-        return ids
-    by_key = dict((r[1], r[0]) for r in await bulk_insert(
-        conn, "ledger_transaction", _OPENING_TRANSACTION,
-        ("text", "text", "text", "text", "text", "bigint", "bigint", "timestamptz",
-         "timestamptz"), rows, returning="id, idempotency_key"))
-    return [by_key[o.key] for o in openings]
 
 
 # -- The account and its lots ------------------------------------------------
