@@ -12,7 +12,7 @@ import pytest
 from loyalty.config import get_settings
 from notifications import campaigns
 from notifications.devices import register_device
-from notifications.inbox_rows import CAMPAIGN
+from loyalty.events import CampaignMessage
 from notifications.models import Notification, Platform
 from notifications.preferences import update_preferences
 from notifications.presentation import SCREENS
@@ -66,7 +66,7 @@ async def test_a_campaign_goes_to_the_offers_channel_and_opens_its_message(
     await run_once(100, now=NOON, sender=sender, settings=settings)
     (push,) = fake_fcm.delivered("alice-phone")
     note = await Notification.get(customer_id=alice.id)
-    assert note.kind == CAMPAIGN
+    assert note.kind == CampaignMessage.kind
     assert shown(push.message)[1]["channel_id"] == "loyalty-offers"
     assert push.data["link"] == f"https://app.test/inbox/{note.id}"
 
