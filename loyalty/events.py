@@ -10,7 +10,7 @@ for key, so rows written by an older process read the same.
 
 Ledger events (`LedgerEvent`) leave `transaction_id`, `points` and `balance`
 to the ledger: a use case describes the event, `ledger.post` fills in what the
-posting wrote (docs/adr/0010).
+posting wrote (docs/adr/0020).
 """
 
 from __future__ import annotations

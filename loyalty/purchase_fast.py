@@ -5,7 +5,7 @@ once-only bonus (first purchase, birthday) due: the rules' result depends only
 on the basket and the customer's tier, so it is computed first and the
 purchase's posting (the same `ledger.Posting` the general path posts) is
 written by one statement compiled from the same rows
-(`ledger.post_in_one_statement`, docs/adr/0010). The statement re-checks, in
+(`ledger.post_in_one_statement`, docs/adr/0020). The statement re-checks, in
 the snapshot that takes the account's row lock, what the computation assumed:
 that the customer holds no usable clipped offer and, when the programme has
 tiers, that the tier is the one the rules saw. When a guard fails nothing is

@@ -4,7 +4,7 @@ A `Posting` is the whole description of a change of points: the accounts and
 amount, its kind and channel, the lots it creates or takes from, what it
 reverses, its idempotency key and fingerprint, the purchase it records and the
 event it emits. `post` writes it inside the caller's transaction and owns what
-every posting shares (docs/adr/0010):
+every posting shares (docs/adr/0020):
 
 - the lock order: the customer's account row first (`lock`, which also
   matures lots whose pending window has passed), then the idempotency key

@@ -10,7 +10,7 @@ the lot's id, the part of the points that repays a debt): they are `Ref`s and
 database, reading each Ref from the RETURNING of the statement before;
 `one_statement` compiles the very same plan into one PostgreSQL statement
 whose CTEs supply the Refs (the purchase's one-statement path,
-docs/adr/0010). A column added to a row or a field to an event reaches both at
+docs/adr/0020). A column added to a row or a field to an event reaches both at
 once, and tests/integration/test_posting_paths.py checks that they write the
 same rows. A plan depends only on the posting's shape (its kind, channel, lot
 move, event class...), so plans and compiled statements are kept by shape.

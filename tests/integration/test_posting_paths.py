@@ -2,7 +2,7 @@
 
 `ledger.post` writes a posting step by step (any database); on PostgreSQL
 `ledger.post_in_one_statement` writes points earned in one statement
-compiled from the same planned rows (the purchase's fast path, docs/adr/0010).
+compiled from the same planned rows (the purchase's fast path, docs/adr/0020).
 Property: for random sequences of postings (purchases, visit and survey
 bonuses, pending earnings that mature, redemptions, refunds that leave the
 account in debt, expiries, time passing), two twin customers, one whose

@@ -77,7 +77,7 @@ LEDGER = ROOT / "loyalty" / "ledger"
 def test_ledger_and_outbox_rows_are_written_through_one_door():
     """Entries, lots, balances and outbox events are written by the
     loyalty.ledger package alone (its one-statement form and its bulk history
-    included): every use case posts through loyalty.ledger (docs/adr/0010)."""
+    included): every use case posts through loyalty.ledger (docs/adr/0020)."""
     writes = re.compile(r"INSERT INTO (ledger_transaction|ledger_entry|outbox_event|lot)\b"
                         r"|UPDATE lot SET remaining|UPDATE account SET (available|pending)")
     offenders = []
