@@ -1,12 +1,30 @@
+from enum import StrEnum
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from journeys.models import JourneyStatus
-from journeys.run import Status
 from orjson import loads
 from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
 from tortoise import fields
 from tortoise.indexes import Index
+
+
+# The enums as they stood when this migration was written: a migration
+# replays history, so it must not follow the live models' enums.
+class JourneyStatus(StrEnum):
+    DRAFT = "DRAFT"
+    LIVE = "LIVE"
+    PAUSED = "PAUSED"
+    ARCHIVED = "ARCHIVED"
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    CONVERTED = "converted"
+    EXITED = "exited"
+    FAILED = "failed"
+
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0009_login_throttle')]

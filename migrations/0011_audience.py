@@ -1,11 +1,21 @@
+from enum import StrEnum
 from tortoise import migrations
-from loyalty.models.identity import StaffRole
 from tortoise.migrations import operations as ops
 from orjson import loads
 from tortoise.fields.data import JSON_DUMPS
 from tortoise import fields
 from tortoise.fields.base import OnDelete
 from tortoise.indexes import Index
+
+
+# The enums as they stood when this migration was written: a migration
+# replays history, so it must not follow the live models' enums.
+class StaffRole(StrEnum):
+    CASHIER = "CASHIER"
+    MANAGER = "MANAGER"
+    ADMIN = "ADMIN"
+    SUPPORT = "SUPPORT"
+
 
 # The event stream is built for volume on PostgreSQL (docs/adr/0012): range-
 # partitioned by month of occurred_at, a BRIN index on time (rows arrive

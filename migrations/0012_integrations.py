@@ -1,11 +1,21 @@
+from enum import StrEnum
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from loyalty.models.identity import StaffRole
 from orjson import loads
 from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
 from tortoise import fields
 from tortoise.indexes import Index
+
+
+# The enums as they stood when this migration was written: a migration
+# replays history, so it must not follow the live models' enums.
+class StaffRole(StrEnum):
+    CASHIER = "CASHIER"
+    MANAGER = "MANAGER"
+    ADMIN = "ADMIN"
+    SUPPORT = "SUPPORT"
+
 
 # Changing a column in place: SQLite's generic way rebuilds the table (create,
 # copy, drop, rename), and the drop fails on a table other rows point at

@@ -1,7 +1,19 @@
+from enum import StrEnum
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from notifications.models import Status
 from tortoise import fields
+
+
+# The enums as they stood when this migration was written: a migration
+# replays history, so it must not follow the live models' enums.
+class Status(StrEnum):
+    QUEUED = "queued"
+    DEFERRED = "deferred"
+    SENT = "sent"
+    INBOX = "inbox"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+
 
 # Channels: per-channel marketing consent (email, SMS: on unless withdrawn, on top
 # of marketing_opt_in) and the notification status `suppressed`.

@@ -47,6 +47,16 @@ def test_audience_imports_the_core_and_no_sibling():
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+def test_migrations_import_no_project_code():
+    """A migration replays history: it must not follow today's models or
+    enums (an enum's later change would change what an old migration means),
+    so it spells out what it needs as it stood."""
+    project = {*EDGE, *DOMAIN, "observability"}
+    offenders = {str(p.relative_to(ROOT)): sorted(_imports(p) & project)
+                 for p in (ROOT / "migrations").glob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
 def test_production_refuses_the_default_secret():
     from loyalty.config import ConfigError, Settings
 
