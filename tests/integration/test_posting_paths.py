@@ -35,7 +35,13 @@ from loyalty import expiry, identity, ledger, stores
 from loyalty.balances import verify_ledger
 from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode
-from loyalty.events import PointsEarned, PointsRedeemed, PointsRefunded, VisitAccepted
+from loyalty.events import (
+    CustomerSignedUp,
+    PointsEarned,
+    PointsRedeemed,
+    PointsRefunded,
+    VisitAccepted,
+)
 from loyalty.ledger import (
     Channel,
     ClawBack,
@@ -250,8 +256,10 @@ async def _rows(t: Twin) -> dict[str, Any]:
                             "total_minor, currency, refunded_minor, points_earned, "
                             "points_refunded, occurred_at, store_id FROM purchase "
                             "WHERE customer_id = $1 ORDER BY id", t.customer_id)
+    # The postings' events (not the twin's own sign-up, which names it).
     events = await fetch(conn, "SELECT kind, payload, created_at, processed_at, attempts "
-                         "FROM outbox_event WHERE customer_id = $1 ORDER BY id", t.customer_id)
+                         "FROM outbox_event WHERE customer_id = $1 AND kind <> $2 ORDER BY id",
+                         t.customer_id, CustomerSignedUp.kind)
     account = await fetchrow(conn, "SELECT available, pending, lifetime_earned FROM account "
                              "WHERE id = $1", t.account_id)
 
