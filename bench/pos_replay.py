@@ -57,7 +57,7 @@ class Captured:
 
 # Which captured statement is which, by a fragment of its text. The posting's
 # statement is rebuilt per purchase by the service's own builder
-# (loyalty.ledger.rows.one_statement), checked against the captured text.
+# (loyalty.ledger.statement.one_statement), checked against the captured text.
 ROLES = [
     ("card", "FROM card c JOIN customer"),
     ("store_name", "SELECT name, timezone"),  # and kind (a coupon's channels)
@@ -157,7 +157,7 @@ def fingerprint(customer_id: int, store_id: int, receipt: str) -> str:
 async def phase_raw(dsn: str, s: Seed, statements: list[Captured],
                     args: argparse.Namespace, server_pid: int | None) -> PhaseResult:
     from loyalty.ledger import Channel
-    from loyalty.ledger.rows import one_statement
+    from loyalty.ledger.statement import one_statement
     from loyalty.money import Money
     from loyalty.purchase_fast import guards
     from loyalty.purchases import purchase_posting

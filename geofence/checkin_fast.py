@@ -42,7 +42,8 @@ from geofence.visit_machine import (
 from loyalty.config import Settings
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.events import VisitAccepted
-from loyalty.ledger.rows import Params, emit_statement
+from loyalty.ledger.lots import Params
+from loyalty.ledger.statement import emit_statement
 from loyalty.sql import fetchrow
 
 _FENCE_TARGET = (

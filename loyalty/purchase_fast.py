@@ -18,7 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty import ledger
 from loyalty.ledger import Posted, Posting
-from loyalty.ledger.rows import Guard
+from loyalty.ledger.statement import Guard
 from loyalty.offers import clipped_offer_exists
 
 

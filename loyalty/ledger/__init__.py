@@ -41,9 +41,10 @@ from loyalty.bus import bus
 from loyalty.db import after_commit, transaction, transaction_open
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.events import Event, LedgerEvent
-from loyalty.ledger import history
+from loyalty.ledger import history, lots, statement
 from loyalty.ledger import rows as ledger_rows
-from loyalty.ledger.rows import Guard, Ref
+from loyalty.ledger.rows import Ref
+from loyalty.ledger.statement import Guard
 from loyalty.sql import as_datetime, fetchrow, is_pg
 
 
@@ -306,12 +307,12 @@ async def lock(conn: BaseDBAsyncClient, account_id: int, now: datetime, *,
     held = _held.setdefault(conn, set())
     if account_id in held:
         return True
-    pending = await ledger_rows.lock_account(conn, account_id, skip_locked)
+    pending = await lots.lock_account(conn, account_id, skip_locked)
     if pending is None:
         return False
     held.add(account_id)
     if pending:
-        await ledger_rows.mature_lots(conn, account_id, now)
+        await lots.mature_lots(conn, account_id, now)
     return True
 
 
@@ -328,7 +329,7 @@ async def post(conn: BaseDBAsyncClient, p: Posting) -> Posted:
     known: dict[Ref, Any] = {}
     # The key first: a retry racing this posting waits on it, then replays.
     known[Ref.TRANSACTION] = await ledger_rows.write(conn, inserts[0], named, known)
-    available, pending = await ledger_rows.move_points(conn, p)
+    available, pending = await lots.move_points(conn, p)
     known[Ref.AVAILABLE], known[Ref.BALANCE_AFTER] = available, available + pending
     for insert in inserts[1:]:
         notify = p.customer_id if pg and insert.alias == "o" else None
@@ -351,7 +352,7 @@ async def post_in_one_statement(conn: BaseDBAsyncClient, p: Posting,
     (only `post` matures lots) or does not exist. IntegrityError propagates."""
     assert isinstance(p.lots, NewLot) and p.lots.pending_until is None
     counter_id = await system_account_id(conn, COUNTER[p.kind])
-    sql, args = ledger_rows.one_statement(p, counter_id, guards)
+    sql, args = statement.one_statement(p, counter_id, guards)
     row = await fetchrow(conn, sql, *args)
     if row is None:
         return None

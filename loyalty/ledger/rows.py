@@ -15,15 +15,16 @@ once, and tests/integration/test_posting_paths.py checks that they write the
 same rows. A plan depends only on the posting's shape (its kind, channel, lot
 move, event class...), so plans and compiled statements are kept by shape.
 
-This module and the compiled statement are the only writers of ledger
-entries, lots, customer balances and outbox rows.
+With `lots.py` (what a posting does to the account row and its lots) and
+`statement.py` (the one-statement form), this package is the only writer of
+ledger entries, lots, customer balances and outbox rows.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -34,9 +35,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.attribution import acting_client
 from loyalty.bus import CHANNEL
-from loyalty.errors import DomainError, ErrorCode
 from loyalty.events import Event, LedgerEvent, plain
-from loyalty.sql import execute, fetch, fetchrow, is_pg, placeholders
+from loyalty.sql import execute, fetch, fetchrow, is_pg
 
 if TYPE_CHECKING:
     from loyalty.ledger import Posting
@@ -109,7 +109,7 @@ _PURCHASE = ("store_id", "receipt_id", "customer_id", "transaction_id", "lot_id"
              "total_minor", "currency", "refunded_minor", "points_earned", "points_refunded",
              "occurred_at")
 _ENTRY = ("transaction_id", "account_id", "points", "balance_after")
-_OUTBOX = ("kind", "customer_id", "payload", "created_at", "attempts")
+OUTBOX = ("kind", "customer_id", "payload", "created_at", "attempts")
 # The fields of a posting's event that are the ledger's (ledger.events.LedgerEvent).
 _FILLED = {"transaction_id": Ref.TRANSACTION, "points": Arg("event_points"),
            "balance": Ref.AVAILABLE}
@@ -192,7 +192,7 @@ def _plan(key: tuple[Any, ...]) -> tuple[Insert, ...]:
             payload.append((name, _FILLED[f.name]))
         elif f.name not in omitted:
             payload.append((name, Arg(f"event.{f.name}")))
-    rows.append(Insert("outbox_event", "o", _OUTBOX, (
+    rows.append(Insert("outbox_event", "o", OUTBOX, (
         (Lit(event.kind), Arg("customer"), Payload(tuple(payload)), Arg("now"), Lit(0)),)))
     return tuple(rows)
 
@@ -285,336 +285,4 @@ async def emit_to_many(conn: BaseDBAsyncClient, event: Event, customer_ids: Sequ
         args: list[object] = []
         for customer_id in chunk:
             args += [event.kind, customer_id, payload, now, 0]
-        await execute(conn, _insert_sql("outbox_event", _OUTBOX, len(chunk), None), *args)
-
-
-# -- The account and its lots ------------------------------------------------
-
-
-def credit_set(arg: Callable[[Any, str], str], p: Posting) -> str:
-    """The account change of points earned (shared by both paths)."""
-    from loyalty.ledger import NewLot
-
-    assert isinstance(p.lots, NewLot)
-    column = "pending" if p.lots.pending_until is not None else "available"
-    # Each parameter once (loyalty.sql: SQLite numbers them by position).
-    return (f"{column} = {column} + {arg(p.points, 'bigint')}, "
-            f"lifetime_earned = lifetime_earned + {arg(p.points, 'bigint')}, "
-            f"updated_at = {arg(p.now, 'timestamptz')}")
-
-
-class Params:
-    """Positional parameters of a statement built piece by piece: each use
-    takes the next number; `cast` adds PostgreSQL casts (SQLite has none)."""
-
-    def __init__(self, cast: bool) -> None:
-        self.values: list[Any] = []
-        self.cast = cast
-
-    def __call__(self, value: Any, cast: str) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}::{cast}" if self.cast else f"${len(self.values)}"
-
-
-async def lock_account(conn: BaseDBAsyncClient, account_id: int, skip_locked: bool) -> int | None:
-    """The account row locked: its pending points; None when it is missing or
-    (skip_locked) another transaction holds it."""
-    sql = "SELECT pending FROM account WHERE id = $1 FOR UPDATE"
-    if skip_locked and is_pg(conn):
-        sql += " SKIP LOCKED"
-    row = await fetchrow(conn, sql, account_id)
-    return None if row is None else int(row[0])
-
-
-async def mature_lots(conn: BaseDBAsyncClient, account_id: int, now: datetime) -> int:
-    """Move lots whose pending window has passed from pending to available
-    (the account row is locked). Points that mature while the account is
-    negative repay that debt first: they are taken out of the lot, not left
-    in it to be spent twice."""
-    lots = await fetch(
-        conn,
-        "SELECT id, remaining FROM lot WHERE account_id = $1 AND pending_until IS NOT NULL "
-        "AND pending_until <= $2 ORDER BY id",
-        account_id,
-        now,
-    )
-    if not lots:
-        return 0
-    total = sum(r[1] for r in lots)
-    row = await fetchrow(
-        conn,
-        "UPDATE account SET pending = pending - $1, available = available + $2 "
-        "WHERE id = $3 RETURNING available",
-        total,
-        total,
-        account_id,
-    )
-    assert row is not None
-    debt = max(0, -(row[0] - total))
-    for lot_id, remaining in lots:
-        repay = min(debt, remaining)
-        debt -= repay
-        await execute(
-            conn,
-            "UPDATE lot SET pending_until = NULL, remaining = remaining - $1 WHERE id = $2",
-            repay,
-            lot_id,
-        )
-    return total
-
-
-async def consume_lots(conn: BaseDBAsyncClient, account_id: int, points: int, *,
-                       first_lot_id: int | None = None) -> int:
-    """Take `points` from the account's usable lots, first-expiring-first
-    (after `first_lot_id`, when given). Returns how many were found in lots;
-    the rest is a shortfall the caller accounts for."""
-    left = points
-    if first_lot_id is not None and left > 0:
-        row = await fetchrow(conn, "SELECT remaining FROM lot WHERE id = $1", first_lot_id)
-        if row is not None and row[0] > 0:
-            take = min(row[0], left)
-            await execute(
-                conn, "UPDATE lot SET remaining = remaining - $1 WHERE id = $2", take, first_lot_id
-            )
-            left -= take
-    if left <= 0:
-        return points
-    lots = await fetch(
-        conn,
-        "SELECT id, remaining FROM lot WHERE account_id = $1 AND remaining > 0 "
-        "AND pending_until IS NULL ORDER BY expires_at, id",
-        account_id,
-    )
-    for lot_id, remaining in lots:
-        if left <= 0:
-            break
-        take = min(remaining, left)
-        await execute(conn, "UPDATE lot SET remaining = remaining - $1 WHERE id = $2", take, lot_id)
-        left -= take
-    return points - left
-
-
-async def move_points(conn: BaseDBAsyncClient, p: Posting) -> tuple[int, int]:
-    """The account row and the lots the posting takes points from; (available,
-    pending) after. A new lot is written by the plan."""
-    from loyalty.ledger import ClawBack, Close, Expire, NewLot, Spend
-
-    taken = -p.points
-    if isinstance(p.lots, NewLot):
-        args = Params(cast=False)
-        sets = credit_set(args, p)
-        row = await fetchrow(conn, f"UPDATE account SET {sets} WHERE id = "
-                             f"{args(p.account_id, 'bigint')} RETURNING available, pending",
-                             *args.values)
-        assert row is not None, "the customer's account is missing"
-        return int(row[0]), int(row[1])
-    if isinstance(p.lots, Spend):
-        spend = p.lots
-        args = Params(cast=False)
-        sets = f"available = available - {args(taken, 'bigint')}"
-        if spend.unearn:
-            sets += f", lifetime_earned = lifetime_earned - {args(taken, 'bigint')}"
-        sets += f", updated_at = {args(p.now, 'timestamptz')}"
-        where = f"id = {args(p.account_id, 'bigint')}"
-        if not spend.overdraw:
-            # On PostgreSQL the condition is checked on the locked row.
-            where += f" AND available >= {args(taken, 'bigint')}"
-        row = await fetchrow(conn, f"UPDATE account SET {sets} WHERE {where} "
-                             "RETURNING available, pending", *args.values)
-        if row is None:
-            raise DomainError(ErrorCode.INSUFFICIENT_POINTS, "Not enough points available.",
-                              spend.field)
-        found = await consume_lots(conn, p.account_id, taken)
-        assert spend.overdraw or found == taken, "lots out of step with the available balance"
-        return int(row[0]), int(row[1])
-    if isinstance(p.lots, Close):
-        await execute(conn, "UPDATE lot SET remaining = 0 WHERE account_id = $1 "
-                      "AND remaining > 0", p.account_id)
-        row = await fetchrow(
-            conn,
-            "UPDATE account SET available = available - $1, pending = 0, updated_at = $2 "
-            "WHERE id = $3 RETURNING available, pending",
-            taken - await _pending(conn, p.account_id), p.now, p.account_id,
-        )
-        assert row is not None
-        return int(row[0]), int(row[1])
-    if isinstance(p.lots, ClawBack):
-        return await _claw_back(conn, p, p.lots.lot_id, taken)
-    assert isinstance(p.lots, Expire)
-    ids = list(p.lots.lot_ids)
-    await execute(conn, f"UPDATE lot SET remaining = 0 WHERE id IN ({placeholders(len(ids))})",
-                  *ids)
-    row = await fetchrow(
-        conn,
-        "UPDATE account SET available = available - $1, updated_at = $2 "
-        "WHERE id = $3 RETURNING available, pending",
-        taken, p.now, p.account_id,
-    )
-    assert row is not None
-    return int(row[0]), int(row[1])
-
-
-async def _pending(conn: BaseDBAsyncClient, account_id: int) -> int:
-    row = await fetchrow(conn, "SELECT pending FROM account WHERE id = $1", account_id)
-    assert row is not None
-    return int(row[0])
-
-
-async def _claw_back(conn: BaseDBAsyncClient, p: Posting, lot_id: int | None,
-                     points: int) -> tuple[int, int]:
-    """A refund (ADR 0002): the purchase's own lot first, from `pending` while
-    it has not matured, then other lots first-expiring-first; what they lack
-    is taken anyway and `available` goes negative. Lifetime earnings shrink."""
-    from_pending = 0
-    if lot_id is not None:
-        lot = await fetchrow(conn, "SELECT remaining, pending_until FROM lot WHERE id = $1",
-                             lot_id)
-        if lot is not None and lot[1] is not None:
-            from_pending = min(lot[0], points)
-            await execute(conn, "UPDATE lot SET remaining = remaining - $1 WHERE id = $2",
-                          from_pending, lot_id)
-    await consume_lots(conn, p.account_id, points - from_pending,
-                       first_lot_id=None if from_pending else lot_id)
-    row = await fetchrow(
-        conn,
-        "UPDATE account SET available = available - $1, pending = pending - $2, "
-        "lifetime_earned = lifetime_earned - $3, updated_at = $4 "
-        "WHERE id = $5 RETURNING available, pending",
-        points - from_pending, from_pending, points, p.now, p.account_id,
-    )
-    assert row is not None
-    return int(row[0]), int(row[1])
-
-
-# -- One statement (PostgreSQL) ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class Guard:
-    """A condition the one statement checks on the account row it locks:
-    `sql` makes it from the placeholders of the posting's values `uses` names
-    (`extra` adds values of its own)."""
-
-    name: str
-    uses: tuple[str, ...]
-    sql: Callable[..., str]
-    extra: tuple[tuple[str, Any], ...] = ()
-
-
-_CASTS = {bool: "boolean", int: "bigint", str: "text", datetime: "timestamptz"}
-
-
-class _Numbering:
-    """Each named value's one parameter, numbered at its first use."""
-
-    def __init__(self, named: dict[str, Any]) -> None:
-        self.named = named
-        self.order: list[str] = []
-        self.numbers: dict[str, str] = {}
-
-    def __call__(self, name: str) -> str:
-        found = self.numbers.get(name)
-        if found is None:
-            self.order.append(name)
-            found = f"${len(self.order)}::{_CASTS[type(self.named[name])]}"
-            self.numbers[name] = found
-        return found
-
-
-def _sql_value(value: Any, arg: _Numbering) -> str:
-    kind = type(value)
-    if value is None:
-        return "NULL"
-    if kind is Arg:
-        return "NULL" if arg.named[value] is None else arg(value)
-    if kind is Lit:
-        return value.sql()
-    if kind is SqlExpr:
-        return str(value)
-    if kind is Ref:
-        return value.value
-    if kind is Remaining:
-        points = arg(value.points)
-        return f"{points} - LEAST({points}, GREATEST(0, {points} - a.available))"
-    if kind is Payload:
-        return "json_build_object(" + ", ".join(
-            f"'{k}', {_sql_value(v, arg)}" for k, v in value.items) + ")"
-    raise TypeError(f"no SQL for {value!r}")  # pragma: no cover - a new kind of value
-
-
-def _sources(row: tuple[Any, ...]) -> str:
-    found = {"a"}
-    for value in row:
-        items = [v for _, v in value.items] if isinstance(value, Payload) else [value]
-        for v in items:
-            if v is Ref.TRANSACTION:
-                found.add("t")
-            elif v is Ref.LOT:
-                found.add("l")
-    return ", ".join(sorted(found, key="tla".index))
-
-
-# Statements by shape: the same text for every posting of one shape, so
-# asyncpg prepares it once per connection (and Python builds it once), and the
-# names of its parameters in order.
-_compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
-
-
-def one_statement(p: Posting, counter_id: int, guards: Sequence[Guard]) -> tuple[str, list[Any]]:
-    """The posting of points earned as one statement: the account's row (its
-    lock) first, under `guards`, then the planned rows; nothing at all when a
-    guard fails. Returns one row (transaction id, available, pending, lot id)
-    or none."""
-    named = values(p)
-    for g in guards:
-        named.update(g.extra)
-    key = (shape(p, counter_id), tuple(g.name for g in guards),
-           tuple(k for k, v in named.items() if v is None))
-    found = _compiled.get(key)
-    if found is None:
-        found = _compile(p, counter_id, guards, named)
-        if len(_compiled) > 256:
-            _compiled.clear()
-        _compiled[key] = found
-    sql, order = found
-    return sql, [named[name] for name in order]
-
-
-def _compile(p: Posting, counter_id: int, guards: Sequence[Guard],
-             named: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
-    arg = _Numbering(named)
-    where = [f"id = {arg('account')}", "pending = 0",
-             *(g.sql(*(arg(n) for n in g.uses)) for g in guards)]
-    sets = (f"available = available + {arg('points')}, "
-            f"lifetime_earned = lifetime_earned + {arg('points')}, updated_at = {arg('now')}")
-    ctes = [f"a AS (UPDATE account SET {sets} WHERE {' AND '.join(where)} "
-            "RETURNING available, pending)"]
-    for insert in plan(p, counter_id):
-        selects = " UNION ALL ".join(
-            f"SELECT {', '.join(_sql_value(v, arg) for v in row)} FROM {_sources(row)}"
-            for row in insert.rows
-        )
-        returning = f" RETURNING {insert.returning}" if insert.returning else ""
-        ctes.append(f"{insert.alias} AS (INSERT INTO {insert.table} "
-                    f"({', '.join(insert.columns)}) {selects}{returning})")
-    sql = (f"WITH {', '.join(ctes)} SELECT t.id, a.available, a.pending, l.id, "
-           f"pg_notify('{CHANNEL}', {arg('customer_text')}) FROM t, a, l")
-    return sql, tuple(arg.order)
-
-
-def emit_statement(arg: Params, customer_id: int, event: Event, now: datetime, *, source: str,
-                   computed: dict[str, str]) -> str:
-    """SQL: the outbox row `emit` writes for `event`, inserted for each row of
-    `source` (a CTE of the caller's statement); `computed` gives payload
-    fields as SQL expressions of it (an id the same statement writes)."""
-    items = []
-    for k, v in event.payload().items():
-        if k in computed:
-            items.append(f"'{k}', {computed[k]}")
-        elif v is None:
-            items.append(f"'{k}', NULL")
-        else:
-            items.append(f"'{k}', {arg(v, _CASTS[type(v)])}")
-    return (f"INSERT INTO outbox_event ({', '.join(_OUTBOX)}) SELECT "
-            f"{Lit(event.kind).sql()}, {arg(customer_id, 'bigint')}, "
-            f"json_build_object({', '.join(items)}), {arg(now, 'timestamptz')}, 0 FROM {source}")
+        await execute(conn, _insert_sql("outbox_event", OUTBOX, len(chunk), None), *args)

@@ -101,7 +101,7 @@ def test_ledger_and_outbox_rows_are_written_through_one_door():
 def test_events_are_typed_classes_not_strings():
     """Producers and consumers name events by their class (loyalty/events.py),
     and payloads are serialised in one place (loyalty/events.py, and
-    loyalty/ledger/rows.py, which builds the one-statement paths' JSON from
+    loyalty/ledger/statement.py, which builds the one-statement paths' JSON from
     the same events)."""
     from loyalty.events import KINDS
 
@@ -114,7 +114,7 @@ def test_events_are_typed_classes_not_strings():
             if path not in (ROOT / "loyalty" / "events.py",
                             ROOT / "notifications" / "templates.py") and kinds.search(text):
                 offenders.append(str(path.relative_to(ROOT)))
-            if path != LEDGER / "rows.py" and "json_build_object" in text:
+            if path != LEDGER / "statement.py" and "json_build_object" in text:
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
 
