@@ -8,10 +8,10 @@ import strawberry
 from strawberry.types import Info
 
 from api.context import Context
+from api.mutations.base import user_errors
 from api.permissions import IsCustomer
-from api.types.common import OkPayload, errors_of
+from api.types.common import OkPayload
 from loyalty import email_tokens
-from loyalty.errors import DomainError
 from notifications import account_emails
 
 
@@ -44,11 +44,9 @@ class AccountEmailMutations:
     @strawberry.mutation(description="Set a new password from a reset link; every session "
                          "of the account ends. INVALID_INPUT on `token` for a link invalid, "
                          "expired or already used.")
+    @user_errors
     async def reset_password(self, input: ResetPasswordInput) -> OkPayload:
-        try:
-            await email_tokens.reset_password(input.token, input.password)
-        except DomainError as e:
-            return OkPayload(errors=errors_of(e))
+        await email_tokens.reset_password(input.token, input.password)
         return OkPayload(errors=[])
 
     @strawberry.mutation(description="Email the signed-in customer a link that confirms "
@@ -59,9 +57,7 @@ class AccountEmailMutations:
         return OkPayload(errors=[])
 
     @strawberry.mutation(description="Confirm an email address from its link.")
+    @user_errors
     async def verify_email(self, input: VerifyEmailInput) -> OkPayload:
-        try:
-            await email_tokens.verify_email(input.token)
-        except DomainError as e:
-            return OkPayload(errors=errors_of(e))
+        await email_tokens.verify_email(input.token)
         return OkPayload(errors=[])

@@ -10,10 +10,10 @@ from strawberry.types import Info
 from api.client_permissions import IsSupport
 from api.context import Context
 from api.convert import parse_id
-from api.types.common import UserError, errors_of
+from api.mutations.base import user_errors
+from api.types.common import UserError
 from api.types.pos import LedgerTransaction
 from loyalty.adjustments import adjust_points
-from loyalty.errors import DomainError
 
 
 @strawberry.input(description="A correction of a customer's balance.")
@@ -41,14 +41,12 @@ class AdjustmentMutations:
     @strawberry.mutation(
         description="Customer service: post a signed ADJUST with a reason (SUPPORT or ADMIN).",
         permission_classes=[IsSupport])
+    @user_errors
     async def adjust_points(self, info: Info[Context, Any],
                             input: AdjustPointsInput) -> AdjustPointsPayload:
         assert info.context.principal is not None
-        try:
-            txn = await adjust_points(
-                info.context.principal, idempotency_key=input.idempotency_key,
-                customer_id=parse_id(input.customer_id, "customerId"), points=input.points,
-                reason=input.reason)
-        except DomainError as e:
-            return AdjustPointsPayload(transaction=None, errors=errors_of(e))
+        txn = await adjust_points(
+            info.context.principal, idempotency_key=input.idempotency_key,
+            customer_id=parse_id(input.customer_id, "customerId"), points=input.points,
+            reason=input.reason)
         return AdjustPointsPayload(transaction=LedgerTransaction.of(txn), errors=[])

@@ -5,12 +5,12 @@ from __future__ import annotations
 import strawberry
 
 from api.convert import parse_id
+from api.mutations.base import user_errors
 from api.permissions import IsAdmin
-from api.types.common import StaffRole, UserError, errors_of, given
+from api.types.common import StaffRole, UserError, given
 from api.types.integrations import StoreKind
 from geofence import nearby
 from loyalty import stores
-from loyalty.errors import DomainError
 from loyalty.models import StaffRole as DomainStaffRole
 
 
@@ -94,20 +94,18 @@ class AdminMutations:
     @strawberry.mutation(
         description="Admin: create a store and its geofence.", permission_classes=[IsAdmin]
     )
+    @user_errors
     async def create_store(self, input: CreateStoreInput) -> CreateStorePayload:
-        try:
-            franchise = given(input.franchise_id)
-            store = await stores.create_store(
-                input.name,
-                given(input.latitude),
-                given(input.longitude),
-                input.timezone,
-                150.0 if input.radius_meters is None else input.radius_meters,
-                kind=input.kind or StoreKind.PHYSICAL,
-                franchise_id=None if franchise is None else parse_id(franchise, "franchiseId"),
-            )
-        except DomainError as e:
-            return CreateStorePayload(store=None, errors=errors_of(e))
+        franchise = given(input.franchise_id)
+        store = await stores.create_store(
+            input.name,
+            given(input.latitude),
+            given(input.longitude),
+            input.timezone,
+            150.0 if input.radius_meters is None else input.radius_meters,
+            kind=input.kind or StoreKind.PHYSICAL,
+            franchise_id=None if franchise is None else parse_id(franchise, "franchiseId"),
+        )
         nearby.invalidate()
         return CreateStorePayload(
             store=Store(
@@ -124,19 +122,17 @@ class AdminMutations:
         )
 
     @strawberry.mutation(description="Admin: create a staff member.", permission_classes=[IsAdmin])
+    @user_errors
     async def create_staff(self, input: CreateStaffInput) -> CreateStaffPayload:
-        try:
-            store_ids = [parse_id(s, "storeIds") for s in given(input.store_ids) or []]
-            franchise = given(input.franchise_id)
-            staff, scoped = await stores.create_staff(
-                input.email,
-                input.password,
-                DomainStaffRole(input.role.value),
-                store_ids,
-                None if franchise is None else parse_id(franchise, "franchiseId"),
-            )
-        except DomainError as e:
-            return CreateStaffPayload(staff=None, errors=errors_of(e))
+        store_ids = [parse_id(s, "storeIds") for s in given(input.store_ids) or []]
+        franchise = given(input.franchise_id)
+        staff, scoped = await stores.create_staff(
+            input.email,
+            input.password,
+            DomainStaffRole(input.role.value),
+            store_ids,
+            None if franchise is None else parse_id(franchise, "franchiseId"),
+        )
         return CreateStaffPayload(
             staff=Staff(
                 id=strawberry.ID(str(staff.id)),

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.types import Info
 
 from api.context import Context
+from api.mutations.base import user_errors
 from api.permissions import IsAdmin
 from api.types.analytics import (
     AcquisitionCostInput,
@@ -24,9 +25,8 @@ from api.types.analytics import (
     RecomputeScoresPayload,
     RfmCell,
 )
-from api.types.common import OkPayload, errors_of, given
+from api.types.common import OkPayload, given
 from audience import jobs, scores, touchpoints, value
-from loyalty.errors import DomainError
 
 
 @strawberry.type
@@ -51,11 +51,9 @@ class AnalyticsMutations:
                          "worker also does, every LOYALTY_SCORES_INTERVAL_SECONDS), then the "
                          "segments that read them, and fit the lifetime-value prediction "
                          "again.", permission_classes=[IsAdmin])
+    @user_errors
     async def recompute_scores(self, input: RecomputeScoresInput) -> RecomputeScoresPayload:
-        try:
-            done, _ = await jobs.recompute_now(rfm_window_days=given(input.rfm_window_days))
-        except DomainError as e:
-            return RecomputeScoresPayload(computed_at=None, customers=0, errors=errors_of(e))
+        done, _ = await jobs.recompute_now(rfm_window_days=given(input.rfm_window_days))
         return RecomputeScoresPayload(computed_at=done.computed_at, customers=done.scored,
                                       errors=[])
 
@@ -99,14 +97,12 @@ class ValueMutations:
     @strawberry.mutation(description="Admin: what an acquisition source (or one of its "
                          "campaigns) cost in a month, shared by the customers it brought then.",
                          permission_classes=[IsAdmin])
+    @user_errors
     async def record_acquisition_cost(self, info: Info[Context, Any],
                                       input: AcquisitionCostInput) -> OkPayload:
         assert info.context.principal is not None
-        try:
-            await value.record_acquisition_cost(
-                source=input.source, campaign=given(input.campaign), month=input.month,
-                amount_minor=input.amount.amount_minor, currency=input.amount.currency,
-                staff_id=info.context.principal.subject_id)
-        except DomainError as e:
-            return OkPayload(errors=errors_of(e))
+        await value.record_acquisition_cost(
+            source=input.source, campaign=given(input.campaign), month=input.month,
+            amount_minor=input.amount.amount_minor, currency=input.amount.currency,
+            staff_id=info.context.principal.subject_id)
         return OkPayload(errors=[])

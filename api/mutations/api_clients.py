@@ -9,8 +9,9 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.convert import parse_id
+from api.mutations.base import user_errors
 from api.permissions import IsAdmin
-from api.types.common import OkPayload, errors_of, given
+from api.types.common import OkPayload, given
 from api.types.integrations import (
     ApiClient,
     ApiClientIdInput,
@@ -18,7 +19,6 @@ from api.types.integrations import (
     CreateApiClientPayload,
 )
 from loyalty import api_clients
-from loyalty.errors import DomainError
 
 
 @strawberry.type
@@ -34,26 +34,22 @@ class ApiClientMutations:
     @strawberry.mutation(
         description="Admin: a new API client and its secret, shown once (only its hash is "
         "kept).", permission_classes=[IsAdmin])
+    @user_errors
     async def create_api_client(self, info: Info[Context, Any],
                                 input: CreateApiClientInput) -> CreateApiClientPayload:
         assert info.context.principal is not None
-        try:
-            stores = [parse_id(s, "storeIds") for s in given(input.store_ids) or []]
-            view, secret = await api_clients.create_api_client(
-                info.context.principal, input.name, [s.value for s in input.scopes], stores)
-        except DomainError as e:
-            return CreateApiClientPayload(client=None, secret=None, errors=errors_of(e))
+        stores = [parse_id(s, "storeIds") for s in given(input.store_ids) or []]
+        view, secret = await api_clients.create_api_client(
+            info.context.principal, input.name, [s.value for s in input.scopes], stores)
         return CreateApiClientPayload(client=ApiClient.of(view), secret=secret, errors=[])
 
     @strawberry.mutation(
         description="Admin: revoke an API client; its key is refused by every server "
         "process within a second.", permission_classes=[IsAdmin])
+    @user_errors
     async def revoke_api_client(self, info: Info[Context, Any],
                                 input: ApiClientIdInput) -> OkPayload:
         assert info.context.principal is not None
-        try:
-            await api_clients.revoke_api_client(info.context.principal,
-                                                parse_id(input.client_id, "clientId"))
-        except DomainError as e:
-            return OkPayload(errors=errors_of(e))
+        await api_clients.revoke_api_client(info.context.principal,
+                                            parse_id(input.client_id, "clientId"))
         return OkPayload(errors=[])

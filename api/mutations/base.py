@@ -5,7 +5,9 @@ case and maps the result; a DomainError raised on the way (by the input's
 conversion or by the use case) is answered as the resolver's payload type with
 `errors: [UserError]` and every other field empty (null, or its declared
 default), never as a top-level error. Decorate the resolver under
-`@strawberry.mutation`:
+`@strawberry.mutation` (or `@strawberry.field`, for a query that answers a
+payload, as journeyPreview does; queries that raise from_domain keep
+top-level errors):
 
     @strawberry.mutation(description=..., permission_classes=[IsStaff])
     @user_errors

@@ -9,10 +9,10 @@ from strawberry.types import Info
 
 from api.client_permissions import IsAdminOrManager
 from api.context import Context
+from api.mutations.base import user_errors
 from api.permissions import IsAdmin
-from api.types.common import UserError, errors_of
+from api.types.common import UserError
 from loyalty import franchises
-from loyalty.errors import DomainError
 
 
 @strawberry.type(description="A franchisee; its managers act only in its stores.")
@@ -52,11 +52,9 @@ class FranchiseQueries:
 class FranchiseMutations:
     @strawberry.mutation(description="Admin: a new franchise; stores join it at creation "
                          "(createStore's franchiseId).", permission_classes=[IsAdmin])
+    @user_errors
     async def create_franchise(self, info: Info[Context, Any],
                                input: CreateFranchiseInput) -> FranchisePayload:
         assert info.context.principal is not None
-        try:
-            view = await franchises.create_franchise(info.context.principal, input.name)
-        except DomainError as e:
-            return FranchisePayload(franchise=None, errors=errors_of(e))
+        view = await franchises.create_franchise(info.context.principal, input.name)
         return FranchisePayload(franchise=Franchise.of(view), errors=[])

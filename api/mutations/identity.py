@@ -10,7 +10,8 @@ from strawberry.types import Info
 
 from api.client_address import client_address
 from api.context import Context
-from api.types.common import UserError, errors_of, given
+from api.mutations.base import user_errors
+from api.types.common import UserError, given
 from audience.events import check_anonymous_id
 from audience.identity_merge import merge_anonymous
 from loyalty import identity
@@ -115,19 +116,14 @@ _THROTTLED = (
 )
 
 
-def _failed(error: DomainError) -> AuthPayload:
-    return AuthPayload(
-        access_token=None, refresh_token=None, expires_at=None, errors=errors_of(error)
-    )
-
-
 @strawberry.type
 class IdentityMutations:
     @strawberry.mutation(description="Create a customer account, its card, and a session.")
+    @user_errors
     async def sign_up(self, input: SignUpInput) -> AuthPayload:
+        anonymous_id = check_anonymous_id(given(input.anonymous_id))
+        acquisition = given(input.acquisition)
         try:
-            anonymous_id = check_anonymous_id(given(input.anonymous_id))
-            acquisition = given(input.acquisition)
             session = await identity.sign_up(
                 email=input.email,
                 password=input.password,
@@ -141,32 +137,30 @@ class IdentityMutations:
                     acquisition.source, given(acquisition.medium), given(acquisition.campaign)),
             )
         except DomainError as e:
+            # An account imported from the previous programme: the answer is
+            # the link that claims it, not EMAIL_TAKEN.
             if e.code == ErrorCode.EMAIL_TAKEN and \
                     await account_emails.claim_instead_of_sign_up(normalize_email(input.email)):
-                return _failed(claim_error())
-            return _failed(e)
+                raise claim_error() from None
+            raise
         if anonymous_id is not None:
             await merge_anonymous(session.principal.subject_id, anonymous_id)
         return _payload(session)
 
     @strawberry.mutation(description="Log a customer in." + _THROTTLED)
+    @user_errors
     async def log_in(self, input: LogInInput, info: Info[Context, Any]) -> AuthPayload:
-        try:
-            anonymous_id = check_anonymous_id(given(input.anonymous_id))
-            session = await identity.log_in(email=input.email, password=input.password,
-                                            client=_client(info))
-        except DomainError as e:
-            return _failed(e)
+        anonymous_id = check_anonymous_id(given(input.anonymous_id))
+        session = await identity.log_in(email=input.email, password=input.password,
+                                        client=_client(info))
         if anonymous_id is not None:
             await merge_anonymous(session.principal.subject_id, anonymous_id)
         return _payload(session)
 
     @strawberry.mutation(description="Swap a refresh token for a new session (rotation).")
+    @user_errors
     async def refresh_session(self, input: RefreshSessionInput) -> AuthPayload:
-        try:
-            return _payload(await identity.refresh_session(refresh_token=input.refresh_token))
-        except DomainError as e:
-            return _failed(e)
+        return _payload(await identity.refresh_session(refresh_token=input.refresh_token))
 
     @strawberry.mutation(description="End the session this refresh token belongs to.")
     async def log_out(self, input: RefreshSessionInput) -> LogOutPayload:
@@ -176,9 +170,7 @@ class IdentityMutations:
     @strawberry.mutation(
         description="Log a staff member (cashier, manager, admin) in." + _THROTTLED
     )
+    @user_errors
     async def staff_log_in(self, input: LogInInput, info: Info[Context, Any]) -> AuthPayload:
-        try:
-            return _payload(await identity.staff_log_in(
-                email=input.email, password=input.password, client=_client(info)))
-        except DomainError as e:
-            return _failed(e)
+        return _payload(await identity.staff_log_in(
+            email=input.email, password=input.password, client=_client(info)))

@@ -3,7 +3,6 @@ pauseJourney, archiveJourney, journeys, journey, journeyTemplates."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import strawberry
@@ -11,8 +10,8 @@ from strawberry.scalars import JSON
 from strawberry.types.unset import UnsetType
 
 from api.convert import parse_id
+from api.mutations.base import user_errors
 from api.permissions import IsAdmin
-from api.types.common import errors_of
 from api.types.journeys import (
     CreateJourneyInput,
     Journey,
@@ -24,7 +23,6 @@ from api.types.journeys import (
 )
 from journeys import service
 from journeys.preview import preview_step
-from journeys.service import JourneyView
 from journeys.templates import journey_templates
 from loyalty.errors import DomainError
 
@@ -33,11 +31,7 @@ def _kept(value: Any) -> Any:
     return service.UNCHANGED if isinstance(value, UnsetType) else value
 
 
-async def _payload(change: Callable[[], Awaitable[JourneyView]]) -> JourneyPayload:
-    try:
-        view = await change()
-    except DomainError as e:
-        return JourneyPayload(journey=None, errors=errors_of(e))
+def _saved(view: service.JourneyView) -> JourneyPayload:
     return JourneyPayload(journey=Journey.of(view), errors=[])
 
 
@@ -62,16 +56,13 @@ class JourneyQueries:
                       "sent now, with their points, tier and name (a coupon not yet issued "
                       "shows a sample code). Nothing is written (admin token).",
                       permission_classes=[IsAdmin])
+    @user_errors
     async def journey_preview(
         self, journey_id: strawberry.ID, step_id: str, customer_id: strawberry.ID,
         trigger: JSON | None = None, version: int | None = None,
     ) -> JourneyPreview:
-        try:
-            found = await preview_step(parse_id(journey_id, "journeyId"), step_id,
-                                       parse_id(customer_id, "customerId"), trigger, version)
-        except DomainError as e:
-            return JourneyPreview(channel=None, channels=[], language=None, title=None,
-                                  body=None, problem=None, errors=errors_of(e))
+        found = await preview_step(parse_id(journey_id, "journeyId"), step_id,
+                                   parse_id(customer_id, "customerId"), trigger, version)
         return JourneyPreview(channel=found.channel, channels=list(found.channels),
                               language=found.language, title=found.title, body=found.body,
                               problem=found.problem, errors=[])
@@ -90,8 +81,9 @@ class JourneyMutations:
     @strawberry.mutation(description="Admin: save a new journey as a draft (validated: every "
                          "fault is an INVALID_DEFINITION error with its path).",
                          permission_classes=[IsAdmin])
+    @user_errors
     async def create_journey(self, input: CreateJourneyInput) -> JourneyPayload:
-        return await _payload(lambda: service.create_journey(
+        return _saved(await service.create_journey(
             name=input.name, definition=input.definition, template_key=input.template_key))
 
     @strawberry.mutation(description="Admin: rename a journey or change its definition. A "
@@ -99,33 +91,29 @@ class JourneyMutations:
                          "live once published, and customers under way finish on theirs. "
                          "JOURNEY_NOT_EDITABLE for an archived journey.",
                          permission_classes=[IsAdmin])
+    @user_errors
     async def update_journey(self, input: UpdateJourneyInput) -> JourneyPayload:
-        async def change() -> JourneyView:
-            return await service.update_journey(
-                parse_id(input.journey_id, "journeyId"), name=_kept(input.name),
-                definition=_kept(input.definition))
-        return await _payload(change)
+        return _saved(await service.update_journey(
+            parse_id(input.journey_id, "journeyId"), name=_kept(input.name),
+            definition=_kept(input.definition)))
 
     @strawberry.mutation(description="Admin: freeze the newest version and make it live (new "
                          "entries start on it); resumes a paused journey.",
                          permission_classes=[IsAdmin])
+    @user_errors
     async def publish_journey(self, input: JourneyIdInput) -> JourneyPayload:
-        async def change() -> JourneyView:
-            return await service.publish_journey(parse_id(input.journey_id, "journeyId"))
-        return await _payload(change)
+        return _saved(await service.publish_journey(parse_id(input.journey_id, "journeyId")))
 
     @strawberry.mutation(description="Admin: stop entries and sends; runs stay where they "
                          "stand until the journey is published again.",
                          permission_classes=[IsAdmin])
+    @user_errors
     async def pause_journey(self, input: JourneyIdInput) -> JourneyPayload:
-        async def change() -> JourneyView:
-            return await service.pause_journey(parse_id(input.journey_id, "journeyId"))
-        return await _payload(change)
+        return _saved(await service.pause_journey(parse_id(input.journey_id, "journeyId")))
 
     @strawberry.mutation(description="Admin: end a journey for good: no entries, its runs "
                          "leave, and it can no longer be edited.",
                          permission_classes=[IsAdmin])
+    @user_errors
     async def archive_journey(self, input: JourneyIdInput) -> JourneyPayload:
-        async def change() -> JourneyView:
-            return await service.archive_journey(parse_id(input.journey_id, "journeyId"))
-        return await _payload(change)
+        return _saved(await service.archive_journey(parse_id(input.journey_id, "journeyId")))

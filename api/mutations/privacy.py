@@ -10,8 +10,9 @@ from strawberry.types import Info
 from api.client_permissions import IsSupport
 from api.context import Context
 from api.convert import parse_id
+from api.mutations.base import user_errors
 from api.permissions import IsCustomer, forget_principal
-from api.types.common import OkPayload, errors_of
+from api.types.common import OkPayload
 from geofence import privacy as geofence_privacy
 from loyalty import passwords
 from loyalty.errors import DomainError, ErrorCode
@@ -49,6 +50,7 @@ class PrivacyMutations:
         "required): personal data erased, sessions and devices revoked, open sockets closed, "
         "the points left closed through the ledger. Irreversible.",
         permission_classes=[IsCustomer])
+    @user_errors
     async def delete_my_account(self, info: Info[Context, Any],
                                 input: DeleteMyAccountInput) -> OkPayload:
         principal = info.context.principal
@@ -56,20 +58,17 @@ class PrivacyMutations:
         customer = await Customer.get_or_none(id=principal.subject_id)
         if customer is None or not await passwords.verify_password_async(
                 input.password, customer.password_hash):
-            return OkPayload(errors=errors_of(DomainError(
-                ErrorCode.INVALID_CREDENTIALS, "Wrong password.", "password")))
+            raise DomainError(ErrorCode.INVALID_CREDENTIALS, "Wrong password.", "password")
         await erase(principal, principal.subject_id, "customer")
         return OkPayload(errors=[])
 
     @strawberry.mutation(
         description="Customer service: erase a customer (SUPPORT or ADMIN), as "
         "deleteMyAccount does; audited.", permission_classes=[IsSupport])
+    @user_errors
     async def erase_customer(self, info: Info[Context, Any],
                              input: EraseCustomerInput) -> OkPayload:
         assert info.context.principal is not None
-        try:
-            await erase(info.context.principal, parse_id(input.customer_id, "customerId"),
-                        "support")
-        except DomainError as e:
-            return OkPayload(errors=errors_of(e))
+        await erase(info.context.principal, parse_id(input.customer_id, "customerId"),
+                    "support")
         return OkPayload(errors=[])

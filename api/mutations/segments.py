@@ -10,8 +10,9 @@ from strawberry.types.unset import UnsetType
 
 from api.context import Context
 from api.convert import parse_id
+from api.mutations.base import user_errors
 from api.permissions import IsAdmin
-from api.types.common import errors_of, given
+from api.types.common import given
 from api.types.segments import CreateSegmentInput, Segment, SegmentPayload, UpdateSegmentInput
 from audience import segments
 from loyalty.errors import DomainError
@@ -43,24 +44,20 @@ class SegmentQueries:
 class SegmentMutations:
     @strawberry.mutation(description="Admin: save a new segment; its members are evaluated "
                          "within seconds by the worker.", permission_classes=[IsAdmin])
+    @user_errors
     async def create_segment(self, info: Info[Context, Any],
                              input: CreateSegmentInput) -> SegmentPayload:
         assert info.context.principal is not None
-        try:
-            view = await segments.create_segment(
-                name=input.name, description=given(input.description),
-                definition=input.definition, staff_id=info.context.principal.subject_id)
-        except DomainError as e:
-            return SegmentPayload(segment=None, errors=errors_of(e))
+        view = await segments.create_segment(
+            name=input.name, description=given(input.description),
+            definition=input.definition, staff_id=info.context.principal.subject_id)
         return SegmentPayload(segment=Segment.of(view), errors=[])
 
     @strawberry.mutation(description="Admin: change a segment's name, description or "
                          "definition.", permission_classes=[IsAdmin])
+    @user_errors
     async def update_segment(self, input: UpdateSegmentInput) -> SegmentPayload:
-        try:
-            view = await segments.update_segment(
-                parse_id(input.segment_id, "segmentId"), name=_kept(input.name),
-                description=_kept(input.description), definition=_kept(input.definition))
-        except DomainError as e:
-            return SegmentPayload(segment=None, errors=errors_of(e))
+        view = await segments.update_segment(
+            parse_id(input.segment_id, "segmentId"), name=_kept(input.name),
+            description=_kept(input.description), definition=_kept(input.definition))
         return SegmentPayload(segment=Segment.of(view), errors=[])

@@ -11,8 +11,9 @@ from strawberry.types import Info
 from api.context import Context
 from api.convert import parse_id
 from api.errors import from_domain
+from api.mutations.base import user_errors
 from api.permissions import IsAdmin
-from api.types.common import UserError, errors_of
+from api.types.common import UserError
 from loyalty.errors import DomainError
 from notifications.webhooks import admin
 
@@ -105,25 +106,21 @@ class WebhookMutations:
         "POSTed as JSON {id, type, createdAt, customerId, data} with `Loyalty-Signature: "
         "t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, retried with back-off until a "
         "2xx, in order per customer.", permission_classes=[IsAdmin])
+    @user_errors
     async def create_webhook(self, info: Info[Context, Any],
                              input: CreateWebhookInput) -> CreateWebhookPayload:
         assert info.context.principal is not None
-        try:
-            view, secret = await admin.create_webhook(info.context.principal, input.url,
-                                                      input.events)
-        except DomainError as e:
-            return CreateWebhookPayload(webhook=None, secret=None, errors=errors_of(e))
+        view, secret = await admin.create_webhook(info.context.principal, input.url,
+                                                  input.events)
         return CreateWebhookPayload(webhook=Webhook.of(view), secret=secret, errors=[])
 
     @strawberry.mutation(
         description="Admin: send a delivery again from its first attempt (enables its "
         "webhook again if it was disabled).", permission_classes=[IsAdmin])
+    @user_errors
     async def redeliver_webhook(self, info: Info[Context, Any],
                                 input: RedeliverWebhookInput) -> RedeliverWebhookPayload:
         assert info.context.principal is not None
-        try:
-            view = await admin.redeliver(info.context.principal,
-                                         parse_id(input.delivery_id, "deliveryId"))
-        except DomainError as e:
-            return RedeliverWebhookPayload(delivery=None, errors=errors_of(e))
+        view = await admin.redeliver(info.context.principal,
+                                     parse_id(input.delivery_id, "deliveryId"))
         return RedeliverWebhookPayload(delivery=WebhookDelivery.of(view), errors=[])

@@ -62,7 +62,9 @@ class RecomputeScoresInput:
 @strawberry.type(description="The result of recomputeScores.")
 class RecomputeScoresPayload:
     computed_at: datetime | None = strawberry.field(description="The scores' computedAt.")
-    customers: int = strawberry.field(description="Customers with a score row now.")
+    # 0, not null, when refused: the field is non-null (api/mutations/base.py: refused).
+    customers: int = strawberry.field(default=0,
+                                      description="Customers with a score row now.")
     errors: list[UserError] = strawberry.field(description="Why nothing was computed.")
 
 

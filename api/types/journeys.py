@@ -167,7 +167,9 @@ class JourneyPreview:
     channel: str | None = strawberry.field(description="The channel it would go on first "
                                            "(PUSH, INBOX, EMAIL, SMS); null if none can "
                                            "carry it.")
-    channels: list[str] = strawberry.field(description="Every channel the sender would try, "
+    # Empty, not null, when refused: the field is non-null (api/mutations/base.py: refused).
+    channels: list[str] = strawberry.field(default_factory=list,
+                                           description="Every channel the sender would try, "
                                            "in order.")
     language: str | None = strawberry.field(description="The language chosen (fr, en).")
     title: str | None = strawberry.field(description="The rendered title.")

@@ -28,6 +28,8 @@ async def test_an_admin_recomputes_and_reads_the_grid_and_matrix(gql: GraphQLCli
                      token=shop.admin_token))["recomputeScores"]
     assert [(e["code"], e["field"]) for e in bad["errors"]] == [("INVALID_INPUT",
                                                                   "rfmWindowDays")]
+    # the refusal keeps the non-null count at 0 (its declared default), never null
+    assert (bad["computedAt"], bad["customers"]) == (None, 0)
     refused = await gql.raw(GRID, token=shop.cashier_token)
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 

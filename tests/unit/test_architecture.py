@@ -125,3 +125,44 @@ def test_observability_imports_neither_the_edge_nor_the_domain():
     offenders = {str(p.relative_to(ROOT)): sorted(_imports(p) & project)
                  for p in (ROOT / "observability").rglob("*.py")}
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+# A refusal becomes a payload in one place (api/mutations/base.py: user_errors);
+# a documented exception would be listed here with its reason.
+ONE_REFUSAL_DOOR = {ROOT / "api" / "mutations" / "base.py",
+                    ROOT / "api" / "types" / "common.py"}  # where errors_of is defined
+
+
+def _catches_domain_error(handler: ast.ExceptHandler) -> bool:
+    caught = handler.type
+    names = caught.elts if isinstance(caught, ast.Tuple) else [caught]
+    return any((isinstance(n, ast.Name) and n.id in ("DomainError", "DomainErrors"))
+               or (isinstance(n, ast.Attribute) and n.attr in ("DomainError", "DomainErrors"))
+               for n in names)
+
+
+def _returns_errors(handler: ast.ExceptHandler) -> bool:
+    return any(isinstance(node, ast.Return) and isinstance(node.value, ast.Call)
+               and any(k.arg == "errors" for k in node.value.keywords)
+               for node in ast.walk(handler))
+
+
+def test_domain_errors_become_payloads_through_the_mutation_base():
+    """No resolver maps a DomainError to its payload by hand (`except DomainError:
+    return XPayload(errors=errors_of(e))`): it decorates with @user_errors and
+    raises, so every refusal is answered alike (null fields, declared defaults).
+    Queries that raise from_domain(e) answer top-level errors, a different
+    contract, and stay."""
+    offenders = []
+    for path in (ROOT / "api").rglob("*.py"):
+        if path in ONE_REFUSAL_DOOR:
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            by_hand = (isinstance(node, ast.ExceptHandler) and _catches_domain_error(node)
+                       and _returns_errors(node))
+            maps = (isinstance(node, ast.Name) and node.id == "errors_of") or (
+                isinstance(node, ast.alias) and node.name == "errors_of")
+            if by_hand or maps:
+                offenders.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}")
+    assert offenders == []
