@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from loyalty.config import get_settings
+from loyalty.events import CampaignMessage
 from notifications import campaigns
 from notifications.devices import register_device
-from loyalty.events import CampaignMessage
 from notifications.models import Notification, Platform
 from notifications.preferences import update_preferences
 from notifications.presentation import SCREENS
