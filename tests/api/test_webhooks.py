@@ -39,6 +39,9 @@ PURCHASE = """
 mutation($input: RecordPurchaseInput!) { recordPurchase(input: $input) { errors { code } } }"""
 REFUND = """
 mutation($input: RefundPurchaseInput!) { refundPurchase(input: $input) { errors { code } } }"""
+ERASE = """
+mutation($input: EraseCustomerInput!) { eraseCustomer(input: $input) { errors { code field } } }
+"""
 
 
 def readme_verify():
@@ -236,3 +239,24 @@ async def test_data_is_the_payload_the_outbox_holds_whatever_its_class_makes_of_
                if r.name == "notifications.webhooks.events"]
     assert len(refused) == 2 and "points.redeemed" in refused[0]
 
+
+async def test_rows_erasure_emptied_before_the_fan_out_are_not_sent(gql, shop, alice,
+                                                                    receiver):
+    # given a purchase, then the customer erased before the fan-out read it
+    await webhook(gql, shop, receiver.url, ["*"])
+    from tests.api.test_pos import buy
+
+    await buy(gql, shop, alice, 10_00)
+    erased = await gql(ERASE, {"input": {"customerId": str(alice.id)}}, token=shop.admin_token)
+    assert erased["eraseCustomer"]["errors"] == []
+    # when the events are fanned out
+    await fan_out()
+    # then only her erasure goes out (not her purchase or closing, which say
+    # nothing now), and every row is read
+    sent = await fanned_out()
+    assert [(event, json.loads(body)["data"]) for event, body in sent] == [
+        ("customer.erased", {"customer_id": alice.id})]
+    assert await fan_out() == 0
+    unread = await fetch(connections.get("default"),
+                         "SELECT count(*) FROM outbox_event WHERE webhooked_at IS NULL")
+    assert unread[0][0] == 0
