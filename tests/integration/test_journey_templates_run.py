@@ -119,10 +119,10 @@ async def member(first_name: str, locale: str = "fr-FR", *, opt_in: bool = True,
 
 async def buy(holder: CardHolder, store_id: int, euros: int, receipt: str, *,
               channel: Channel = Channel.STORE, coupon: str | None = None) -> None:
-    await purchases.record_purchase(
+    await purchases.record_purchase(purchases.RecordPurchase(
         idempotency_key=f"buy-{receipt}", customer_id=holder.customer_id,
         account_id=holder.account_id, store_id=store_id, receipt_id=receipt,
-        total=Money(euros * 100, "EUR"), channel=channel, coupon_code=coupon)
+        total=Money(euros * 100, "EUR"), channel=channel, coupon_code=coupon))
 
 
 async def behaviour(holder: CardHolder, name: str, at: datetime, **properties: Any) -> None:

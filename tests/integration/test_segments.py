@@ -25,10 +25,10 @@ NOW = datetime.now(UTC)
 
 
 async def web_buy(holder, store_id: int, amount_minor: int, key: str, days_ago: int = 0):
-    await purchases.record_purchase(
+    await purchases.record_purchase(purchases.RecordPurchase(
         idempotency_key=key, customer_id=holder.customer_id, account_id=holder.account_id,
         store_id=store_id, receipt_id=key, total=Money(amount_minor, "EUR"), channel=Channel.WEB,
-        occurred_at=NOW - timedelta(days=days_ago) if days_ago else None)
+        occurred_at=NOW - timedelta(days=days_ago) if days_ago else None))
 
 
 async def views(customer_id: int, sku: str, count: int, prefix: str,
