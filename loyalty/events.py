@@ -2,8 +2,8 @@
 
 Every outbox row is one of these, written by `loyalty.ledger` (a posting's
 event, or `emit` for events that move no points) and read back by its
-consumers (the notifications worker today; the events stream, segments,
-journeys and webhooks next) through `parse`. A payload is the event's fields
+consumers (the notifications worker, the events stream that segments and
+journeys read, webhooks) through `parse`. A payload is the event's fields
 in declaration order, as JSON: datetimes as ISO 8601, tuples as arrays. The
 payloads are the ones the outbox carried before these classes existed, key
 for key, so rows written by an older process read the same; a field some
