@@ -1,11 +1,11 @@
 """The one adapter from the ledger's domain events to the stream's names.
 
-Today the domain events are the outbox rows (`outbox_event`: kind, customer,
-JSON payload) that every posting writes in its own transaction; when the core
-publishes typed events (loyalty/events.py), this module is the one place to
-change. Each outbox row becomes zero or more stream rows, with message ids
-derived from the outbox id (`srv:outbox:<id>`, `srv:outbox:<id>:coupon:<n>`),
-so that reading a row twice writes nothing twice.
+The domain events are the outbox rows (`outbox_event`: kind, customer, JSON
+payload) that every posting writes in its own transaction, read as the typed
+events of loyalty/events.py (`parse`). Each outbox row becomes zero or more
+stream rows, with message ids derived from the outbox id (`srv:outbox:<id>`,
+`srv:outbox:<id>:coupon:<n>`), so that reading a row twice writes nothing
+twice.
 
 - points.earned of a purchase: purchase (channel, storeId, totalMinor,
   currency, receiptId, points), and coupon_redeemed (code, receiptId,
@@ -22,13 +22,15 @@ so that reading a row twice writes nothing twice.
 - tier.changed: tier_changed (from, to, direction);
 - customer.signed_up: signed_up (source, the acquisition source if any).
 
-Other kinds (expiry, reminders, campaigns) are not behaviour: no event.
+Other kinds (expiry, reminders, campaigns) are not behaviour: no event. Nor
+is a row whose payload erasure emptied (the stream reads processed rows too),
+or one that does not read as its kind (logged, never fatal).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,15 +43,19 @@ from audience.events import StreamRow
 from loyalty.events import (
     SURVEY_CLAWBACK,
     CustomerSignedUp,
+    Event,
     PointsEarned,
     PointsRedeemed,
     PointsRefunded,
     SurveySubmitted,
     TierChanged,
     VisitAccepted,
+    parse,
 )
 from loyalty.ledger import Channel
 from loyalty.sql import as_datetime, fetch
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,20 +63,23 @@ class OutboxRow:
     id: int
     kind: str
     customer_id: int | None
-    payload: dict[str, Any]
+    # None: a kind without class, a payload erasure emptied or one that does
+    # not read as its kind.
+    event: Event | None
     created_at: datetime
 
 
 def outbox_row(row: Sequence[Any]) -> OutboxRow:
-    """(id, kind, customer_id, payload, created_at) as read from outbox_event."""
-    payload: Any = row[3]
-    if isinstance(payload, str | bytes):
-        try:
-            payload = json.loads(payload)
-        except ValueError:
-            payload = {}
-    return OutboxRow(int(row[0]), row[1], None if row[2] is None else int(row[2]),
-                     payload if isinstance(payload, dict) else {}, as_datetime(row[4]))
+    """(id, kind, customer_id, payload, created_at) as read from outbox_event.
+    Never raises on the payload: one bad row must not stop the stream."""
+    event_id, kind = int(row[0]), row[1]
+    event: Event | None = None
+    try:
+        event = parse(kind, row[3])
+    except (ValueError, TypeError) as exc:  # BadEvent, or not JSON at all
+        log.warning("outbox event %s (%s) skipped by the stream: %s", event_id, kind, exc)
+    return OutboxRow(event_id, kind, None if row[2] is None else int(row[2]), event,
+                     as_datetime(row[4]))
 
 
 def _marks(start: int, count: int) -> str:
@@ -88,11 +97,11 @@ class _Facts:
 
 
 async def _facts(conn: BaseDBAsyncClient, rows: list[OutboxRow]) -> _Facts:
-    earned = sorted({int(r.payload["transaction_id"]) for r in rows
-                     if r.kind == PointsEarned.kind and r.payload.get("transaction_id")})
-    other = sorted({int(r.payload["transaction_id"]) for r in rows
-                    if r.kind in (PointsRedeemed.kind, PointsRefunded.kind)
-                    and r.payload.get("transaction_id")})
+    earned = sorted({r.event.transaction_id for r in rows
+                     if isinstance(r.event, PointsEarned) and r.event.transaction_id})
+    other = sorted({r.event.transaction_id for r in rows
+                    if isinstance(r.event, PointsRedeemed | PointsRefunded)
+                    and r.event.transaction_id})
     facts = _Facts({}, {}, {}, {})
     if earned:
         marks = _marks(1, len(earned))
@@ -147,17 +156,18 @@ def _store(value: Any) -> str | None:
 
 
 def _adapt(r: OutboxRow, facts: _Facts) -> list[StreamRow]:
-    p = r.payload
-    txn = p.get("transaction_id")
-    txn = int(txn) if txn is not None else None
-    if r.kind == PointsEarned.kind and txn is not None:
+    e = r.event
+    if isinstance(e, PointsEarned):
+        txn = e.transaction_id
+        if txn is None:
+            return []
         purchase = facts.purchases.get(txn)
         if purchase is not None:
             _, channel, store_id, total, currency, receipt, occurred = purchase
             when = as_datetime(occurred)
             out = [_row(r, "purchase", channel, {
                 "channel": channel, "storeId": _store(store_id), "totalMinor": int(total),
-                "currency": currency, "receiptId": receipt, "points": p.get("points"),
+                "currency": currency, "receiptId": receipt, "points": e.points,
             }, when)]
             for coupon_id, code in facts.coupons.get(txn, []):
                 out.append(_row(r, "coupon_redeemed", channel,
@@ -168,37 +178,37 @@ def _adapt(r: OutboxRow, facts: _Facts) -> list[StreamRow]:
         survey = facts.surveys.get(txn)
         if survey is not None:
             _, rating, receipt, store_id, survey_id = survey
-            return [_survey_row(r, survey_id, receipt, rating, store_id, p.get("points"))]
+            return [_survey_row(r, survey_id, receipt, rating, store_id, e.points)]
         return []
-    if r.kind == SurveySubmitted.kind:
-        return [_survey_row(r, p["survey_id"], p["receipt_id"], p["rating"], p["store_id"],
-                            p.get("points"))]
-    if r.kind == PointsRedeemed.kind:
-        channel = (facts.transactions.get(txn or 0) or (None, Channel.SYSTEM.value))[1]
+    if isinstance(e, SurveySubmitted):
+        return [_survey_row(r, e.survey_id, e.receipt_id, e.rating, e.store_id, e.points)]
+    if isinstance(e, PointsRedeemed):
+        channel = (facts.transactions.get(e.transaction_id or 0)
+                   or (None, Channel.SYSTEM.value))[1]
         return [_row(r, "redemption", channel, {
-            "points": p.get("points"), "storeId": _store(p.get("store_id")),
-            "rewardId": _store(p.get("reward_id")), "rewardName": p.get("reward_name")})]
-    if r.kind == PointsRefunded.kind:
-        if p.get("reason") == SURVEY_CLAWBACK:
+            "points": e.points, "storeId": _store(e.store_id),
+            "rewardId": _store(e.reward_id), "rewardName": e.reward_name})]
+    if isinstance(e, PointsRefunded):
+        if e.reason == SURVEY_CLAWBACK:
             return []
-        known = facts.transactions.get(txn or 0)
+        known = facts.transactions.get(e.transaction_id or 0)
         return [_row(r, "refund", known[1] if known else Channel.SYSTEM.value, {
-            "points": p.get("points"), "storeId": _store(p.get("store_id")),
+            "points": e.points, "storeId": _store(e.store_id),
             "receiptId": known[2] if known else None})]
-    if r.kind == VisitAccepted.kind:
+    if isinstance(e, VisitAccepted):
         return [_row(r, "checkin", Channel.CHECKIN.value, {
-            "storeId": _store(p.get("store_id")), "kind": "VISIT",
-            "visitId": _store(p.get("visit_id")), "points": p.get("points")})]
-    if r.kind == CustomerSignedUp.kind:
-        return [_row(r, "signed_up", Channel.SYSTEM.value, {"source": p.get("source")})]
-    if r.kind == TierChanged.kind:
+            "storeId": _store(e.store_id), "kind": "VISIT",
+            "visitId": _store(e.visit_id), "points": e.points})]
+    if isinstance(e, CustomerSignedUp):
+        return [_row(r, "signed_up", Channel.SYSTEM.value, {"source": e.source})]
+    if isinstance(e, TierChanged):
         return [_row(r, "tier_changed", Channel.SYSTEM.value, {
-            "from": p.get("from"), "to": p.get("to"), "direction": p.get("direction")})]
+            "from": e.from_tier, "to": e.to_tier, "direction": e.direction})]
     return []
 
 
 def _survey_row(r: OutboxRow, survey_id: Any, receipt: Any, rating: Any, store_id: Any,
-                points: Any) -> StreamRow:
+                points: int) -> StreamRow:
     return _row(r, "survey_submitted", Channel.APP.value, {
         "receiptId": str(receipt), "rating": int(rating), "storeId": _store(store_id),
         "points": points}, message_id=f"srv:survey:{int(survey_id)}")
@@ -206,9 +216,10 @@ def _survey_row(r: OutboxRow, survey_id: Any, receipt: Any, rating: Any, store_i
 
 async def stream_rows(conn: BaseDBAsyncClient, rows: list[OutboxRow]) -> list[StreamRow]:
     """The stream rows of a batch of outbox rows, in outbox order. A row that
-    cannot be read (a payload of another shape) is skipped, never fatal: the
-    stream is a view of the ledger, which stays the truth."""
-    rows = [r for r in rows if r.customer_id is not None]
+    cannot be read (a payload of another shape, a purchase's facts of another
+    type) is skipped, never fatal: the stream is a view of the ledger, which
+    stays the truth."""
+    rows = [r for r in rows if r.customer_id is not None and r.event is not None]
     if not rows:
         return []
     facts = await _facts(conn, rows)

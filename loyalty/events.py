@@ -2,11 +2,13 @@
 
 Every outbox row is one of these, written by `loyalty.ledger` (a posting's
 event, or `emit` for events that move no points) and read back by its
-consumers (the notifications worker today; the events stream, segments,
-journeys and webhooks next) through `parse`. A payload is the event's fields
+consumers (the notifications worker, the events stream that segments and
+journeys read, webhooks) through `parse`. A payload is the event's fields
 in declaration order, as JSON: datetimes as ISO 8601, tuples as arrays. The
 payloads are the ones the outbox carried before these classes existed, key
-for key, so rows written by an older process read the same.
+for key, so rows written by an older process read the same; a field some
+older producer left out is optional here, so that its rows still read
+(tests/unit/test_events.py keeps those payloads).
 
 Ledger events (`LedgerEvent`) leave `transaction_id`, `points` and `balance`
 to the ledger: a use case describes the event, `ledger.post` fills in what the
@@ -126,9 +128,20 @@ def _typed(value: Any, hint: Any, where: str) -> Any:
     raise BadEvent(f"{where} is not {hint}")
 
 
+# What privacy erasure leaves of each of a customer's outbox rows
+# (loyalty/privacy.py): the row says that something happened, no longer what.
+ERASED_PAYLOAD = json.dumps({"erased": True})
+
+
+def is_erased(payload: Mapping[str, Any]) -> bool:
+    """Whether a decoded payload is one erasure emptied."""
+    return len(payload) == 1 and payload.get("erased") is True
+
+
 def parse(kind: str, raw: str | bytes | Mapping[str, Any] | None) -> Event | None:
-    """The event an outbox row holds; None for a kind no class describes.
-    A malformed payload raises BadEvent (a ValueError)."""
+    """The event an outbox row holds; None for a kind no class describes and
+    for a payload erasure emptied (nothing left to read: never an event of
+    default values). A malformed payload raises BadEvent (a ValueError)."""
     cls = KINDS.get(kind)
     if cls is None:
         return None
@@ -137,6 +150,8 @@ def parse(kind: str, raw: str | bytes | Mapping[str, Any] | None) -> Event | Non
         payload = {}
     if not isinstance(payload, Mapping):
         raise BadEvent(f"an event payload must be an object, not {type(payload).__name__}")
+    if is_erased(payload):
+        return None
     return cls.from_payload(payload)
 
 
@@ -158,7 +173,9 @@ class LedgerEvent(Event):
 @dataclass(frozen=True, kw_only=True)
 class PointsEarned(LedgerEvent):
     kind: ClassVar[str] = "points.earned"
-    channel: str
+    # None only in the rows of journeys' bonuses written before these classes
+    # (adjustments.post_bonus gave no channel); every producer gives one now.
+    channel: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,7 +205,9 @@ class PointsAdjusted(LedgerEvent):
 
     kind: ClassVar[str] = "points.adjusted"
     signed_points: int
-    reason: str
+    # None only in rows written before the event carried it (the first
+    # adjustPoints); every adjustment gives one now.
+    reason: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

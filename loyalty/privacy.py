@@ -26,7 +26,7 @@ from loyalty import audit, consents, ledger
 from loyalty.bus import SESSION_CHANNEL, EndedSession, sessions
 from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode
-from loyalty.events import CustomerErased, PointsClosed
+from loyalty.events import ERASED_PAYLOAD, CustomerErased, PointsClosed
 from loyalty.ledger import Channel, Close, Kind, Posting, request_hash
 from loyalty.sql import execute, fetch, fetchrow, is_pg
 from loyalty.tokens import Principal
@@ -136,10 +136,11 @@ async def erase_customer(actor: Principal | None, customer_id: int, *, source: s
         await execute(conn, "DELETE FROM email_token WHERE customer_id = $1", customer_id)
         await execute(conn, "UPDATE survey_response SET comment = NULL WHERE customer_id = $1",
                       customer_id)
-        # What the messages said (a campaign's text may name the customer).
+        # What the messages said (a campaign's text may name the customer);
+        # the consumers that still read these rows skip them (events.parse).
         await execute(conn, "UPDATE outbox_event SET payload = $1, processed_at = "
                       "COALESCE(processed_at, $2) WHERE customer_id = $3",
-                      json.dumps({"erased": True}), now, customer_id)
+                      ERASED_PAYLOAD, now, customer_id)
         for erase in erasers:
             await erase(conn, customer_id)
         await ledger.emit(conn, customer_id, CustomerErased(customer_id=customer_id), now=now)

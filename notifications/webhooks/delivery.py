@@ -43,7 +43,7 @@ from loyalty.sql import (
     is_pg,
     skip_locked,
 )
-from notifications.webhooks.events import NOT_FOR_WEBHOOKS, DomainEvent, mark_read, unread_events
+from notifications.webhooks.events import DomainEvent, mark_read, unread_events
 from notifications.webhooks.signing import HEADER, signature
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ async def fan_out(now: datetime | None = None, limit: int = 1000) -> int:
             conn, "SELECT id, events, created_at FROM webhook WHERE active = $1", True)]
         rows: list[tuple[object, ...]] = []
         for event in events:
-            if event.kind in NOT_FOR_WEBHOOKS:
+            if not event.for_webhooks:
                 continue
             body = None
             for hook_id, kinds, created_at in hooks:

@@ -9,11 +9,15 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from tortoise import connections
 
 from loyalty.config import set_settings
+from loyalty.events import CampaignMessage, PointsEarned, PointsRedeemed
+from loyalty.sql import execute, fetch
 from notifications.webhooks.delivery import Sender, deliver_due, fan_out, new_client
 from tests.api.test_api_clients import create_client, web_purchase
 from tests.conftest import DATABASE_URL, GraphQLClient, Shop, settings_for
@@ -35,6 +39,9 @@ PURCHASE = """
 mutation($input: RecordPurchaseInput!) { recordPurchase(input: $input) { errors { code } } }"""
 REFUND = """
 mutation($input: RefundPurchaseInput!) { refundPurchase(input: $input) { errors { code } } }"""
+ERASE = """
+mutation($input: EraseCustomerInput!) { eraseCustomer(input: $input) { errors { code field } } }
+"""
 
 
 def readme_verify():
@@ -186,3 +193,70 @@ async def test_a_delivery_fails_after_its_last_attempt_and_bad_input(gql, shop, 
     missing = (await gql(REDELIVER, {"input": {"deliveryId": "424242"}},
                          token=shop.admin_token))["redeliverWebhook"]
     assert missing["errors"] == [{"code": "NOT_FOUND"}]
+
+
+async def outbox(kind: str, customer_id: int, payload: str) -> None:
+    """An outbox row written by hand: an older producer's, or none's."""
+    await execute(connections.get("default"),
+                  "INSERT INTO outbox_event (kind, customer_id, payload, created_at, attempts) "
+                  "VALUES ($1, $2, $3, $4, 0)", kind, customer_id, payload, datetime.now(UTC))
+
+
+async def fanned_out() -> list[tuple[str, str]]:
+    """(event, body) of each delivery written, in event order."""
+    return [(r[0], r[1]) for r in await fetch(
+        connections.get("default"), "SELECT event, body FROM webhook_delivery ORDER BY event_id")]
+
+
+async def test_data_is_the_payload_the_outbox_holds_whatever_its_class_makes_of_it(
+        gql, shop, alice, receiver, caplog):
+    # given rows a typed event would write otherwise, or not at all
+    await webhook(gql, shop, receiver.url, ["*"])
+    legacy_bonus = {"transaction_id": 20, "points": 50, "balance": 80, "store_id": None,
+                    "store_name": None, "signed_points": 50}  # no channel: a journey's bonus
+    not_its_kind = {"transaction_id": "seven", "points": 5}
+    await outbox(PointsEarned.kind, alice.id, json.dumps(legacy_bonus))
+    await outbox(PointsRedeemed.kind, alice.id, json.dumps(not_its_kind))
+    await outbox(PointsRedeemed.kind, alice.id, "[1, 2]")
+    await outbox("journey.started", alice.id, json.dumps({"journey_id": 1}))
+    await outbox(CampaignMessage.kind, alice.id,
+                 json.dumps({"campaign_id": 1, "title": "Sale", "body": "-20%"}))
+    # when the events are fanned out
+    assert await fan_out() == 4
+    # then each goes as the outbox holds it, in the envelope, byte for byte as before
+    sent = await fanned_out()
+    assert [event for event, _ in sent] == [PointsEarned.kind, PointsRedeemed.kind,
+                                            PointsRedeemed.kind, "journey.started"]
+    for (event, body), data in zip(sent, [legacy_bonus, not_its_kind, {}, {"journey_id": 1}],
+                                   strict=True):
+        envelope = json.loads(body)
+        assert body == json.dumps({
+            "id": envelope["id"], "type": event, "createdAt": envelope["createdAt"],
+            "customerId": str(alice.id), "data": data,
+        }, sort_keys=True, separators=(",", ":"))
+    # and the rows that do not read as their kind are logged
+    refused = [r.getMessage() for r in caplog.records
+               if r.name == "notifications.webhooks.events"]
+    assert len(refused) == 2 and "points.redeemed" in refused[0]
+
+
+async def test_rows_erasure_emptied_before_the_fan_out_are_not_sent(gql, shop, alice,
+                                                                    receiver):
+    # given a purchase, then the customer erased before the fan-out read it
+    await webhook(gql, shop, receiver.url, ["*"])
+    from tests.api.test_pos import buy
+
+    await buy(gql, shop, alice, 10_00)
+    erased = await gql(ERASE, {"input": {"customerId": str(alice.id)}}, token=shop.admin_token)
+    assert erased["eraseCustomer"]["errors"] == []
+    # when the events are fanned out
+    await fan_out()
+    # then only her erasure goes out (not her purchase or closing, which say
+    # nothing now), and every row is read
+    sent = await fanned_out()
+    assert [(event, json.loads(body)["data"]) for event, body in sent] == [
+        ("customer.erased", {"customer_id": alice.id})]
+    assert await fan_out() == 0
+    unread = await fetch(connections.get("default"),
+                         "SELECT count(*) FROM outbox_event WHERE webhooked_at IS NULL")
+    assert unread[0][0] == 0

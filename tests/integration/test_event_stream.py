@@ -16,7 +16,9 @@ from audience.events import EventIn, prune_messages, track_events
 from audience.identity_merge import merge_anonymous, merge_stragglers
 from loyalty import refunds
 from loyalty.errors import ErrorCode
+from loyalty.events import PointsEarned, PointsRedeemed
 from loyalty.money import Money
+from loyalty.privacy import erase_customer
 from loyalty.sql import execute
 from tests.conftest import IS_PG
 from tests.integration.test_expiry import buy, customer, redeem, rows, store
@@ -179,6 +181,57 @@ async def test_postings_become_server_events_once_with_their_facts():
     # and the customer is marked for segment re-evaluation
     assert {r[0] for r in await rows("SELECT customer_id FROM segment_touch")} == {
         alice.customer_id}
+
+
+async def outbox(kind: str, customer_id: int, payload: str) -> None:
+    """An outbox row as written by hand: a payload no producer writes."""
+    await execute(connections.get("default"),
+                  "INSERT INTO outbox_event (kind, customer_id, payload, created_at, attempts) "
+                  "VALUES ($1, $2, $3, $4, 0)", kind, customer_id, payload, NOW)
+
+
+async def test_a_row_that_does_not_read_as_its_kind_is_skipped_and_the_stream_goes_on(caplog):
+    # given, between a purchase and a redemption, rows no producer writes
+    alice, shop = await customer("alice@example.test"), await store()
+    await buy(alice, shop, 40, key="r-1")
+    await outbox(PointsRedeemed.kind, alice.customer_id, "[1, 2]")
+    await outbox(PointsEarned.kind, alice.customer_id,
+                 json.dumps({"transaction_id": "seven", "channel": "STORE"}))
+    await outbox("journey.started", alice.customer_id, json.dumps({"journey_id": 1}))
+    if not IS_PG:  # jsonb refuses it
+        await outbox(PointsEarned.kind, alice.customer_id, "{not json")
+    await redeem(alice, shop, 10, key="x-1")
+    # when the consumer runs twice
+    first = await consumer.consume(now=NOW)
+    second = await consumer.consume(now=NOW)
+    # then every row is read once, the bad ones skipped with a warning, the others kept
+    assert (first.read, first.written) == (6 if IS_PG else 7, 3)
+    assert (second.read, second.written) == (0, 0)
+    assert [r[1] for r in await stream(alice.customer_id)] == ["signed_up", "purchase",
+                                                               "redemption"]
+    skipped = [r.getMessage() for r in caplog.records if r.name == "audience.domain_events"]
+    assert len(skipped) == (2 if IS_PG else 3)
+    assert "points.redeemed" in skipped[0] and "must be an object" in skipped[0]
+    assert {r[0] for r in await rows("SELECT customer_id FROM segment_touch")} == {
+        alice.customer_id}
+
+
+async def test_rows_erasure_emptied_before_the_stream_read_them_make_no_events():
+    # given a customer's sign-up, purchase and redemption, erased before the
+    # stream read them (erasure marks them processed: the stream reads them all
+    # the same)
+    alice, bob, shop = (await customer("alice@example.test"), await customer("bob@example.test"),
+                        await store())
+    await buy(alice, shop, 40, key="r-1")
+    await redeem(alice, shop, 10, key="x-1")
+    await buy(bob, shop, 20, key="r-2")
+    await erase_customer(None, alice.customer_id, source="test")
+    # when the consumer runs
+    result = await consumer.consume(now=NOW)
+    # then her rows make no event (no redemption of nothing, no sign-up), Bob's do
+    assert result.read == 7  # 2 sign-ups, 3 postings, her closing and her erasure
+    assert await stream(alice.customer_id) == []
+    assert [r[1] for r in await stream(bob.customer_id)] == ["signed_up", "purchase"]
 
 
 async def test_an_outbox_row_committed_late_is_read_from_its_gap():
