@@ -23,7 +23,7 @@ from api.types.common import PageInfo, StaffRole, clamp_first, decode_cursor, en
 from api.types.programme import OfferDetails, Reward
 from geofence import admin_reads as fences
 from geofence.admin import FenceView
-from loyalty import admin_reads
+from loyalty.programme import admin_reads
 from notifications.campaign_reads import campaigns_page
 
 N = TypeVar("N")

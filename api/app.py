@@ -39,11 +39,11 @@ from api.request_id import RequestId
 from api.schema import build_schema
 from api.security_headers import SecurityHeaders, page_csp
 from api.sockets import SessionSocket, SocketLimits, sockets
-from loyalty import db
-from loyalty.bus import bus
-from loyalty.config import Settings, get_settings, set_settings
-from loyalty.identity import revoked_sessions
+from loyalty.identity.accounts import revoked_sessions
 from loyalty.ledger import reset_caches
+from loyalty.platform import db
+from loyalty.platform.bus import bus
+from loyalty.platform.config import Settings, get_settings, set_settings
 from observability import metrics
 from observability.sampling import sample_forever, sample_pool
 

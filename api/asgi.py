@@ -2,7 +2,7 @@
 
 from api.app import create_app
 from api.logs import configure
-from loyalty.config import get_settings
+from loyalty.platform.config import get_settings
 
 # Each worker process configures its own logging (uvicorn is told not to).
 configure(get_settings())

@@ -6,9 +6,9 @@ from starlette.authentication import AuthCredentials, AuthenticationBackend, Bas
 from starlette.requests import HTTPConnection
 
 from api.errors import ApiCode, ApiError
-from loyalty import api_clients
-from loyalty.attribution import acting_client
-from loyalty.tokens import ExpiredToken, InvalidToken, Principal, decode_access_token
+from loyalty.identity import api_clients
+from loyalty.identity.tokens import ExpiredToken, InvalidToken, Principal, decode_access_token
+from loyalty.platform.attribution import acting_client
 
 
 class TokenUser(BaseUser):
@@ -56,7 +56,7 @@ def principal_from_header(value: str | None) -> Principal | None:
 async def client_principal(value: str | None) -> Principal | None:
     """An API client's principal when the bearer is a client secret (`lk_...`),
     None for anything else; a secret that is unknown, wrong or revoked is
-    UNAUTHENTICATED. Its postings are attributed to it (loyalty/attribution.py)."""
+    UNAUTHENTICATED. Its postings are attributed to it (loyalty/platform/attribution.py)."""
     scheme, _, token = (value or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not api_clients.looks_like_client_secret(token):

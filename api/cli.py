@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 from api.cli_config import cmd_config, validate
-from loyalty import db
-from loyalty.config import ConfigError, get_settings
+from loyalty.platform import db
+from loyalty.platform.config import ConfigError, get_settings
 
 # Status lines go to the log (JSON in production), command output to stdout.
 log = logging.getLogger("loyalty.cli")
@@ -67,7 +67,7 @@ def _admin_password(args: argparse.Namespace) -> str | None:
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
     from loyalty.errors import DomainError
-    from loyalty.identity import create_admin
+    from loyalty.identity.accounts import create_admin
 
     password = _admin_password(args)
     if password is None:
@@ -102,7 +102,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger_verify(_: argparse.Namespace) -> int:
-    from loyalty.balances import verify_ledger
+    from loyalty.ledger.balances import verify_ledger
 
     async def go() -> int:
         report = await verify_ledger()
@@ -140,7 +140,7 @@ def cmd_audience_recompute(args: argparse.Namespace) -> int:
 def cmd_schema(_: argparse.Namespace) -> int:
     """The live schema's SDL, as committed in schema/schema.graphql."""
     from api.schema import build_schema
-    from loyalty.config import Settings
+    from loyalty.platform.config import Settings
 
     # The schema does not depend on the environment's settings; printing it
     # needs no database and no secret.

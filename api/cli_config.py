@@ -9,8 +9,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from loyalty.config import Settings, get_settings
-from loyalty.environment import VARIABLES, Var, markdown_table, masked, unknown
+from loyalty.platform.config import Settings, get_settings
+from loyalty.platform.environment import VARIABLES, Var, markdown_table, masked, unknown
 
 
 def validate(env: Mapping[str, str] | None = None) -> None:

@@ -1,5 +1,5 @@
 """`loyalty import customers|balances|transactions FILE.csv`: the command's
-side (the report, the progress bar); the work is loyalty/imports.py."""
+side (the report, the progress bar); the work is loyalty/imports/runs.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from loyalty.imports import ImportResult, import_file
+from loyalty.imports.runs import ImportResult, import_file
 
 
 def _new_cards(count: int) -> list[tuple[str, str]]:
@@ -43,8 +43,8 @@ class Bar:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from loyalty import db
-    from loyalty.config import get_settings
+    from loyalty.platform import db
+    from loyalty.platform.config import get_settings
 
     path = Path(args.file)
     if not path.is_file():
@@ -86,7 +86,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     cmd = sub.add_parser(
         "import", help="import customers, opening balances or past transactions from CSV "
-        "(columns: loyalty/import_csv.py, README)")
+        "(columns: loyalty/imports/csv_rows.py, README)")
     cmd.add_argument("kind", choices=["customers", "balances", "transactions"],
                      help="what the file holds (its columns: README, Bulk import)")
     cmd.add_argument("file", help="the CSV file (UTF-8, a header line)")

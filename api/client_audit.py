@@ -13,7 +13,7 @@ the call a list append. What a crash of the process can lose: the lines of
 its last FLUSH_SECONDS; the server flushes what it holds when it stops.
 
 Customers' and staff's calls are not written here: staff reads and changes
-of a customer have their own audit (audience/audit.py, loyalty/audit.py).
+of a customer have their own audit (audience/audit.py, loyalty/identity/audit.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.observe import OPERATION, OUTCOME
 from api.request_id import current_request_id
-from loyalty import audit
+from loyalty.identity import audit
 
 log = logging.getLogger(__name__)
 

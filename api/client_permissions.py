@@ -10,8 +10,8 @@ from strawberry.types import Info
 from api.context import Context
 from api.errors import forbidden
 from api.permissions import require_existing, require_principal
+from loyalty.identity.tokens import Principal
 from loyalty.models import ApiScope
-from loyalty.tokens import Principal
 
 
 class _Either(BasePermission):

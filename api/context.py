@@ -9,8 +9,8 @@ from strawberry.dataloader import DataLoader
 
 from api.auth import BadToken
 from api.loaders import AudienceLoaders
-from loyalty.balances import Balance, balances_for
-from loyalty.tokens import Principal
+from loyalty.identity.tokens import Principal
+from loyalty.ledger.balances import Balance, balances_for
 
 if TYPE_CHECKING:
     from api.sockets import LiveSocket

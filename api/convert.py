@@ -13,7 +13,7 @@ from api.types.common import MoneyInput, given
 from api.types.pos import PurchaseLineInput
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.money import Money, parse_money
-from loyalty.rules import Line
+from loyalty.programme.rules import Line
 
 MAX_ID = 2**63 - 1
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from loyalty import earn_rules, identity, offers, rewards, stores, tier_admin
+from loyalty.identity import accounts as identity
 from loyalty.models import Customer, EarnRule, Offer, Reward, Staff, StaffRole, Store, Tier
+from loyalty.programme import earn_rules, offers, rewards, stores, tier_admin
 from wallet.card_numbers import format_card_number
 from wallet.cards import issue_card
 from wallet.models import Card

@@ -31,12 +31,13 @@ from audience.events import StreamRow, write_events
 from audience.value import month_of, record_acquisition_cost
 from journeys import service as journey_service
 from journeys.templates import template
-from loyalty import passwords, stores
-from loyalty.db import transaction
 from loyalty.events import CampaignMessage
+from loyalty.identity import passwords
 from loyalty.ledger import SYSTEM_EXPIRED, SYSTEM_ISSUED, SYSTEM_REDEEMED, system_account_id
 from loyalty.ledger.history import History, Ids, PastPostings
-from loyalty.sql import execute, fetch, fetchrow, is_pg
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import execute, fetch, fetchrow, is_pg
+from loyalty.programme import stores
 from wallet.card_numbers import new_card_number
 from wallet.qr import new_qr_secret
 
@@ -186,7 +187,7 @@ _INSERTS = {
                      "($1, $2, $3, $4, $5, $6, 1, $7, $8, $9)",
     "tiers": "INSERT INTO customer_tier (customer_id, tier_id, since, review_at, updated_at) "
              "VALUES ($1, $2, $3, $4, $5)",
-    # The tier history (loyalty.tiers.record_change): the same tier, since then.
+    # The tier history (loyalty.programme.tiers.record_change): the same tier, since then.
     "tier_changes": "INSERT INTO tier_change (customer_id, tier_id, at) VALUES ($1, $2, $3)",
 }
 

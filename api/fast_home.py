@@ -21,11 +21,11 @@ from typing import Any
 from tortoise import connections
 
 from api.types.common import encode_cursor
-from loyalty.balances import HISTORY_SQL
+from loyalty.identity.tokens import Principal
 from loyalty.ledger import Channel, Kind
-from loyalty.sql import as_datetime, fetch
-from loyalty.tiers import tier_status
-from loyalty.tokens import Principal
+from loyalty.ledger.balances import HISTORY_SQL
+from loyalty.platform.sql import as_datetime, fetch
+from loyalty.programme.tiers import tier_status
 from wallet.qr import make_qr
 
 PAGE = 20
@@ -54,9 +54,9 @@ def _normal(text: str) -> str:
 
 _DOCUMENTS = frozenset({_normal(HOME_DOCUMENT)})
 
-# One round trip: the history page (loyalty.balances.HISTORY_SQL, rows with
+# One round trip: the history page (loyalty.ledger.balances.HISTORY_SQL, rows with
 # k = 1), then one row (k = 0) with the customer, the card, the balance and the
-# next expiry as loyalty.balances.balances_for computes it: the earliest expiry
+# next expiry as loyalty.ledger.balances.balances_for computes it: the earliest expiry
 # date of lots still holding points, and the points left in lots then.
 _HOME_SQL = (
     "SELECT 1 AS k, h.*, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
@@ -79,7 +79,7 @@ _CHANNELS = {c.value: c.name for c in Channel}
 
 
 def _edge(row: Any) -> dict[str, Any]:
-    """A history row (k, then loyalty.balances.HISTORY_SQL's columns) as the
+    """A history row (k, then loyalty.ledger.balances.HISTORY_SQL's columns) as the
     executor serialises a LedgerEntryEdge; an unknown kind or channel raises,
     and the executor answers."""
     entry_id = row[1]

@@ -23,8 +23,8 @@ from typing import Any
 from api.fast_home import _normal
 from api.permissions import may_track_events
 from audience.events import EventIn, Tracked, track_events
+from loyalty.identity.tokens import Principal
 from loyalty.ledger import Channel
-from loyalty.tokens import Principal
 
 TRACK_DOCUMENT = (
     "mutation($input: TrackEventsInput!) { trackEvents(input: $input) "

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from api.sockets import sockets
-from loyalty.bus import CHANNEL, SESSION_CHANNEL, EndedSession, bus, sessions
+from loyalty.platform.bus import CHANNEL, SESSION_CHANNEL, EndedSession, bus, sessions
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from audience.timeline import Activity, activity_of
 from audience.value import LifetimeValueView, lifetime_values
 from journeys.customer_runs import CustomerRun, runs_of
 from journeys.stats import JourneyStats, journey_stats
-from loyalty.tiers import TierStatusView, tier_statuses
+from loyalty.programme.tiers import TierStatusView, tier_statuses
 
 
 async def _member_counts(ids: list[int]) -> list[int]:

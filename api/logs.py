@@ -25,7 +25,7 @@ from structlog.typing import EventDict, WrappedLogger
 
 from api import observe
 from api.request_id import current_request_id
-from loyalty.config import Settings
+from loyalty.platform.config import Settings
 
 
 def _request_id(_: WrappedLogger, __: str, event: EventDict) -> EventDict:

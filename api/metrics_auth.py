@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.errors import ApiCode
-from loyalty.config import Settings
+from loyalty.platform.config import Settings
 
 
 def bearer_matches(request: Request, token: str) -> bool:

@@ -10,8 +10,8 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.errors import forbidden, unauthenticated
-from loyalty.identity import principal_exists
-from loyalty.tokens import Principal
+from loyalty.identity.accounts import principal_exists
+from loyalty.identity.tokens import Principal
 
 
 def require_principal(context: Context, message: str = "An access token is required."

@@ -56,10 +56,10 @@ from api.types.checkins import Geofence, geofence_of
 from api.types.common import Money, UserError
 from api.types.customer import Customer, LoyaltyCard, PointsBalance
 from geofence.nearby import nearest
-from loyalty.bus import bus
-from loyalty.config import Settings
 from loyalty.errors import DomainError
-from loyalty.sql import fetchrow
+from loyalty.platform.bus import bus
+from loyalty.platform.config import Settings
+from loyalty.platform.sql import fetchrow
 from wallet.qr import QR_PERIOD_SECONDS
 
 
@@ -136,7 +136,7 @@ class Subscription:
         permission_classes=[IsCustomer],
     )
     async def points_changed(self, info: Info[Context, Any]) -> AsyncGenerator[PointsBalance]:
-        from loyalty.balances import balances_for
+        from loyalty.ledger.balances import balances_for
 
         assert info.context.principal is not None
         customer_id = info.context.principal.subject_id

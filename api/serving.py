@@ -23,7 +23,7 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from loyalty.config import Settings, get_settings
+from loyalty.platform.config import Settings, get_settings
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol

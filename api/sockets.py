@@ -34,10 +34,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from api.context import Context
 from api.errors import ApiCode, ApiError, log_errors
-from loyalty.bus import EndedSession, sessions
-from loyalty.config import Settings
-from loyalty.identity import revoked_sessions
-from loyalty.tokens import Principal
+from loyalty.identity.accounts import revoked_sessions
+from loyalty.identity.tokens import Principal
+from loyalty.platform.bus import EndedSession, sessions
+from loyalty.platform.config import Settings
 
 # graphql-transport-ws's "Unauthorized": the app must not simply reconnect.
 CLOSE_SESSION_ENDED = 4401

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from api import probes
 from api.metrics_auth import metrics_allowed, refused
-from loyalty.config import Settings
+from loyalty.platform.config import Settings
 from notifications.backlog import sample_backlog
 from notifications.loop import state
 from observability import metrics

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from tortoise import connections
 
-from loyalty.sql import execute, fetch, is_pg
+from loyalty.platform.sql import execute, fetch, is_pg
 
 PROFILE_READ = "profile.read"
 
@@ -41,7 +41,7 @@ async def record_reads(staff_id: int, customer_ids: list[int], how: dict[str, An
 
 async def reads_of(customer_id: int, limit: int = 100) -> list[tuple[int, str, Any, datetime]]:
     """(staff id, action, detail, when) of a customer, newest first."""
-    from loyalty.sql import as_datetime
+    from loyalty.platform.sql import as_datetime
 
     rows = await fetch(connections.get("default"),
                        "SELECT staff_id, action, detail, created_at FROM staff_audit "

@@ -1,5 +1,5 @@
 """The audience package's settings, from environment variables (README,
-"Knowing the customer"). Kept apart from loyalty.config: they matter only to
+"Knowing the customer"). Kept apart from loyalty.platform.config: they matter only to
 this package, and the core's settings stay the core's."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from loyalty.config import ConfigError
+from loyalty.platform.config import ConfigError
 
 MESSAGE_CHANNELS = ("PUSH", "INBOX", "EMAIL", "SMS")
 

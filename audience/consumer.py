@@ -25,8 +25,8 @@ from audience import cursor as cursors
 from audience.cursor import GAP_SECONDS, MAX_GAPS
 from audience.domain_events import outbox_row, stream_rows
 from audience.events import write_events
-from loyalty.db import transaction
-from loyalty.sql import execute, is_pg
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import execute, is_pg
 
 NAME = "events"
 __all__ = ["GAP_SECONDS", "MAX_GAPS", "ConsumeResult", "consume"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.sql import execute, fetch, fetchrow, skip_locked
+from loyalty.platform.sql import execute, fetch, fetchrow, skip_locked
 
 # Longer than any writer's transaction is open after taking its id.
 GAP_SECONDS = 120.0

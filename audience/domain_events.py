@@ -53,7 +53,7 @@ from loyalty.events import (
     parse,
 )
 from loyalty.ledger import Channel
-from loyalty.sql import as_datetime, fetch
+from loyalty.platform.sql import as_datetime, fetch
 
 log = logging.getLogger(__name__)
 

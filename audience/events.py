@@ -20,10 +20,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from audience import partitions
 from audience.config import audience_settings
-from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import Channel
-from loyalty.sql import execute, fetch, fetchrow, is_pg
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import execute, fetch, fetchrow, is_pg
 
 # Printable ASCII without spaces: a UUID, a ULID, a hash, a prefixed id.
 _ID = re.compile(r"[\x21-\x7e]{1,128}")

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from tortoise import connections
 
-from loyalty.db import transaction
-from loyalty.sql import execute, fetchrow
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import execute, fetchrow
 
 
 async def merge_anonymous(customer_id: int, anonymous_id: str,

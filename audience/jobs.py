@@ -15,7 +15,7 @@ from tortoise import connections
 
 from audience import events, identity_merge, membership, partitions, scores, value_model
 from audience.config import audience_settings
-from loyalty.sql import execute
+from loyalty.platform.sql import execute
 
 _NEVER = datetime(2000, 1, 1, tzinfo=UTC)
 

@@ -24,9 +24,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from audience import partitions
 from audience.segment_grammar import Node, parse, references, uses_scores
 from audience.segment_sql import Context, Params, compile_predicate
-from loyalty.db import transaction
-from loyalty.sql import as_datetime, execute, fetch, is_pg
-from loyalty.tiers import active_tiers
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import as_datetime, execute, fetch, is_pg
+from loyalty.programme.tiers import active_tiers
 from observability.metrics import SEGMENT_RECOMPUTE
 
 log = logging.getLogger(__name__)

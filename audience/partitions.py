@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.sql import is_pg
+from loyalty.platform.sql import is_pg
 
 TABLE = "customer_event"
 MONTHS_AHEAD = 2

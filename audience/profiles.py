@@ -10,8 +10,8 @@ from typing import Any
 from tortoise import connections
 
 from loyalty.errors import invalid
-from loyalty.phones import looks_like_phone, normalise_phone
-from loyalty.sql import as_datetime, fetch
+from loyalty.identity.phones import looks_like_phone, normalise_phone
+from loyalty.platform.sql import as_datetime, fetch
 
 MAX_SEARCH = 254
 _CARD = re.compile(r"[0-9][0-9 -]{10,20}[0-9]")

@@ -28,9 +28,9 @@ from tortoise import connections
 
 from audience.config import audience_settings
 from audience.segment_grammar import RFM_SEGMENTS
-from loyalty.db import transaction
 from loyalty.errors import invalid
-from loyalty.sql import as_datetime, execute, fetch, fetchrow, is_pg
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow, is_pg
 
 log = logging.getLogger(__name__)
 

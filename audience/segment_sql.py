@@ -38,7 +38,7 @@ from audience.segment_grammar import (
     Visited,
     bad,
 )
-from loyalty.tiers import TierInfo, qualifying
+from loyalty.programme.tiers import TierInfo, qualifying
 
 # A definition inlining others is capped, so that refs cannot multiply it.
 MAX_INLINED_NODES = 2000
@@ -132,7 +132,7 @@ class _Compiler:
                f"AND ct.tier_id IN ({marks}))")
         base = qualifying(self.c.tiers, 0)
         if base is not None and base.id in ids:
-            # No tier yet reads as the tier of threshold 0 (loyalty.tiers.tier_of).
+            # No tier yet reads as the tier of threshold 0 (loyalty.programme.tiers.tier_of).
             sql = (f"({sql} OR NOT EXISTS (SELECT 1 FROM customer_tier ct "
                    "WHERE ct.customer_id = c.id AND ct.tier_id IS NOT NULL))")
         return sql

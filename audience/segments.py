@@ -15,9 +15,9 @@ from tortoise.exceptions import IntegrityError
 from audience.membership import Stored, context, stored_segments
 from audience.segment_grammar import Node, Tier, bad, parse, references
 from audience.segment_sql import Params, compile_predicate
-from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
-from loyalty.sql import as_datetime, fetch, fetchrow
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import as_datetime, fetch, fetchrow
 
 UNCHANGED: Any = object()
 MAX_NAME = 200

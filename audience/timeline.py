@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from tortoise import connections
 
-from loyalty.sql import as_datetime, fetch
+from loyalty.platform.sql import as_datetime, fetch
 
 # What an open or a click says of the channel it came through.
 RESPONSE_CHANNEL = {"push_opened": "PUSH", "email_opened": "EMAIL", "email_clicked": "EMAIL",

@@ -20,7 +20,7 @@ import orjson
 from tortoise import connections
 
 from audience.scores import CLICK_EVENTS
-from loyalty.sql import as_datetime, fetch
+from loyalty.platform.sql import as_datetime, fetch
 
 log = logging.getLogger(__name__)
 

@@ -38,10 +38,10 @@ from audience.config import audience_settings
 from audience.profiles import ProfileRow
 from audience.segment_sql import CHANNEL_COUNT_SQL
 from audience.value_model import PredictionStatus
-from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.money import parse_money
-from loyalty.sql import execute, fetch, fetchrow, is_pg
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import execute, fetch, fetchrow, is_pg
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from tortoise import connections
 
 from audience import clv
 from audience.config import audience_settings
-from loyalty.sql import as_datetime, execute, fetch, fetchrow, is_pg
+from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow, is_pg
 
 UNIT: clv.Unit = "weeks"
 log = logging.getLogger(__name__)

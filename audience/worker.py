@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from audience import membership
 from audience.config import audience_settings
 from audience.consumer import consume
-from loyalty.polling import until_stopped
+from loyalty.platform.polling import until_stopped
 
 log = logging.getLogger(__name__)
 

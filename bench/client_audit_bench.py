@@ -5,7 +5,7 @@
 
 Two figures, on one PostgreSQL database made fresh (its name is the DSN's):
 
-1. the insert alone (loyalty.audit.record_client_calls): one line per
+1. the insert alone (loyalty.identity.audit.record_client_calls): one line per
    statement (what writing each call's line at once would cost), and
    batches of 100 (what api/client_audit.py's flush writes);
 2. recordPurchase with an API key through the ASGI app in this process
@@ -51,9 +51,12 @@ async def main() -> None:
 
     from api import client_audit
     from api.app import create_app
-    from loyalty import api_clients, audit, db, identity, stores
-    from loyalty.config import get_settings, set_settings
-    from loyalty.tokens import Principal
+    from loyalty.identity import accounts as identity
+    from loyalty.identity import api_clients, audit
+    from loyalty.identity.tokens import Principal
+    from loyalty.platform import db
+    from loyalty.platform.config import get_settings, set_settings
+    from loyalty.programme import stores
     from wallet.cards import issue_card
     from wallet.models import Card
 

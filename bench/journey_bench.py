@@ -93,7 +93,7 @@ PING = {
 async def setup(url: str, customers: int, points: bool) -> None:
     from journeys.models import Journey
     from journeys.publish import publish_version
-    from loyalty import db
+    from loyalty.platform import db
 
     await fresh_database(url)
     await db.init(url)  # migrations

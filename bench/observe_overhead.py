@@ -94,7 +94,7 @@ SECRET = "kR3v-9QzT_wL8mXb2NcYp5HdJ7fGs1Ae4UoVi6xW"
 
 
 def settings_for(dsn: str) -> Any:
-    from loyalty.config import Settings
+    from loyalty.platform.config import Settings
 
     return Settings(database_url=dsn, env="prod", secret_key=SECRET, scrypt_log_n=10,
                     log_format="json")
@@ -142,7 +142,7 @@ def use(variant: str, settings: Any) -> None:
 
 async def seed(gql: Asgi) -> tuple[str, str, list[tuple[str, str, str]]]:
     """(store id, cashier token, customers as (token, card number, qr secret))."""
-    from loyalty.identity import create_admin
+    from loyalty.identity.accounts import create_admin
 
     await create_admin("admin@bench.test", PASSWORD)
     admin = (await gql.data(STAFF_LOG_IN, {"input": {"email": "admin@bench.test",
@@ -191,7 +191,7 @@ async def measure(gql: Asgi, kind: str, n: int, store: str, cashier: str,
 
 
 async def amain(args: argparse.Namespace) -> int:
-    from loyalty import db
+    from loyalty.platform import db
 
     dsn = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DSN)
     await fresh_database(dsn)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from pos_seed import Seed
 
 TOTAL_MINOR = 1234  # 12.34 EUR -> 12 points at the default 1 point per euro
-SERVER_POOL_PER_WORKER = 20  # loyalty/db.py: minsize=1&maxsize=20
+SERVER_POOL_PER_WORKER = 20  # loyalty/platform/db.py: minsize=1&maxsize=20
 
 
 class Counter:
@@ -74,7 +74,7 @@ ROLES = [
 ]
 CACHED_ROLES = {"store_name", "system_account"}  # per-process caches in the service
 # The programme's active rules and tiers: cached per process for a few seconds
-# (loyalty/earn_rules.py, loyalty/tiers.py), so not part of a purchase's cost.
+# (loyalty/programme/earn_rules.py, loyalty/programme/tiers.py), so not part of a purchase's cost.
 PROGRAMME_ROLES = {"rules", "tiers"}
 
 
@@ -88,13 +88,13 @@ def _role_of(sql: str) -> str:
 
 async def capture_statements(dsn: str, s: Seed) -> list[Captured]:
     """Run one real purchase in this process through the service's own code path
-    (wallet.cards.resolve_card + loyalty.purchases.record_purchase, as the
+    (wallet.cards.resolve_card + loyalty.points.purchases.record_purchase, as the
     recordPurchase resolver calls them) with Tortoise's SQL logger on."""
-    from loyalty import db
-    from loyalty.config import Settings, set_settings
     from loyalty.ledger import Channel, reset_caches
     from loyalty.money import parse_money
-    from loyalty.purchases import RecordPurchase, record_purchase
+    from loyalty.platform import db
+    from loyalty.platform.config import Settings, set_settings
+    from loyalty.points.purchases import RecordPurchase, record_purchase
     from wallet.cards import resolve_card
 
     set_settings(Settings(database_url=dsn, secret_key=SECRET_KEY, env="prod"))
@@ -159,8 +159,8 @@ async def phase_raw(dsn: str, s: Seed, statements: list[Captured],
     from loyalty.ledger import Channel
     from loyalty.ledger.statement import one_statement
     from loyalty.money import Money
-    from loyalty.purchase_fast import guards
-    from loyalty.purchases import purchase_posting
+    from loyalty.points.purchase_fast import guards
+    from loyalty.points.purchases import purchase_posting
 
     by_role = {c.role: c for c in statements}
     store_id = int(s.store_id)

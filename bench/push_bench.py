@@ -37,8 +37,8 @@ from firebase_admin import messaging  # noqa: E402
 from tortoise import connections  # noqa: E402
 
 from loyalty import db  # noqa: E402
-from loyalty.config import Settings, set_settings  # noqa: E402
-from loyalty.sql import execute, fetchrow  # noqa: E402
+from loyalty.platform.config import Settings, set_settings  # noqa: E402
+from loyalty.platform.sql import execute, fetchrow  # noqa: E402
 from notifications.campaigns import Target, send_campaign  # noqa: E402
 from notifications.loop import default_concurrency  # noqa: E402
 from notifications.policy import Policy  # noqa: E402

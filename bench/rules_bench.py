@@ -45,7 +45,8 @@ from wallet.qr import make_qr  # noqa: E402
 
 DEFAULT_DSN = "postgres://postgres@127.0.0.1:5432/loyalty_bench"
 TARGET_RATIO = 0.8
-RULES_TTL_SECONDS = 5.0  # loyalty/earn_rules.py: other worker processes see a change within
+# loyalty/programme/earn_rules.py: other worker processes see a change within
+RULES_TTL_SECONDS = 5.0
 
 PURCHASE = """mutation($input: RecordPurchaseInput!) {
   recordPurchase(input: $input) {

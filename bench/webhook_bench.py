@@ -60,9 +60,9 @@ async def amain(args: argparse.Namespace, port: int) -> int:
     url = os.environ.get("BENCH_DATABASE_URL",
                          "postgres://postgres@127.0.0.1:5432/loyalty_bench_webhooks")
     await fresh_database(url)
-    from loyalty import db
-    from loyalty.config import Settings, set_settings
-    from loyalty.tokens import Principal
+    from loyalty.identity.tokens import Principal
+    from loyalty.platform import db
+    from loyalty.platform.config import Settings, set_settings
     from notifications.webhooks import admin
     from notifications.webhooks.delivery import run_until
 

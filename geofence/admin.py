@@ -11,10 +11,10 @@ from tortoise.exceptions import IntegrityError
 
 from geofence import polygon
 from geofence.models import Beacon, Geofence
-from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
-from loyalty.sql import fetchrow
-from loyalty.stores import store_name
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import fetchrow
+from loyalty.programme.stores import store_name
 
 
 @dataclass(frozen=True)

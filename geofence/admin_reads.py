@@ -7,7 +7,7 @@ from tortoise import connections
 
 from geofence import polygon
 from geofence.admin import BeaconView, FenceView
-from loyalty.sql import fetch
+from loyalty.platform.sql import fetch
 
 
 async def fences_page(after_id: int | None, limit: int) -> list[FenceView]:

@@ -39,12 +39,12 @@ from geofence.visit_machine import (
     reward_key,
     reward_possible,
 )
-from loyalty.config import Settings
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.events import VisitAccepted
 from loyalty.ledger.lots import Params
 from loyalty.ledger.statement import emit_statement
-from loyalty.sql import fetchrow
+from loyalty.platform.config import Settings
+from loyalty.platform.sql import fetchrow
 
 _FENCE_TARGET = (
     "s.id AS store_id, s.name AS store_name, g.latitude, g.longitude, g.radius_meters, "

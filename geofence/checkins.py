@@ -22,11 +22,11 @@ from geofence import checkin_fast, polygon, rules
 from geofence.judge import RATE_WINDOW, BeaconSighting, CheckInResult, Target, judge
 from geofence.models import CheckInKind
 from geofence.visits import Place, apply, load_visit
-from loyalty.config import Settings, get_settings
-from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import check_idempotency_key, request_hash
-from loyalty.sql import as_datetime, execute, fetchrow, is_pg
+from loyalty.platform.config import Settings, get_settings
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import as_datetime, execute, fetchrow, is_pg
 
 RSSI_FLOOR = -127  # the weakest signal a BLE radio reports
 

@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from geofence.visits import open_since
-from loyalty.config import get_settings
-from loyalty.db import transaction
-from loyalty.sql import as_datetime, execute, fetch, skip_locked
+from loyalty.platform.config import get_settings
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import as_datetime, execute, fetch, skip_locked
 
 BATCH = 500
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from geofence import rules
 from geofence.models import CheckInKind
 from geofence.visit_machine import Place, VisitResult
-from loyalty.config import Settings
+from loyalty.platform.config import Settings
 
 # Check-ins recorded within this window count towards the rate limit.
 RATE_WINDOW = timedelta(minutes=1)

@@ -16,7 +16,7 @@ from tortoise import connections
 
 from geofence.index import SphereIndex
 from loyalty.errors import invalid
-from loyalty.sql import fetch
+from loyalty.platform.sql import fetch
 
 EARTH_RADIUS_M = 6_371_008.8
 MAX_LIMIT = 100  # Android's limit; iOS monitors 20

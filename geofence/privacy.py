@@ -1,11 +1,11 @@
-"""Erasing where a customer was (called by loyalty/privacy.py in its
+"""Erasing where a customer was (called by loyalty/identity/privacy.py in its
 transaction): check-ins keep their judgement, not their position."""
 
 from __future__ import annotations
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.sql import execute
+from loyalty.platform.sql import execute
 
 
 async def erase(conn: BaseDBAsyncClient, customer_id: int) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from geofence import polygon
 from geofence.nearby import haversine_m
-from loyalty.config import Settings
+from loyalty.platform.config import Settings
 
 # Phone clocks drift; an event a little in the future is a skewed clock, not a lie.
 MAX_CLOCK_SKEW = timedelta(minutes=2)

@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from geofence.models import CheckInKind
-from loyalty.config import Settings
 from loyalty.ledger import SYSTEM_KEY_PREFIX
-from loyalty.timezones import zone_or_utc
+from loyalty.platform.config import Settings
+from loyalty.platform.timezones import zone_or_utc
 
 
 @dataclass(frozen=True)

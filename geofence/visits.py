@@ -22,12 +22,13 @@ from geofence.visit_machine import (
     reward_key,
     reward_possible,
 )
-from loyalty import ledger, tiers
-from loyalty.config import Settings
-from loyalty.earning import expiry_for
+from loyalty import ledger
 from loyalty.events import VisitAccepted
 from loyalty.ledger import Channel, Kind, NewLot, Posting, request_hash
-from loyalty.sql import as_datetime, execute, fetch, fetchrow
+from loyalty.platform.config import Settings
+from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow
+from loyalty.points.earning import expiry_for
+from loyalty.programme import tiers
 
 __all__ = ["Place", "VisitResult", "apply", "in_cooldown", "list_visits", "load_visit",
            "local_day", "open_since", "reward_key"]

@@ -23,7 +23,7 @@ from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from journeys.steps import LANGUAGES, Channel, Content
-from loyalty.timezones import zone_or_utc
+from loyalty.platform.timezones import zone_or_utc
 from notifications.templates import DEFAULT_LOCALE, format_date, format_number
 from notifications.templates import language as language_of
 

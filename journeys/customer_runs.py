@@ -9,7 +9,7 @@ from datetime import datetime
 
 from tortoise import connections
 
-from loyalty.sql import as_datetime, fetch
+from loyalty.platform.sql import as_datetime, fetch
 
 # A customer's runs shown at most; a customer re-entering a journey every
 # week for years would otherwise make one profile unbounded.

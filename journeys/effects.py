@@ -41,9 +41,9 @@ from journeys.run import (
 )
 from journeys.steps import Channel, thaw
 from journeys.values import Wanted, values_for_many
-from loyalty.adjustments import post_bonus
-from loyalty.coupons import BenefitKind, benefit_title, issue_coupon
-from loyalty.sql import execute, is_pg
+from loyalty.platform.sql import execute, is_pg
+from loyalty.points.adjustments import post_bonus
+from loyalty.programme.coupons import BenefitKind, benefit_title, issue_coupon
 from notifications.outgoing import CHANNELS, Outgoing, enqueue_many
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from audience.membership import context, stored_segments
 from audience.segment_grammar import parse
 from audience.segment_sql import Context, Params, compile_predicate
 from journeys.steps import thaw
-from loyalty.sql import fetchrow
+from loyalty.platform.sql import fetchrow
 
 
 class Unknown(Exception):  # noqa: N818 - a signal, not an error

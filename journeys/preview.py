@@ -25,7 +25,7 @@ from journeys.steps import Channel, freeze
 from journeys.timing import after
 from journeys.values import Wanted, values_for_many
 from loyalty.errors import DomainError, ErrorCode, invalid
-from loyalty.sql import fetchrow
+from loyalty.platform.sql import fetchrow
 
 SAMPLE_CODE = "SAMPLE2345"
 SAMPLE_VALIDITY = timedelta(days=30)

@@ -10,7 +10,7 @@ from typing import Any
 from journeys.models import JourneyRun
 from journeys.run import RunState, Status, Waiting, match_key
 from journeys.steps import freeze, thaw
-from loyalty.sql import as_datetime
+from loyalty.platform.sql import as_datetime
 
 
 def row_values(state: RunState) -> dict[str, Any]:

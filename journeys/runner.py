@@ -31,9 +31,9 @@ from journeys.models import JourneyStatus
 from journeys.predicates import Conditions, Unknown, answer, key_of
 from journeys.rows import COLUMNS, state_of_record
 from journeys.run import Advance, Event, Facts, RunState, Status
-from loyalty.db import transaction
-from loyalty.sql import as_datetime, execute, fetch, placeholders, skip_locked
-from loyalty.timezones import zone_or_utc
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import as_datetime, execute, fetch, placeholders, skip_locked
+from loyalty.platform.timezones import zone_or_utc
 from observability.metrics import JOURNEY_STEPS, JOURNEY_TIMER_LAG
 
 log = logging.getLogger(__name__)

@@ -35,9 +35,9 @@ from journeys.rows import row_values
 from journeys.runner import definition_of, journeys
 from journeys.steps import thaw
 from journeys.timing import occurrences
-from loyalty.db import transaction
-from loyalty.sql import as_datetime, execute, fetch
-from loyalty.timezones import zone_or_utc
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import as_datetime, execute, fetch
+from loyalty.platform.timezones import zone_or_utc
 
 # Rows per INSERT: far below both databases' limits on parameters.
 _CHUNK = 400

@@ -32,9 +32,9 @@ from journeys.definition import Definition, SegmentTrigger, parse_definition
 from journeys.issues import DefinitionInvalid, Issue
 from journeys.models import JourneyStatus
 from journeys.templates import template
-from loyalty.db import transaction
 from loyalty.errors import DomainError, DomainErrors, ErrorCode, invalid
-from loyalty.sql import as_datetime, execute, fetch, fetchrow, is_pg, placeholders
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow, is_pg, placeholders
 from notifications import outgoing
 
 UNCHANGED: Any = object()

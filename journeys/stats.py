@@ -13,7 +13,7 @@ from tortoise import connections
 from journeys.experiments import HOLDOUT, ArmCounts, ArmReport, report
 from journeys.run import Status
 from journeys.service import json_value
-from loyalty.sql import fetch, placeholders
+from loyalty.platform.sql import fetch, placeholders
 
 # The arm of runs that are in no split and not in the holdout: the journey itself.
 TREATMENT = "journey"

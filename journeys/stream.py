@@ -53,8 +53,8 @@ from journeys.runner import (
     fail_in,
     journeys,
 )
-from loyalty.db import transaction
-from loyalty.sql import as_datetime, fetch, fetchrow
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import as_datetime, fetch, fetchrow
 from observability.metrics import JOURNEY_EVENT_LAG
 
 log = logging.getLogger(__name__)

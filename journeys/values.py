@@ -3,7 +3,7 @@ the one place the worker (and the preview query) fill
 `journeys.content.Values` from, so that a preview shows what would be sent.
 
 Read for a whole batch of messages in a bounded number of statements:
-customers, balances and next rewards (loyalty.progress), tiers, the runs'
+customers, balances and next rewards (loyalty.programme.progress), tiers, the runs'
 coupons by their issue keys, store names.
 """
 
@@ -20,10 +20,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from journeys.content import Values
 from journeys.run import RunState, SendMessage
 from journeys.steps import thaw
-from loyalty import surveys
-from loyalty.progress import progress_for
-from loyalty.sql import as_datetime, fetch, placeholders
-from loyalty.tiers import tier_statuses
+from loyalty.platform.sql import as_datetime, fetch, placeholders
+from loyalty.points import surveys
+from loyalty.programme.progress import progress_for
+from loyalty.programme.tiers import tier_statuses
 from notifications import unsubscribe
 
 log = logging.getLogger(__name__)

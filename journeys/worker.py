@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from journeys import runner, schedule, stream
-from loyalty.config import get_settings
-from loyalty.polling import until_stopped
+from loyalty.platform.config import get_settings
+from loyalty.platform.polling import until_stopped
 
 log = logging.getLogger(__name__)
 

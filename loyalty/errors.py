@@ -39,7 +39,7 @@ class ErrorCode(StrEnum):
     # A journey that can no longer change (archived): create a new one.
     JOURNEY_NOT_EDITABLE = "JOURNEY_NOT_EDITABLE"
     # signUp with the email of an imported account that has no password yet:
-    # a link to claim it was emailed instead (loyalty/email_tokens.py).
+    # a link to claim it was emailed instead (loyalty/identity/email_tokens.py).
     CLAIM_LINK_SENT = "CLAIM_LINK_SENT"
 
 

@@ -129,7 +129,7 @@ def _typed(value: Any, hint: Any, where: str) -> Any:
 
 
 # What privacy erasure leaves of each of a customer's outbox rows
-# (loyalty/privacy.py): the row says that something happened, no longer what.
+# (loyalty/identity/privacy.py): the row says that something happened, no longer what.
 ERASED_PAYLOAD = json.dumps({"erased": True})
 
 
@@ -187,7 +187,7 @@ class PointsRedeemed(LedgerEvent):
     reward_name: str | None = None
 
 
-# A refund's `reason` when it takes back a survey bonus (loyalty/refunds.py):
+# A refund's `reason` when it takes back a survey bonus (loyalty/points/refunds.py):
 # the consequence of a refund, not a refund of its own to the events stream.
 SURVEY_CLAWBACK = "survey_bonus"
 
@@ -201,7 +201,7 @@ class PointsRefunded(LedgerEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class PointsAdjusted(LedgerEvent):
-    """Customer service corrected the balance (loyalty/adjustments.py)."""
+    """Customer service corrected the balance (loyalty/points/adjustments.py)."""
 
     kind: ClassVar[str] = "points.adjusted"
     signed_points: int
@@ -212,7 +212,7 @@ class PointsAdjusted(LedgerEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class PointsClosed(LedgerEvent):
-    """An erased customer's points left the programme (loyalty/privacy.py)."""
+    """An erased customer's points left the programme (loyalty/identity/privacy.py)."""
 
     kind: ClassVar[str] = "points.closed"
 

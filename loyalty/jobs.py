@@ -10,15 +10,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from loyalty.expiry import expire_due
-from loyalty.reminders import write_reminders
+from loyalty.points.expiry import expire_due
+from loyalty.points.reminders import write_reminders
 
 log = logging.getLogger(__name__)
 
 
 async def _prune_login_throttles(now: datetime) -> int:
-    from loyalty.config import get_settings
-    from loyalty.login_throttle import prune
+    from loyalty.identity.login_throttle import prune
+    from loyalty.platform.config import get_settings
 
     return await prune(now.timestamp(), get_settings())
 
@@ -26,7 +26,7 @@ async def _prune_login_throttles(now: datetime) -> int:
 async def _review_tiers(now: datetime) -> int:
     # Imported here: expiry and reminders must keep running whatever the
     # tiers module does.
-    from loyalty.tiers import review_due
+    from loyalty.programme.tiers import review_due
 
     return await review_due(now)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from loyalty import email_tokens
-from loyalty.config import get_settings
-from loyalty.email_tokens import Issued
+from loyalty.identity import email_tokens
+from loyalty.identity.email_tokens import Issued
+from loyalty.platform.config import get_settings
 from notifications.email import Email, EmailSender, sender_from_settings
 from notifications.templates import language
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from tortoise import connections
 
-from loyalty.sql import as_datetime, fetchrow
+from loyalty.platform.sql import as_datetime, fetchrow
 from observability.metrics import OUTBOX_DEPTH, OUTBOX_LAG
 
 DEPTH_CAP = 100_000

@@ -15,7 +15,7 @@ from datetime import datetime
 from tortoise import connections
 
 from loyalty.events import CampaignCreated, parse
-from loyalty.sql import as_datetime, fetch
+from loyalty.platform.sql import as_datetime, fetch
 
 
 @dataclass(frozen=True)

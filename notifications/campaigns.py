@@ -8,7 +8,7 @@ carries the title and body. All are written in one transaction and consumed by
 the same worker as ledger events, with the same consent, quiet hours and the
 marketing cap. The campaign's id is its header event's id.
 
-A tier's members are those loyalty.tiers.tier_of places in it when the
+A tier's members are those loyalty.programme.tiers.tier_of places in it when the
 campaign is sent: their stored tier, a retired tier counting as the active one
 below it, and customers with no tier in a base tier of threshold 0.
 """
@@ -24,11 +24,11 @@ from decimal import Decimal
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty import events, ledger
-from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.events import CampaignCreated, CampaignMessage
-from loyalty.sql import fetch, fetchrow, is_pg
-from loyalty.tiers import TierInfo, effective_tier
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import fetch, fetchrow, is_pg
+from loyalty.programme.tiers import TierInfo, effective_tier
 
 MAX_TITLE = 200
 MAX_BODY = 1000

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.sql import as_datetime, fetch, is_pg
+from loyalty.platform.sql import as_datetime, fetch, is_pg
 
 # Marketing messages that count against the cap: pushed, or still to be.
 # Inbox-only ones (capped, opted out of push, no device) do not.

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.config import Settings
-from loyalty.db import transaction
-from loyalty.sql import execute, fetch, placeholders, skip_locked
+from loyalty.platform.config import Settings
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import execute, fetch, placeholders, skip_locked
 from notifications.direct import send_direct, text_of
 from notifications.email import EmailSender
 from notifications.outcomes import (

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
 
-from loyalty.db import transaction
 from loyalty.errors import invalid
-from loyalty.identity import _check_locale
-from loyalty.timezones import check_timezone
+from loyalty.identity.accounts import _check_locale
+from loyalty.platform.db import transaction
+from loyalty.platform.timezones import check_timezone
 from notifications.models import Device, Platform
 
 MAX_TOKEN_LENGTH = 512

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 
-from loyalty.config import Settings
-from loyalty.db import transaction
-from loyalty.sql import execute
+from loyalty.platform.config import Settings
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import execute
 from notifications.email import Email, EmailSender
 from notifications.models import Status
 from notifications.outcomes import Due, Verdict, apply, backoff, held

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from loyalty.config import Settings, get_settings
+from loyalty.platform.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.events import CampaignMessage, VisitAccepted
-from loyalty.sql import fetch
+from loyalty.platform.sql import fetch
 from notifications.models import Status
 from notifications.policy import Policy
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from loyalty.config import get_settings
+from loyalty.platform.config import get_settings
 from notifications.backlog import sample_backlog
 from notifications.policy import load_policy
 from notifications.push import PushSender

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.config import Settings
-from loyalty.sql import execute, fetch, placeholders
+from loyalty.platform.config import Settings
+from loyalty.platform.sql import execute, fetch, placeholders
 from notifications.models import Status
 from notifications.push import PushOutcome
 from notifications.stats import RunStats

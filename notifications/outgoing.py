@@ -14,7 +14,7 @@ from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.sql import execute, fetch
+from loyalty.platform.sql import execute, fetch
 from notifications.inbox_rows import BODY_MAX, TITLE_MAX, clip
 from notifications.models import Status
 
@@ -74,7 +74,7 @@ async def enqueue_many(conn: BaseDBAsyncClient, messages: Sequence[Outgoing],
         chunk = messages[first:first + _CHUNK]
         values, args = [], []
         for i, m in enumerate(chunk):
-            # Each $n once: SQLite's placeholders are positional (loyalty.sql).
+            # Each $n once: SQLite's placeholders are positional (loyalty.platform.sql).
             marks = [f"${i * _COLUMNS + k}" for k in range(1, _COLUMNS + 1)]
             values.append(f"({marks[0]}, NULL, {marks[1]}, {marks[2]}, {marks[3]}, {marks[4]}, "
                           f"{marks[5]}, 0, {', '.join(marks[6:])})")

@@ -2,8 +2,8 @@
 rendered: the balance, the nearer of the next reward and the next tier, points
 expiring soon, and for a visit an offer valid in that store.
 
-The reads are made once per batch of events (loyalty.progress, and the
-visited stores' offers: loyalty.offers.first_offers_in_stores), not per
+The reads are made once per batch of events (loyalty.programme.progress, and the
+visited stores' offers: loyalty.programme.offers.first_offers_in_stores), not per
 message.
 """
 
@@ -28,10 +28,10 @@ from loyalty.events import (
     TierChanged,
     VisitAccepted,
 )
-from loyalty.offers import first_offers_in_stores
-from loyalty.progress import Progress, progress_for
-from loyalty.reminders import zone
-from loyalty.sql import as_datetime, fetch, placeholders
+from loyalty.platform.sql import as_datetime, fetch, placeholders
+from loyalty.points.reminders import zone
+from loyalty.programme.offers import first_offers_in_stores
+from loyalty.programme.progress import Progress, progress_for
 
 # Events whose messages tell the customer where they stand.
 PERSONAL = frozenset({PointsEarned.kind, PointsRedeemed.kind, VisitAccepted.kind})

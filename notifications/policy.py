@@ -1,6 +1,6 @@
 """The worker's delivery policy: the send lease and the marketing frequency cap.
 
-These live here rather than in loyalty.config because they are the
+These live here rather than in loyalty.platform.config because they are the
 notification package's own knobs, read from the environment like the rest.
 """
 
@@ -32,8 +32,8 @@ class Policy:
 
 def load_policy(environ: Mapping[str, str] | None = None) -> Policy:
     """The policy from the environment (its variables are in
-    loyalty/environment.py's list, parsed by the same rules)."""
-    from loyalty.environment import parse_environment
+    loyalty/platform/environment.py's list, parsed by the same rules)."""
+    from loyalty.platform.environment import parse_environment
 
     env = os.environ if environ is None else environ
     return Policy(**parse_environment(env, owner="policy"))

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from loyalty import consents
-from loyalty.consents import CONSENTS
-from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.identity import consents
+from loyalty.identity.consents import CONSENTS
 from loyalty.models import Customer
+from loyalty.platform.db import transaction
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 

@@ -1,5 +1,5 @@
 """Erasing a customer's devices, messages and webhook bodies (called by
-loyalty/privacy.py in its transaction)."""
+loyalty/identity/privacy.py in its transaction)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.sql import execute
+from loyalty.platform.sql import execute
 
 
 async def erase(conn: BaseDBAsyncClient, customer_id: int) -> None:

@@ -15,7 +15,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.events import CampaignMessage, Event
 from loyalty.events import parse as parse_event
-from loyalty.sql import fetch, placeholders
+from loyalty.platform.sql import fetch, placeholders
 from notifications import templates
 from notifications.inbox_rows import BODY_MAX, TITLE_MAX, clip
 from notifications.outcomes import Due

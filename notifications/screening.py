@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.db import transaction
-from loyalty.sql import as_datetime, execute, fetch, placeholders
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import as_datetime, execute, fetch, placeholders
 from notifications.caps import COUNTED, local_day
 from notifications.models import Status
 from notifications.outcomes import Due, Verdict, apply, held

@@ -1,7 +1,7 @@
 """The unsubscribe link of marketing emails: a signed token naming the
 customer, which turns their email marketing consent off.
 
-Unlike the account emails' links (loyalty/email_tokens.py: random, stored
+Unlike the account emails' links (loyalty/identity/email_tokens.py: random, stored
 hashed, single-use, expiring in an hour), an unsubscribe link must keep
 working for as long as the email sits in a mailbox, any number of times, and
 without a row per email sent: so it is an HMAC of the customer's id under the
@@ -14,8 +14,8 @@ import base64
 import hashlib
 import hmac
 
-from loyalty.config import Settings, get_settings
 from loyalty.errors import invalid
+from loyalty.platform.config import Settings, get_settings
 
 _PURPOSE = b"loyalty-unsubscribe:email:"
 

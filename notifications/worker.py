@@ -26,11 +26,11 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.config import Settings, get_settings
-from loyalty.db import transaction
 from loyalty.events import Event
 from loyalty.events import parse as parse_event
-from loyalty.sql import execute, fetch, placeholders, skip_locked
+from loyalty.platform.config import Settings, get_settings
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import execute, fetch, placeholders, skip_locked
 from notifications.caps import marketing_today
 from notifications.delivery import send_due
 from notifications.email import EmailSender, SmtpSender

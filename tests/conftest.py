@@ -25,14 +25,14 @@ import uvicorn
 from api.app import create_app
 from audience.config import AudienceSettings, set_audience_settings
 from geofence import nearby
-from loyalty import api_clients as api_clients_module
-from loyalty import db
-from loyalty import earn_rules as earn_rules_module
-from loyalty import programme as programme_module
-from loyalty import stores as stores_module
-from loyalty import tiers as tiers_module
-from loyalty.config import Settings, set_settings
+from loyalty.identity import api_clients as api_clients_module
 from loyalty.ledger import reset_caches
+from loyalty.platform import db
+from loyalty.platform.config import Settings, set_settings
+from loyalty.programme import earn_rules as earn_rules_module
+from loyalty.programme import settings as programme_module
+from loyalty.programme import stores as stores_module
+from loyalty.programme import tiers as tiers_module
 
 TEST_SECRET = "test-secret-key-0123456789abcdef0123456789"
 PASSWORD = "correct horse battery"
@@ -319,7 +319,7 @@ class Shop:
 @pytest.fixture
 async def shop(gql: GraphQLClient) -> Shop:
     """An admin (made as the CLI makes it), two stores and a cashier of the first."""
-    from loyalty.identity import create_admin
+    from loyalty.identity.accounts import create_admin
 
     await create_admin("admin@shop.test", PASSWORD)
     admin = (await gql(STAFF_LOG_IN, {"input": {"email": "admin@shop.test",

@@ -11,7 +11,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.models import Customer
-from loyalty.sql import fetchrow
+from loyalty.platform.sql import fetchrow
 from wallet.card_numbers import new_card_number, normalize_card_number
 from wallet.models import Card
 from wallet.qr import ParsedQr, QrError, new_qr_secret, parse_qr, verify_qr

@@ -7,8 +7,8 @@ from __future__ import annotations
 from tortoise import connections
 
 from loyalty.errors import DomainError, ErrorCode, invalid
-from loyalty.identity import normalize_email
-from loyalty.sql import fetchrow
+from loyalty.identity.accounts import normalize_email
+from loyalty.platform.sql import fetchrow
 from wallet.cards import CardHolder
 
 _BY = (

@@ -1,10 +1,10 @@
-"""Erasing a customer's card (loyalty/privacy.py calls this in its transaction)."""
+"""Erasing a customer's card (loyalty/identity/privacy.py calls this in its transaction)."""
 
 from __future__ import annotations
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.sql import execute, fetch
+from loyalty.platform.sql import execute, fetch
 from wallet import cards
 
 

@@ -11,7 +11,7 @@ from api.context import Context
 from api.mutations.base import user_errors
 from api.permissions import IsCustomer
 from api.types.common import OkPayload
-from loyalty import email_tokens
+from loyalty.identity import email_tokens
 from notifications import account_emails
 
 

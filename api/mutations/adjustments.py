@@ -13,7 +13,7 @@ from api.convert import parse_id
 from api.mutations.base import user_errors
 from api.types.common import UserError
 from api.types.pos import LedgerTransaction
-from loyalty.adjustments import adjust_points
+from loyalty.points.adjustments import adjust_points
 
 
 @strawberry.input(description="A correction of a customer's balance.")

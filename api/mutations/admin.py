@@ -10,8 +10,8 @@ from api.permissions import IsAdmin
 from api.types.common import StaffRole, UserError, given
 from api.types.integrations import StoreKind
 from geofence import nearby
-from loyalty import stores
 from loyalty.models import StaffRole as DomainStaffRole
+from loyalty.programme import stores
 
 
 @strawberry.input(description="A new store.")

@@ -18,7 +18,7 @@ from api.types.integrations import (
     CreateApiClientInput,
     CreateApiClientPayload,
 )
-from loyalty import api_clients
+from loyalty.identity import api_clients
 
 
 @strawberry.type

@@ -28,11 +28,11 @@ from api.types.earn_rules import (
     UpdateEarnRuleInput,
 )
 from api.types.pos import PurchaseLineInput
-from loyalty import earn_rules, rules
 from loyalty.errors import DomainError, invalid
 from loyalty.money import Money, parse_money
-from loyalty.purchase_context import evaluate_purchase
-from loyalty.stores import store_info
+from loyalty.points.purchase_context import evaluate_purchase
+from loyalty.programme import earn_rules, rules
+from loyalty.programme.stores import store_info
 from wallet.cards import resolve_card
 
 

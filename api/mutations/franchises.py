@@ -12,7 +12,7 @@ from api.context import Context
 from api.mutations.base import user_errors
 from api.permissions import IsAdmin
 from api.types.common import UserError
-from loyalty import franchises
+from loyalty.identity import franchises
 
 
 @strawberry.type(description="A franchisee; its managers act only in its stores.")

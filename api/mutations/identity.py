@@ -14,11 +14,11 @@ from api.mutations.base import user_errors
 from api.types.common import UserError, given
 from audience.events import check_anonymous_id
 from audience.identity_merge import merge_anonymous
-from loyalty import identity
-from loyalty.config import get_settings
-from loyalty.email_tokens import claim_error
 from loyalty.errors import DomainError, ErrorCode
-from loyalty.identity import normalize_email
+from loyalty.identity import accounts as identity
+from loyalty.identity.accounts import normalize_email
+from loyalty.identity.email_tokens import claim_error
+from loyalty.platform.config import get_settings
 from notifications import account_emails
 from wallet.cards import issue_card
 

@@ -20,7 +20,7 @@ from api.types.programme import (
     OfferDetails,
     OfferDetailsPayload,
 )
-from loyalty import offers
+from loyalty.programme import offers
 
 
 @strawberry.input(description="An offer to clip to the card.")

@@ -13,8 +13,8 @@ from api.context import Context
 from api.mutations.pos import record_one
 from api.types.common import UserError
 from api.types.pos import RecordPurchaseInput, RecordPurchasePayload
-from loyalty.config import get_settings
 from loyalty.errors import ErrorCode
+from loyalty.platform.config import get_settings
 
 MAX_BATCH = 500
 

@@ -27,11 +27,11 @@ from api.types.pos import (
     RefundPurchaseInput,
     RefundPurchasePayload,
 )
-from loyalty import purchases, redemptions, refunds
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.ledger import Channel
 from loyalty.models import ApiScope
-from loyalty.purchases import RecordPurchase
+from loyalty.points import purchases, redemptions, refunds
+from loyalty.points.purchases import RecordPurchase
 from wallet.cards import CardHolder, resolve_card
 from wallet.holders import holder_of
 

@@ -14,11 +14,11 @@ from api.mutations.base import user_errors
 from api.permissions import IsCustomer, forget_principal
 from api.types.common import OkPayload
 from geofence import privacy as geofence_privacy
-from loyalty import passwords
 from loyalty.errors import DomainError, ErrorCode
+from loyalty.identity import passwords
+from loyalty.identity.privacy import erase_customer
+from loyalty.identity.tokens import Principal
 from loyalty.models import Customer
-from loyalty.privacy import erase_customer
-from loyalty.tokens import Principal
 from notifications import privacy as notifications_privacy
 from wallet import privacy as wallet_privacy
 

@@ -22,8 +22,8 @@ from api.types.programme import (
     RewardPayload,
     UpdateRewardInput,
 )
-from loyalty import rewards
-from loyalty.rewards import KEEP
+from loyalty.programme import rewards
+from loyalty.programme.rewards import KEEP
 
 
 @strawberry.type

@@ -13,7 +13,8 @@ from api.convert import parse_id
 from api.mutations.base import user_errors
 from api.permissions import IsCustomer
 from api.types.common import UserError, given
-from loyalty import profile, surveys
+from loyalty.identity import profile
+from loyalty.points import surveys
 
 
 @strawberry.input(description="A satisfaction survey about one of the customer's purchases.")

@@ -24,8 +24,8 @@ from api.types.tiers import (
     UpdateTierInput,
     UpdateTierPayload,
 )
-from loyalty import tier_admin
-from loyalty.programme import programme_settings, update_programme_settings
+from loyalty.programme import tier_admin
+from loyalty.programme.settings import programme_settings, update_programme_settings
 
 
 def _staff_id(info: Info[Context, Any]) -> int | None:

@@ -24,9 +24,9 @@ from api.types.common import (
 from api.types.notifications import NotificationStatus
 from api.types.programme import Coupon
 from geofence.visits import list_visits
-from loyalty.balances import Balance, history
-from loyalty.coupons import list_coupons
-from loyalty.offers import OfferView, offers_for
+from loyalty.ledger.balances import Balance, history
+from loyalty.programme.coupons import list_coupons
+from loyalty.programme.offers import OfferView, offers_for
 from notifications.inbox import list_inbox
 from wallet.qr import make_qr
 from wallet.render import qr_svg
@@ -225,7 +225,7 @@ class Customer:
         "access), table by table as JSON; credentials and keys left out."
     )
     async def export_data(self) -> JSON:
-        from loyalty.privacy import export_data
+        from loyalty.identity.privacy import export_data
 
         return cast(JSON, await export_data(int(self.id)))
 
@@ -239,7 +239,7 @@ class Customer:
 
         from tortoise import connections
 
-        from loyalty.tiers import tier_status
+        from loyalty.programme.tiers import tier_status
 
         status = await tier_status(connections.get("default"), int(self.id), datetime.now(UTC))
         if status is None:

@@ -10,8 +10,8 @@ from strawberry.scalars import JSON
 
 from api.types.common import Channel, MoneyInput, UserError
 from api.types.pos import PurchaseLineInput
-from loyalty.earn_rules import RuleChange, RuleRecord
-from loyalty.rules import Evaluation, RuleKind
+from loyalty.programme.earn_rules import RuleChange, RuleRecord
+from loyalty.programme.rules import Evaluation, RuleKind
 
 strawberry.enum(
     RuleKind,

@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from api.types.common import UserError
-from loyalty.api_clients import ApiClientView
+from loyalty.identity.api_clients import ApiClientView
 from loyalty.models import ApiScope as DomainApiScope
 from loyalty.models import StoreKind as DomainStoreKind
 

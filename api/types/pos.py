@@ -8,8 +8,8 @@ import strawberry
 
 from api.types.common import Channel, LedgerKind, Money, MoneyInput, UserError
 from api.types.customer import Offer
-from loyalty.benefits import Applied
 from loyalty.ledger import TransactionResult
+from loyalty.programme.benefits import Applied
 from wallet.cards import CardHolder
 
 
@@ -51,7 +51,7 @@ class CashierCustomerView:
 
         from tortoise import connections
 
-        from loyalty.offers import offers_for
+        from loyalty.programme.offers import offers_for
 
         found = await offers_for(
             connections.get("default"), self.customer_id, self.store_id, datetime.now(UTC)
@@ -62,7 +62,7 @@ class CashierCustomerView:
     async def tier(self) -> str | None:
         from tortoise import connections
 
-        from loyalty.tiers import tier_of
+        from loyalty.programme.tiers import tier_of
 
         found = await tier_of(connections.get("default"), self.customer_id)
         return None if found is None else found.name

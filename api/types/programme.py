@@ -7,12 +7,12 @@ from datetime import datetime
 import strawberry
 
 from api.types.common import UserError
-from loyalty.coupons import BenefitKind as DomainBenefitKind
-from loyalty.coupons import CouponChannel as DomainCouponChannel
-from loyalty.coupons import CouponView
-from loyalty.offers import OfferRecord
-from loyalty.offers import OfferTarget as DomainOfferTarget
-from loyalty.rewards import RewardView
+from loyalty.programme.coupons import BenefitKind as DomainBenefitKind
+from loyalty.programme.coupons import CouponChannel as DomainCouponChannel
+from loyalty.programme.coupons import CouponView
+from loyalty.programme.offers import OfferRecord
+from loyalty.programme.offers import OfferTarget as DomainOfferTarget
+from loyalty.programme.rewards import RewardView
 
 strawberry.enum(
     DomainBenefitKind,

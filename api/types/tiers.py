@@ -5,10 +5,10 @@ from __future__ import annotations
 import strawberry
 
 from api.types.common import UserError
-from loyalty.programme import ProgrammeSettingsView
-from loyalty.tier_admin import TierRecord
-from loyalty.tier_periods import TierBasis as DomainTierBasis
-from loyalty.tier_periods import TierPeriod as DomainTierPeriod
+from loyalty.programme.settings import ProgrammeSettingsView
+from loyalty.programme.tier_admin import TierRecord
+from loyalty.programme.tier_periods import TierBasis as DomainTierBasis
+from loyalty.programme.tier_periods import TierPeriod as DomainTierPeriod
 
 strawberry.enum(
     DomainTierBasis,

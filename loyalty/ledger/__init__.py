@@ -37,15 +37,15 @@ from weakref import WeakKeyDictionary
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.bus import bus
-from loyalty.db import after_commit, transaction, transaction_open
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.events import Event, LedgerEvent
 from loyalty.ledger import history, lots, statement
 from loyalty.ledger import rows as ledger_rows
 from loyalty.ledger.rows import Ref
 from loyalty.ledger.statement import Guard
-from loyalty.sql import as_datetime, fetchrow, is_pg
+from loyalty.platform.bus import bus
+from loyalty.platform.db import after_commit, transaction, transaction_open
+from loyalty.platform.sql import as_datetime, fetchrow, is_pg
 
 
 class Kind(StrEnum):
@@ -303,7 +303,7 @@ async def lock(conn: BaseDBAsyncClient, account_id: int, now: datetime, *,
     With `skip_locked` (PostgreSQL) an account another transaction holds is
     skipped: False, as for an account that does not exist."""
     if not transaction_open():
-        raise RuntimeError("ledger.lock runs inside loyalty.db.transaction()")
+        raise RuntimeError("ledger.lock runs inside loyalty.platform.db.transaction()")
     held = _held.setdefault(conn, set())
     if account_id in held:
         return True
@@ -317,11 +317,11 @@ async def lock(conn: BaseDBAsyncClient, account_id: int, now: datetime, *,
 
 
 async def post(conn: BaseDBAsyncClient, p: Posting) -> Posted:
-    """Write the posting in the caller's transaction (loyalty.db.transaction).
+    """Write the posting in the caller's transaction (loyalty.platform.db.transaction).
     IntegrityError (its key, or its receipt, already used) and the Spend's
     INSUFFICIENT_POINTS propagate, and the transaction rolls back."""
     if not transaction_open():
-        raise RuntimeError("ledger.post runs inside loyalty.db.transaction()")
+        raise RuntimeError("ledger.post runs inside loyalty.platform.db.transaction()")
     pg = is_pg(conn)
     await lock(conn, p.account_id, p.now)
     inserts = ledger_rows.plan(p, await system_account_id(conn, COUNTER[p.kind]))
@@ -365,9 +365,9 @@ async def open_balances(conn: BaseDBAsyncClient, openings: Sequence[Opening],
                         fingerprint: str, now: datetime) -> None:
     """Opening balances of accounts an import has just created with them
     (ADJUST against the issued account, a lot each), in bulk and without
-    events: history people already had is not news (loyalty/imports.py)."""
+    events: history people already had is not news (loyalty/imports/runs.py)."""
     if not transaction_open():
-        raise RuntimeError("ledger.open_balances runs inside loyalty.db.transaction()")
+        raise RuntimeError("ledger.open_balances runs inside loyalty.platform.db.transaction()")
     await history.load_openings(conn, openings, await system_account_id(conn, SYSTEM_ISSUED),
                                     fingerprint, now)
 

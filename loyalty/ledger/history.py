@@ -4,7 +4,7 @@ balances and histories that arrive all at once.
 Two callers, both writing many thousands of rows where one `post` each would
 take minutes:
 
-- an import's opening balances (`load_openings`, loyalty/imports.py): an
+- an import's opening balances (`load_openings`, loyalty/imports/runs.py): an
   ADJUST against the issued account, its two entries and a lot, for accounts
   the import has just created with that balance; no event (history people
   already had is not news);
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.events import Event, PointsEarned, PointsRedeemed
-from loyalty.sql import bulk_insert, fetch, is_pg, next_ids, placeholders
+from loyalty.platform.sql import bulk_insert, fetch, is_pg, next_ids, placeholders
 
 if TYPE_CHECKING:
     from loyalty.ledger import Opening

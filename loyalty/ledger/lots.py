@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.errors import DomainError, ErrorCode
-from loyalty.sql import execute, fetch, fetchrow, is_pg, placeholders
+from loyalty.platform.sql import execute, fetch, fetchrow, is_pg, placeholders
 
 if TYPE_CHECKING:
     from loyalty.ledger import Posting
@@ -26,7 +26,7 @@ def credit_set(arg: Callable[[Any, str], str], p: Posting) -> str:
 
     assert isinstance(p.lots, NewLot)
     column = "pending" if p.lots.pending_until is not None else "available"
-    # Each parameter once (loyalty.sql: SQLite numbers them by position).
+    # Each parameter once (loyalty.platform.sql: SQLite numbers them by position).
     return (f"{column} = {column} + {arg(p.points, 'bigint')}, "
             f"lifetime_earned = lifetime_earned + {arg(p.points, 'bigint')}, "
             f"updated_at = {arg(p.now, 'timestamptz')}")

@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.attribution import acting_client
-from loyalty.bus import CHANNEL
 from loyalty.events import Event, LedgerEvent, plain
-from loyalty.sql import execute, fetch, fetchrow, is_pg
+from loyalty.platform.attribution import acting_client
+from loyalty.platform.bus import CHANNEL
+from loyalty.platform.sql import execute, fetch, fetchrow, is_pg
 
 if TYPE_CHECKING:
     from loyalty.ledger import Posting
@@ -132,7 +132,7 @@ def values(p: Posting) -> dict[str, Any]:
         "account": p.account_id, "store": p.store_id,
         "points": p.points, "minus_points": -p.points, "event_points": abs(p.points),
         "reverses": p.reverses_id, "occurred": p.occurred_at, "now": p.now,
-        # The API client whose call this posting serves (loyalty/attribution.py).
+        # The API client whose call this posting serves (loyalty/platform/attribution.py).
         "api_client": acting_client.get(),
         "expires": getattr(lots, "expires_at", None),
         "pending_until": getattr(lots, "pending_until", None),

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from loyalty.bus import CHANNEL
 from loyalty.events import Event
 from loyalty.ledger.lots import Params
 from loyalty.ledger.rows import (
@@ -26,6 +25,7 @@ from loyalty.ledger.rows import (
     shape,
     values,
 )
+from loyalty.platform.bus import CHANNEL
 
 if TYPE_CHECKING:
     from loyalty.ledger import Posting

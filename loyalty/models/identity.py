@@ -74,7 +74,7 @@ class Customer(Model):
     external_id = fields.CharField(max_length=64, null=True, unique=True)
     # When the customer proved the email is theirs (an emailed link).
     email_verified_at = fields.DatetimeField(null=True)
-    # Set when the customer's personal data was erased (loyalty/privacy.py):
+    # Set when the customer's personal data was erased (loyalty/identity/privacy.py):
     # the row stays, anonymous, because the ledger points at it.
     erased_at = fields.DatetimeField(null=True)
 

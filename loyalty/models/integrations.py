@@ -53,7 +53,7 @@ class ApiClient(Model):
     created_by = fields.BigIntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     revoked_at = fields.DatetimeField(null=True)
-    # Updated at most once a minute per client (loyalty/api_clients.py).
+    # Updated at most once a minute per client (loyalty/identity/api_clients.py).
     last_used_at = fields.DatetimeField(null=True)
 
     class Meta:

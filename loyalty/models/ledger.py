@@ -61,7 +61,7 @@ class LedgerTransaction(Model):
     )
     occurred_at = fields.DatetimeField()
     created_at = fields.DatetimeField(auto_now_add=True)
-    # The API client whose call posted it (loyalty/attribution.py), if any.
+    # The API client whose call posted it (loyalty/platform/attribution.py), if any.
     api_client: fields.ForeignKeyNullableRelation[ApiClient] = fields.ForeignKeyField(
         "models.ApiClient", related_name="transactions", null=True, on_delete=fields.RESTRICT
     )

@@ -140,7 +140,7 @@ class TierChange(Model):
     # A customer's tier history: one row each time their tier is set (up at a
     # posting, or at a review), with the instant it took effect. What a
     # purchase recorded late (an offline till's) earns with: the tier held at
-    # its occurredAt (loyalty.tiers.tier_ids_at). tier_id null: no tier.
+    # its occurredAt (loyalty.programme.tiers.tier_ids_at). tier_id null: no tier.
     # No foreign key to tier: history outlives a tier's removal.
 
     id = fields.BigIntField(primary_key=True)

@@ -7,7 +7,7 @@ from tortoise.models import Model
 
 
 class LoginThrottle(Model):
-    # One throttling key's failed log-ins (loyalty/login_throttle.py).
+    # One throttling key's failed log-ins (loyalty/identity/login_throttle.py).
     #
     # The key is a keyed hash of what is counted (an account, an address, or
     # both), so the table holds no email and no address. Times are unix

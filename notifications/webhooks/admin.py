@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 
 from tortoise import connections
 
-from loyalty import audit
-from loyalty.config import get_settings
-from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode, invalid
-from loyalty.sql import as_datetime, execute, fetch, fetchrow
-from loyalty.tokens import Principal
+from loyalty.identity import audit
+from loyalty.identity.tokens import Principal
+from loyalty.platform.config import get_settings
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow
 
 MAX_EVENTS = 50
 

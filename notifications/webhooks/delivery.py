@@ -32,9 +32,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from loyalty.config import Settings, get_settings
-from loyalty.db import transaction
-from loyalty.sql import (
+from loyalty.platform.config import Settings, get_settings
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import (
     as_datetime,
     execute,
     execute_numbered,

@@ -24,7 +24,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.events import CampaignCreated, CampaignMessage, is_erased, parse
-from loyalty.sql import as_datetime, execute, fetch, skip_locked
+from loyalty.platform.sql import as_datetime, execute, fetch, skip_locked
 
 log = logging.getLogger(__name__)
 

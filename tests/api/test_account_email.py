@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from tortoise import connections
 
-from loyalty.config import set_settings
+from loyalty.platform.config import set_settings
 from notifications import account_emails
 from tests.conftest import DATABASE_URL, PASSWORD, settings_for
 

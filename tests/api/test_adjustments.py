@@ -7,7 +7,7 @@ import uuid
 
 from tortoise import connections
 
-from loyalty.balances import verify_ledger
+from loyalty.ledger.balances import verify_ledger
 from tests.api.test_pos import available, buy
 from tests.conftest import CREATE_STAFF, PASSWORD, STAFF_LOG_IN, GraphQLClient, Shop
 

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from loyalty import admin_reads, offers, rewards
-from loyalty.identity import create_admin
-from loyalty.surveys import submit_survey
+from loyalty.identity.accounts import create_admin
+from loyalty.points.surveys import submit_survey
+from loyalty.programme import admin_reads, offers, rewards
 from notifications import campaigns
 from tests.api.test_pos import buy
 from tests.conftest import CustomerHandle, GraphQLClient, Shop
@@ -61,7 +61,7 @@ async def made(gql: GraphQLClient, shop: Shop, alice: CustomerHandle) -> dict[st
     """Three of everything (the shop has made two stores, their fences and two
     staff): {field: ids in the order the list gives them}."""
     from geofence import admin as fence_admin
-    from loyalty import stores
+    from loyalty.programme import stores
 
     store = int(shop.store_id)
     third = await stores.create_store("Nation", 48.85, 2.39, "Europe/Paris")

@@ -91,7 +91,7 @@ async def test_deep_queries_are_refused(gql, alice):
     """The schema has no cycles, so the served limit (10) is above any real
     query; a schema built with a lower limit shows the rule at work."""
     from api.schema import build_schema
-    from loyalty.config import Settings
+    from loyalty.platform.config import Settings
 
     deep = "query { me { history { edges { node { id } } } } }"
     assert not (await gql.raw(deep, token=alice.token)).get("errors")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loyalty.balances import verify_ledger
+from loyalty.ledger.balances import verify_ledger
 from tests.api.test_earn_rules_api import SURVEY, create
 from tests.api.test_pos import PURCHASE, REFUND, available, buy, purchase_input
 

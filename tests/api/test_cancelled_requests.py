@@ -45,7 +45,7 @@ async def test_requests_refused_or_abandoned_at_random_points(server, gql, shop,
     and the ledger holds."""
     import random
 
-    from loyalty.balances import verify_ledger
+    from loyalty.ledger.balances import verify_ledger
     from tests.api.test_fuzz_findings import REFUSED_BESIDE_A_QUERY
     from tests.api.test_pos import PURCHASE, purchase_input
     from tests.api.test_tiers_api import CREATE_TIER

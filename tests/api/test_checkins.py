@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from loyalty.balances import verify_ledger
-from loyalty.config import set_settings
+from loyalty.ledger.balances import verify_ledger
+from loyalty.platform.config import set_settings
 from tests.conftest import (
     CREATE_STORE,
     DATABASE_URL,
@@ -127,7 +127,7 @@ async def test_a_visit_is_rewarded_once_a_day_however_many_check_ins(gql, shop, 
 async def test_outbox_gets_visit_accepted_in_the_same_transaction(gql, shop, opted_in):
     from tortoise import connections
 
-    from loyalty.sql import fetch
+    from loyalty.platform.sql import fetch
 
     opera = (await fences(gql, opted_in))["Opéra"]
     await check_in(gql, opted_in, "DWELL", fence=opera)

@@ -95,6 +95,6 @@ async def test_a_refused_call_is_audited_with_its_outcome_unprompted(
 
 
 def _aware(value: object) -> datetime:
-    from loyalty.sql import as_datetime
+    from loyalty.platform.sql import as_datetime
 
     return as_datetime(value)

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise import connections
 
-from loyalty import coupons
-from loyalty.balances import verify_ledger
-from loyalty.db import transaction
-from loyalty.reminders import write_reminders
+from loyalty.ledger.balances import verify_ledger
+from loyalty.platform.db import transaction
+from loyalty.points.reminders import write_reminders
+from loyalty.programme import coupons
 from notifications.worker import run_once
 from tests.api.test_notifications_personal import inbox
 from tests.api.test_pos import available

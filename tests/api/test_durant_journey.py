@@ -24,8 +24,8 @@ from aiosmtpd.controller import Controller
 
 from audience import worker as audience_worker
 from journeys import worker as journeys_worker
-from loyalty.config import get_settings, set_settings
-from loyalty.reminders import write_reminders
+from loyalty.platform.config import get_settings, set_settings
+from loyalty.points.reminders import write_reminders
 from notifications import worker as notifications_worker
 from tests.api.test_notifications_personal import inbox
 from tests.conftest import DATABASE_URL, GraphQLClient, Shop, settings_for, sign_up

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
-from loyalty.balances import verify_ledger
+from loyalty.ledger.balances import verify_ledger
 from tests.api.test_pos import BALANCE, buy
 from tests.conftest import PASSWORD, SIGN_UP, GraphQLClient, Shop
 

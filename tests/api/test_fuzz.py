@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 from hypothesis_graphql import Mode
 
 from api.schema import build_schema
-from loyalty.balances import verify_ledger
-from loyalty.tokens import Principal, issue_access_token
+from loyalty.identity.tokens import Principal, issue_access_token
+from loyalty.ledger.balances import verify_ledger
 from tests.api.fuzz_support import Seeds, operations, problems_of
 from tests.api.test_pos import buy
 from tests.conftest import (

@@ -81,7 +81,7 @@ async def test_an_email_longer_than_any_account_s_is_a_wrong_log_in(
 # again. The cancellation reached the task after asyncpg's prepare (Parse,
 # Describe, Flush) was answered and before the task resumed to send Bind,
 # Execute and Sync: asyncpg sent neither a cancel request nor a Sync and
-# released the connection as idle. loyalty.db.NoResetConnection settles such
+# released the connection as idle. loyalty.platform.db.NoResetConnection settles such
 # a connection on release.
 REFUSED_BESIDE_A_QUERY = ('{ me { tier { name } points { available } '
                           'history(first: 5, after: "bad") { edges { cursor } } } }')

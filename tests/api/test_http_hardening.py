@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from api.app import create_app
-from loyalty.config import Settings, set_settings
+from loyalty.platform.config import Settings, set_settings
 from tests.conftest import DATABASE_URL, Server, settings_for
 
 COMMON = {

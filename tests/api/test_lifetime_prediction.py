@@ -94,7 +94,7 @@ async def test_a_prediction_follows_the_customers_purchases(gql: GraphQLClient, 
     forecast = clv.predict_12_months(stored.model, summary, margin_rate=1.0)
     assert twice["predicted12MonthsMinor"] == forecast.predicted_margin_minor
     # and the SQL summaries are clv.summarise_purchases' for every buyer
-    from loyalty.sql import as_datetime
+    from loyalty.platform.sql import as_datetime
 
     now = datetime.now(UTC)
     every = await value_model.summaries_of(now)

@@ -8,7 +8,7 @@ import asyncio
 import time
 from typing import Any
 
-from loyalty.config import set_settings
+from loyalty.platform.config import set_settings
 from tests.conftest import DATABASE_URL, PASSWORD, GraphQLClient, settings_for
 
 LOG_IN = """

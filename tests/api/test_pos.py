@@ -228,7 +228,7 @@ async def test_refund_of_spent_points_goes_negative_and_next_earning_repays(gql,
                                           "storeId": shop.store_id, "points": 20}},
                        token=shop.cashier_token))["redeemPoints"]
     assert exact["errors"] == []
-    from loyalty.balances import verify_ledger
+    from loyalty.ledger.balances import verify_ledger
 
     assert (await verify_ledger()).problems == []
 

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from tortoise import connections
 
-from loyalty.balances import verify_ledger
+from loyalty.ledger.balances import verify_ledger
 from notifications.worker import run_once
 from tests.api import ws_client
 from tests.api.test_adjustments import support_token

@@ -8,9 +8,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from loyalty import coupons, earn_rules, offers, profile, tier_admin
-from loyalty.balances import verify_ledger
-from loyalty.db import transaction
+from loyalty.identity import profile
+from loyalty.ledger.balances import verify_ledger
+from loyalty.platform.db import transaction
+from loyalty.programme import coupons, earn_rules, offers, tier_admin
 from tests.api.test_pos import available
 from tests.conftest import CustomerHandle, GraphQLClient, Shop
 

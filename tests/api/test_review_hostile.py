@@ -69,7 +69,7 @@ async def test_a_survey_link_no_longer_answers_for_an_erased_customer(
     # survey.submitted event (waking journeys) for someone erased.
     from tortoise import connections
 
-    from loyalty import survey_links
+    from loyalty.points import survey_links
     from tests.api.test_adjustments import support_token
     from tests.api.test_pos import buy
     from tests.api.test_survey_events import FROM_LINK

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from loyalty.balances import verify_ledger
+from loyalty.ledger.balances import verify_ledger
 from tests.api.test_pos import available, buy
 from tests.conftest import CustomerHandle, GraphQLClient, Shop
 

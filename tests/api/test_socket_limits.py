@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import websockets
 
-from loyalty.config import load_settings
+from loyalty.platform.config import load_settings
 from tests.api import ws_client
 from tests.api.test_pos import buy
 from tests.conftest import TEST_SECRET, CustomerHandle, Server, Shop, serving

@@ -46,7 +46,7 @@ async def cashier_session(gql: GraphQLClient) -> dict[str, str]:
 
 async def test_a_till_socket_posts_nothing_once_its_token_has_expired(gql, server, shop: Shop,
                                                                       alice: CustomerHandle):
-    from loyalty.config import set_settings
+    from loyalty.platform.config import set_settings
 
     # given: a cashier whose access token lives 3 s, with a socket open on it
     set_settings(settings_for(DATABASE_URL, access_token_seconds=3))

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from audience import worker
-from loyalty import survey_links, surveys
-from loyalty.balances import verify_ledger
-from loyalty.config import set_settings
+from loyalty.ledger.balances import verify_ledger
+from loyalty.platform.config import set_settings
+from loyalty.points import survey_links, surveys
 from tests.api import test_coupon_channels
 from tests.api.test_coupon_channels import buy, issue
 from tests.api.test_earn_rules_api import SURVEY, create

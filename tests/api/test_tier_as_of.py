@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise import connections
 
-from loyalty.config import set_settings
+from loyalty.platform.config import set_settings
 from tests.api.test_lifetime_prediction import PURCHASE
 from tests.api.test_offline_batch import BATCH, item
 from tests.api.test_tiers_api import _tier
@@ -67,7 +67,7 @@ async def test_a_tier_lost_at_a_review_still_counts_for_purchases_made_before(
     tiers = await ladder(gql, shop)
     now = datetime.now(UTC)
     # given: Alice was Gold from twenty days ago and went down to Silver at
-    # yesterday's review (as loyalty.tiers.review_due writes it)
+    # yesterday's review (as loyalty.programme.tiers.review_due writes it)
     conn = connections.get("default")
     for tier, days_ago in (("Gold", 20), ("Silver", 1)):
         await conn.execute_query(

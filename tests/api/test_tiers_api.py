@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from loyalty.db import transaction
-from loyalty.sql import fetchrow
-from loyalty.tiers import after_earning
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import fetchrow
+from loyalty.programme.tiers import after_earning
 from tests.api.test_pos import LOOKUP, buy
 from tests.conftest import CustomerHandle, GraphQLClient, Shop
 

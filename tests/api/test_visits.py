@@ -67,7 +67,7 @@ async def test_geofence_administration_needs_an_admin_token(gql, shop):
 
 async def test_visit_points_that_cross_a_tier_threshold_upgrade_at_once(gql, shop, alice):
     # given tiers where one rewarded visit (10 points) is enough for Silver
-    from loyalty import tier_admin
+    from loyalty.programme import tier_admin
 
     await tier_admin.create_tier(None, name="Member", threshold=0, multiplier="1")
     await tier_admin.create_tier(None, name="Silver", threshold=10, multiplier="1.5")

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from tortoise import connections
 
-from loyalty.config import set_settings
 from loyalty.events import CampaignMessage, PointsEarned, PointsRedeemed
-from loyalty.sql import execute, fetch
+from loyalty.platform.config import set_settings
+from loyalty.platform.sql import execute, fetch
 from notifications.webhooks.delivery import Sender, deliver_due, fan_out, new_client
 from tests.api.test_api_clients import create_client, web_purchase
 from tests.conftest import DATABASE_URL, GraphQLClient, Shop, settings_for

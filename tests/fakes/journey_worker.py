@@ -11,8 +11,8 @@ import signal
 import sys
 
 from journeys.worker import run_forever
-from loyalty import db
-from loyalty.config import get_settings
+from loyalty.platform import db
+from loyalty.platform.config import get_settings
 
 
 async def main() -> int:

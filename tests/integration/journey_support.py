@@ -11,7 +11,7 @@ from typing import Any
 from audience.events import StreamRow, write_events
 from journeys.models import Journey, JourneyMessage, JourneyRun
 from journeys.publish import publish_version
-from loyalty import identity
+from loyalty.identity import accounts as identity
 from loyalty.models import Customer
 from notifications.models import Notification
 from tests.conftest import PASSWORD

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from tortoise import connections
 
-from loyalty import tier_admin
-from loyalty.balances import balances_for, verify_ledger
-from loyalty.db import transaction
 from loyalty.errors import DomainError
-from loyalty.sql import fetch
+from loyalty.ledger.balances import balances_for, verify_ledger
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import fetch
+from loyalty.programme import tier_admin
 from tests.conftest import IS_PG, sessions_left_busy
 from tests.integration.test_ledger import _buy, _customer, _redeem, _rows, _store
 

@@ -18,9 +18,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from tortoise import connections
 
-from loyalty.config import Settings, set_settings
-from loyalty.db import transaction
-from loyalty.sql import execute, fetch
+from loyalty.platform.config import Settings, set_settings
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import execute, fetch
 from notifications.devices import register_device
 from notifications.models import Notification, Platform, Status
 from notifications.outgoing import enqueue

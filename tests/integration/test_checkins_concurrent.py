@@ -11,11 +11,12 @@ import pytest
 from geofence import checkin_fast
 from geofence.checkins import check_in
 from geofence.models import CheckInKind, Geofence
-from loyalty import identity, stores
-from loyalty.balances import balances_for, verify_ledger
-from loyalty.config import set_settings
 from loyalty.errors import DomainError, ErrorCode
+from loyalty.identity import accounts as identity
+from loyalty.ledger.balances import balances_for, verify_ledger
 from loyalty.models import Customer
+from loyalty.platform.config import set_settings
+from loyalty.programme import stores
 from tests.conftest import DATABASE_URL, PASSWORD, settings_for
 from wallet.cards import issue_card
 

@@ -27,7 +27,7 @@ async def test_serve_refuses_a_default_secret_in_production():
 
 
 async def test_create_admin_then_log_in_and_a_second_time_is_refused():
-    from loyalty.identity import staff_log_in
+    from loyalty.identity.accounts import staff_log_in
 
     # The password from the environment, never the command line.
     first = await asyncio.to_thread(_loyalty, "create-admin", "--email", "Root@Shop.test",
@@ -42,7 +42,7 @@ async def test_create_admin_then_log_in_and_a_second_time_is_refused():
 
 
 async def test_create_admin_still_takes_the_deprecated_password_option_with_a_warning():
-    from loyalty.identity import staff_log_in
+    from loyalty.identity.accounts import staff_log_in
 
     made = await asyncio.to_thread(_loyalty, "create-admin", "--email", "old@shop.test",
                                    "--password", "long enough password")

@@ -7,11 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loyalty import identity, purchases, stores
-from loyalty.coupons import ALPHABET, issue_coupon, list_coupons, peek_coupon, spend_coupon
-from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode
+from loyalty.identity import accounts as identity
 from loyalty.money import Money
+from loyalty.platform.db import transaction
+from loyalty.points import purchases
+from loyalty.programme import stores
+from loyalty.programme.coupons import (
+    ALPHABET,
+    issue_coupon,
+    list_coupons,
+    peek_coupon,
+    spend_coupon,
+)
 from tests.conftest import PASSWORD
 from wallet.cards import issue_card, resolve_card
 

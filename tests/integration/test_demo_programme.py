@@ -10,7 +10,7 @@ import pytest
 from api.demo import seed_demo
 from api.demo_programme import seed_demo_programme
 from audience import scores
-from loyalty.balances import verify_ledger
+from loyalty.ledger.balances import verify_ledger
 from tests.integration.test_cli import _loyalty
 from tests.integration.test_expiry import rows
 

@@ -7,8 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty import earn_rules
-from loyalty.earn_rules import (
+from loyalty.errors import DomainError, ErrorCode
+from loyalty.identity.accounts import create_admin
+from loyalty.platform.sql import execute
+from loyalty.programme import earn_rules
+from loyalty.programme.earn_rules import (
     KEEP,
     active_rules,
     create_rule,
@@ -18,10 +21,7 @@ from loyalty.earn_rules import (
     survey_rule,
     update_rule,
 )
-from loyalty.errors import DomainError, ErrorCode
-from loyalty.identity import create_admin
-from loyalty.rules import Conditions, RuleKind
-from loyalty.sql import execute
+from loyalty.programme.rules import Conditions, RuleKind
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.usefixtures("database")

@@ -14,12 +14,12 @@ from audience import consumer, partitions
 from audience.config import AudienceSettings, set_audience_settings
 from audience.events import EventIn, prune_messages, track_events
 from audience.identity_merge import merge_anonymous, merge_stragglers
-from loyalty import refunds
 from loyalty.errors import ErrorCode
 from loyalty.events import PointsEarned, PointsRedeemed
+from loyalty.identity.privacy import erase_customer
 from loyalty.money import Money
-from loyalty.privacy import erase_customer
-from loyalty.sql import execute
+from loyalty.platform.sql import execute
+from loyalty.points import refunds
 from tests.conftest import IS_PG
 from tests.integration.test_expiry import buy, customer, redeem, rows, store
 

@@ -11,12 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from tortoise import connections
 
-from loyalty import identity, purchases, redemptions, refunds, stores
-from loyalty.balances import balances_for, verify_ledger
-from loyalty.config import set_settings
-from loyalty.expiry import expire_due
+from loyalty.identity import accounts as identity
+from loyalty.ledger.balances import balances_for, verify_ledger
 from loyalty.money import Money
-from loyalty.sql import fetch
+from loyalty.platform.config import set_settings
+from loyalty.platform.sql import fetch
+from loyalty.points import purchases, redemptions, refunds
+from loyalty.points.expiry import expire_due
+from loyalty.programme import stores
 from tests.conftest import DATABASE_URL, PASSWORD, settings_for
 from wallet.cards import CardHolder, issue_card, resolve_card
 

@@ -10,8 +10,8 @@ import pytest
 from tortoise import connections
 
 from api.cli_import import _new_cards
-from loyalty import imports
-from loyalty.balances import history, verify_ledger
+from loyalty.imports import runs as imports
+from loyalty.ledger.balances import history, verify_ledger
 from tests.integration.test_cli import _loyalty
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -46,7 +46,7 @@ async def test_customers_arrive_with_cards_and_opening_balances_once(tmp_path):
     assert await scalar("SELECT COUNT(*) FROM card") == 3
     anne = await scalar("SELECT id FROM customer WHERE email = 'anne@old.test'")
     assert await scalar(f"SELECT available FROM account WHERE customer_id = {anne}") == 1200
-    # The number as loyalty.phones keeps it.
+    # The number as loyalty.identity.phones keeps it.
     assert await scalar(f"SELECT phone FROM customer WHERE id = {anne}") == "+33600000001"
     assert await scalar("SELECT password_hash FROM customer WHERE email = 'bruno@old.test'") \
         == "!"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loyalty.balances import verify_ledger
+from loyalty.ledger.balances import verify_ledger
 from tests.integration.test_cli import _loyalty
 from tests.integration.test_expiry import buy, customer, expiries, rows, store
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from loyalty import ledger
-from loyalty.config import set_settings
-from loyalty.db import transaction
 from loyalty.events import TierChanged
-from loyalty.expiry import expire_due
 from loyalty.models import Coupon
-from loyalty.reminders import write_reminders
+from loyalty.platform.config import set_settings
+from loyalty.platform.db import transaction
+from loyalty.points.expiry import expire_due
+from loyalty.points.reminders import write_reminders
 from notifications.devices import register_device
 from notifications.loop import run_forever
 from notifications.models import Notification, Platform, Status

@@ -15,7 +15,7 @@ from journeys.publish import publish_version
 from journeys.run import Status
 from journeys.steps import Arm
 from journeys.worker import run_until_idle
-from loyalty.balances import history
+from loyalty.ledger.balances import history
 from loyalty.models import Customer
 from tests.integration.journey_support import (
     EXIT,
@@ -243,7 +243,7 @@ REWARD = {
 async def _effects(customer_id: int) -> tuple[int, int, int, int]:
     from tortoise import connections
 
-    from loyalty.sql import fetchrow
+    from loyalty.platform.sql import fetchrow
 
     conn = connections.get("default")
     coupons = await fetchrow(conn, "SELECT COUNT(*) FROM coupon WHERE customer_id = $1",
@@ -459,7 +459,7 @@ async def test_a_schedule_enters_its_audience_at_ten_on_each_customers_clock():
 async def _without_account(customer_id: int) -> None:
     from tortoise import connections
 
-    from loyalty.sql import execute
+    from loyalty.platform.sql import execute
 
     await execute(connections.get("default"), "DELETE FROM account WHERE customer_id = $1",
                   customer_id)
@@ -503,8 +503,8 @@ async def test_a_run_whose_step_raises_fails_alone_and_the_others_go_on():
 
 
 async def test_a_survey_link_for_the_triggering_purchase_is_rendered():
-    from loyalty import survey_links
-    from loyalty.config import get_settings, set_settings
+    from loyalty.platform.config import get_settings, set_settings
+    from loyalty.points import survey_links
     from tests.conftest import settings_for
 
     await live({"trigger": {"event": "purchase"}, "start": "ask",
@@ -545,7 +545,7 @@ async def test_an_unsubscribe_link_names_the_customer_it_was_rendered_for():
 
 async def test_pausing_holds_the_journeys_unsent_messages_and_archiving_drops_them():
     from journeys import service
-    from loyalty.config import get_settings
+    from loyalty.platform.config import get_settings
     from notifications.worker import run_once as send
 
     hello = {"trigger": {"event": "visit"}, "start": "hi",

@@ -15,7 +15,7 @@ from journeys.models import Journey, JourneyMessage, JourneyRun, JourneyStatus, 
 from journeys.rows import row_values, state_of
 from journeys.run import Facts, SendMessage, Status
 from journeys.templates import template
-from loyalty import identity
+from loyalty.identity import accounts as identity
 from tests.conftest import PASSWORD
 from tests.unit.journey_walk import PARIS, never
 from wallet.cards import issue_card

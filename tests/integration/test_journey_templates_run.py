@@ -33,13 +33,15 @@ from journeys.models import JourneyRun
 from journeys.run import Status
 from journeys.steps import Arm
 from journeys.templates import template
-from loyalty import identity, purchases, stores, surveys
-from loyalty.balances import history
-from loyalty.config import get_settings, set_settings
+from loyalty.identity import accounts as identity
 from loyalty.ledger import Channel
+from loyalty.ledger.balances import history
 from loyalty.models import Coupon, Customer, StoreKind
 from loyalty.money import Money
-from loyalty.sql import execute, fetch
+from loyalty.platform.config import get_settings, set_settings
+from loyalty.platform.sql import execute, fetch
+from loyalty.points import purchases, surveys
+from loyalty.programme import stores
 from notifications.models import Notification
 from notifications.templates import format_date
 from notifications.worker import run_once as notify

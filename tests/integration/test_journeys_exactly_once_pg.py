@@ -22,7 +22,7 @@ from tortoise import connections
 
 from journeys.models import Journey
 from journeys.publish import publish_version
-from loyalty.sql import execute, fetch, fetchrow
+from loyalty.platform.sql import execute, fetch, fetchrow
 from tests.conftest import IS_PG, TEST_SECRET
 from tests.integration.journey_support import EXIT, customer, message
 

@@ -11,11 +11,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise import connections
 
-from loyalty import identity, purchases, redemptions, refunds, stores
-from loyalty.balances import balances_for, verify_ledger
-from loyalty.config import set_settings
 from loyalty.errors import DomainError, ErrorCode
+from loyalty.identity import accounts as identity
+from loyalty.ledger.balances import balances_for, verify_ledger
 from loyalty.money import Money
+from loyalty.platform.config import set_settings
+from loyalty.points import purchases, redemptions, refunds
+from loyalty.programme import stores
 from tests.conftest import DATABASE_URL, IS_PG, PASSWORD, settings_for
 from wallet.cards import issue_card, resolve_card
 
@@ -209,10 +211,10 @@ async def test_a_posting_is_refused_outside_a_transaction_and_heard_only_once_co
     the "points changed" signal reaches subscribers only at commit (SQLite:
     published after it; PostgreSQL: NOTIFY, delivered at it)."""
     from loyalty import ledger
-    from loyalty.bus import bus
-    from loyalty.db import transaction
     from loyalty.events import PointsEarned
     from loyalty.ledger import Channel, Kind, NewLot, Posting
+    from loyalty.platform.bus import bus
+    from loyalty.platform.db import transaction
 
     holder = await _customer()
     now = datetime.now(UTC)

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import pytest
 from tortoise import connections
 
-from loyalty import login_throttle
-from loyalty.config import Settings, set_settings
 from loyalty.errors import ErrorCode, RateLimited
+from loyalty.identity import login_throttle
 from loyalty.jobs import run_due_jobs
-from loyalty.sql import fetch
+from loyalty.platform.config import Settings, set_settings
+from loyalty.platform.sql import fetch
 from tests.conftest import DATABASE_URL, settings_for
 
 SETTINGS = settings_for(DATABASE_URL, login_window_seconds=600, login_max_failures=3,

@@ -117,7 +117,7 @@ class World:
 async def world(servers: list[ServerProcess]) -> AsyncIterator[World]:
     """An admin (made in-process, as the CLI does), a store, its cashier and a
     customer, all seeded through the first server."""
-    from loyalty.identity import create_admin
+    from loyalty.identity.accounts import create_admin
 
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with (

@@ -11,9 +11,9 @@ import pytest
 from tortoise import connections
 
 from loyalty import ledger
-from loyalty.db import transaction
 from loyalty.events import CampaignMessage, PointsEarned
-from loyalty.sql import execute, fetch, is_pg
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import execute, fetch, is_pg
 from notifications import delivery
 from notifications.devices import register_device
 from notifications.models import Delivery, Notification, Platform, Status

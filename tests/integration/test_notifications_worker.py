@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise import connections
 
-from loyalty.sql import execute
+from loyalty.platform.sql import execute
 from notifications.devices import register_device
 from notifications.models import Delivery, Device, Notification, Platform, Status
 from notifications.preferences import update_preferences

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from tortoise import connections
 
-from loyalty import identity, offers, stores
-from loyalty.db import transaction
 from loyalty.errors import DomainError, ErrorCode
+from loyalty.identity import accounts as identity
 from loyalty.models import Customer, CustomerTier, Tier
+from loyalty.platform.db import transaction
+from loyalty.programme import offers, stores
 from tests.conftest import PASSWORD
 from wallet.cards import issue_card
 

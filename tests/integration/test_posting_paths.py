@@ -31,9 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tortoise import connections
 
-from loyalty import expiry, identity, ledger, stores
-from loyalty.balances import verify_ledger
-from loyalty.db import transaction
+from loyalty import ledger
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.events import (
     CustomerSignedUp,
@@ -42,6 +40,7 @@ from loyalty.events import (
     PointsRefunded,
     VisitAccepted,
 )
+from loyalty.identity import accounts as identity
 from loyalty.ledger import (
     Channel,
     ClawBack,
@@ -52,7 +51,11 @@ from loyalty.ledger import (
     PurchaseRow,
     Spend,
 )
-from loyalty.sql import fetch, fetchrow
+from loyalty.ledger.balances import verify_ledger
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import fetch, fetchrow
+from loyalty.points import expiry
+from loyalty.programme import stores
 from tests.conftest import IS_PG, PASSWORD
 
 pytestmark = [

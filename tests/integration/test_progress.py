@@ -1,4 +1,4 @@
-"""Where customers stand (loyalty.progress) against the real database: the next
+"""Where customers stand (loyalty.programme.progress) against the real database: the next
 reward on sale, the next tier, points expiring soon, for a batch in a bounded
 number of statements."""
 
@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise import connections
 
-from loyalty import rewards, tier_admin
-from loyalty.programme import update_programme_settings
-from loyalty.progress import Goal, progress_for
+from loyalty.programme import rewards, tier_admin
+from loyalty.programme.progress import Goal, progress_for
+from loyalty.programme.settings import update_programme_settings
 from tests.integration.test_expiry import buy, customer, rows, store
 from tests.integration.test_offers import CountingConnection
 

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from loyalty import offers, purchase_context, tier_admin, tiers
-from loyalty.balances import verify_ledger
-from loyalty.sql import execute
+from loyalty.ledger.balances import verify_ledger
+from loyalty.platform.sql import execute
+from loyalty.points import purchase_context
+from loyalty.programme import offers, tier_admin, tiers
 from tests.conftest import IS_PG
 from tests.integration.test_ledger import _buy, _customer, _rows, _store
 
@@ -68,7 +69,7 @@ async def test_date_rules_follow_the_stores_day_not_utc():
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
-    from loyalty import earn_rules
+    from loyalty.programme import earn_rules
 
     holder, store_id = await _customer(), await _store()
     paris = ZoneInfo("Europe/Paris")

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loyalty.config import get_settings
 from loyalty.events import CampaignMessage
+from loyalty.platform.config import get_settings
 from notifications import campaigns
 from notifications.devices import register_device
 from notifications.models import Notification, Platform

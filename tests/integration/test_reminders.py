@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from loyalty.models import Coupon, ProgrammeSettings
-from loyalty.reminders import write_reminders
+from loyalty.points.reminders import write_reminders
 from tests.integration.test_expiry import buy, customer, rows, store
 
 pytestmark = pytest.mark.usefixtures("database")

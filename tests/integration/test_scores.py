@@ -11,7 +11,7 @@ from tortoise import connections
 from audience import jobs, scores, segments
 from audience.config import AudienceSettings, set_audience_settings
 from audience.events import EventIn, track_events
-from loyalty.sql import execute
+from loyalty.platform.sql import execute
 from tests.integration.test_expiry import buy, customer, rows, store
 
 pytestmark = pytest.mark.usefixtures("database")

@@ -12,11 +12,12 @@ from tortoise import connections
 
 from audience import jobs, membership, segments, worker
 from audience.events import EventIn, StreamRow, track_events, write_events
-from loyalty import purchases, tier_admin
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.ledger import Channel
 from loyalty.money import Money
-from loyalty.sql import execute
+from loyalty.platform.sql import execute
+from loyalty.points import purchases
+from loyalty.programme import tier_admin
 from tests.integration.test_expiry import buy, customer, rows, store
 
 pytestmark = pytest.mark.usefixtures("database")

@@ -12,8 +12,8 @@ from tortoise import connections
 from geofence.checkins import check_in
 from geofence.jobs import JOBS, close_stale_visits
 from geofence.models import CheckInKind, Visit
-from loyalty.config import set_settings
-from loyalty.sql import as_datetime, execute
+from loyalty.platform.config import set_settings
+from loyalty.platform.sql import as_datetime, execute
 from notifications.loop import run_forever, run_jobs
 from tests.conftest import DATABASE_URL, settings_for
 from tests.integration.test_checkins_concurrent import _fence, _opted_in_customer

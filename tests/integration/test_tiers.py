@@ -11,17 +11,20 @@ from zoneinfo import ZoneInfo
 import pytest
 from tortoise import connections
 
-from loyalty import identity, ledger, purchases, refunds, stores, tier_admin
-from loyalty.config import get_settings
-from loyalty.db import transaction
-from loyalty.earning import expiry_for
+from loyalty import ledger
 from loyalty.events import PointsEarned
+from loyalty.identity import accounts as identity
 from loyalty.ledger import Channel, Kind, NewLot, Posting, PurchaseRow
 from loyalty.money import Money
-from loyalty.programme import update_programme_settings
-from loyalty.progress import Goal, progress_for
-from loyalty.sql import as_datetime, fetchrow
-from loyalty.tiers import active_tiers, after_earning, review_due, tier_of, tier_status
+from loyalty.platform.config import get_settings
+from loyalty.platform.db import transaction
+from loyalty.platform.sql import as_datetime, fetchrow
+from loyalty.points import purchases, refunds
+from loyalty.points.earning import expiry_for
+from loyalty.programme import stores, tier_admin
+from loyalty.programme.progress import Goal, progress_for
+from loyalty.programme.settings import update_programme_settings
+from loyalty.programme.tiers import active_tiers, after_earning, review_due, tier_of, tier_status
 from tests.conftest import PASSWORD
 from wallet.cards import issue_card, resolve_card
 

@@ -13,11 +13,12 @@ from audience import value
 from audience.config import AudienceSettings, set_audience_settings
 from audience.events import EventIn, track_events
 from audience.profiles import profile_rows
-from loyalty import identity, refunds
 from loyalty.errors import DomainError
-from loyalty.expiry import expire_due
+from loyalty.identity import accounts as identity
 from loyalty.money import Money
-from loyalty.sql import execute
+from loyalty.platform.sql import execute
+from loyalty.points import refunds
+from loyalty.points.expiry import expire_due
 from notifications.worker import run_once as notify
 from tests.conftest import PASSWORD
 from tests.integration.test_expiry import buy, redeem, store

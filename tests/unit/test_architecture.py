@@ -47,6 +47,40 @@ def test_audience_imports_the_core_and_no_sibling():
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+# loyalty/ by concept: its sub-packages, and the few modules every one of them
+# shares (the vocabulary, and the periodic jobs that call into several).
+LOYALTY_PARTS = {"platform", "identity", "ledger", "points", "programme", "imports", "models"}
+LOYALTY_SHARED = {"__init__.py", "errors.py", "events.py", "money.py", "jobs.py"}
+# What each lower part may import of loyalty's others.
+LOYALTY_BELOW = {
+    "platform": {"errors"},
+    "ledger": {"platform", "errors", "events", "money", "models"},
+}
+
+
+def test_loyalty_is_grouped_by_concept():
+    flat = {p.name for p in (ROOT / "loyalty").glob("*.py")}
+    parts = {p.name for p in (ROOT / "loyalty").iterdir()
+             if p.is_dir() and (p / "__init__.py").exists()}
+    assert (flat - LOYALTY_SHARED, parts) == (set(), LOYALTY_PARTS)
+
+
+@pytest.mark.parametrize("part", sorted(LOYALTY_BELOW))
+def test_the_platform_and_the_ledger_import_nothing_above_them(part):
+    def loyalty_imports(path: Path) -> set[str]:
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module == "loyalty":
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("loyalty."):
+                found.add(node.module.split(".")[1])  # type: ignore[union-attr]
+        return found - {part}
+
+    offenders = {str(p.relative_to(ROOT)): sorted(loyalty_imports(p) - LOYALTY_BELOW[part])
+                 for p in (ROOT / "loyalty" / part).rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
 def test_migrations_import_no_project_code():
     """A migration replays history: it must not follow today's models or
     enums (an enum's later change would change what an old migration means),
@@ -58,7 +92,7 @@ def test_migrations_import_no_project_code():
 
 
 def test_production_refuses_the_default_secret():
-    from loyalty.config import ConfigError, Settings
+    from loyalty.platform.config import ConfigError, Settings
 
     with pytest.raises(ConfigError):
         Settings(env="prod").check()
@@ -71,12 +105,12 @@ def test_production_refuses_the_default_secret():
 
 def test_transactions_are_opened_through_the_cancellation_safe_door():
     """Tortoise's own in_transaction() leaks its connection or SQLite's lock
-    when cancelled on the way in or out (loyalty/db.py: transaction)."""
+    when cancelled on the way in or out (loyalty/platform/db.py: transaction)."""
     offenders = []
     for package in [*DOMAIN, "api"]:
         for path in (ROOT / package).rglob("*.py"):
             text = path.read_text()
-            if "in_transaction" in text and path != ROOT / "loyalty" / "db.py":
+            if "in_transaction" in text and path != ROOT / "loyalty" / "platform" / "db.py":
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
 

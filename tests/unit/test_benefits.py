@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty.benefits import apply_benefits, discount_of
-from loyalty.coupons import Benefit
+from loyalty.programme.benefits import apply_benefits, discount_of
+from loyalty.programme.coupons import Benefit
 
 
 def offer(kind: str, value: int, min_basket: int | None = None, n: int = 1) -> Benefit:

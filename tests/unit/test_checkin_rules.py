@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from geofence import rules
 from geofence.visits import local_day
-from loyalty.config import Settings
+from loyalty.platform.config import Settings
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SETTINGS = Settings(env="test")

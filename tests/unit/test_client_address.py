@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api.client_address import client_address
-from loyalty.login_throttle import address_group
+from loyalty.identity.login_throttle import address_group
 
 
 def _scope(peer: str | None, *forwarded: str) -> dict:
@@ -47,7 +47,7 @@ def test_an_ipv6_host_counts_as_its_whole_slash_64():
 
 
 def test_trusted_proxies_and_throttle_limits_are_checked_at_start():
-    from loyalty.config import ConfigError, load_settings
+    from loyalty.platform.config import ConfigError, load_settings
 
     settings = load_settings({"LOYALTY_TRUSTED_PROXIES": " 10.0.0.0/8, ::1 ,",
                               "LOYALTY_LOGIN_MAX_FAILURES": "3"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty.coupons import benefit_title
+from loyalty.programme.coupons import benefit_title
 
 
 @pytest.mark.parametrize(("kind", "value", "currency", "title"), [

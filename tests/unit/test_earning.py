@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.config import Settings
-from loyalty.earning import add_months, expiry_for, pending_until, refund_points
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.money import Money, parse_money
+from loyalty.platform.config import Settings
+from loyalty.points.earning import add_months, expiry_for, pending_until, refund_points
 
 ONE_PER_UNIT = Settings(points_per_unit=Decimal("1"))
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from loyalty.config import ConfigError, Settings, load_settings
-from loyalty.environment import BY_NAME, VARIABLES, markdown_table, masked, unknown
+from loyalty.platform.config import ConfigError, Settings, load_settings
+from loyalty.platform.environment import BY_NAME, VARIABLES, markdown_table, masked, unknown
 from notifications.policy import Policy, load_policy
 
 README = Path(__file__).resolve().parents[2] / "README.md"

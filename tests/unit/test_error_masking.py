@@ -8,8 +8,8 @@ import api.permissions
 import api.schema
 from api.context import Context
 from api.schema import build_schema
-from loyalty.config import Settings
-from loyalty.tokens import Principal
+from loyalty.identity.tokens import Principal
+from loyalty.platform.config import Settings
 
 PROD = Settings(env="prod", secret_key="s" * 40)
 

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from loyalty.config import load_settings
 from loyalty.events import parse
+from loyalty.platform.config import load_settings
 from notifications.personalise import template_for
 from notifications.templates import format_date, render
 

@@ -12,8 +12,8 @@ from strawberry.types.arguments import convert_argument
 from strawberry.types.base import StrawberryObjectDefinition
 
 from api.schema import build_schema
-from loyalty.config import Settings
 from loyalty.ledger import Channel
+from loyalty.platform.config import Settings
 
 SCHEMA = build_schema(Settings(env="test"))
 

@@ -31,7 +31,7 @@ from journeys.steps import (
     Wait,
     WaitFor,
 )
-from loyalty import coupons
+from loyalty.programme import coupons
 
 EVERY_STEP: dict[str, Any] = {
     "trigger": {"event": "purchase", "where": {"channel": "WEB"}},

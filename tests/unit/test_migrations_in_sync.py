@@ -7,7 +7,7 @@ import tempfile
 from tortoise.cli.cli import tortoise_cli_context
 from tortoise.migrations.autodetector import MigrationAutodetector
 
-from loyalty.db import tortoise_config
+from loyalty.platform.db import tortoise_config
 
 
 async def test_makemigrations_would_write_nothing():

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from loyalty.events import PointsEarned, PointsRedeemed, VisitAccepted
-from loyalty.progress import Goal, Progress, next_reward, next_tier
-from loyalty.tiers import TierInfo
+from loyalty.programme.progress import Goal, Progress, next_reward, next_tier
+from loyalty.programme.tiers import TierInfo
 from notifications import templates
 from notifications.personalise import NOWHERE, Standing, template_for, values
 from notifications.templates import ALLOWED, TemplateError, load, render

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty import passwords
 from loyalty.errors import DomainError, ErrorCode
+from loyalty.identity import passwords
 from tests.conftest import PASSWORD
 
 

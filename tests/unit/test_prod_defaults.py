@@ -9,7 +9,7 @@ import pytest
 
 from api.context import Context
 from api.schema import build_schema
-from loyalty.config import DEFAULT_SECRET_KEY, ConfigError, Settings, load_settings
+from loyalty.platform.config import DEFAULT_SECRET_KEY, ConfigError, Settings, load_settings
 
 SECRET = secrets.token_urlsafe(48)
 PROD = Settings(env="prod", secret_key=SECRET)

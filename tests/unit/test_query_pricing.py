@@ -9,7 +9,7 @@ from api.cost import document_cost
 from api.errors import with_code
 from api.fast_home import HOME_DOCUMENT
 from api.schema import build_schema
-from loyalty.config import Settings, load_settings
+from loyalty.platform.config import Settings, load_settings
 
 SETTINGS = Settings(env="test")
 SCHEMA = build_schema(SETTINGS)

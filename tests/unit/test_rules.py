@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from loyalty.errors import DomainError, ErrorCode
 from loyalty.ledger import Channel
-from loyalty.rules import (
+from loyalty.programme.rules import (
     CHANNELS,
     Conditions,
     CustomerFacts,

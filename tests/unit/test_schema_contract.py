@@ -21,7 +21,7 @@ from graphql import (
 )
 
 from api.schema import build_schema
-from loyalty.config import Settings
+from loyalty.platform.config import Settings
 
 # Names of the contract that belong to open issues (push notifications #3,
 # check-ins #4, offers #5); each leaves this list when its issue lands.

@@ -18,7 +18,7 @@ from graphql import (
 )
 
 from api.schema import build_schema
-from loyalty.config import Settings
+from loyalty.platform.config import Settings
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schema"
 SECTIONS = ("behavioural events", "the 360 view", "segments", "analytics")

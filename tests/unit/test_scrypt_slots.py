@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from loyalty import passwords
-from loyalty.config import Settings, get_settings, set_settings
+from loyalty.identity import passwords
+from loyalty.platform.config import Settings, get_settings, set_settings
 
 
 @pytest.fixture

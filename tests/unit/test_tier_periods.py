@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from loyalty.tier_periods import (
+from loyalty.programme.tier_periods import (
     OPEN_END,
     Period,
     PeriodRules,

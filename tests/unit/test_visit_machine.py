@@ -8,7 +8,7 @@ import pytest
 
 from geofence.models import CheckInKind
 from geofence.visit_machine import Action, Place, VisitResult, next_step, reward_possible
-from loyalty.config import Settings
+from loyalty.platform.config import Settings
 
 AT = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 OPERA = Place(7, "Opéra", 3)

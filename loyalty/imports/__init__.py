@@ -1,0 +1,1 @@
+"""Bulk imports of customers, balances and past transactions from CSV files."""
