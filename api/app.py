@@ -16,7 +16,6 @@ import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -28,14 +27,13 @@ from strawberry.types.unset import UNSET
 
 from api import client_audit, fast_home, graphiql, probes, unsubscribe
 from api.auth import BadToken, JWTBackend, may_send_bulk, principal_from_header
-from api.client_audit import AuditClientCalls
 from api.context import Context
+from api.edge import Edge
 from api.errors import ApiCode
-from api.limits import BodySizeLimit
+from api.limits import BodyLimits
 from api.listener import PgListener
 from api.metrics_auth import metrics_allowed, refused
-from api.observe import ObserveRequests, count_error, record_operation
-from api.request_id import RequestId
+from api.observe import count_error, record_operation
 from api.schema import build_schema
 from api.security_headers import SecurityHeaders, page_csp
 from api.sockets import SessionSocket, SocketLimits, sockets
@@ -308,14 +306,14 @@ def create_app(
             *(graphiql.routes if view.graphql_ide else []),
         ],
         middleware=[
-            Middleware(SecurityHeaders, hsts=settings.is_prod,
-                       page_csp=page_csp(view.graphql_ide_html) if view.graphql_ide else None),
-            Middleware(RequestId),
-            Middleware(ObserveRequests),
-            Middleware(AuditClientCalls),
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
-                       bulk_max_bytes=settings.bulk_max_body_bytes, bulk=may_send_bulk),
-            Middleware(AuthenticationMiddleware, backend=JWTBackend()),
+            Middleware(Edge,
+                       headers=SecurityHeaders(
+                           hsts=settings.is_prod,
+                           page_csp=page_csp(view.graphql_ide_html) if view.graphql_ide else None),
+                       limits=BodyLimits(settings.max_body_bytes,
+                                         bulk_max_bytes=settings.bulk_max_body_bytes,
+                                         bulk=may_send_bulk),
+                       backend=JWTBackend()),
         ],
         lifespan=lifespan,
     )
