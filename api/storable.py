@@ -37,9 +37,28 @@ class StorableStringLiterals(ValidationRule):
 
 def unstorable_variable(variables: dict[str, Any] | None) -> GraphQLError | None:
     """The error for the first variable (at any depth, keys too) holding an
-    unstorable string, or None."""
+    unstorable string, or None. Every request's variables are searched; the
+    path is only built for the rare one that has such a string."""
     if not variables:
         return None
+    search = _UNSTORABLE.search
+    stack: list[Any] = list(variables.values())
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if search(value):
+                return _located(variables)
+        elif isinstance(value, dict):
+            for key in value:
+                if search(key):
+                    return _located(variables)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return None
+
+
+def _located(variables: dict[str, Any]) -> GraphQLError | None:
     stack: list[tuple[str, Any]] = [(f"${name}", value) for name, value in variables.items()]
     while stack:
         path, value = stack.pop()
