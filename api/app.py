@@ -16,7 +16,6 @@ import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -26,16 +25,16 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
-from api import client_audit, fast_home, graphiql, probes, unsubscribe
+from api import client_audit, fast_home, fast_track, graphiql, probes, unsubscribe
 from api.auth import BadToken, JWTBackend, may_send_bulk, principal_from_header
-from api.client_audit import AuditClientCalls
 from api.context import Context
+from api.edge import Edge
 from api.errors import ApiCode
-from api.limits import BodySizeLimit
+from api.limits import BodyLimits
 from api.listener import PgListener
 from api.metrics_auth import metrics_allowed, refused
-from api.observe import ObserveRequests, count_error, record_operation
-from api.request_id import RequestId
+from api.observe import count_error, record_operation
+from api.permissions import require_existing
 from api.schema import build_schema
 from api.security_headers import SecurityHeaders, page_csp
 from api.sockets import SessionSocket, SocketLimits, sockets
@@ -117,25 +116,25 @@ class GraphQLView(GraphQL[Context, None]):
     async def _track_fast_path(self, request: Request) -> Response | None:
         """The persisted trackEvents document straight to its use case
         (api/fast_track.py); None lets `run` answer anything else."""
-        from api.fast_track import data_of, events_of, may_track, storable, track_as
-        from api.permissions import require_existing
-
         principal = getattr(request.scope.get("user"), "principal", None)
+        # A till's purchase passes here too: its principal first, the cheapest.
+        if principal is None or not fast_track.may_track(principal) \
+                or request.scope.get("auth_error"):
+            return None
         headers = request.headers
         accept = headers.get("accept", "")
-        if principal is None or not may_track(principal) or request.scope.get("auth_error") \
-                or not headers.get("content-type", "").startswith("application/json") \
+        if not headers.get("content-type", "").startswith("application/json") \
                 or "multipart/" in accept or "event-stream" in accept:
             return None
         body = await request.body()
         # Every other customer request passes here: a substring test first.
-        if b"trackEvents" not in body or not storable(body):
+        if b"trackEvents" not in body or not fast_track.storable(body):
             return None
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        events = events_of(payload)
+        events = fast_track.events_of(payload)
         if events is None:
             return None
         try:
@@ -143,8 +142,8 @@ class GraphQLView(GraphQL[Context, None]):
         except Exception:  # noqa: BLE001 - the executor refuses it with its own error
             return None
         started = time.perf_counter()
-        tracked = await track_as(principal, events)
-        response = Response(self.encode_json({"data": data_of(tracked)}),
+        tracked = await fast_track.track_as(principal, events)
+        response = Response(self.encode_json({"data": fast_track.data_of(tracked)}),
                             media_type="application/json")
         # Counted, logged and audited as the executor's would be (api/guard.py).
         record_operation(request.scope, "trackEvents", None, "ok",
@@ -308,14 +307,14 @@ def create_app(
             *(graphiql.routes if view.graphql_ide else []),
         ],
         middleware=[
-            Middleware(SecurityHeaders, hsts=settings.is_prod,
-                       page_csp=page_csp(view.graphql_ide_html) if view.graphql_ide else None),
-            Middleware(RequestId),
-            Middleware(ObserveRequests),
-            Middleware(AuditClientCalls),
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
-                       bulk_max_bytes=settings.bulk_max_body_bytes, bulk=may_send_bulk),
-            Middleware(AuthenticationMiddleware, backend=JWTBackend()),
+            Middleware(Edge,
+                       headers=SecurityHeaders(
+                           hsts=settings.is_prod,
+                           page_csp=page_csp(view.graphql_ide_html) if view.graphql_ide else None),
+                       limits=BodyLimits(settings.max_body_bytes,
+                                         bulk_max_bytes=settings.bulk_max_body_bytes,
+                                         bulk=may_send_bulk),
+                       backend=JWTBackend()),
         ],
         lifespan=lifespan,
     )

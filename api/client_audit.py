@@ -22,7 +22,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from api.observe import OPERATION, OUTCOME
 from api.request_id import current_request_id
@@ -94,31 +94,9 @@ async def flush() -> None:
     await _write(_take())
 
 
-class AuditClientCalls:
-    """ASGI middleware, outside the authentication (which sets scope["user"])."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        noted = False
-
-        async def send_audited(message: Message) -> None:
-            nonlocal noted
-            if message["type"] == "http.response.start" and not noted:
-                noted = True
-                principal = getattr(scope.get("user"), "principal", None)
-                if principal is not None and principal.is_client:
-                    note(scope, principal.subject_id, message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_audited)
-        finally:
-            if not noted:  # the app raised before answering
-                principal = getattr(scope.get("user"), "principal", None)
-                if principal is not None and principal.is_client:
-                    note(scope, principal.subject_id, 500)
+def note_call(scope: Scope, status: int) -> None:
+    """Queue the line of this request if an API client made it (api/edge.py,
+    as the response starts: authentication has set scope["user"])."""
+    principal = getattr(scope.get("user"), "principal", None)
+    if principal is not None and principal.is_client:
+        note(scope, principal.subject_id, status)

@@ -11,73 +11,50 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-class BodySizeLimit:
+class BodyLimits:
     """`bulk_max_bytes` is the limit for requests whose bearer `bulk` admits
     (staff and API clients sending offline batches); everyone else gets
-    `max_bytes`."""
+    `max_bytes`. api/edge.py applies them."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, bulk_max_bytes: int | None = None,
+    def __init__(self, max_bytes: int, bulk_max_bytes: int | None = None,
                  bulk: Callable[[str | None], Awaitable[bool]] | None = None) -> None:
-        self.app = app
         self.max_bytes = max_bytes
         self.bulk_max_bytes = bulk_max_bytes
         self.bulk = bulk
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            await self.app(scope, self._limited_messages(receive, send), send)
-            return
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def limit_of(self, scope: Scope) -> tuple[int, bool]:
+        """An HTTP request's limit, and whether its declared length already
+        passes it (then it is refused before its body is read)."""
         limit = self.max_bytes
+        headers = scope["headers"]
         if self.bulk_max_bytes and self.bulk is not None:
-            headers = dict(scope.get("headers", []))
-            length = headers.get(b"content-length", b"0")
+            length, authorization = b"0", b""
+            for name, value in headers:  # the last of each
+                if name == b"content-length":
+                    length = value
+                elif name == b"authorization":
+                    authorization = value
             if (not length.isdigit() or int(length) > limit) and await self.bulk(
-                    headers.get(b"authorization", b"").decode("latin-1") or None):
+                    authorization.decode("latin-1") or None):
                 limit = self.bulk_max_bytes
-        for name, value in scope.get("headers", []):
+        for name, value in headers:
             if name == b"content-length":
                 try:
                     too_big = int(value) > limit
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await self._refuse(send, limit)
-                    return
-        received = 0
-        started = False
+                    return limit, True
+        return limit, False
 
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send, limit)
-
-    def _limited_messages(self, receive: Receive, send: Send) -> Receive:
+    def socket_receive(self, receive: Receive, send: Send) -> Receive:
         async def limited_receive() -> Message:
             message = await receive()
             if message["type"] == "websocket.receive" and self._too_big(message):
@@ -99,7 +76,7 @@ class BodySizeLimit:
             return True
         return len(text) * 4 > self.max_bytes and len(text.encode()) > self.max_bytes
 
-    async def _refuse(self, send: Send, limit: int) -> None:
+    async def refuse(self, send: Send, limit: int) -> None:
         body: dict[str, Any] = {
             "errors": [
                 {

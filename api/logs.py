@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, TextIO
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, TextIO
 
 import orjson
 import structlog
@@ -75,29 +76,48 @@ def configure(settings: Settings, stream: TextIO | None = None) -> None:
     observe.access_log = request_logger(settings, out)
 
 
+class JsonRequestLines:
+    """The per-request line in JSON, built directly: the fields and order
+    structlog's chain gives the other lines (its bound `logger`, the call's
+    fields, then event, level, request id and time), at a fraction of its
+    cost (17 microseconds a line with the chain, on a purchase's path)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+
+    def info(self, event: str, **fields: Any) -> None:
+        line: dict[str, Any] = {"logger": "api.access", **fields, "event": event,
+                                "level": "info"}
+        rid = current_request_id()
+        if rid is not None:
+            line["request_id"] = rid
+        line["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        self.out.write(orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE))
+        self.out.flush()
+
+
 def request_logger(settings: Settings, out: TextIO) -> Any:
-    """The line written for every request: structlog's own logger, not the
-    standard library's (5 microseconds a line rather than 14: a home screen
-    costs about 300), with the same fields and renderer as the other lines."""
+    """The line written for every request: not the standard library's logger
+    (14 microseconds a line), with the same fields and renderer as the other
+    lines; None when the level leaves out `info`."""
+    level = logging.getLevelName(settings.log_level)
+    if logging.INFO < level:
+        return None
+    binary = getattr(out, "buffer", None)
+    if settings.log_json and binary is not None:
+        # Bytes from orjson straight to the file: no decoding, no text layer.
+        return JsonRequestLines(binary)
     processors: list[Any] = [
         structlog.processors.add_log_level,
         _request_id,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    binary = getattr(out, "buffer", None)
-    if settings.log_json and binary is not None:
-        # Bytes from orjson straight to the file: no decoding, no text layer.
-        processors.append(structlog.processors.JSONRenderer(serializer=orjson.dumps))
-        factory: Any = structlog.BytesLoggerFactory(binary)
-    elif settings.log_json:
+    if settings.log_json:
         processors.append(structlog.processors.JSONRenderer(serializer=_json))
-        factory = structlog.PrintLoggerFactory(out)
     else:
         processors.append(structlog.dev.ConsoleRenderer(colors=False))
-        factory = structlog.PrintLoggerFactory(out)
-    level = logging.getLevelName(settings.log_level)
     logger = structlog.wrap_logger(
-        factory(), processors=processors,
+        structlog.PrintLoggerFactory(out)(), processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=True)
     return logger.bind(logger="api.access")

@@ -1,7 +1,7 @@
 """Each request seen by an operator: one log line and its metrics.
 
-The middleware times every HTTP request and writes one line when its response
-ends (`api.access`: request id, method, path, status, duration, the GraphQL
+The edge (api/edge.py) times every HTTP request and writes one line when its
+response ends (`api.access`: request id, method, path, status, duration, the GraphQL
 operation, who asked); the schema's guard (api/guard.py) and the home
 screen's fast path name the operation (`record_operation`) in the request's
 scope on the way. Costs are kept to a few dictionary reads and two metric
@@ -11,12 +11,11 @@ increments per request: the home screen takes about 0.3 ms of CPU.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import MutableMapping
 from typing import Any
 
 from graphql import FieldNode, OperationDefinitionNode, OperationType
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from observability.metrics import (
     GRAPHQL_DURATION,
@@ -135,36 +134,15 @@ def count_error(code: str) -> None:
     GRAPHQL_ERRORS.labels(code).inc()
 
 
-class ObserveRequests:
-    """ASGI middleware, inside RequestId (whose id every line carries)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client sees if the app raises before answering
-
-        async def send_observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_observed)
-        finally:
-            seconds = time.perf_counter() - started
-            path = scope["path"]
-            route = route_of(path)
-            counter, histogram = _route_metrics(route, status)
-            counter.inc()
-            histogram.observe(seconds)
-            if access_log is not None:
-                _log_request(scope, route, path, status, seconds)
+def request_done(scope: Scope, status: int, seconds: float) -> None:
+    """Count and log an HTTP request whose response has ended (api/edge.py)."""
+    path = scope["path"]
+    route = route_of(path)
+    counter, histogram = _route_metrics(route, status)
+    counter.inc()
+    histogram.observe(seconds)
+    if access_log is not None:
+        _log_request(scope, route, path, status, seconds)
 
 
 def _log_request(scope: Scope, route: str, path: str, status: int, seconds: float) -> None:

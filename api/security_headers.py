@@ -14,8 +14,6 @@ import base64
 import hashlib
 import re
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # Two years, subdomains too: what the HSTS preload list asks for. Only in
 # production, which is served over TLS; a laptop on plain HTTP must not be
@@ -59,10 +57,10 @@ def page_csp(html: str) -> str:
 
 
 class SecurityHeaders:
-    """ASGI middleware, outermost: adds each header the response lacks."""
+    """The headers every HTTP response gets (api/edge.py adds them as the
+    response starts): each one the response lacks."""
 
-    def __init__(self, app: ASGIApp, *, hsts: bool, page_csp: str | None = None) -> None:
-        self.app = app
+    def __init__(self, *, hsts: bool, page_csp: str | None = None) -> None:
         common = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
@@ -73,20 +71,10 @@ class SecurityHeaders:
         self.page_headers = [*common, (b"content-security-policy",
                                        (page_csp or API_CSP).encode())]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_hardened(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                is_page = any(name.lower() == b"content-type" and value.startswith(b"text/html")
-                              for name, value in headers)
-                extra = self.page_headers if is_page else self.api_headers
-                headers.extend(h for h in extra if h[0] not in present)
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_hardened)
+    def add_to(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """Append to `headers` (a response's, in place) each one it lacks."""
+        present = {name.lower() for name, _ in headers}
+        is_page = any(name.lower() == b"content-type" and value.startswith(b"text/html")
+                      for name, value in headers)
+        extra = self.page_headers if is_page else self.api_headers
+        headers.extend(h for h in extra if h[0] not in present)

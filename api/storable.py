@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
 from graphql import GraphQLError, StringValueNode
 from graphql.validation import ValidationRule
 
@@ -37,9 +38,20 @@ class StorableStringLiterals(ValidationRule):
 
 def unstorable_variable(variables: dict[str, Any] | None) -> GraphQLError | None:
     """The error for the first variable (at any depth, keys too) holding an
-    unstorable string, or None."""
+    unstorable string, or None. Every request's variables are checked at
+    once, as JSON: orjson writes a NUL as `\\u0000` and refuses a surrogate;
+    the path is only looked for in the rare request that has one (or a
+    client's literal backslash-u-0000 text, which is fine)."""
     if not variables:
         return None
+    try:
+        text = orjson.dumps(variables)
+    except orjson.JSONEncodeError:
+        return _located(variables)
+    return _located(variables) if b"\\u0000" in text else None
+
+
+def _located(variables: dict[str, Any]) -> GraphQLError | None:
     stack: list[tuple[str, Any]] = [(f"${name}", value) for name, value in variables.items()]
     while stack:
         path, value = stack.pop()

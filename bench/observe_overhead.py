@@ -10,7 +10,7 @@ measurement, on PostgreSQL (BENCH_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/loyalty_bench_observe, dropped and
 re-created). Two variants alternate in rounds so that the machine's drift
 falls on all: `observed` (as shipped), `metrics` (no request line) and
-`bare` (the request middleware replaced by a pass-through, operations not
+`bare` (the request edge without its HTTP metrics and line, operations not
 counted, no request line). For
 the home screen (fast path, 20 history entries), recordPurchase and the
 GraphQL floor (a cardLookup refused before any SQL) it prints CPU
@@ -100,26 +100,18 @@ def settings_for(dsn: str) -> Any:
                     log_format="json")
 
 
-class PassThrough:
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-
-
 def _nothing(*_: Any, **__: Any) -> None:
     return None
 
 
-def make_app(settings: Any, observed: bool) -> Any:
-    """The app as `loyalty serve` builds it, or without its request middleware."""
+def make_app(settings: Any) -> Any:
+    """The app as `loyalty serve` builds it."""
     import api.app
-    from api import observe
 
-    api.app.ObserveRequests = (  # type: ignore[misc]
-        observe.ObserveRequests if observed else PassThrough)
     return api.app.create_app(settings, migrate=False, manage_db=False)
+
+
+_shipped: dict[str, Any] = {}
 
 
 def use(variant: str, settings: Any) -> None:
@@ -128,6 +120,8 @@ def use(variant: str, settings: Any) -> None:
     import api.guard
     from api import logs, observe
 
+    shipped = _shipped.setdefault("request_done", observe.request_done)
+    observe.request_done = shipped if variant != "bare" else _nothing  # type: ignore[assignment]
     if variant in ("observed", "metrics"):
         api.app.record_operation = observe.record_operation
         api.guard.record_operation = observe.record_operation
@@ -198,9 +192,8 @@ async def amain(args: argparse.Namespace) -> int:
     await db.init(dsn)
     try:
         settings = settings_for(dsn)
-        apps = {"observed": make_app(settings, True), "bare": make_app(settings, False)}
-        gql = {name: Asgi(app) for name, app in apps.items()}
-        gql["metrics"] = gql["observed"]
+        app = Asgi(make_app(settings))
+        gql = {"observed": app, "metrics": app, "bare": app}
         use("bare", settings)
         store, cashier, customers = await seed(gql["bare"])
         for _token, card, secret in customers:  # 21+ entries: a full history page
@@ -244,6 +237,14 @@ async def micro(n: int = 200_000) -> int:
     from graphql import parse
 
     from api import logs, observe
+    from api.auth import JWTBackend
+    from api.edge import Edge
+    from api.limits import BodyLimits
+    from api.security_headers import SecurityHeaders
+
+    def edge() -> Edge:
+        return Edge(nothing_app, headers=SecurityHeaders(hsts=False),
+                    limits=BodyLimits(1 << 20), backend=JWTBackend())
 
     async def nothing_app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -256,7 +257,7 @@ async def micro(n: int = 200_000) -> int:
         return {}
 
     async def per_request(app: Any, extra: Any = None) -> float:
-        scope = {"type": "http", "path": "/graphql", "method": "POST"}
+        scope = {"type": "http", "path": "/graphql", "method": "POST", "headers": []}
         started = time.process_time()
         for _ in range(n):
             request = dict(scope)
@@ -273,12 +274,12 @@ async def micro(n: int = 200_000) -> int:
 
     observe.access_log = None
     bare = await per_request(nothing_app)
-    middleware = await per_request(observe.ObserveRequests(nothing_app))
-    counted = await per_request(observe.ObserveRequests(nothing_app), operation)
+    middleware = await per_request(edge())
+    counted = await per_request(edge(), operation)
     logs.configure(settings_for("sqlite://:memory:"), open(os.devnull, "w"))  # noqa: SIM115, ASYNC230
-    logged = await per_request(observe.ObserveRequests(nothing_app), operation)
+    logged = await per_request(edge(), operation)
     print(f"CPU us per request, {n} requests, added to an app that does nothing:")
-    print(f"  request middleware and HTTP metrics  {middleware - bare:6.2f}")
+    print(f"  the request edge and HTTP metrics    {middleware - bare:6.2f}")
     print(f"  + the operation's label and metrics  {counted - middleware:6.2f}")
     print(f"  + the JSON request line (/dev/null)  {logged - counted:6.2f}")
     print(f"  total                                {logged - bare:6.2f}")
