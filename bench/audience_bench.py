@@ -416,7 +416,7 @@ async def phase_rfm(dsn: str, customers: int, purchases: int) -> tuple[float, fl
         await conn.close()
     code = (
         "import asyncio, resource, time\n"
-        "from loyalty import db\n"
+        "from loyalty.platform import db\n"
         "from audience.scores import recompute\n"
         "async def go():\n"
         f"    await db.init({dsn!r}, run_migrations=False)\n"

@@ -36,7 +36,7 @@ from cpu import cpu_delta, cpu_snapshot  # noqa: E402
 from firebase_admin import messaging  # noqa: E402
 from tortoise import connections  # noqa: E402
 
-from loyalty import db  # noqa: E402
+from loyalty.platform import db  # noqa: E402
 from loyalty.platform.config import Settings, set_settings  # noqa: E402
 from loyalty.platform.sql import execute, fetchrow  # noqa: E402
 from notifications.campaigns import Target, send_campaign  # noqa: E402
