@@ -476,6 +476,8 @@ async def _post_points(conn: BaseDBAsyncClient, kind: str, staged: list[Staged],
             kind=Kind.ADJUST, channel=Channel.SYSTEM, customer_id=customer_id,
             account_id=account_id, points=points, lots=move, description=text, key=key,
             fingerprint=request_hash("import", key=key, points=points),
-            event=None, occurred_at=when, now=now))
+            event=None, occurred_at=when, now=now,
+            # Against `issued`, as the customers import's openings (ADR 0017).
+            counter=ledger.SYSTEM_ISSUED))
         posted += 1
     return posted

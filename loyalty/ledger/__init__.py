@@ -178,6 +178,9 @@ class Posting:
     store_id: int | None = None
     reverses_id: int | None = None
     purchase: PurchaseRow | None = None
+    # The programme's side when not its kind's (COUNTER): an import's ADJUST
+    # is points issued (ADR 0017), not a correction by customer service.
+    counter: str | None = None
 
     def __post_init__(self) -> None:
         earning = isinstance(self.lots, NewLot)
@@ -324,7 +327,7 @@ async def post(conn: BaseDBAsyncClient, p: Posting) -> Posted:
         raise RuntimeError("ledger.post runs inside loyalty.platform.db.transaction()")
     pg = is_pg(conn)
     await lock(conn, p.account_id, p.now)
-    inserts = ledger_rows.plan(p, await system_account_id(conn, COUNTER[p.kind]))
+    inserts = ledger_rows.plan(p, await system_account_id(conn, p.counter or COUNTER[p.kind]))
     named = ledger_rows.values(p)
     known: dict[Ref, Any] = {}
     # The key first: a retry racing this posting waits on it, then replays.
@@ -351,7 +354,7 @@ async def post_in_one_statement(conn: BaseDBAsyncClient, p: Posting,
     with nothing written, when a guard fails, the account has points pending
     (only `post` matures lots) or does not exist. IntegrityError propagates."""
     assert isinstance(p.lots, NewLot) and p.lots.pending_until is None
-    counter_id = await system_account_id(conn, COUNTER[p.kind])
+    counter_id = await system_account_id(conn, p.counter or COUNTER[p.kind])
     sql, args = statement.one_statement(p, counter_id, guards)
     row = await fetchrow(conn, sql, *args)
     if row is None:

@@ -159,3 +159,23 @@ async def test_the_command_reports_rejects_and_imports(tmp_path):
     assert "3 rows, 3 imported" in done.stdout and "rows/s" in done.stderr
     verify = await asyncio.to_thread(_loyalty, "ledger", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+async def test_imported_balances_and_transactions_count_against_issued(tmp_path):
+    # As the customers import's opening balances (ADR 0017), and as before the
+    # posting seam: an imported balance or past transaction is points the
+    # programme issued, not a customer-service adjustment.
+    await load("customers", write(tmp_path, "c.csv", CUSTOMERS))
+    await load("balances", write(tmp_path, "b.csv", "email,points\nanne@old.test,25\n"))
+    await load("transactions", write(
+        tmp_path, "t.csv", "external_id,transaction_id,points,occurred_at\n"
+        "OLD-2,T-1,40,2026-01-05\nOLD-2,T-2,-70,2026-02-01\n"))
+    assert await scalar(
+        "SELECT COUNT(*) FROM ledger_entry e JOIN account a ON a.id = e.account_id "
+        "JOIN ledger_transaction t ON t.id = e.transaction_id "
+        "WHERE a.code IS NOT NULL AND a.code <> 'issued' AND t.idempotency_key LIKE 'sys:import:%'"
+    ) == 0
+    assert await scalar(
+        "SELECT COUNT(*) FROM ledger_entry e JOIN account a ON a.id = e.account_id "
+        "WHERE a.code = 'issued'") == 2 + 3  # two openings (Anne, Carla) and three imported
+    assert (await verify_ledger()).ok
