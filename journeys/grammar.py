@@ -37,7 +37,7 @@ from loyalty.money import EXPONENTS
 MAX_TITLE = 200
 MAX_BODY = 20_000
 MAX_POINTS = 1_000_000
-# loyalty.points.purchases.SALES_CHANNELS, repeated so that checking a definition
+# loyalty.points.purchase_input.SALES_CHANNELS, repeated so that checking a definition
 # needs no database layer (tests/unit/test_journey_definition.py keeps them in step).
 # Where a coupon may be used: the kinds of store a till belongs to (PHYSICAL,
 # ONLINE, CALL_CENTRE), as loyalty.programme.coupons.COUPON_CHANNELS names them.

@@ -30,7 +30,7 @@ from loyalty.money import Money
 from loyalty.platform.db import transaction
 from loyalty.platform.sql import execute, fetchrow
 from loyalty.points.earning import refund_points
-from loyalty.points.purchases import check_receipt
+from loyalty.points.purchase_input import check_receipt
 from loyalty.programme.stores import store_name
 
 _PURCHASE = (

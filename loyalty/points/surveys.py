@@ -26,7 +26,7 @@ from loyalty.platform.db import transaction
 from loyalty.platform.sql import as_datetime, execute, fetchrow
 from loyalty.points import survey_links
 from loyalty.points.earning import expiry_for
-from loyalty.points.purchases import check_receipt
+from loyalty.points.purchase_input import check_receipt
 from loyalty.programme import tiers
 from loyalty.programme.earn_rules import active_rules, survey_rule
 from loyalty.programme.rules import PurchaseFacts, Rule, RuleKind

@@ -10,6 +10,7 @@ import pytest
 from tortoise import connections
 
 from api.cli_import import _new_cards
+from loyalty.imports import posting
 from loyalty.imports import runs as imports
 from loyalty.ledger.balances import history, verify_ledger
 from tests.integration.test_cli import _loyalty
@@ -98,7 +99,7 @@ async def test_malformed_rows_are_reported_and_nothing_is_imported(tmp_path):
 async def test_a_stopped_import_resumes_where_it_stopped(tmp_path, monkeypatch):
     rows = "".join(f"c{i}@old.test,C{i},,,,,,{i},\n" for i in range(7))
     path = write(tmp_path, "seven.csv", CUSTOMERS.splitlines()[0] + "\n" + rows)
-    real = imports._post_customers
+    real = posting.post_customers
     calls = 0
 
     async def dies_on_the_third_chunk(conn, staged, new_cards):
@@ -108,11 +109,11 @@ async def test_a_stopped_import_resumes_where_it_stopped(tmp_path, monkeypatch):
             raise ConnectionError("killed")
         return await real(conn, staged, new_cards)
 
-    monkeypatch.setattr(imports, "_post_customers", dies_on_the_third_chunk)
+    monkeypatch.setattr(posting, "post_customers", dies_on_the_third_chunk)
     with pytest.raises(ConnectionError):
         await load("customers", path, chunk=2)
     assert await scalar("SELECT COUNT(*) FROM customer") == 4  # two chunks committed
-    monkeypatch.setattr(imports, "_post_customers", real)
+    monkeypatch.setattr(posting, "post_customers", real)
     seen: list[tuple[int, int]] = []
     resumed = await load("customers", path, chunk=2, progress=lambda d, t: seen.append((d, t)))
     assert resumed.resumed and (resumed.created, resumed.rows) == (7, 7)
