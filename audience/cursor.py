@@ -21,7 +21,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.platform.sql import execute, fetch, fetchrow, skip_locked
+from loyalty.platform.sql import execute, fetch, fetchrow, placeholders, skip_locked
 
 # Longer than any writer's transaction is open after taking its id.
 GAP_SECONDS = 120.0
@@ -73,7 +73,7 @@ async def read(conn: BaseDBAsyncClient, cursor: Cursor, select: str, batch_size:
                            position, batch_size))
     if gaps:
         wanted = sorted(gaps)
-        marks = ", ".join(f"${i}" for i in range(1, len(wanted) + 1))
+        marks = placeholders(len(wanted))
         found = await fetch(conn, f"{select} WHERE id IN ({marks})", *wanted)
         for r in found:
             gaps.pop(int(r[0]), None)

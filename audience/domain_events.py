@@ -53,7 +53,7 @@ from loyalty.events import (
     parse,
 )
 from loyalty.ledger import Channel
-from loyalty.platform.sql import as_datetime, fetch
+from loyalty.platform.sql import as_datetime, fetch, placeholders
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,6 @@ def outbox_row(row: Sequence[Any]) -> OutboxRow:
                      as_datetime(row[4]))
 
 
-def _marks(start: int, count: int) -> str:
-    return ", ".join(f"${i}" for i in range(start, start + count))
-
-
 @dataclass
 class _Facts:
     """What the payloads leave out, read for a whole batch at once."""
@@ -104,7 +100,7 @@ async def _facts(conn: BaseDBAsyncClient, rows: list[OutboxRow]) -> _Facts:
                     and r.event.transaction_id})
     facts = _Facts({}, {}, {}, {})
     if earned:
-        marks = _marks(1, len(earned))
+        marks = placeholders(len(earned))
         for p in await fetch(
             conn,
             "SELECT transaction_id, channel, store_id, total_minor, currency, receipt_id, "
@@ -131,7 +127,7 @@ async def _facts(conn: BaseDBAsyncClient, rows: list[OutboxRow]) -> _Facts:
             conn,
             "SELECT t.id, t.channel, p.receipt_id FROM ledger_transaction t "
             "LEFT JOIN purchase p ON p.transaction_id = t.reverses_id "
-            f"WHERE t.id IN ({_marks(1, len(other))})", *other,
+            f"WHERE t.id IN ({placeholders(len(other))})", *other,
         ):
             facts.transactions[int(t[0])] = tuple(t)
     return facts

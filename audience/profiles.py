@@ -11,7 +11,7 @@ from tortoise import connections
 
 from loyalty.errors import invalid
 from loyalty.identity.phones import looks_like_phone, normalise_phone
-from loyalty.platform.sql import as_datetime, fetch
+from loyalty.platform.sql import as_datetime, fetch, placeholders
 
 MAX_SEARCH = 254
 _CARD = re.compile(r"[0-9][0-9 -]{10,20}[0-9]")
@@ -90,7 +90,7 @@ async def search_customers(search: str | None, segment_id: int | None, first: in
 async def profile_rows(customer_ids: list[int]) -> dict[int, ProfileRow]:
     if not customer_ids:
         return {}
-    marks = ", ".join(f"${i}" for i in range(1, len(customer_ids) + 1))
+    marks = placeholders(len(customer_ids))
     rows = await fetch(
         connections.get("default"),
         "SELECT c.id, c.first_name, c.email, k.number, c.marketing_opt_in, c.created_at, "

@@ -30,7 +30,7 @@ from audience.config import audience_settings
 from audience.segment_grammar import RFM_SEGMENTS
 from loyalty.errors import invalid
 from loyalty.platform.db import transaction
-from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow, is_pg
+from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow, is_pg, placeholders
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class ScoreView:
 async def scores_of(customer_ids: list[int]) -> dict[int, ScoreView]:
     if not customer_ids:
         return {}
-    marks = ", ".join(f"${i}" for i in range(1, len(customer_ids) + 1))
+    marks = placeholders(len(customer_ids))
     rows = await fetch(
         connections.get("default"),
         "SELECT customer_id, recency, frequency, monetary, rfm_segment, engagement, computed_at "

@@ -17,7 +17,7 @@ from audience.segment_grammar import Node, Tier, bad, parse, references
 from audience.segment_sql import Params, compile_predicate
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.platform.db import transaction
-from loyalty.platform.sql import as_datetime, fetch, fetchrow
+from loyalty.platform.sql import as_datetime, fetch, fetchrow, placeholders
 
 UNCHANGED: Any = object()
 MAX_NAME = 200
@@ -183,12 +183,9 @@ async def get_segments(ids: list[int]) -> dict[int, SegmentView]:
     if not ids:
         return {}
     rows = await fetch(connections.get("default"),
-                       f"SELECT {_COLUMNS} FROM segment WHERE id IN ({_marks(len(ids))})", *ids)
+                       f"SELECT {_COLUMNS} FROM segment WHERE id IN ({placeholders(len(ids))})",
+                       *ids)
     return {int(r[0]): _view(r) for r in rows}
-
-
-def _marks(count: int, start: int = 1) -> str:
-    return ", ".join(f"${i}" for i in range(start, start + count))
 
 
 async def member_counts(segment_ids: list[int]) -> dict[int, int]:
@@ -197,7 +194,7 @@ async def member_counts(segment_ids: list[int]) -> dict[int, int]:
     rows = await fetch(
         connections.get("default"),
         "SELECT segment_id, COUNT(*) FROM segment_member "
-        f"WHERE segment_id IN ({_marks(len(segment_ids))}) GROUP BY segment_id", *segment_ids)
+        f"WHERE segment_id IN ({placeholders(len(segment_ids))}) GROUP BY segment_id", *segment_ids)
     counts = {int(r[0]): int(r[1]) for r in rows}
     return {i: counts.get(i, 0) for i in segment_ids}
 
@@ -210,7 +207,7 @@ async def segments_of(customer_ids: list[int]) -> dict[int, list[SegmentView]]:
         connections.get("default"),
         f"SELECT m.customer_id, {', '.join('s.' + c for c in _COLUMNS.split(', '))} "
         "FROM segment_member m JOIN segment s ON s.id = m.segment_id "
-        f"WHERE m.customer_id IN ({_marks(len(customer_ids))}) ORDER BY s.id",
+        f"WHERE m.customer_id IN ({placeholders(len(customer_ids))}) ORDER BY s.id",
         *customer_ids,
     )
     found: dict[int, list[SegmentView]] = {i: [] for i in customer_ids}

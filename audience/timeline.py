@@ -11,17 +11,13 @@ from typing import Any
 import orjson
 from tortoise import connections
 
-from loyalty.platform.sql import as_datetime, fetch
+from loyalty.platform.sql import as_datetime, fetch, placeholders
 
 # What an open or a click says of the channel it came through.
 RESPONSE_CHANNEL = {"push_opened": "PUSH", "email_opened": "EMAIL", "email_clicked": "EMAIL",
                     "sms_clicked": "SMS", "inbox_read": "INBOX"}
 # Ties go to the channel first here.
 CHANNEL_ORDER = ("PUSH", "INBOX", "EMAIL", "SMS")
-
-
-def _marks(count: int, start: int = 1) -> str:
-    return ", ".join(f"${i}" for i in range(start, start + count))
 
 
 @dataclass(frozen=True)
@@ -43,11 +39,11 @@ async def activity_of(customer_ids: list[int]) -> dict[int, Activity]:
     rows = await fetch(
         connections.get("default"),
         "SELECT customer_id, 'e', channel, name, COUNT(*) FROM customer_event "
-        f"WHERE customer_id IN ({_marks(n)}) GROUP BY customer_id, channel, name "
+        f"WHERE customer_id IN ({placeholders(n)}) GROUP BY customer_id, channel, name "
         "UNION ALL SELECT customer_id, 'p', channel, '', COUNT(*) FROM purchase "
-        f"WHERE customer_id IN ({_marks(n, n + 1)}) GROUP BY customer_id, channel "
+        f"WHERE customer_id IN ({placeholders(n, n + 1)}) GROUP BY customer_id, channel "
         "UNION ALL SELECT customer_id, 'n', '', 'inbox_read', COUNT(*) FROM notification "
-        f"WHERE customer_id IN ({_marks(n, 2 * n + 1)}) AND read_at IS NOT NULL "
+        f"WHERE customer_id IN ({placeholders(n, 2 * n + 1)}) AND read_at IS NOT NULL "
         "GROUP BY customer_id",
         *customer_ids, *customer_ids, *customer_ids)
     channels: dict[int, set[str]] = {i: set() for i in customer_ids}

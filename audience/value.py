@@ -41,7 +41,7 @@ from audience.value_model import PredictionStatus
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.money import parse_money
 from loyalty.platform.db import transaction
-from loyalty.platform.sql import execute, fetch, fetchrow, is_pg
+from loyalty.platform.sql import execute, fetch, fetchrow, is_pg, placeholders
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ async def lifetime_values(rows: list[ProfileRow]) -> dict[int, LifetimeValueView
     if not rows:
         return {}
     settings = audience_settings()
-    marks = ", ".join(f"${i}" for i in range(2, len(rows) + 2))
+    marks = placeholders(len(rows), 2)
     found = await fetch(connections.get("default"), _PER_CUSTOMER.format(marks=marks),
                         settings.currency, *[r.id for r in rows])
     acquisition = await _cohort_costs(rows)

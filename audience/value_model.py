@@ -28,7 +28,7 @@ from tortoise import connections
 
 from audience import clv
 from audience.config import audience_settings
-from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow, is_pg
+from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow, is_pg, placeholders
 
 UNIT: clv.Unit = "weeks"
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ async def summaries_of(now: datetime, customer_ids: list[int] | None = None
     if customer_ids is not None:
         if not customer_ids:
             return {}
-        marks = ", ".join(f"${i}" for i in range(3, len(customer_ids) + 3))
+        marks = placeholders(len(customer_ids), 3)
         only = f"AND customer_id IN ({marks})"
         args += customer_ids
     day = _day_sql(pg)

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from tortoise import connections
 
-from loyalty.platform.sql import as_datetime, fetch
+from loyalty.platform.sql import as_datetime, fetch, placeholders
 
 # A customer's runs shown at most; a customer re-entering a journey every
 # week for years would otherwise make one profile unbounded.
@@ -32,7 +32,7 @@ async def runs_of(customer_ids: list[int]) -> dict[int, list[CustomerRun]]:
     found: dict[int, list[CustomerRun]] = {i: [] for i in customer_ids}
     if not customer_ids:
         return found
-    marks = ", ".join(f"${i}" for i in range(1, len(customer_ids) + 1))
+    marks = placeholders(len(customer_ids))
     rows = await fetch(
         connections.get("default"),
         "SELECT r.customer_id, r.id, r.journey_id, j.name, r.status, r.step, r.arm, "

@@ -54,7 +54,7 @@ from journeys.runner import (
     journeys,
 )
 from loyalty.platform.db import transaction
-from loyalty.platform.sql import as_datetime, fetch, fetchrow
+from loyalty.platform.sql import as_datetime, fetch, fetchrow, placeholders
 from observability.metrics import JOURNEY_EVENT_LAG
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ async def _in_flight(conn: BaseDBAsyncClient, customer_ids: list[int]
     found: dict[int, list[RunState]] = defaultdict(list)
     if not customer_ids:
         return found
-    marks = ", ".join(f"${i}" for i in range(3, len(customer_ids) + 3))
+    marks = placeholders(len(customer_ids), 3)
     for r in await fetch(conn, f"{RUN_SELECT} WHERE r.status IN ($1, $2) "
                                f"AND r.customer_id IN ({marks}) ORDER BY r.id",
                          *IN_FLIGHT, *customer_ids):

@@ -27,7 +27,7 @@ from loyalty import events, ledger
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.events import CampaignCreated, CampaignMessage
 from loyalty.platform.db import transaction
-from loyalty.platform.sql import fetch, fetchrow, is_pg
+from loyalty.platform.sql import fetch, fetchrow, is_pg, placeholders
 from loyalty.programme.tiers import TierInfo, effective_tier
 
 MAX_TITLE = 200
@@ -151,7 +151,7 @@ async def _recipients(conn: BaseDBAsyncClient, target: Target) -> list[int]:
     found: dict[int, bool] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        marks = ", ".join(f"${i}" for i in range(1, len(chunk) + 1))
+        marks = placeholders(len(chunk))
         rows = await fetch(
             conn, f"SELECT id, marketing_opt_in FROM customer WHERE id IN ({marks})", *chunk
         )

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.platform.sql import as_datetime, fetch, is_pg
+from loyalty.platform.sql import as_datetime, fetch, is_pg, placeholders
 
 # Marketing messages that count against the cap: pushed, or still to be.
 # Inbox-only ones (capped, opted out of push, no device) do not.
@@ -34,7 +34,7 @@ async def marketing_today(
     if not timezones:
         return counts
     ids = sorted(timezones)
-    marks = ", ".join(f"${i}" for i in range(1, len(ids) + 1))
+    marks = placeholders(len(ids))
     if is_pg(conn):
         await fetch(
             conn, f"SELECT id FROM customer WHERE id IN ({marks}) ORDER BY id FOR UPDATE", *ids

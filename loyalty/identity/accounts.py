@@ -28,7 +28,7 @@ from loyalty.models import Account, AccountKind, Customer, RefreshToken, Staff
 from loyalty.platform.bus import SESSION_CHANNEL, EndedSession, sessions
 from loyalty.platform.config import get_settings
 from loyalty.platform.db import transaction
-from loyalty.platform.sql import execute, fetch, fetchrow, is_pg
+from loyalty.platform.sql import execute, fetch, fetchrow, is_pg, placeholders
 
 
 @dataclass(frozen=True)
@@ -265,10 +265,10 @@ async def revoked_sessions(families: Iterable[str]) -> set[str]:
     # In slices: SQLite and asyncpg both cap the parameters of a statement.
     for start in range(0, len(wanted), 500):
         chunk = wanted[start:start + 500]
-        placeholders = ", ".join(f"${i}" for i in range(1, len(chunk) + 1))
+        marks = placeholders(len(chunk))
         rows = await fetch(
             conn,
-            f"SELECT DISTINCT family FROM refresh_token WHERE family IN ({placeholders}) "
+            f"SELECT DISTINCT family FROM refresh_token WHERE family IN ({marks}) "
             "AND revoked_at IS NOT NULL",
             *chunk,
         )

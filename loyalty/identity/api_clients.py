@@ -28,7 +28,7 @@ from loyalty.identity import audit
 from loyalty.identity.tokens import Principal
 from loyalty.models import ApiScope
 from loyalty.platform.db import transaction
-from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow
+from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow, placeholders
 
 SECRET_PREFIX = "lk_"
 _TTL_SECONDS = 1.0
@@ -85,7 +85,7 @@ async def create_api_client(
     now = datetime.now(UTC)
     async with transaction() as conn:
         if stores:
-            marks = ", ".join(f"${i + 1}" for i in range(len(stores)))
+            marks = placeholders(len(stores))
             found = await fetch(conn, f"SELECT id FROM store WHERE id IN ({marks})", *stores)
             if len(found) != len(stores):
                 raise DomainError(ErrorCode.NOT_FOUND, "Unknown store.", "storeIds")

@@ -26,7 +26,7 @@ from loyalty.ledger import (
     request_hash,
 )
 from loyalty.platform.config import get_settings
-from loyalty.platform.sql import bulk_insert, fetch, fetchrow, is_pg, next_ids
+from loyalty.platform.sql import bulk_insert, fetch, fetchrow, is_pg, next_ids, placeholders
 from loyalty.points.earning import expiry_for
 
 # `count` (card number, QR secret) pairs, from the wallet (wallet/bulk.py).
@@ -43,7 +43,7 @@ async def _existing(conn: BaseDBAsyncClient, column: str, values: list[str]) -> 
     found: set[str] = set()
     for start in range(0, len(values), 500):
         part = values[start:start + 500]
-        marks = ", ".join(f"${i + 1}" for i in range(len(part)))
+        marks = placeholders(len(part))
         found.update(r[0] for r in await fetch(
             conn, f"SELECT {column} FROM customer WHERE {column} IN ({marks})", *part))
     return found

@@ -9,7 +9,7 @@ from typing import Any
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.platform.sql import as_datetime, fetch, fetchrow
+from loyalty.platform.sql import as_datetime, fetch, fetchrow, placeholders
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ async def balances_for(customer_ids: list[int]) -> dict[int, Balance]:
     if not customer_ids:
         return {}
     conn = _conn()
-    marks = ", ".join(f"${i + 1}" for i in range(len(customer_ids)))
+    marks = placeholders(len(customer_ids))
     accounts = await fetch(
         conn,
         f"SELECT customer_id, id, available, pending, lifetime_earned FROM account "
@@ -52,7 +52,7 @@ async def balances_for(customer_ids: list[int]) -> dict[int, Balance]:
     by_account = {r[1]: r for r in accounts}
     if not by_account:
         return {}
-    marks = ", ".join(f"${i + 1}" for i in range(len(by_account)))
+    marks = placeholders(len(by_account))
     # The earliest expiry date per account and the points left in lots then.
     lots = await fetch(
         conn,

@@ -21,7 +21,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from loyalty import ledger
 from loyalty.events import CouponExpiring, PointsExpiring
 from loyalty.platform.db import transaction
-from loyalty.platform.sql import as_datetime, fetch, fetchrow, skip_locked
+from loyalty.platform.sql import as_datetime, fetch, fetchrow, placeholders, skip_locked
 from loyalty.platform.timezones import zone_or_utc
 
 DEFAULT_REMINDER_DAYS = 14
@@ -78,7 +78,7 @@ async def _points_batch(now: datetime, until: datetime, batch: int) -> tuple[int
         if not claimed:
             return 0, False
         account_ids = sorted({int(r[1]) for r in claimed})
-        marks = ", ".join(f"${i + 1}" for i in range(len(account_ids)))
+        marks = placeholders(len(account_ids))
         owners = {
             int(r[0]): (r[1], r[2])
             for r in await fetch(

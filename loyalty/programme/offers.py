@@ -19,7 +19,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.errors import DomainError, ErrorCode, invalid
 from loyalty.platform.db import transaction
-from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow
+from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow, placeholders
 from loyalty.programme.coupons import Benefit, check_benefit
 
 MAX_SHOWN = 100
@@ -326,7 +326,7 @@ async def _existing_customers(conn: BaseDBAsyncClient, ids: list[int]) -> int:
     found = 0
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        marks = ", ".join(f"${i}" for i in range(1, len(chunk) + 1))
+        marks = placeholders(len(chunk))
         row = await fetchrow(conn, f"SELECT COUNT(*) FROM customer WHERE id IN ({marks})", *chunk)
         found += row[0] if row else 0
     return found

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from loyalty.platform.sql import as_datetime, fetch
+from loyalty.platform.sql import as_datetime, fetch, placeholders
 from loyalty.programme.settings import programme_settings
 from loyalty.programme.tier_periods import TierBasis, current_period
 from loyalty.programme.tiers import TierInfo, active_tiers, effective_tier, tier_ahead
@@ -60,10 +60,6 @@ class Progress:
         return min(goals, key=lambda g: g.points) if goals else None
 
 
-def _marks(n: int, first: int = 1) -> str:
-    return ", ".join(f"${i}" for i in range(first, first + n))
-
-
 def _chunks(ids: list[int]) -> list[list[int]]:
     return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
 
@@ -99,7 +95,7 @@ async def progress_for(
         rows = await fetch(
             conn,
             f"SELECT customer_id, id, available FROM account WHERE customer_id IN "
-            f"({_marks(len(chunk))})",
+            f"({placeholders(len(chunk))})",
             *chunk,
         )
         accounts.update({r[0]: (int(r[1]), int(r[2])) for r in rows})
@@ -135,7 +131,7 @@ async def _first_expiry(
             conn,
             "SELECT l.account_id, l.expires_at, SUM(l.remaining) FROM lot l "
             "JOIN (SELECT account_id, MIN(expires_at) AS first FROM lot "
-            f"WHERE remaining > 0 AND account_id IN ({_marks(len(chunk))}) "
+            f"WHERE remaining > 0 AND account_id IN ({placeholders(len(chunk))}) "
             "GROUP BY account_id) f "
             "ON f.account_id = l.account_id AND f.first = l.expires_at "
             f"WHERE l.remaining > 0 AND l.expires_at <= ${len(chunk) + 1} "
@@ -176,7 +172,7 @@ async def _tiers_ahead(
     stored: dict[int, tuple[int | None, int | None]] = {}
     totals: dict[int, int] = {}
     for chunk in _chunks(sorted(customer_ids)):
-        marks = _marks(len(chunk))
+        marks = placeholders(len(chunk))
         rows = await fetch(
             conn,
             "SELECT ct.customer_id, ct.tier_id, t.threshold FROM customer_tier ct "

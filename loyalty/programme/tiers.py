@@ -24,7 +24,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from loyalty import ledger
 from loyalty.events import TierChanged
 from loyalty.platform.db import transaction
-from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow, skip_locked
+from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow, placeholders, skip_locked
 from loyalty.programme.settings import CACHE_SECONDS, programme_settings
 from loyalty.programme.tier_periods import (
     Period,
@@ -335,13 +335,13 @@ async def tier_statuses(
     settings = await programme_settings(conn)
     period = current_period(now, settings.period_rules)
     table, summed, extra = _TOTALS[settings.tier_basis]
-    marks = ", ".join(f"${i}" for i in range(3, len(customer_ids) + 3))
+    marks = placeholders(len(customer_ids), 3)
     totals = {int(r[0]): int(r[1]) for r in await fetch(
         conn,
         f"SELECT customer_id, COALESCE(SUM({summed}), 0) FROM {table} WHERE "
         f"occurred_at >= $1 AND occurred_at < $2 AND customer_id IN ({marks}){extra} "
         "GROUP BY customer_id", period.start, period.end, *customer_ids)}
-    marks = ", ".join(f"${i}" for i in range(1, len(customer_ids) + 1))
+    marks = placeholders(len(customer_ids))
     stored = {int(r[0]): (r[1], r[2]) for r in await fetch(
         conn,
         "SELECT ct.customer_id, ct.tier_id, t.threshold FROM customer_tier ct "

@@ -41,6 +41,7 @@ from loyalty.platform.sql import (
     fetch,
     fetchrow,
     is_pg,
+    placeholders,
     skip_locked,
 )
 from notifications.webhooks.events import DomainEvent, mark_read, unread_events
@@ -137,7 +138,7 @@ async def claim_due(now: datetime, limit: int, settings: Settings) -> list[Due]:
         due = [Due(*r) for r in rows]
         for start in range(0, len(due), 500):
             chunk = [d.id for d in due[start:start + 500]]
-            marks = ", ".join(f"${i + 2}" for i in range(len(chunk)))
+            marks = placeholders(len(chunk), 2)
             await execute(conn, "UPDATE webhook_delivery SET next_attempt_at = $1 "
                           f"WHERE id IN ({marks})", lease, *chunk)
     return due
@@ -193,7 +194,7 @@ async def record(outcomes: list[Outcome], now: datetime, settings: Settings) -> 
         for code, ids in delivered.items():
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
-                marks = ", ".join(f"${i + 3}" for i in range(len(chunk)))
+                marks = placeholders(len(chunk), 3)
                 await execute(conn, "UPDATE webhook_delivery SET status = 'delivered', "
                               "attempts = attempts + 1, last_response_code = $1, "
                               f"last_error = NULL, delivered_at = $2 WHERE id IN ({marks})",

@@ -24,7 +24,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty.events import CampaignCreated, CampaignMessage, is_erased, parse
-from loyalty.platform.sql import as_datetime, execute, fetch, skip_locked
+from loyalty.platform.sql import as_datetime, execute, fetch, placeholders, skip_locked
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,6 @@ async def mark_read(conn: BaseDBAsyncClient, events: list[DomainEvent], now: dat
     ids = [e.id for e in events]
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        marks = ", ".join(f"${i + 2}" for i in range(len(chunk)))
+        marks = placeholders(len(chunk), 2)
         await execute(conn, f"UPDATE outbox_event SET webhooked_at = $1 WHERE id IN ({marks})",
                       now, *chunk)
