@@ -25,7 +25,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
-from api import client_audit, fast_home, fast_track, graphiql, probes, unsubscribe
+from api import client_audit, fast_home, fast_till, fast_track, graphiql, probes, unsubscribe
 from api.auth import BadToken, JWTBackend, may_send_bulk, principal_from_header
 from api.context import Context
 from api.edge import Edge
@@ -58,6 +58,7 @@ class GraphQLView(GraphQL[Context, None]):
     def __init__(self, schema: Any, *, socket_limits: SocketLimits, **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)
         self.socket_limits = socket_limits
+        self.till = fast_till.TillPath(schema, schema.guard_caches)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -109,6 +110,8 @@ class GraphQLView(GraphQL[Context, None]):
             response = await self._home_fast_path(request)
             if response is None:
                 response = await self._track_fast_path(request)
+            if response is None:
+                response = await self._till_fast_path(request)
             if response is not None:
                 return response
         return await super().run(request, context, root_value)
@@ -147,6 +150,47 @@ class GraphQLView(GraphQL[Context, None]):
                             media_type="application/json")
         # Counted, logged and audited as the executor's would be (api/guard.py).
         record_operation(request.scope, "trackEvents", None, "ok",
+                         time.perf_counter() - started)
+        return response
+
+    async def _till_fast_path(self, request: Request) -> Response | None:
+        """The till's recordPurchase straight to its resolver's body
+        (api/fast_till.py); None lets `run` answer anything else."""
+        principal = getattr(request.scope.get("user"), "principal", None)
+        if not fast_till.may_post(principal) or request.scope.get("auth_error"):
+            return None
+        assert principal is not None
+        headers = request.headers
+        accept = headers.get("accept", "")
+        if not headers.get("content-type", "").startswith("application/json") \
+                or "multipart/" in accept or "event-stream" in accept:
+            return None
+        body = await request.body()
+        if len(body) > fast_till.MAX_BODY or b"recordPurchase" not in body \
+                or not fast_track.storable(body):
+            return None
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        found = self.till.plan(payload)
+        if found is None:
+            return None
+        plan, raw = found
+        started = time.perf_counter()
+        try:
+            given = self.till.coerce(raw)
+        except Exception:  # noqa: BLE001 - the executor refuses it with its own error
+            return None
+        if not await fast_till.admitted(principal):
+            return None
+        try:
+            data = await fast_till.record(plan, principal, given)
+        except Exception:  # noqa: BLE001 - the executor answers (a replay), and masks
+            return None
+        response = Response(self.encode_json({"data": data}), media_type="application/json")
+        # Counted, logged and audited as the executor's would be (api/guard.py).
+        record_operation(request.scope, fast_till.FIELD, plan.operation_name, "ok",
                          time.perf_counter() - started)
         return response
 

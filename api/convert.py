@@ -12,6 +12,7 @@ from api.context import Context
 from api.types.common import MoneyInput, given
 from api.types.pos import PurchaseLineInput
 from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.identity.tokens import Principal
 from loyalty.money import Money, parse_money
 from loyalty.programme.rules import Line
 
@@ -30,8 +31,12 @@ def parse_id(value: str, field: str) -> int:
 
 def store_in_scope(info: Info[Context, Any], store_id: str) -> int:
     """The store, if the signed-in staff member may act in it."""
+    return store_for(info.context.principal, store_id)
+
+
+def store_for(principal: Principal | None, store_id: str) -> int:
+    """The store, if `principal` may act in it."""
     parsed = parse_id(store_id, "storeId")
-    principal = info.context.principal
     if principal is None or not principal.may_act_in(parsed):
         raise DomainError(ErrorCode.STORE_NOT_ALLOWED, "You may not act in this store.", "storeId")
     return parsed

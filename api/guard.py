@@ -19,7 +19,7 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSchema
 from graphql.language.parser import parse
-from graphql.validation import ASTValidationRule, validate
+from graphql.validation import ASTValidationRule, specified_rules, validate
 from strawberry.extensions.mask_errors import MaskErrors
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
@@ -53,6 +53,9 @@ class GuardCaches:
 
         self.parsed = parsed
         self.validated = validated
+        # The rules a request validates with (RequestGuard.on_operation adds
+        # these to Strawberry's default), the key of `validated`'s entries.
+        self.rules_for_request = (*specified_rules, *self.rules)
 
 
 class RequestGuard(MaskErrors):

@@ -160,6 +160,7 @@ class LoyaltySchema(strawberry.Schema):
         return await super().execute(*args, **kwargs)
 
     hide_suggestions = False
+    guard_caches: GuardCaches
 
     def _get_execute_function(self) -> Callable[..., Any]:
         # Coercing variables suggests names too ("Did you mean the enum value
@@ -203,5 +204,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
     schema.hide_suggestions = closed
+    schema.guard_caches = caches  # the till's fast path plans with them (api/fast_till.py)
     install_input_plans(schema)
     return schema

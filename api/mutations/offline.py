@@ -53,5 +53,6 @@ class OfflineMutations:
         max_age = timedelta(days=get_settings().offline_max_age_days)
         # One after the other: a customer's purchases post in the order made
         # (first-purchase bonus, tier upgrades, debts repaid).
-        results = [await record_one(info, item, max_age) for item in input.purchases]
+        principal = info.context.principal
+        results = [await record_one(principal, item, max_age) for item in input.purchases]
         return RecordPurchasesPayload(results=results, errors=[])

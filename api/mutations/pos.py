@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from api.client_permissions import StaffOrPurchasesClient
 from api.context import Context
-from api.convert import money, parse_id, purchase_lines, store_in_scope
+from api.convert import money, parse_id, purchase_lines, store_for, store_in_scope
 from api.mutations.base import user_errors
 from api.permissions import IsStaff
 from api.types.common import Money, given
@@ -28,6 +28,7 @@ from api.types.pos import (
     RefundPurchasePayload,
 )
 from loyalty.errors import DomainError, ErrorCode, invalid
+from loyalty.identity.tokens import Principal
 from loyalty.ledger import Channel
 from loyalty.models import ApiScope
 from loyalty.points import purchases, redemptions, refunds
@@ -44,10 +45,9 @@ def names_customer(card: CardInput) -> bool:
     return given(card.customer_id) is not None or given(card.email) is not None
 
 
-async def holder_named(info: Info[Context, Any], card: CardInput) -> CardHolder:
+async def holder_named(principal: Principal | None, card: CardInput) -> CardHolder:
     """The holder of a card named by customerId or email: API clients with
     scope CUSTOMERS_READ only, and never beside a card."""
-    principal = info.context.principal
     if principal is None or not principal.has_scope(ApiScope.CUSTOMERS_READ.value):
         raise DomainError(ErrorCode.FORBIDDEN, "Naming a customer by id or email needs an "
                           "API key with scope CUSTOMERS_READ.", "card")
@@ -59,17 +59,18 @@ async def holder_named(info: Info[Context, Any], card: CardInput) -> CardHolder:
 
 
 @user_errors
-async def record_one(info: Info[Context, Any], input: RecordPurchaseInput,
+async def record_one(principal: Principal | None, input: RecordPurchaseInput,
                      max_age: timedelta | None = None) -> RecordPurchasePayload:
-    """recordPurchase's work, shared with recordPurchases (whose items may be
-    at most `max_age` old, except for a retry of one already posted)."""
-    store_id = store_in_scope(info, input.store_id)
+    """recordPurchase's work for `principal`, shared with recordPurchases
+    (whose items may be at most `max_age` old, except for a retry of one
+    already posted) and the till's fast path (api/fast_till.py)."""
+    store_id = store_for(principal, input.store_id)
     total = money(input.total, "total")
     lines = purchase_lines(input.lines, total.currency)
     # Earning with a code already seen is harmless: a fresh, genuine code is
     # enough, it is not consumed; an expired one only replays.
     if names_customer(input.card):
-        holder = await holder_named(info, input.card)
+        holder = await holder_named(principal, input.card)
     else:
         holder = await resolve_card(given(input.card.qr_payload),
                                     given(input.card.card_number),
@@ -110,7 +111,7 @@ class PosQueries:
     ) -> CardLookupPayload:
         store = store_in_scope(info, store_id)
         if names_customer(card):
-            holder = await holder_named(info, card)
+            holder = await holder_named(info.context.principal, card)
         else:
             holder = await resolve_card(given(card.qr_payload), given(card.card_number))
         return CardLookupPayload(customer=CashierCustomerView.of(holder, store), errors=[])
@@ -126,7 +127,7 @@ class PosMutations:
     async def record_purchase(
         self, info: Info[Context, Any], input: RecordPurchaseInput
     ) -> RecordPurchasePayload:
-        return await record_one(info, input)
+        return await record_one(info.context.principal, input)
 
     @strawberry.mutation(
         description="POS: spend points (staff token; needs a QR code not "
