@@ -186,7 +186,10 @@ class GraphQLView(GraphQL[Context, None]):
             return None
         try:
             data = await fast_till.record(plan, principal, given)
-        except Exception:  # noqa: BLE001 - the executor answers (a replay), and masks
+        except fast_till.HandOver as over:
+            # The use case ran: the executor answers with what it gave (its
+            # error, or the payload completed with its errors), not a rerun.
+            over.leave_in(request.scope)
             return None
         response = Response(self.encode_json({"data": data}), media_type="application/json")
         # Counted, logged and audited as the executor's would be (api/guard.py).

@@ -21,17 +21,20 @@ CPU (py-spy on bench/pos_bench.py). Here the same work is done directly:
 - the answer is the payload projected onto the selection, each leaf
   serialised by its GraphQL type, as the executor completes it.
 
-Anything else, and any surprise on the way (an invalid variable, a refused
-token, a null where the schema says non-null, an unexpected exception), is
-left to the executor, which answers or refuses with its own error. A retried
-purchase only replays (idempotency key), so falling back after the use case
-ran posts nothing twice. tests/api/test_till_fast_path.py proves the bytes
+Anything else, and any surprise before the use case (an invalid variable, a
+refused token), is left to the executor, which answers or refuses with its
+own error. Once the use case has run, it never runs again: if it raised (a
+lost connection, a deadlock, a bug) or its payload cannot be completed here
+(a null where the schema says non-null), the outcome is handed over
+(`HandOver`) and the executor's resolver answers with it, so the request
+gets the executor's error, log line and count, not a silent second run
+turned into a success. tests/api/test_till_fast_path.py proves the bytes
 equal the executor's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
@@ -57,7 +60,7 @@ from strawberry.types.arguments import convert_argument
 
 from api.client_permissions import StaffOrPurchasesClient
 from api.guard import GuardCaches
-from api.mutations.pos import record_one
+from api.mutations.pos import TILL_OUTCOME, record_one
 from api.permissions import require_existing
 from api.types.pos import RecordPurchaseInput
 from loyalty.identity.tokens import Principal
@@ -262,7 +265,27 @@ async def admitted(principal: Principal) -> bool:
     return True
 
 
+class HandOver(Exception):  # noqa: N818 - a signal, like Bail
+    """The use case ran: the executor answers with its outcome (a payload to
+    complete, or the exception to report) and does not run it again."""
+
+    def __init__(self, key: str, outcome: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.outcome = outcome
+
+    def leave_in(self, scope: MutableMapping[str, Any]) -> None:
+        """For recordPurchase's resolver (api/mutations/pos.py) in this request."""
+        scope[TILL_OUTCOME] = (self.key, self.outcome)
+
+
 async def record(plan: Plan, principal: Principal, given: RecordPurchaseInput) -> Any:
-    """The `data` of the plan's document; Bail if the executor must answer."""
-    result = await record_one(principal, given)
-    return plan.complete(result)
+    """The `data` of the plan's document; HandOver if the executor must answer."""
+    try:
+        result = await record_one(principal, given)
+    except Exception as error:  # noqa: BLE001 - reported by the executor, not retried
+        raise HandOver(given.idempotency_key, error) from error
+    try:
+        return plan.complete(result)
+    except Exception:  # noqa: BLE001 - Bail, or a leaf's serialize refusing the value
+        raise HandOver(given.idempotency_key, result) from None

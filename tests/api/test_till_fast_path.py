@@ -244,3 +244,72 @@ async def test_it_is_counted_as_the_executor_counts_it(server, gql, shop, alice,
                  outcome="ok") == 1
     assert delta("loyalty_graphql_operation_duration_seconds_count",
                  operation="recordPurchase") == 1
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+async def test_a_failing_use_case_is_the_executors_failure_not_a_silent_retry(
+        gql, shop, alice, served, executor_only, monkeypatch, when):
+    """The use case fails unexpectedly (a connection lost, a deadlock, a bug),
+    before or after its commit: the executor answers that failure (INTERNAL,
+    logged, counted), and so must the fast path, without running the use
+    case a second time through the executor to turn it into a success."""
+    from loyalty.points import purchases
+
+    real = purchases.record_purchase
+    armed: list[bool] = []
+    calls: list[str] = []
+
+    async def flaky(command: Any) -> Any:
+        calls.append(command.idempotency_key)
+        if not armed:
+            return await real(command)
+        armed.pop()
+        if when == "after":
+            await real(command)
+        raise ConnectionResetError("the database went away")
+
+    monkeypatch.setattr(purchases, "record_purchase", flaky)
+    answers = []
+    for fast in (True, False):
+        executor_only(not fast)
+        armed.append(True)
+        answers.append(await post(gql, shop.cashier_token, TILL, purchase(shop, alice, 10_00)))
+    executor_only(False)
+    by_fast, by_executor = answers
+    assert by_executor.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
+    assert by_fast.status_code == by_executor.status_code
+    assert by_fast.content == by_executor.content
+    assert len(calls) == 2  # once per request
+    assert served == []
+    assert await available(gql, alice) == (20 if when == "after" else 0)
+
+
+async def test_a_payload_it_cannot_complete_is_completed_by_the_executor_from_the_same_run(
+        gql, shop, alice, served, executor_only, monkeypatch):
+    """A value the schema cannot serialise (a balance past Int): the
+    executor's partial answer and its error, made from the one run."""
+    import dataclasses
+
+    from loyalty.points import purchases
+
+    real = purchases.record_purchase
+    calls: list[str] = []
+
+    async def too_rich(command: Any) -> Any:
+        calls.append(command.idempotency_key)
+        return dataclasses.replace(await real(command), available=2**31)
+
+    monkeypatch.setattr(purchases, "record_purchase", too_rich)
+    answers = []
+    for fast in (True, False):
+        executor_only(not fast)
+        answers.append(await post(gql, shop.cashier_token, TILL.replace("id points", "points"),
+                                   purchase(shop, alice, 10_00)))
+    executor_only(False)
+    by_fast, by_executor = answers
+    body = by_executor.json()
+    assert body["data"]["recordPurchase"]["customer"] is None
+    assert body["errors"][0]["path"] == ["recordPurchase", "customer", "availablePoints"]
+    assert by_fast.status_code == by_executor.status_code
+    assert by_fast.content == by_executor.content
+    assert len(calls) == 2 and served == []
