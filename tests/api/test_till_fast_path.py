@@ -313,3 +313,16 @@ async def test_a_payload_it_cannot_complete_is_completed_by_the_executor_from_th
     assert by_fast.status_code == by_executor.status_code
     assert by_fast.content == by_executor.content
     assert len(calls) == 2 and served == []
+
+
+def test_the_path_serves_only_while_the_field_has_the_permission_it_checks(
+        monkeypatch: pytest.MonkeyPatch):
+    from api.schema import build_schema
+    from loyalty.platform.config import get_settings
+
+    schema = build_schema(get_settings())
+    assert fast_till.TillPath(schema, schema.guard_caches).plan_for(TILL) is not None
+    # as if recordPurchase's permission were changed and this path not
+    monkeypatch.setattr(fast_till, "StaffOrPurchasesClient", type("Other", (), {}))
+    changed = fast_till.TillPath(schema, schema.guard_caches)
+    assert not changed.enabled and changed.plan_for(TILL) is None
