@@ -33,7 +33,7 @@ from api.errors import ApiCode
 from api.limits import BodyLimits
 from api.listener import PgListener
 from api.metrics_auth import metrics_allowed, refused
-from api.observe import count_error, record_operation
+from api.observe import count_error, flush_log, record_operation
 from api.permissions import require_existing
 from api.schema import build_schema
 from api.security_headers import SecurityHeaders, page_csp
@@ -333,6 +333,7 @@ def create_app(
             if listener is not None:
                 await listener.stop()
             await client_audit.flush()  # the API clients' last calls' lines
+            flush_log()  # and the last requests' lines
             if manage_db:
                 await db.close()
 

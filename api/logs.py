@@ -15,6 +15,8 @@ api/errors.py), not from the request.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 from datetime import UTC, datetime
@@ -68,12 +70,22 @@ def configure(settings: Settings, stream: TextIO | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         # uvicorn's own handlers would print its lines a second time, unformatted.
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # uvicorn's access lines are replaced by ours (`loyalty serve` turns them
+    # off): with no handler to reach, uvicorn does not even build them (it
+    # formatted the client address and path of every response, to drop them).
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
     observe.access_log = request_logger(settings, out)
+
+
+# How long a request's line may wait in the buffer (JsonRequestLines).
+FLUSH_SECONDS = 0.25
 
 
 class JsonRequestLines:
@@ -84,6 +96,7 @@ class JsonRequestLines:
 
     def __init__(self, out: BinaryIO) -> None:
         self.out = out
+        self._pending = False
 
     def info(self, event: str, **fields: Any) -> None:
         line: dict[str, Any] = {"logger": "api.access", **fields, "event": event,
@@ -93,7 +106,22 @@ class JsonRequestLines:
             line["request_id"] = rid
         line["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         self.out.write(orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE))
-        self.out.flush()
+        # Written out FLUSH_SECONDS after the first line not yet written, not
+        # a write(2) per request: at a few hundred requests a second the
+        # lines go out in batches. Another log line (an error's, through the
+        # same buffer) writes them out at once, in order; so does the end of
+        # serving. A process killed outright loses at most that much.
+        if not self._pending:
+            self._pending = True
+            try:
+                asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+            except RuntimeError:  # no event loop: at once
+                self.flush()
+
+    def flush(self) -> None:
+        self._pending = False
+        with contextlib.suppress(OSError, ValueError):  # closed, at exit
+            self.out.flush()
 
 
 def request_logger(settings: Settings, out: TextIO) -> Any:

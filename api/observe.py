@@ -134,6 +134,13 @@ def count_error(code: str) -> None:
     GRAPHQL_ERRORS.labels(code).inc()
 
 
+def flush_log() -> None:
+    """Write out the request lines still buffered (api/logs.py), at shutdown."""
+    flush = getattr(access_log, "flush", None)
+    if flush is not None:
+        flush()
+
+
 def request_done(scope: Scope, status: int, seconds: float) -> None:
     """Count and log an HTTP request whose response has ended (api/edge.py)."""
     path = scope["path"]
