@@ -60,16 +60,28 @@ async def test_use_cases_cancelled_at_random_points_leave_nothing_behind():
     started = loop.time()
     await asyncio.gather(*(operation(i) for i in range(1000, 1060)), return_exceptions=True)
     span = (loop.time() - started) * 4
-    tasks = []
-    for i in range(240):
-        task = asyncio.create_task(operation(i))
-        loop.call_later(rng.uniform(0, span), task.cancel)
-        tasks.append(task)
-    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    cancelled = sum(isinstance(o, asyncio.CancelledError) for o in outcomes)
-    finished = sum(not isinstance(o, BaseException) for o in outcomes)
-    # Both must happen for the test to mean anything.
-    assert cancelled > 20 and finished > 20, (cancelled, finished)
+    # In waves of 60, at least four: should the machine's load change after
+    # that measure (a shared CI machine), the span follows what the waves
+    # show, so that both outcomes keep happening.
+    outcomes: list[object] = []
+    count = cancelled = finished = 0
+    while count < 240 or not (cancelled > 20 and finished > 20):
+        assert count < 720, (cancelled, finished, span)
+        tasks = []
+        for i in range(count, count + 60):
+            task = asyncio.create_task(operation(i))
+            loop.call_later(rng.uniform(0, span), task.cancel)
+            tasks.append(task)
+        wave = await asyncio.gather(*tasks, return_exceptions=True)
+        outcomes += wave
+        count += 60
+        cancelled = sum(isinstance(o, asyncio.CancelledError) for o in outcomes)
+        finished = sum(not isinstance(o, BaseException) for o in outcomes)
+        wave_finished = sum(not isinstance(o, BaseException) for o in wave)
+        if wave_finished < 10:
+            span *= 2
+        elif wave_finished > 50:
+            span /= 2
     assert not [o for o in outcomes
                 if isinstance(o, BaseException)
                 and not isinstance(o, asyncio.CancelledError | DomainError)]
@@ -79,17 +91,16 @@ async def test_use_cases_cancelled_at_random_points_leave_nothing_behind():
     assert (await verify_ledger()).problems == []
 
     # Whatever was cancelled, a retry with the same key posts it once.
-    for i in range(240):
-        if i % 3 == 0:
-            await _buy(holder, store_id, 10_00 + i, key=f"p{i}")
+    for i in range(0, count, 3):
+        await _buy(holder, store_id, 10_00 + i, key=f"p{i}")
     earned = await _rows("SELECT COUNT(*) FROM purchase")
-    assert int(earned[0][0]) == 1 + 20 + 80
+    assert int(earned[0][0]) == 1 + 20 + len(range(0, count, 3))
     balance = (await balances_for([holder.customer_id]))[holder.customer_id]
     spent = await _rows("SELECT COALESCE(SUM(e.points), 0) FROM ledger_entry e JOIN "
                         "ledger_transaction t ON t.id = e.transaction_id "
                         "WHERE t.kind = 'REDEEM' AND e.account_id = "
                         f"{holder.account_id}")
-    assert balance.available == 500 + 20 * 20 + sum(10 + i // 100 for i in range(0, 240, 3)) \
+    assert balance.available == 500 + 20 * 20 + sum(10 + i // 100 for i in range(0, count, 3)) \
         + int(spent[0][0])
     assert (await verify_ledger()).problems == []
 
