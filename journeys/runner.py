@@ -32,7 +32,7 @@ from journeys.predicates import Conditions, Unknown, answer, key_of
 from journeys.rows import COLUMNS, state_of_record
 from journeys.run import Advance, Event, Facts, RunState, Status
 from loyalty.platform.db import transaction
-from loyalty.platform.sql import as_datetime, execute, fetch, placeholders, skip_locked
+from loyalty.platform.sql import as_datetime, execute, fetch, is_pg, placeholders, skip_locked
 from loyalty.platform.timezones import zone_or_utc
 from observability.metrics import JOURNEY_STEPS, JOURNEY_TIMER_LAG
 
@@ -80,9 +80,17 @@ async def definition_of(conn: BaseDBAsyncClient, journey_id: int,
 
 
 async def journeys(conn: BaseDBAsyncClient) -> dict[int, JourneyInfo]:
+    """Every journey's status and live version, as they stay until `conn`'s
+    transaction ends: on PostgreSQL the rows are shared-locked, so that
+    pausing, archiving or publishing one (journeys.service, which locks it
+    for update) waits for the passes that read it before. A pause that
+    landed mid-pass would otherwise find none of the messages that pass is
+    about to queue, and they would go out while the journey is paused.
+    (SQLite runs one transaction at a time.)"""
+    lock = " FOR SHARE OF j" if is_pg(conn) else ""
     rows = await fetch(conn, "SELECT j.id, j.status, j.live_version, v.published_at "
                              "FROM journey j LEFT JOIN journey_version v "
-                             "ON v.journey_id = j.id AND v.version = j.live_version")
+                             f"ON v.journey_id = j.id AND v.version = j.live_version{lock}")
     return {int(r[0]): JourneyInfo(int(r[0]), JourneyStatus(r[1]),
                                    None if r[2] is None else int(r[2]),
                                    None if r[3] is None else as_datetime(r[3]))
