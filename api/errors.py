@@ -9,7 +9,7 @@ Every top-level error leaves the server with `extensions.code`:
 | `TOKEN_EXPIRED` | a token of ours past its expiry | refresh, then retry |
 | `FORBIDDEN` | a valid token that may not do this | nothing: it is not allowed |
 | `INVALID_INPUT` | a bad argument (a cursor, a page size, a NUL byte, ...) | fix the request |
-| `RATE_LIMITED` | too many attempts; `extensions.retryAfterSeconds` says when to retry | wait |
+| `RATE_LIMITED` | too many attempts; the throttled operations (logIn, staffLogIn, checkIn) answer it in their payload, a `UserError` whose `retryAfterSeconds` says when to retry | wait |
 | `TOO_EXPENSIVE` | the request costs more than a request may | ask for less |
 | `LIMIT_REACHED` | too many sockets or live subscriptions for this sign-in | close one first |
 | `GRAPHQL_PARSE_FAILED` | the document does not parse | fix the document |
@@ -81,11 +81,6 @@ def forbidden(message: str) -> ApiError:
 
 def bad_input(message: str) -> ApiError:
     return ApiError(ApiCode.INVALID_INPUT, message)
-
-
-def rate_limited(message: str, retry_after_seconds: int) -> ApiError:
-    return ApiError(ApiCode.RATE_LIMITED, message,
-                    retryAfterSeconds=max(1, int(retry_after_seconds)))
 
 
 def from_domain(error: DomainError) -> GraphQLError:

@@ -111,3 +111,28 @@ async def test_metrics_can_require_a_bearer_token(database: str):
     # Without a token configured, /metrics stays open (the shared server's default).
     async with _client(settings_for(database)) as http:
         assert (await http.get("/metrics")).status_code == 200
+
+
+async def test_a_bug_is_masked_in_production_with_the_requests_id(database: str, monkeypatch):
+    """INTERNAL names the request's id, so that support finds it in the log,
+    and nothing of the exception."""
+    import api.schema
+    from tests.conftest import GraphQLClient, sign_up
+
+    async def broken(customer_id: int) -> None:
+        raise RuntimeError("internal detail 4471")
+
+    prod = settings_for(database, env="prod", secret_key=secrets.token_urlsafe(48))
+    async with _client(prod) as http:
+        ida = await sign_up(GraphQLClient(http), "Ida")
+        monkeypatch.setattr(api.schema, "load_me", broken)
+        auth = {"authorization": f"Bearer {ida.token}"}
+        given = await http.post("/graphql", json={"query": "{ me { id } }"},
+                                headers={**auth, "x-request-id": "support-case-81"})
+        drawn = await http.post("/graphql", json={"query": "{ me { id } }"}, headers=auth)
+    for response, rid in ((given, "support-case-81"), (drawn, drawn.headers["x-request-id"])):
+        assert response.headers["x-request-id"] == rid
+        (error,) = response.json()["errors"]
+        assert error["extensions"]["code"] == "INTERNAL"
+        assert rid in error["message"]
+        assert "4471" not in response.text and "RuntimeError" not in response.text
