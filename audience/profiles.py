@@ -1,5 +1,9 @@
 """Finding customers for staff: search by email, card number or name, or a
-segment's members; one page of ids and the total, keyset-paginated by id."""
+segment's members; one page of ids and the total, keyset-paginated by id.
+
+Every read here takes the viewer's `CustomerScope`: a franchise's manager is
+shown only the franchise's customers, whichever way a profile is reached (by
+id, a search, a segment, a segment's members)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from tortoise import connections
 
 from loyalty.errors import invalid
 from loyalty.identity.phones import looks_like_phone, normalise_phone
+from loyalty.identity.tokens import Principal
 from loyalty.platform.sql import as_datetime, fetch, placeholders
+from loyalty.programme.stores import staff_store_ids
 
 MAX_SEARCH = 254
 _CARD = re.compile(r"[0-9][0-9 -]{10,20}[0-9]")
@@ -32,12 +38,54 @@ class ProfileRow:
     acquisition_campaign: str | None
 
 
+@dataclass(frozen=True)
+class CustomerScope:
+    """The customers a staff member may be shown: every one (`stores` None),
+    or those with a ledger posting (purchase, redemption, refund, visit
+    reward) or a visit in one of `stores`."""
+
+    stores: tuple[int, ...] | None = None
+
+    def condition(self, args: list[Any]) -> str:
+        """SQL true of the customers `c` in scope; its arguments go on `args`."""
+        if self.stores is None:
+            return "1 = 1"
+        if not self.stores:
+            return "1 = 0"
+        first = len(args) + 1
+        args.extend(self.stores)
+        posted = placeholders(len(self.stores), first)
+        args.extend(self.stores)
+        visited = placeholders(len(self.stores), first + len(self.stores))
+        return (f"(EXISTS (SELECT 1 FROM ledger_transaction t WHERE t.customer_id = c.id "
+                f"AND t.store_id IN ({posted})) OR EXISTS (SELECT 1 FROM visit v "
+                f"WHERE v.customer_id = c.id AND v.store_id IN ({visited})))")
+
+
+EVERYONE = CustomerScope()
+
+
+async def customer_scope(viewer: Principal) -> CustomerScope:
+    """A franchise's MANAGER sees the customers of the stores they act in (the
+    franchise's, read now, and any given them besides); other staff allowed
+    the 360 view (ADMIN, SUPPORT, a manager of the programme's own stores) see
+    every customer."""
+    if not (viewer.is_staff and viewer.role == "MANAGER"):
+        return EVERYONE
+    conn = connections.get("default")
+    row = await fetch(conn, "SELECT franchise_id FROM staff WHERE id = $1", viewer.subject_id)
+    if not row or row[0][0] is None:
+        return EVERYONE
+    return CustomerScope(tuple(await staff_store_ids(conn, viewer.subject_id)))
+
+
 def _like(text: str) -> str:
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
 
 
-def _filters(search: str | None, segment_id: int | None) -> tuple[str, str, list[Any]]:
+def _filters(search: str | None, segment_id: int | None, scope: CustomerScope
+             ) -> tuple[str, str, list[Any]]:
     """(joins, where, args) selecting the customers asked for."""
     joins: str = ""
     where: list[str] = []
@@ -66,14 +114,17 @@ def _filters(search: str | None, segment_id: int | None) -> tuple[str, str, list
             args.append(_like(text))
             where.append(f"(LOWER(c.first_name) LIKE ${first} ESCAPE '\\' "
                          f"OR LOWER(c.email) LIKE ${len(args)} ESCAPE '\\')")
+    if scope.stores is not None:
+        where.append(scope.condition(args))
     return joins, (" AND ".join(where) or "1 = 1"), args
 
 
 async def search_customers(search: str | None, segment_id: int | None, first: int,
-                           after_id: int | None) -> tuple[list[int], int]:
+                           after_id: int | None, *, scope: CustomerScope
+                           ) -> tuple[list[int], int]:
     """A page of `first` + 1 customer ids after `after_id` (the extra one says
-    another page follows), and how many match in all."""
-    joins, where, args = _filters(search, segment_id)
+    another page follows), and how many match in all, within `scope`."""
+    joins, where, args = _filters(search, segment_id, scope)
     conn = connections.get("default")
     total = await fetch(conn, f"SELECT COUNT(*) FROM customer c{joins} WHERE {where}", *args)
     page_args = list(args)
@@ -87,16 +138,22 @@ async def search_customers(search: str | None, segment_id: int | None, first: in
     return [int(r[0]) for r in rows], int(total[0][0])
 
 
-async def profile_rows(customer_ids: list[int]) -> dict[int, ProfileRow]:
+async def profile_rows(customer_ids: list[int], *, scope: CustomerScope
+                       ) -> dict[int, ProfileRow]:
+    """The customers of `customer_ids` that `scope` allows; the others are
+    absent, as unknown ids are."""
     if not customer_ids:
         return {}
+    args: list[Any] = list(customer_ids)
     marks = placeholders(len(customer_ids))
+    within = "" if scope.stores is None else f" AND {scope.condition(args)}"
     rows = await fetch(
         connections.get("default"),
         "SELECT c.id, c.first_name, c.email, k.number, c.marketing_opt_in, c.created_at, "
         "c.acquisition_source, c.acquisition_medium, c.acquisition_campaign "
-        f"FROM customer c LEFT JOIN card k ON k.customer_id = c.id WHERE c.id IN ({marks})",
-        *customer_ids,
+        f"FROM customer c LEFT JOIN card k ON k.customer_id = c.id WHERE c.id IN ({marks})"
+        f"{within}",
+        *args,
     )
     return {int(r[0]): ProfileRow(int(r[0]), r[1], r[2], r[3], bool(r[4]), as_datetime(r[5]),
                                   r[6], r[7], r[8]) for r in rows}

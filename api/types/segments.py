@@ -55,7 +55,8 @@ class Segment:
     ) -> CustomerProfileConnection:
         size = clamp_first(first)
         ids, total = await search_customers(None, int(self.id), size,
-                                            decode_cursor("customer", given(after)))
+                                            decode_cursor("customer", given(after)),
+                                            scope=await info.context.customer_scope())
         return await profile_connection(info, ids, size, total,
                                         {"query": "segment.members", "segmentId": self.id})
 
