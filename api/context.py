@@ -9,7 +9,7 @@ from strawberry.dataloader import DataLoader
 
 from api.auth import BadToken
 from api.loaders import AudienceLoaders
-from audience.profiles import CustomerScope, customer_scope
+from audience.scope import CustomerScope, customer_scope
 from loyalty.identity.tokens import Principal
 from loyalty.ledger.balances import Balance, balances_for
 

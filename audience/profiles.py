@@ -1,7 +1,7 @@
 """Finding customers for staff: search by email, card number or name, or a
 segment's members; one page of ids and the total, keyset-paginated by id.
 
-Every read here takes the viewer's `CustomerScope`: a franchise's manager is
+Every read here takes the viewer's `CustomerScope` (audience/scope.py): a franchise's manager is
 shown only the franchise's customers, whichever way a profile is reached (by
 id, a search, a segment, a segment's members)."""
 
@@ -13,11 +13,10 @@ from typing import Any
 
 from tortoise import connections
 
+from audience.scope import CustomerScope
 from loyalty.errors import invalid
 from loyalty.identity.phones import looks_like_phone, normalise_phone
-from loyalty.identity.tokens import Principal
 from loyalty.platform.sql import as_datetime, fetch, placeholders
-from loyalty.programme.stores import staff_store_ids
 
 MAX_SEARCH = 254
 _CARD = re.compile(r"[0-9][0-9 -]{10,20}[0-9]")
@@ -36,47 +35,6 @@ class ProfileRow:
     acquisition_source: str | None
     acquisition_medium: str | None
     acquisition_campaign: str | None
-
-
-@dataclass(frozen=True)
-class CustomerScope:
-    """The customers a staff member may be shown: every one (`stores` None),
-    or those with a ledger posting (purchase, redemption, refund, visit
-    reward) or a visit in one of `stores`."""
-
-    stores: tuple[int, ...] | None = None
-
-    def condition(self, args: list[Any]) -> str:
-        """SQL true of the customers `c` in scope; its arguments go on `args`."""
-        if self.stores is None:
-            return "1 = 1"
-        if not self.stores:
-            return "1 = 0"
-        first = len(args) + 1
-        args.extend(self.stores)
-        posted = placeholders(len(self.stores), first)
-        args.extend(self.stores)
-        visited = placeholders(len(self.stores), first + len(self.stores))
-        return (f"(EXISTS (SELECT 1 FROM ledger_transaction t WHERE t.customer_id = c.id "
-                f"AND t.store_id IN ({posted})) OR EXISTS (SELECT 1 FROM visit v "
-                f"WHERE v.customer_id = c.id AND v.store_id IN ({visited})))")
-
-
-EVERYONE = CustomerScope()
-
-
-async def customer_scope(viewer: Principal) -> CustomerScope:
-    """A franchise's MANAGER sees the customers of the stores they act in (the
-    franchise's, read now, and any given them besides); other staff allowed
-    the 360 view (ADMIN, SUPPORT, a manager of the programme's own stores) see
-    every customer."""
-    if not (viewer.is_staff and viewer.role == "MANAGER"):
-        return EVERYONE
-    conn = connections.get("default")
-    row = await fetch(conn, "SELECT franchise_id FROM staff WHERE id = $1", viewer.subject_id)
-    if not row or row[0][0] is None:
-        return EVERYONE
-    return CustomerScope(tuple(await staff_store_ids(conn, viewer.subject_id)))
 
 
 def _like(text: str) -> str:

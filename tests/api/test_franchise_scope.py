@@ -39,7 +39,9 @@ query($search: String, $segmentId: ID) {
 }"""
 MEMBERS = """
 query($id: ID!) {
-  customer(id: $id) { segments { id members(first: 50) { totalCount edges { node { id } } } } }
+  customer(id: $id) {
+    segments { id memberCount members(first: 50) { totalCount edges { node { id } } } }
+  }
 }"""
 
 
@@ -136,6 +138,11 @@ async def test_a_segment_lists_a_franchise_manager_only_its_own_customers(
     members = segments[0]["members"]
     assert [e["node"]["id"] for e in members["edges"]] == [str(f.alice.id)]
     assert members["totalCount"] == 1
+    # Nor does the segment's size count the others.
+    assert segments[0]["memberCount"] == 1
     # The admin sees the whole segment.
     assert (await gql(SEARCH, {"segmentId": segment["id"]}, token=shop.admin_token)
             )["customers"]["totalCount"] == 3
+    whole = (await gql(MEMBERS, {"id": str(f.alice.id)}, token=shop.admin_token)
+             )["customer"]["segments"]
+    assert whole[0]["memberCount"] == 3

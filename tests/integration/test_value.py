@@ -12,7 +12,8 @@ from tortoise import connections
 from audience import value
 from audience.config import AudienceSettings, set_audience_settings
 from audience.events import EventIn, track_events
-from audience.profiles import EVERYONE, profile_rows
+from audience.profiles import profile_rows
+from audience.scope import EVERYONE
 from loyalty.errors import DomainError
 from loyalty.identity import accounts as identity
 from loyalty.money import Money
