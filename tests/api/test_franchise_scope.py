@@ -119,6 +119,13 @@ async def test_a_franchise_manager_searches_only_its_own_customers(
     assert await reads_of(f.bob.id) == [] and await reads_of(f.carol.id) == []
     wide = (await gql(SEARCH, {}, token=shop.admin_token))["customers"]
     assert wide["totalCount"] == 3
+    # A franchise without stores yet has no customers either.
+    est = (await gql(CREATE_FRANCHISE, {"input": {"name": "Est SA"}},
+                     token=shop.admin_token))["createFranchise"]["franchise"]["id"]
+    empty = await _manager(gql, shop, "boss@est.test", est)
+    nobody = (await gql(SEARCH, {}, token=empty))["customers"]
+    assert (nobody["edges"], nobody["totalCount"]) == ([], 0)
+    assert (await gql(PROFILE, {"id": str(f.alice.id)}, token=empty))["customer"] is None
 
 
 async def test_a_segment_lists_a_franchise_manager_only_its_own_customers(
