@@ -9,6 +9,7 @@ from strawberry.dataloader import DataLoader
 
 from api.auth import BadToken
 from api.loaders import AudienceLoaders
+from audience.scope import CustomerScope, customer_scope
 from loyalty.identity.tokens import Principal
 from loyalty.ledger.balances import Balance, balances_for
 
@@ -35,3 +36,13 @@ class Context:
     )
     # The 360 view's and the segments' (api/loaders.py).
     audience: AudienceLoaders = field(default_factory=AudienceLoaders)
+    # Which customers the caller may be shown (customer_scope), read once.
+    _customer_scope: CustomerScope | None = None
+
+    async def customer_scope(self) -> CustomerScope:
+        """The customers the signed-in staff member may be shown: every 360
+        view read (audience.profiles) is made within it."""
+        if self._customer_scope is None:
+            assert self.principal is not None, "checked by the field's permission"
+            self._customer_scope = await customer_scope(self.principal)
+        return self._customer_scope

@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 from tortoise import connections
 
 from audience.profiles import ProfileRow
+from audience.scope import CustomerScope
 from audience.scores import ScoreView, scores_of
 from audience.segments import SegmentView, member_counts, segments_of
 from audience.timeline import Activity, activity_of
@@ -19,9 +20,14 @@ from journeys.stats import JourneyStats, journey_stats
 from loyalty.programme.tiers import TierStatusView, tier_statuses
 
 
-async def _member_counts(ids: list[int]) -> list[int]:
-    counts = await member_counts(list(ids))
-    return [counts[i] for i in ids]
+async def _member_counts(keys: list[tuple[CustomerScope, int]]) -> list[int]:
+    """(the viewer's scope, segment id) -> members within it: one statement
+    per scope, and a request has one."""
+    found: dict[tuple[CustomerScope, int], int] = {}
+    for scope in dict.fromkeys(k[0] for k in keys):
+        counts = await member_counts([i for s, i in keys if s == scope], scope=scope)
+        found.update(((scope, i), n) for i, n in counts.items())
+    return [found[k] for k in keys]
 
 
 async def _tiers(ids: list[int]) -> list[TierStatusView | None]:
@@ -65,7 +71,7 @@ class AudienceLoaders:
     every request a few microseconds."""
 
     @cached_property
-    def member_counts(self) -> DataLoader[int, int]:
+    def member_counts(self) -> DataLoader[tuple[CustomerScope, int], int]:
         return DataLoader(load_fn=_member_counts)
 
     @cached_property

@@ -13,6 +13,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from audience.membership import Stored, context, stored_segments
+from audience.scope import CustomerScope
 from audience.segment_grammar import Node, Tier, bad, parse, references
 from audience.segment_sql import Params, compile_predicate
 from loyalty.errors import DomainError, ErrorCode, invalid
@@ -188,13 +189,19 @@ async def get_segments(ids: list[int]) -> dict[int, SegmentView]:
     return {int(r[0]): _view(r) for r in rows}
 
 
-async def member_counts(segment_ids: list[int]) -> dict[int, int]:
+async def member_counts(segment_ids: list[int], *, scope: CustomerScope) -> dict[int, int]:
+    """How many members each segment has among the customers `scope` allows."""
     if not segment_ids:
         return {}
+    args: list[Any] = list(segment_ids)
+    marks = placeholders(len(segment_ids))
+    within = ("" if scope.stores is None else
+              f" AND EXISTS (SELECT 1 FROM customer c WHERE c.id = m.customer_id "
+              f"AND {scope.condition(args)})")
     rows = await fetch(
         connections.get("default"),
-        "SELECT segment_id, COUNT(*) FROM segment_member "
-        f"WHERE segment_id IN ({placeholders(len(segment_ids))}) GROUP BY segment_id", *segment_ids)
+        "SELECT m.segment_id, COUNT(*) FROM segment_member m "
+        f"WHERE m.segment_id IN ({marks}){within} GROUP BY m.segment_id", *args)
     counts = {int(r[0]): int(r[1]) for r in rows}
     return {i: counts.get(i, 0) for i in segment_ids}
 

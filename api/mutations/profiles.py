@@ -33,10 +33,13 @@ class ProfileQueries:
         assert info.context.principal is not None
         # The read is recorded (even of an id that turns out unknown) while
         # the customer is read: both before the answer goes out.
+        scope = await info.context.customer_scope()
         rows, _ = await asyncio.gather(
-            profile_rows([customer_id]),
+            profile_rows([customer_id], scope=scope),
             record_reads(info.context.principal.subject_id, [customer_id],
                          {"query": "customer"}))
+        # Out of the caller's scope reads as unknown: a franchise's manager
+        # learns nothing of another's customers, not even that they exist.
         if customer_id not in rows:
             return None
         return CustomerProfile.of(rows[customer_id])
@@ -62,7 +65,8 @@ class ProfileQueries:
         try:
             parsed = None if segment is None else parse_id(segment, "segmentId")
             ids, total = await search_customers(given(search), parsed, size,
-                                                decode_cursor("customer", given(after)))
+                                                decode_cursor("customer", given(after)),
+                                                scope=await info.context.customer_scope())
         except DomainError as e:
             raise from_domain(e) from None
         how: dict[str, Any] = {"query": "customers"}

@@ -330,7 +330,7 @@ async def profile_connection(info: Info[Context, Any], ids: list[int], size: int
     """`ids`: a page of `size` plus one when another page follows. The reads
     are written to the audit log (`how`: what listed them) first."""
     page = ids[:size]
-    rows = await profile_rows(page)
+    rows = await profile_rows(page, scope=await info.context.customer_scope())
     principal = info.context.principal
     assert principal is not None
     await record_reads(principal.subject_id, [i for i in page if i in rows], how)

@@ -40,9 +40,12 @@ class Segment:
     definition: JSON = strawberry.field(description=_GRAMMAR)
     updated_at: datetime = strawberry.field(description="When it was last changed.")
 
-    @strawberry.field(description="Members now, as last evaluated.")
+    @strawberry.field(description="Members now, as last evaluated (those the viewer may "
+                      "see: a franchise's manager counts the franchise's customers).")
     async def member_count(self, info: Info[Context, Any]) -> int:
-        return await info.context.audience.member_counts.load(int(self.id))
+        # Within the viewer's scope: a franchise's manager counts its own.
+        scope = await info.context.customer_scope()
+        return await info.context.audience.member_counts.load((scope, int(self.id)))
 
     @strawberry.field(description="The members, by customer id (each read is audited, as "
                       "the 360 view's).")
@@ -55,7 +58,8 @@ class Segment:
     ) -> CustomerProfileConnection:
         size = clamp_first(first)
         ids, total = await search_customers(None, int(self.id), size,
-                                            decode_cursor("customer", given(after)))
+                                            decode_cursor("customer", given(after)),
+                                            scope=await info.context.customer_scope())
         return await profile_connection(info, ids, size, total,
                                         {"query": "segment.members", "segmentId": self.id})
 

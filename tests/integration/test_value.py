@@ -13,6 +13,7 @@ from audience import value
 from audience.config import AudienceSettings, set_audience_settings
 from audience.events import EventIn, track_events
 from audience.profiles import profile_rows
+from audience.scope import EVERYONE
 from loyalty.errors import DomainError
 from loyalty.identity import accounts as identity
 from loyalty.money import Money
@@ -65,7 +66,7 @@ async def test_lifetime_value_adds_up_margin_acquisition_and_retention():
     await execute(connections.get("default"),
                   "DELETE FROM outbox_event WHERE id <> (SELECT MIN(id) FROM outbox_event)")
     await notify()
-    rows = await profile_rows([alice.customer_id])
+    rows = await profile_rows([alice.customer_id], scope=EVERYONE)
     found = (await value.lifetime_values(list(rows.values())))[alice.customer_id]
     # margin 0.4 x (8000 - 1000) = 2800; acquisition 300/3 + 1000/2 = 600;
     # retention: 70 points net (80 earned, 10 refunded) x 0.5 + one inbox message = 36
@@ -89,7 +90,7 @@ async def test_the_value_by_channel_count_averages_the_same_figures():
                            customer_id=who.customer_id, now=NOW)
     await notify()
     by_count = await value.value_by_channel_count()
-    rows = await profile_rows([p.customer_id for p in people])
+    rows = await profile_rows([p.customer_id for p in people], scope=EVERYONE)
     each = await value.lifetime_values(list(rows.values()))
     from audience.timeline import activity_of
 
