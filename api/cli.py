@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import logging
 import os
-import shutil
 import sys
-import tempfile
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from typing import Any
 
 from api.cli_config import cmd_config, validate
+from api.cli_run import _run, _with_db
+from api.cli_serve import add_parser as add_serve
+from api.cli_worker import add_parser as add_worker
 from loyalty.platform import db
 from loyalty.platform.config import ConfigError, get_settings
-
-# Status lines go to the log (JSON in production), command output to stdout.
-log = logging.getLogger("loyalty.cli")
-
-
-def _run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
-    return asyncio.run(coro_fn())
-
-
-async def _with_db(fn: Callable[[], Awaitable[int]]) -> int:
-    await db.init(get_settings().database_url)
-    try:
-        return await fn()
-    finally:
-        await db.close()
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -148,162 +129,6 @@ def cmd_schema(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
-    import signal
-
-    from api.logs import configure
-    from audience.jobs import JOBS as AUDIENCE_JOBS
-    from audience.worker import run_forever as audience_loop
-    from geofence.jobs import JOBS as GEOFENCE_JOBS
-    from journeys.worker import run_forever as journeys_loop
-    from notifications.backlog import SAMPLE_SECONDS as BACKLOG_SAMPLE_SECONDS
-    from notifications.loop import default_concurrency, run_forever
-    from notifications.push import sender_from_settings
-    from observability.metrics import multiprocess_dir
-
-    configure(get_settings())
-
-    async def go() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        sender = sender_from_settings(get_settings().firebase_credentials)
-        if sender is None:
-            log.warning("no FIREBASE_CREDENTIALS: notifications go to the inbox and the log only")
-        async with contextlib.AsyncExitStack() as endpoint:
-            if args.metrics_port is not None:
-                from api.worker_http import serving
-
-                await endpoint.enter_async_context(
-                    serving(get_settings(), args.metrics_host, args.metrics_port))
-                log.info("worker metrics on http://%s:%s/metrics (/healthz, /readyz)",
-                         args.metrics_host, args.metrics_port)
-            log.info("worker running; stop with SIGTERM or Ctrl-C")
-            try:
-                # The audience loop (the stream from the outbox, segment
-                # updates) and the journeys loop (entries, wake-ups, due
-                # runs) run beside the notification passes and stop with them.
-                await asyncio.gather(
-                    run_forever(stop, batch_size=args.batch_size, sender=sender,
-                                jobs={**GEOFENCE_JOBS, **AUDIENCE_JOBS},
-                                concurrency=args.concurrency
-                                or default_concurrency(get_settings().database_url),
-                                # Shared with other processes' files, the
-                                # backlog is written on a timer too.
-                                sample_every=BACKLOG_SAMPLE_SECONDS
-                                if multiprocess_dir() else None),
-                    audience_loop(stop),
-                    journeys_loop(stop),
-                )
-            finally:
-                if sender is not None:
-                    await sender.close()
-        log.info("worker stopped")
-        return 0
-
-    return _run(lambda: _with_db(go))
-
-
-def cmd_jobs(_: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
-    from api.logs import configure
-    from audience.jobs import JOBS as AUDIENCE_JOBS
-    from geofence.jobs import JOBS as GEOFENCE_JOBS
-    from loyalty.jobs import JOBS
-    from notifications.loop import run_jobs
-
-    configure(get_settings())
-
-    async def go() -> int:
-        counts = await run_jobs(datetime.now(UTC), jobs={**GEOFENCE_JOBS, **AUDIENCE_JOBS})
-        names = [*JOBS, *GEOFENCE_JOBS, *AUDIENCE_JOBS]
-        for name in names:
-            print(f"{name}: {counts.get(name, 'FAILED')}")
-        # Non-zero for cron to report, once every job has had its turn.
-        return 0 if len(counts) == len(names) else 1
-
-    return _run(lambda: _with_db(go))
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api.logs import configure
-
-    settings = get_settings()
-    settings.check()
-    configure(settings)
-
-    async def prepare() -> int:
-        await db.migrate(settings.database_url)
-        await db.close()
-        if args.demo:
-            from api.demo import seed_demo
-            from api.demo_programme import seed_demo_programme
-
-            async def seed() -> int:
-                for line in await seed_demo():
-                    print(line)
-                if args.demo_customers:
-                    for line in await seed_demo_programme(args.demo_customers):
-                        print(line)
-                return 0
-
-            await _with_db(seed)
-        return 0
-
-    _run(prepare)
-    from api.serving import uvicorn_options
-
-    kwargs: dict[str, Any] = {
-        "host": args.host,
-        "port": args.port,
-        # Logging is api/logs.py's (one line per request, JSON in production):
-        # uvicorn keeps its warnings and errors, through the same handler.
-        "log_config": None,
-        "log_level": "warning",
-        "access_log": False,
-        "lifespan": "on",
-        # X-Forwarded-For is believed from LOYALTY_TRUSTED_PROXIES only
-        # (api/client_address.py), never from uvicorn's default of 127.0.0.1.
-        "proxy_headers": False,
-        **uvicorn_options(settings),
-    }
-    log.info("serving GraphQL on http://%s:%s/graphql (%s, %s worker(s))", args.host, args.port,
-             settings.database_url.split("://")[0], args.workers)
-    if args.workers > 1:
-        with _metrics_directory():
-            uvicorn.run("api.asgi:app", workers=args.workers, **kwargs)
-    else:
-        from api.app import create_app
-
-        uvicorn.run(create_app(settings, migrate=False), **kwargs)
-    return 0
-
-
-@contextlib.contextmanager
-def _metrics_directory() -> Iterator[None]:
-    """Prometheus' multiprocess mode for the workers about to start: each
-    writes its metrics to files there, and a scrape of any sums them all. A
-    fresh directory per run (values of an earlier run must not count), removed
-    after, unless the environment names one (then it is the operator's, maybe
-    shared with a worker on this host)."""
-    from observability.metrics import MULTIPROC_ENV
-
-    if os.environ.get(MULTIPROC_ENV):
-        yield
-        return
-    folder = tempfile.mkdtemp(prefix="loyalty-metrics-")
-    os.environ[MULTIPROC_ENV] = folder  # inherited by the workers
-    try:
-        yield
-    finally:
-        del os.environ[MULTIPROC_ENV]
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -321,25 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="migrate if needed, then serve /graphql")
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.add_argument("--workers", type=int, default=1,
-                       help="server processes on the port (default 1); their metrics are "
-                       "summed by any of them (PROMETHEUS_MULTIPROC_DIR)")
-    serve.add_argument(
-        "--demo",
-        action="store_true",
-        help="seed the demo store, cashier and customer and print their log-ins",
-    )
-    serve.add_argument(
-        "--demo-customers", type=int, default=2000,
-        help="with --demo: a programme of this many customers with their history, so that "
-        "the 360 view, segments, the RFM grid and the ABCD matrix show something (once; "
-        "0: none)",
-    )
-    serve.set_defaults(fn=cmd_serve)
+    add_serve(sub)
     sub.add_parser("migrate", help="apply migrations").set_defaults(fn=cmd_migrate)
     sub.add_parser(
         "schema", help="print the GraphQL schema (SDL) that this version serves"
@@ -349,26 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--markdown", action="store_true",
                         help="print the table of variables as the README has it instead")
     config.set_defaults(fn=cmd_config)
-    worker = sub.add_parser("worker", help="run the consumers (messages, webhooks, the event "
-                                           "stream, journeys) and jobs until stopped")
-    worker.add_argument("--batch-size", type=int, default=100,
-                        help="outbox events claimed, and notifications sent, per pass "
-                        "(default 100)")
-    worker.add_argument(
-        "--concurrency", type=int, default=None,
-        help="passes side by side: one claims and writes while another waits on FCM "
-        "(default: 2 on PostgreSQL, 1 on SQLite)",
-    )
-    worker.add_argument(
-        "--metrics-port", type=int, default=None,
-        help="serve /metrics, /healthz and /readyz on this port (default: none)")
-    worker.add_argument(
-        "--metrics-host", default="127.0.0.1",
-        help="address for --metrics-port (default 127.0.0.1; 0.0.0.0 for a scraper elsewhere)")
-    worker.set_defaults(fn=cmd_worker)
-    sub.add_parser(
-        "jobs", help="run the scheduled jobs (expiry, reminders, tier reviews) once, for cron"
-    ).set_defaults(fn=cmd_jobs)
+    add_worker(sub)
     admin = sub.add_parser(
         "create-admin", help="create an admin account; the password is read from "
         "LOYALTY_ADMIN_PASSWORD, or asked for")

@@ -1,5 +1,5 @@
 """Scheduled work of the audience package, run by `loyalty worker` and
-`loyalty jobs` beside the programme's (api/cli.py hands them to the worker
+`loyalty jobs` beside the programme's (api/cli_worker.py hands them to the worker
 loop, as geofence's). Every job is idempotent and safe on several workers.
 
 The jobs run on the worker's jobs interval (a minute); the heavy ones (a full

@@ -1,5 +1,5 @@
 """The lifetime-value prediction's model: fitted on the whole programme's
-purchases (audience/clv.py: BG/NBD for how often, Gamma-Gamma for how much),
+purchases (audience/clv_models.py: BG/NBD for how often, Gamma-Gamma for how much),
 stored as a row of `value_model_fit`, and applied to each customer when the
 360 view reads their lifetime value.
 
@@ -26,7 +26,7 @@ from enum import StrEnum
 import orjson
 from tortoise import connections
 
-from audience import clv
+from audience import clv, clv_models
 from audience.config import audience_settings
 from loyalty.platform.sql import as_datetime, execute, fetch, fetchrow, is_pg, placeholders
 
@@ -138,8 +138,8 @@ async def latest() -> StoredModel | None:
     if params is not None:
         p = orjson.loads(params) if isinstance(params, str | bytes) else params
         model = clv.ValueModel(
-            purchases=clv.BgNbdParams(p["r"], p["alpha"], p["a"], p["b"]),
-            spend=clv.GammaGammaParams(p["p"], p["q"], p["gamma"]),
+            purchases=clv_models.BgNbdParams(p["r"], p["alpha"], p["a"], p["b"]),
+            spend=clv_models.GammaGammaParams(p["p"], p["q"], p["gamma"]),
             unit=unit, customers=int(customers), repeat_buyers=int(repeat))
     return StoredModel(as_datetime(fitted_at), int(customers), int(repeat), model)
 

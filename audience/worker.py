@@ -1,7 +1,7 @@
 """The audience loop of `loyalty worker`: the server's events read from the
 outbox into the stream, new or changed segments evaluated, and the customers
 touched by events and postings re-evaluated in every segment, within a poll
-interval. It runs beside the notification passes (api/cli.py)."""
+interval. It runs beside the notification passes (api/cli_worker.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Scheduled work of the geofence package, run by `loyalty worker` and
-`loyalty jobs` beside the programme's jobs (api/cli.py hands them to the
+`loyalty jobs` beside the programme's jobs (api/cli_worker.py hands them to the
 worker loop: notifications may not import geofence).
 
 Like loyalty.jobs, every job is idempotent and safe on several workers at once."""

@@ -57,7 +57,7 @@ async def test_two_server_processes_are_scraped_as_one(database: str, tmp_path: 
 
 
 def test_serve_makes_a_fresh_metrics_directory_per_run_and_removes_it(monkeypatch):
-    from api.cli import _metrics_directory
+    from api.cli_serve import _metrics_directory
 
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     with _metrics_directory():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PURE = ["clv", "attribution", "rfm", "stats"]
+PURE = ["clv", "clv_models", "attribution", "rfm", "stats"]
 FORBIDDEN = {"tortoise", "asyncpg", "aiosqlite", "strawberry", "starlette", "api", "loyalty",
              "wallet", "notifications", "geofence"}
 

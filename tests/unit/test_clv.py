@@ -15,9 +15,14 @@ from scipy.optimize import approx_fprime
 from audience.clv import (
     DAYS_PER_MONTH,
     MIN_CUSTOMERS,
+    PurchaseSummary,
+    fit_value_model,
+    predict_12_months,
+    summarise_purchases,
+)
+from audience.clv_models import (
     BgNbdParams,
     GammaGammaParams,
-    PurchaseSummary,
     _bgnbd_ll_and_grad,
     _gg_ll_and_grad,
     bgnbd_log_likelihood,
@@ -26,11 +31,8 @@ from audience.clv import (
     expected_spend,
     fit_bgnbd,
     fit_gamma_gamma,
-    fit_value_model,
     gamma_gamma_log_likelihood,
-    predict_12_months,
     probability_alive,
-    summarise_purchases,
 )
 
 # CDNOW estimates: BG/NBD from FHL 2005a, Gamma-Gamma from FHL 2005b (dollars).
