@@ -9,7 +9,7 @@ Every top-level error leaves the server with `extensions.code`:
 | `TOKEN_EXPIRED` | a token of ours past its expiry | refresh, then retry |
 | `FORBIDDEN` | a valid token that may not do this | nothing: it is not allowed |
 | `INVALID_INPUT` | a bad argument (a cursor, a page size, a NUL byte, ...) | fix the request |
-| `RATE_LIMITED` | too many attempts; the throttled operations (logIn, staffLogIn, checkIn) answer it in their payload, a `UserError` whose `retryAfterSeconds` says when to retry | wait |
+| `RATE_LIMITED` | too many attempts (see below) | wait |
 | `TOO_EXPENSIVE` | the request costs more than a request may | ask for less |
 | `LIMIT_REACHED` | too many sockets or live subscriptions for this sign-in | close one first |
 | `GRAPHQL_PARSE_FAILED` | the document does not parse | fix the document |
@@ -17,6 +17,9 @@ Every top-level error leaves the server with `extensions.code`:
 | `BAD_REQUEST` | the HTTP body is not a GraphQL request | fix the client |
 | `REQUEST_TOO_LARGE` | the body is over `LOYALTY_MAX_BODY_BYTES` | send less |
 | `INTERNAL` | a bug; masked in production, with the request id to quote to support | report it |
+
+The throttled operations (logIn, staffLogIn, checkIn) answer `RATE_LIMITED`
+in their payload: a `UserError` whose `retryAfterSeconds` says when to retry.
 
 On a WebSocket, a session that ends closes the socket with 4401 and the
 reason `TOKEN_EXPIRED` or `UNAUTHENTICATED`; too many sockets close the new one
