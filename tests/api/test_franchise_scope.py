@@ -153,3 +153,27 @@ async def test_a_segment_lists_a_franchise_manager_only_its_own_customers(
     whole = (await gql(MEMBERS, {"id": str(f.alice.id)}, token=shop.admin_token)
              )["customer"]["segments"]
     assert whole[0]["memberCount"] == 3
+
+
+async def test_a_visit_to_a_franchise_store_brings_a_customer_into_its_scope(
+        gql: GraphQLClient, shop: Shop):
+    from tests.api.test_checkins import OPT_IN, check_in, fences
+
+    f = await _franchises(gql, shop)
+    lille, marseille = (50.63, 3.06), (43.3, 5.37)
+    visits = {}
+    for name, store_name, at in (("Dana", "Lille", lille), ("Erin", "Marseille", marseille)):
+        visitor = await sign_up(gql, name)
+        assert (await gql(OPT_IN, token=visitor.token))["updatePreferences"]["errors"] == []
+        fence = (await fences(gql, visitor, at))[store_name]
+        entered = await check_in(gql, visitor, "ENTER", fence=fence, at=at, minutes_ago=1)
+        assert entered["errors"] == [] and entered["visit"]["pointsEarned"] == 0
+        visits[name] = visitor
+    # Dana only walked into Nord's store: no posting, a visit.
+    dana = (await gql(PROFILE, {"id": str(visits["Dana"].id)}, token=f.nord_manager))
+    assert dana["customer"]["email"] == visits["Dana"].email
+    erin = await gql(PROFILE, {"id": str(visits["Erin"].id)}, token=f.nord_manager)
+    assert erin["customer"] is None
+    listed = (await gql(SEARCH, {}, token=f.nord_manager))["customers"]
+    assert sorted(e["node"]["id"] for e in listed["edges"]) == sorted(
+        [str(f.alice.id), str(visits["Dana"].id)])
