@@ -39,6 +39,7 @@ from api.schema import build_schema
 from api.security_headers import SecurityHeaders, page_csp
 from api.sockets import SessionSocket, SocketLimits, sockets
 from loyalty.identity.accounts import revoked_sessions
+from loyalty.identity.tokens import Principal
 from loyalty.ledger import reset_caches
 from loyalty.platform import db
 from loyalty.platform.bus import bus
@@ -107,28 +108,40 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if isinstance(request, Request) and request.method == "POST":
-            response = await self._home_fast_path(request)
-            if response is None:
-                response = await self._track_fast_path(request)
-            if response is None:
-                response = await self._till_fast_path(request)
+            response = await self._fast_path(request)
             if response is not None:
                 return response
         return await super().run(request, context, root_value)
 
-    async def _track_fast_path(self, request: Request) -> Response | None:
-        """The persisted trackEvents document straight to its use case
-        (api/fast_track.py); None lets `run` answer anything else."""
+    async def _fast_path(self, request: Request) -> Response | None:
+        """The persisted documents the view answers without the generic
+        executor (ADR 0009, 0012, 0021): a JSON POST with a valid token only,
+        each path trying its own principals; None lets `run` answer."""
         principal = getattr(request.scope.get("user"), "principal", None)
-        # A till's purchase passes here too: its principal first, the cheapest.
-        if principal is None or not fast_track.may_track(principal) \
-                or request.scope.get("auth_error"):
+        if principal is None or request.scope.get("auth_error"):
             return None
         headers = request.headers
         accept = headers.get("accept", "")
         if not headers.get("content-type", "").startswith("application/json") \
                 or "multipart/" in accept or "event-stream" in accept:
             return None
+        # Cheapest test first: the principal, then the body.
+        if principal.is_customer:
+            response = await self._home_fast_path(request, principal)
+            if response is not None:
+                return response
+        if fast_track.may_track(principal):
+            response = await self._track_fast_path(request, principal)
+            if response is not None:
+                return response
+        if fast_till.may_post(principal):
+            return await self._till_fast_path(request, principal)
+        return None
+
+    async def _track_fast_path(self, request: Request, principal: Principal
+                               ) -> Response | None:
+        """The persisted trackEvents document straight to its use case
+        (api/fast_track.py); None lets `run` answer anything else."""
         body = await request.body()
         # Every other customer request passes here: a substring test first.
         if b"trackEvents" not in body or not fast_track.storable(body):
@@ -138,11 +151,7 @@ class GraphQLView(GraphQL[Context, None]):
         except orjson.JSONDecodeError:
             return None
         events = fast_track.events_of(payload)
-        if events is None:
-            return None
-        try:
-            await require_existing(principal)
-        except Exception:  # noqa: BLE001 - the executor refuses it with its own error
+        if events is None or not await _still_exists(principal):
             return None
         started = time.perf_counter()
         tracked = await fast_track.track_as(principal, events)
@@ -153,18 +162,10 @@ class GraphQLView(GraphQL[Context, None]):
                          time.perf_counter() - started)
         return response
 
-    async def _till_fast_path(self, request: Request) -> Response | None:
+    async def _till_fast_path(self, request: Request, principal: Principal
+                              ) -> Response | None:
         """The till's recordPurchase straight to its resolver's body
         (api/fast_till.py); None lets `run` answer anything else."""
-        principal = getattr(request.scope.get("user"), "principal", None)
-        if not fast_till.may_post(principal) or request.scope.get("auth_error"):
-            return None
-        assert principal is not None
-        headers = request.headers
-        accept = headers.get("accept", "")
-        if not headers.get("content-type", "").startswith("application/json") \
-                or "multipart/" in accept or "event-stream" in accept:
-            return None
         body = await request.body()
         if len(body) > fast_till.MAX_BODY or b"recordPurchase" not in body \
                 or not fast_track.storable(body):
@@ -182,7 +183,7 @@ class GraphQLView(GraphQL[Context, None]):
             given = self.till.coerce(raw)
         except Exception:  # noqa: BLE001 - the executor refuses it with its own error
             return None
-        if not await fast_till.admitted(principal):
+        if not await _still_exists(principal):
             return None
         try:
             data = await fast_till.record(plan, principal, given)
@@ -197,18 +198,11 @@ class GraphQLView(GraphQL[Context, None]):
                          time.perf_counter() - started)
         return response
 
-    async def _home_fast_path(self, request: Request) -> Response | None:
+    async def _home_fast_path(self, request: Request, principal: Principal
+                              ) -> Response | None:
         """The persisted home document without the generic executor (ADR 0009),
         encoded as `run` encodes the executor's result; None lets `run` answer
         anything else, and anything unexpected on the way."""
-        principal = getattr(request.scope.get("user"), "principal", None)
-        if principal is None or not principal.is_customer or request.scope.get("auth_error"):
-            return None
-        headers = request.headers
-        accept = headers.get("accept", "")
-        if (not headers.get("content-type", "").startswith("application/json")
-                or "multipart/" in accept or "event-stream" in accept):
-            return None
         body = await request.body()  # kept by the request, should `run` need it
         if len(body) > fast_home.MAX_BODY:
             return None
@@ -257,6 +251,16 @@ class GraphQLView(GraphQL[Context, None]):
         sockets.admit(context.socket, principal, self.socket_limits)
         context.principal = principal
         return None
+
+
+async def _still_exists(principal: Principal) -> bool:
+    """require_existing's answer, for a fast path: when it would refuse, the
+    executor refuses with its own error."""
+    try:
+        await require_existing(principal)
+    except Exception:  # noqa: BLE001 - the executor refuses it
+        return False
+    return True
 
 
 def _error_response(status: int, code: ApiCode, message: str) -> JSONResponse:

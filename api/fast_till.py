@@ -62,7 +62,6 @@ from strawberry.types.arguments import convert_argument
 from api.client_permissions import StaffOrPurchasesClient
 from api.guard import GuardCaches
 from api.mutations.pos import TILL_OUTCOME, record_one
-from api.permissions import require_existing
 from api.types.pos import RecordPurchaseInput
 from loyalty.identity.tokens import Principal
 
@@ -261,16 +260,9 @@ class TillPath:
 
 
 def may_post(principal: Principal | None) -> bool:
-    """StaffOrPurchasesClient's rule (its existence check is `admitted`)."""
+    """StaffOrPurchasesClient's rule (the view checks the account still
+    exists, as the permission's require_existing does)."""
     return principal is not None and _PERMISSION.allows(principal)
-
-
-async def admitted(principal: Principal) -> bool:
-    try:
-        await require_existing(principal)
-    except Exception:  # noqa: BLE001 - the executor refuses it with its own error
-        return False
-    return True
 
 
 class HandOver(Exception):  # noqa: N818 - a signal, like Bail
