@@ -216,7 +216,6 @@ class TillPath:
     """The plans of one schema, and what serves a request with them."""
 
     def __init__(self, schema: Any, caches: GuardCaches) -> None:
-        self.schema = schema
         self.input_type = GraphQLNonNull(schema._schema.get_type(INPUT_TYPE))
         registry = schema.schema_converter.scalar_registry
         config = schema.config
